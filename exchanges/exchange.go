@@ -1,0 +1,168 @@
+// Package exchanges defines the normalized account snapshot that every
+// exchange adapter produces and the Exchange interface they implement.
+//
+// Data flows one way: an Exchange returns a Snapshot; the watcher turns it
+// into metrics, rules and alerts. An exchange never imports rules, alerts or
+// notifiers.
+package exchanges
+
+import (
+	"context"
+	"errors"
+	"time"
+)
+
+// Exchange is one watched account on one exchange.
+//
+// Snapshot returns one consistent, normalized view of the account: every
+// balance and every open position, with the market data the risk metrics need.
+// It must honour ctx: when ctx is done it returns promptly with ctx.Err().
+//
+// Errors: a failed Snapshot never yields a partial snapshot. An error that
+// wraps ErrPermanent (an invalid or revoked key, a key with forbidden
+// permissions) will not heal by retrying and needs the user; any other error
+// (network, 5xx, rate limit, malformed response) is transient and the caller
+// keeps polling. Error strings never contain keys or secrets.
+//
+// Close releases connections and background goroutines; Snapshot must not be
+// called after Close.
+type Exchange interface {
+	Snapshot(ctx context.Context) (*Snapshot, error)
+	Close() error
+}
+
+// ErrPermanent marks errors that retrying cannot fix (see Exchange).
+var ErrPermanent = errors.New("permanent exchange error")
+
+// Side is the direction of a position.
+type Side string
+
+// Position sides. In hedge mode one symbol can hold both.
+const (
+	Long  Side = "long"
+	Short Side = "short"
+)
+
+// Sign is +1 for long and -1 for short.
+func (s Side) Sign() float64 {
+	if s == Short {
+		return -1
+	}
+	return 1
+}
+
+// MarginType is how a position is margined.
+type MarginType string
+
+// Margin types, lower case as Binance's positionRisk reports them.
+const (
+	Cross    MarginType = "cross"
+	Isolated MarginType = "isolated"
+)
+
+// Snapshot is one poll of one account.
+type Snapshot struct {
+	// Time is when the data was read (exchange time where known).
+	Time time.Time
+	// Inverse is true for coin-margined (COIN-M) accounts, whose money figures
+	// are in the margin coin.
+	Inverse bool
+	// Balances holds the account totals per margin asset. A USDⓈ-M account has
+	// exactly one, with the account totals in USD(T); a COIN-M account has one
+	// per margin coin.
+	Balances []Balance
+	// Positions holds every open position (size != 0).
+	Positions []Position
+	// Events are occurrences since the previous Snapshot (margin calls,
+	// liquidations, key problems). Each is reported once.
+	Events []Event
+}
+
+// Balance is the account totals for one margin asset, as Binance defines them.
+type Balance struct {
+	Asset string
+	// WalletBalance is totalWalletBalance (USDⓈ-M) or walletBalance (COIN-M).
+	WalletBalance float64
+	// UnrealizedPnL of all positions in this asset.
+	UnrealizedPnL float64
+	// MarginBalance = WalletBalance + UnrealizedPnL: the equity.
+	MarginBalance float64
+	// MaintMargin is the maintenance margin of all positions (cross and isolated).
+	MaintMargin float64
+	// AvailableBalance is what can still be used to open positions or withdraw.
+	AvailableBalance float64
+	// CrossWalletBalance and CrossUnPnL exclude isolated positions' wallets and
+	// PnL; CrossMaintMargin is the maintenance margin of the cross positions
+	// only. Their ratio CrossMaintMargin / (CrossWalletBalance + CrossUnPnL) is
+	// the margin ratio the Binance app shows (1.0 = liquidation).
+	CrossWalletBalance float64
+	CrossUnPnL         float64
+	CrossMaintMargin   float64
+	// FundingPaid24h is the funding paid over the last 24 hours (positive =
+	// paid, negative = received). NaN when the exchange could not tell.
+	FundingPaid24h float64
+}
+
+// Position is one open position. Sizes and notionals are absolute values;
+// Side carries the direction.
+type Position struct {
+	Symbol      string
+	Side        Side
+	MarginAsset string
+	MarginType  MarginType
+	// Size is the absolute position size: base quantity (USDⓈ-M) or number of
+	// contracts (COIN-M).
+	Size float64
+	// ContractSize is the value of one contract in quote currency (COIN-M
+	// only, e.g. 100 USD for BTCUSD); 0 elsewhere.
+	ContractSize     float64
+	EntryPrice       float64
+	MarkPrice        float64
+	LiquidationPrice float64 // 0 when the exchange reports none
+	Leverage         float64
+	// Notional is |size| × mark (USDⓈ-M) or |contracts| × contract size / mark
+	// (COIN-M), in the margin asset.
+	Notional      float64
+	UnrealizedPnL float64
+	MaintMargin   float64
+	// IsolatedWallet is the margin held by an isolated position (0 for cross).
+	IsolatedWallet float64
+	// FundingRate is the current predicted funding rate per interval;
+	// FundingInterval is the funding interval (usually 8h).
+	FundingRate     float64
+	FundingInterval time.Duration
+	NextFundingTime time.Time
+	// HasStopLoss: a stop order rests on the closing side of this position.
+	HasStopLoss bool
+	// Candles are recent closed 1h candles, oldest first, for ATR(14). Several
+	// positions on one symbol may share the slice: treat it as read-only.
+	Candles []Candle
+}
+
+// Candle is one closed OHLC candle.
+type Candle struct {
+	OpenTime         time.Time
+	High, Low, Close float64
+}
+
+// EventKind names an account event. The names are the `event:` values of
+// event rules.
+type EventKind string
+
+// Event kinds.
+const (
+	MarginCall  EventKind = "margin_call"
+	Liquidation EventKind = "liquidation"
+	KeyProblem  EventKind = "key_problem"
+)
+
+// Event is something that happened once on the account.
+type Event struct {
+	// ID identifies the occurrence so that it is reported once.
+	ID      string
+	Kind    EventKind
+	Time    time.Time
+	Symbol  string // optional
+	Side    Side   // optional
+	Message string // human-readable detail, never a secret
+}

@@ -1,0 +1,145 @@
+// Package notifiers defines what a notification is and the Notifier
+// interface every delivery channel (console, Slack, Telegram, email, webhook)
+// implements. A notifier never imports an exchange.
+package notifiers
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// Notifier delivers alerts to one destination.
+//
+// Notify sends all alerts as one message (they come from one evaluation,
+// most severe first). On success it returns (false, nil). On failure retry
+// reports whether the same call may succeed later (network errors, timeouts,
+// HTTP 5xx, 408, 429) or never will (other 4xx, a rejected token): the outbox
+// retries only when retry is true. To ask for a minimum wait before the next
+// attempt (HTTP Retry-After, Telegram's retry_after) return an error that
+// wraps *RetryAfterError.
+//
+// Notify must honour ctx and may be called again with the same alerts after a
+// failure; error strings never contain tokens, passwords or webhook URLs.
+type Notifier interface {
+	Notify(ctx context.Context, alerts ...Alert) (retry bool, err error)
+}
+
+// RetryAfterError is a retryable failure with the server's requested wait.
+type RetryAfterError struct {
+	After time.Duration
+	Err   error
+}
+
+func (e *RetryAfterError) Error() string {
+	return fmt.Sprintf("%v (retry after %s)", e.Err, e.After)
+}
+
+func (e *RetryAfterError) Unwrap() error { return e.Err }
+
+// RetryAfter returns the wait an error asks for, if any.
+func RetryAfter(err error) (time.Duration, bool) {
+	var ra *RetryAfterError
+	if errors.As(err, &ra) {
+		return ra.After, true
+	}
+	return 0, false
+}
+
+// Severity orders alerts. The zero value means "not firing".
+type Severity int8
+
+// Severities, least to most severe.
+const (
+	None Severity = iota
+	Info
+	Warning
+	Critical
+)
+
+var severityNames = [...]string{None: "none", Info: "info", Warning: "warning", Critical: "critical"}
+
+func (s Severity) String() string {
+	if s < 0 || int(s) >= len(severityNames) {
+		return fmt.Sprintf("severity(%d)", s)
+	}
+	return severityNames[s]
+}
+
+// ParseSeverity parses "info", "warning" or "critical".
+func ParseSeverity(name string) (Severity, bool) {
+	for i, n := range severityNames {
+		if i > 0 && n == name {
+			return Severity(i), true
+		}
+	}
+	return None, false
+}
+
+// MarshalText encodes a severity by name.
+func (s Severity) MarshalText() ([]byte, error) { return []byte(s.String()), nil }
+
+// UnmarshalText decodes a severity name ("none" included).
+func (s *Severity) UnmarshalText(b []byte) error {
+	if string(b) == "none" {
+		*s = None
+		return nil
+	}
+	v, ok := ParseSeverity(string(b))
+	if !ok {
+		return fmt.Errorf("unknown severity %q", b)
+	}
+	*s = v
+	return nil
+}
+
+// Status is the state an alert notification reports.
+type Status string
+
+// Statuses, as in the webhook body.
+const (
+	Firing   Status = "firing"
+	Resolved Status = "resolved"
+)
+
+// Kind says why a notification was sent.
+type Kind string
+
+// Notification kinds. All but KindResolved have Status Firing.
+const (
+	KindFiring    Kind = "firing"    // the incident started
+	KindEscalated Kind = "escalated" // severity stepped up
+	KindEased     Kind = "eased"     // severity stepped down, still firing
+	KindRepeat    Kind = "repeat"    // still firing, repeat interval passed
+	KindResolved  Kind = "resolved"  // the condition cleared
+	KindEvent     Kind = "event"     // a one-off account event
+	KindTest      Kind = "test"      // notify-test
+)
+
+// Alert is one alert notification, self-contained so it can sit in the
+// outbox and be rendered by any notifier.
+type Alert struct {
+	// ID identifies the incident (stable across repeats, escalation and
+	// resolution of one incident).
+	ID        string    `json:"id"`
+	Status    Status    `json:"status"`
+	Kind      Kind      `json:"kind"`
+	Severity  Severity  `json:"severity"`
+	Rule      string    `json:"rule"`
+	Account   string    `json:"account"`
+	Symbol    string    `json:"symbol,omitempty"`
+	Side      string    `json:"side,omitempty"`
+	Metric    string    `json:"metric,omitempty"`
+	Value     float64   `json:"value"`
+	Threshold float64   `json:"threshold"`
+	StartsAt  time.Time `json:"starts_at"`
+	// At is when this notification was produced.
+	At      time.Time         `json:"at"`
+	Summary string            `json:"summary"`
+	Runbook string            `json:"runbook,omitempty"`
+	Labels  map[string]string `json:"labels,omitempty"`
+	// Context is what a trader wants at a glance, by metric name
+	// (mark_price, liq_price, liq_distance_pct, leverage, margin_ratio, equity…).
+	Context map[string]float64 `json:"context,omitempty"`
+}

@@ -1,0 +1,228 @@
+package config
+
+import (
+	"fmt"
+	"strings"
+	"time"
+)
+
+// Config is the whole marginwatch configuration: the main file plus every
+// rule file it names. Load fills in defaults, expands ${VAR}, reads every
+// *_file secret into its plain field and validates everything.
+type Config struct {
+	StateDir string `yaml:"state_dir"`
+	Listen   string `yaml:"listen"`
+	// HeartbeatURL is pinged after every successful cycle (dead man's switch).
+	HeartbeatURL     Secret `yaml:"heartbeat_url"`
+	HeartbeatURLFile string `yaml:"heartbeat_url_file"`
+
+	Defaults  Defaults   `yaml:"defaults"`
+	Accounts  []Account  `yaml:"accounts"`
+	Notifiers []Notifier `yaml:"notifiers"`
+	RuleFiles []string   `yaml:"rule_files"`
+	Rules     []Rule     `yaml:"rules"`
+	Digests   []Digest   `yaml:"digests"`
+
+	// Path is the file the config was loaded from; Files lists it and every
+	// rule file read, for reload watching.
+	Path  string   `yaml:"-"`
+	Files []string `yaml:"-"`
+	At    Location `yaml:"-"`
+}
+
+// Defaults apply to every account that does not set its own value.
+type Defaults struct {
+	PollInterval time.Duration `yaml:"poll_interval"` // default 15s
+	StaleAfter   time.Duration `yaml:"stale_after"`   // default 60s
+	At           Location      `yaml:"-"`
+}
+
+// Account is one watched exchange account. After Load, PollInterval and
+// StaleAfter are set (from Defaults when the account leaves them out) and
+// APIKey/APISecret hold the secrets whether given inline or as files.
+type Account struct {
+	Name              string            `yaml:"name"`
+	Exchange          string            `yaml:"exchange"` // binance-usdm | binance-coinm | simulated
+	APIKey            Secret            `yaml:"api_key"`
+	APIKeyFile        string            `yaml:"api_key_file"`
+	APISecret         Secret            `yaml:"api_secret"`
+	APISecretFile     string            `yaml:"api_secret_file"`
+	Testnet           bool              `yaml:"testnet"`
+	Endpoint          string            `yaml:"endpoint"`
+	StreamEndpoint    string            `yaml:"stream_endpoint"`
+	Stream            bool              `yaml:"stream"`
+	ReconcileInterval time.Duration     `yaml:"reconcile_interval"` // default 5m
+	PollInterval      time.Duration     `yaml:"poll_interval"`
+	StaleAfter        time.Duration     `yaml:"stale_after"`
+	AllowTradingKey   bool              `yaml:"allow_trading_key"`
+	Labels            map[string]string `yaml:"labels"`
+	Scenario          string            `yaml:"scenario"` // simulated only: crash | funding-spike | calm
+	At                Location          `yaml:"-"`
+}
+
+// Notifier is one delivery channel. Which fields apply depends on Type
+// (console, slack, telegram, email, webhook); Load rejects fields that do not
+// belong to the type.
+type Notifier struct {
+	Name string `yaml:"name"`
+	Type string `yaml:"type"`
+
+	// slack: webhook mode (WebhookURL) or bot mode (Token + Channel).
+	WebhookURL     Secret `yaml:"webhook_url"`
+	WebhookURLFile string `yaml:"webhook_url_file"`
+	Channel        string `yaml:"channel"`
+	// slack bot mode and telegram.
+	Token     Secret `yaml:"token"`
+	TokenFile string `yaml:"token_file"`
+	APIURL    string `yaml:"api_url"`
+
+	// telegram
+	ChatID          string `yaml:"chat_id"`
+	MessageThreadID int    `yaml:"message_thread_id"`
+	SilentWarnings  bool   `yaml:"silent_warnings"`
+
+	// email
+	SMTP         string   `yaml:"smtp"` // host:port
+	TLS          string   `yaml:"tls"`  // starttls (default) | implicit | none
+	Username     string   `yaml:"username"`
+	Password     Secret   `yaml:"password"`
+	PasswordFile string   `yaml:"password_file"`
+	From         string   `yaml:"from"`
+	To           []string `yaml:"to"`
+
+	// webhook
+	URL        Secret `yaml:"url"`
+	URLFile    string `yaml:"url_file"`
+	Secret     Secret `yaml:"secret"`
+	SecretFile string `yaml:"secret_file"`
+
+	// delivery, every type
+	Timeout time.Duration `yaml:"timeout"` // one attempt; default 10s
+	MaxAge  time.Duration `yaml:"max_age"` // give up after; default 1h
+
+	At Location `yaml:"-"`
+}
+
+// Rule is one alerting rule as written. After Load: Scope is set (default
+// "position" for position-only metrics, else "account"), Repeat has an entry
+// for every severity the rule can fire with, and SendResolved defaults to true.
+type Rule struct {
+	Name   string `yaml:"name"`
+	Scope  string `yaml:"scope"` // account | position | event
+	Metric string `yaml:"metric"`
+	// Above and Below map a severity name (info, warning, critical) to its
+	// threshold; a rule has exactly one of them (threshold rules) or Event
+	// and Severity (event rules).
+	Above        map[string]float64       `yaml:"above"`
+	Below        map[string]float64       `yaml:"below"`
+	Event        string                   `yaml:"event"`
+	Severity     string                   `yaml:"severity"`
+	Hysteresis   float64                  `yaml:"hysteresis"`
+	For          time.Duration            `yaml:"for"`
+	Repeat       map[string]time.Duration `yaml:"repeat"` // a single duration in YAML sets every severity
+	Window       time.Duration            `yaml:"window"` // drawdown_pct only; default 24h
+	Notify       []string                 `yaml:"notify"`
+	Accounts     []string                 `yaml:"accounts"`
+	Symbols      []string                 `yaml:"symbols"`
+	SendResolved bool                     `yaml:"send_resolved"`
+	Summary      string                   `yaml:"summary"`
+	Runbook      string                   `yaml:"runbook"`
+	Labels       map[string]string        `yaml:"labels"`
+	At           Location                 `yaml:"-"`
+}
+
+// Digest is a scheduled summary.
+type Digest struct {
+	Name     string   `yaml:"name"`
+	Schedule string   `yaml:"schedule"` // cron, CRON_TZ= prefix allowed
+	Notify   []string `yaml:"notify"`
+	Accounts []string `yaml:"accounts"`
+	At       Location `yaml:"-"`
+}
+
+// Secret is a string that never prints itself: fmt, logs and JSON see
+// "<secret>". Use Reveal to get the value.
+type Secret string
+
+// Reveal returns the secret value.
+func (s Secret) Reveal() string { return string(s) }
+
+func (s Secret) String() string {
+	if s == "" {
+		return ""
+	}
+	return "<secret>"
+}
+
+// GoString keeps %#v from printing the value.
+func (s Secret) GoString() string { return s.String() }
+
+// MarshalText keeps encoders from printing the value.
+func (s Secret) MarshalText() ([]byte, error) { return []byte(s.String()), nil }
+
+// Pos is a position in a YAML file (1-based).
+type Pos struct {
+	Line, Col int
+}
+
+// Location is where a config element was written: its file, its field path
+// (e.g. "rules[2]") and the position of the element and of each of its keys.
+type Location struct {
+	File string
+	Path string
+	Pos  Pos
+	// Keys maps a key written in this element to the position of its value.
+	Keys map[string]Pos
+}
+
+// Errorf returns an error about field (a key of this element, or "" for the
+// element itself), positioned at that key when it was written.
+func (l Location) Errorf(field, format string, args ...any) *Error {
+	e := &Error{File: l.File, Pos: l.Pos, Path: l.Path, Msg: fmt.Sprintf(format, args...)}
+	if field != "" {
+		if l.Path != "" {
+			e.Path = l.Path + "." + field
+		} else {
+			e.Path = field
+		}
+		if p, ok := l.Keys[field]; ok {
+			e.Pos = p
+		}
+	}
+	return e
+}
+
+// Error is one problem in a config or rule file, printed as
+// "file:line:col: field.path: message".
+type Error struct {
+	File string
+	Pos  Pos
+	Path string
+	Msg  string
+}
+
+func (e *Error) Error() string {
+	var b strings.Builder
+	b.WriteString(e.File)
+	if e.Pos.Line > 0 {
+		fmt.Fprintf(&b, ":%d:%d", e.Pos.Line, e.Pos.Col)
+	}
+	b.WriteString(": ")
+	if e.Path != "" {
+		b.WriteString(e.Path)
+		b.WriteString(": ")
+	}
+	b.WriteString(e.Msg)
+	return b.String()
+}
+
+// Errors is every problem found, one per line, in file order.
+type Errors []*Error
+
+func (es Errors) Error() string {
+	lines := make([]string, len(es))
+	for i, e := range es {
+		lines[i] = e.Error()
+	}
+	return strings.Join(lines, "\n")
+}

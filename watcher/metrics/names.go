@@ -1,0 +1,131 @@
+package metrics
+
+import "math"
+
+// ID names one metric. IDs index a Set, so a lookup costs no allocation.
+type ID uint8
+
+// The metrics of SPEC.md. Names are the contract; order is internal.
+const (
+	MarginRatio ID = iota
+	Equity
+	AvailableBalance
+	UnrealizedPnL
+	EffectiveLeverage
+	NetExposureRatio
+	DrawdownPct
+	FundingNextCost
+	FundingPaid24h
+	PositionCount
+	DataAgeSeconds
+	LiqDistancePct
+	LiqDistanceATR
+	Leverage
+	SizePctEquity
+	FundingRate
+	FundingAPRPct
+	UnrealizedPnLPct
+	HasStopLoss
+	numMetrics
+)
+
+// Scope is where a metric is defined: on the account, on each position, or both.
+type Scope uint8
+
+// Scopes (a bit set).
+const (
+	AccountScope Scope = 1 << iota
+	PositionScope
+)
+
+// Info describes a metric.
+type Info struct {
+	Name   string
+	Scopes Scope
+	Help   string
+}
+
+var catalogue = [numMetrics]Info{
+	MarginRatio:       {"margin_ratio", AccountScope | PositionScope, "account: cross maintenance margin / (cross wallet + cross unrealized PnL), 1.0 = liquidation; position: the same for an isolated position"},
+	Equity:            {"equity", AccountScope, "wallet balance + unrealized PnL (Binance totalMarginBalance)"},
+	AvailableBalance:  {"available_balance", AccountScope, "balance free for new positions or withdrawal"},
+	UnrealizedPnL:     {"unrealized_pnl", AccountScope, "unrealized PnL of all positions"},
+	EffectiveLeverage: {"effective_leverage", AccountScope, "Σ|notional| / equity"},
+	NetExposureRatio:  {"net_exposure_ratio", AccountScope, "(long notional − short notional) / equity"},
+	DrawdownPct:       {"drawdown_pct", AccountScope, "fall of equity from its peak within the window (default 24h), in %"},
+	FundingNextCost:   {"funding_next_cost", AccountScope | PositionScope, "projected cost of the next funding; positive = you pay"},
+	FundingPaid24h:    {"funding_paid_24h", AccountScope, "funding paid over the last 24h; positive = paid"},
+	PositionCount:     {"position_count", AccountScope, "number of open positions"},
+	DataAgeSeconds:    {"data_age_seconds", AccountScope, "seconds since the last successful poll"},
+	LiqDistancePct:    {"liq_distance_pct", PositionScope, "|mark − liquidation price| / mark × 100; absent without a liquidation price"},
+	LiqDistanceATR:    {"liq_distance_atr", PositionScope, "distance to liquidation in units of ATR(14) on 1h candles"},
+	Leverage:          {"leverage", PositionScope, "the position's leverage setting"},
+	SizePctEquity:     {"size_pct_equity", PositionScope, "|notional| / equity × 100"},
+	FundingRate:       {"funding_rate", PositionScope, "current predicted funding rate per interval"},
+	FundingAPRPct:     {"funding_apr_pct", PositionScope, "funding rate annualised, in %, signed as cost to this position"},
+	UnrealizedPnLPct:  {"unrealized_pnl_pct", PositionScope, "PnL / (size × entry / leverage) × 100 (Binance's ROE)"},
+	HasStopLoss:       {"has_stop_loss", PositionScope, "1 when a stop rests on the closing side of the position, else 0"},
+}
+
+// All returns every metric ID in catalogue order.
+func All() []ID {
+	ids := make([]ID, numMetrics)
+	for i := range ids {
+		ids[i] = ID(i)
+	}
+	return ids
+}
+
+// Lookup finds a metric by name.
+func Lookup(name string) (ID, bool) {
+	for i := range catalogue {
+		if catalogue[i].Name == name {
+			return ID(i), true
+		}
+	}
+	return 0, false
+}
+
+// Info describes the metric.
+func (id ID) Info() Info { return catalogue[id] }
+
+// String is the metric's name.
+func (id ID) String() string { return catalogue[id].Name }
+
+// Set holds the values of one target's metrics. The zero Set holds none.
+type Set struct {
+	vals [numMetrics]float64
+	has  uint32
+}
+
+// Get returns the value of id and whether it is present.
+func (s *Set) Get(id ID) (float64, bool) {
+	if s.has&(1<<id) == 0 {
+		return 0, false
+	}
+	return s.vals[id], true
+}
+
+// Put sets id to v. NaN and ±Inf mean "absent" and are not stored.
+func (s *Set) Put(id ID, v float64) {
+	if math.IsNaN(v) || math.IsInf(v, 0) {
+		s.Delete(id)
+		return
+	}
+	s.vals[id] = v
+	s.has |= 1 << id
+}
+
+// Delete removes id.
+func (s *Set) Delete(id ID) { s.has &^= 1 << id }
+
+// Map returns the present values by name (for JSON output and templates).
+func (s *Set) Map() map[string]float64 {
+	m := make(map[string]float64)
+	for i := range catalogue {
+		if v, ok := s.Get(ID(i)); ok {
+			m[catalogue[i].Name] = v
+		}
+	}
+	return m
+}

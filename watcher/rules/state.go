@@ -1,0 +1,44 @@
+package rules
+
+import (
+	"time"
+
+	"github.com/marginwatch/marginwatch/notifiers"
+)
+
+// Key is an alert's identity. Account-scope alerts have empty Symbol and Side.
+type Key struct {
+	Account string `json:"account"`
+	Rule    string `json:"rule"`
+	Symbol  string `json:"symbol,omitempty"`
+	Side    string `json:"side,omitempty"`
+}
+
+// Phase of an alert that is not inactive.
+type Phase string
+
+// Phases. An inactive alert has no State at all.
+const (
+	Pending Phase = "pending" // condition true, waiting for `for`
+	Active  Phase = "firing"  // notified
+)
+
+// State is the persisted lifecycle of one alert. It survives restarts so that
+// a restart neither re-sends a firing alert early nor forgets its resolution.
+type State struct {
+	Key   Key   `json:"key"`
+	Phase Phase `json:"phase"`
+	// ID identifies the incident in every notification about it.
+	ID string `json:"id"`
+	// Severity is the severity the alert currently fires with (or would fire
+	// with, while pending).
+	Severity notifiers.Severity `json:"severity"`
+	// Since is when the condition became true (start of pending);
+	// StartsAt is when the alert started firing.
+	Since    time.Time `json:"since"`
+	StartsAt time.Time `json:"starts_at,omitzero"`
+	// LastSent is when the last notice went out; the repeat timer runs from it.
+	LastSent  time.Time `json:"last_sent,omitzero"`
+	Value     float64   `json:"value"`
+	Threshold float64   `json:"threshold"`
+}
