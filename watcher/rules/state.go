@@ -42,3 +42,10 @@ type State struct {
 	Value     float64   `json:"value"`
 	Threshold float64   `json:"threshold"`
 }
+
+// Notice is one notification the engine decided to send, with the notifiers
+// its rule names (nil: every notifier).
+type Notice struct {
+	Alert  notifiers.Alert
+	Notify []string
+}
