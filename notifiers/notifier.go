@@ -122,18 +122,21 @@ const (
 type Alert struct {
 	// ID identifies the incident (stable across repeats, escalation and
 	// resolution of one incident).
-	ID        string    `json:"id"`
-	Status    Status    `json:"status"`
-	Kind      Kind      `json:"kind"`
-	Severity  Severity  `json:"severity"`
-	Rule      string    `json:"rule"`
-	Account   string    `json:"account"`
-	Symbol    string    `json:"symbol,omitempty"`
-	Side      string    `json:"side,omitempty"`
-	Metric    string    `json:"metric,omitempty"`
-	Value     float64   `json:"value"`
-	Threshold float64   `json:"threshold"`
-	StartsAt  time.Time `json:"starts_at"`
+	ID        string   `json:"id"`
+	Status    Status   `json:"status"`
+	Kind      Kind     `json:"kind"`
+	Severity  Severity `json:"severity"`
+	Rule      string   `json:"rule"`
+	Account   string   `json:"account"`
+	Symbol    string   `json:"symbol,omitempty"`
+	Side      string   `json:"side,omitempty"`
+	Metric    string   `json:"metric,omitempty"`
+	Value     float64  `json:"value"`
+	Threshold float64  `json:"threshold"`
+	// Op is how Value is compared with Threshold: "above", "below", or ""
+	// for events.
+	Op       string    `json:"op,omitempty"`
+	StartsAt time.Time `json:"starts_at"`
 	// At is when this notification was produced.
 	At      time.Time         `json:"at"`
 	Summary string            `json:"summary"`
