@@ -193,7 +193,8 @@ func (l Location) Errorf(field, format string, args ...any) *Error {
 }
 
 // Error is one problem in a config or rule file, printed as
-// "file:line:col: field.path: message".
+// "file:line:col: field.path: message" (":col" is left out when unknown, as
+// for YAML syntax errors; "field.path: " when the problem is the file's).
 type Error struct {
 	File string
 	Pos  Pos
@@ -205,7 +206,11 @@ func (e *Error) Error() string {
 	var b strings.Builder
 	b.WriteString(e.File)
 	if e.Pos.Line > 0 {
-		fmt.Fprintf(&b, ":%d:%d", e.Pos.Line, e.Pos.Col)
+		fmt.Fprintf(&b, ":%d", e.Pos.Line)
+		// A column is unknown for YAML syntax errors (yaml.v3 reports lines only).
+		if e.Pos.Col > 0 {
+			fmt.Fprintf(&b, ":%d", e.Pos.Col)
+		}
 	}
 	b.WriteString(": ")
 	if e.Path != "" {

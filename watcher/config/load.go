@@ -1,0 +1,391 @@
+package config
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"reflect"
+	"slices"
+	"time"
+
+	"github.com/marginwatch/marginwatch/watcher/metrics"
+)
+
+// Defaults applied by Load.
+const (
+	DefaultStateDir          = "/var/lib/marginwatch"
+	DefaultListen            = "127.0.0.1:9464"
+	DefaultPollInterval      = 15 * time.Second
+	DefaultStaleAfter        = 60 * time.Second
+	DefaultReconcileInterval = 5 * time.Minute
+	DefaultNotifierTimeout   = 10 * time.Second
+	DefaultNotifierMaxAge    = time.Hour
+	DefaultEmailTLS          = "starttls"
+	DefaultDrawdownWindow    = 24 * time.Hour
+)
+
+// defaultRepeat is how often a firing rule repeats its notice, per severity,
+// when the rule does not say.
+var defaultRepeat = map[string]time.Duration{
+	"critical": 10 * time.Minute,
+	"warning":  time.Hour,
+	"info":     4 * time.Hour,
+}
+
+// Size limits keep a wrong path (a log file, /dev/zero) from being read whole.
+const (
+	maxConfigSize = 8 << 20
+	maxSecretSize = 64 << 10
+)
+
+// Load reads the config file at path and every rule file it names, and
+// returns the validated config. ${VAR}s expand from the process environment.
+// On any problem it returns Errors (all problems found, in file order), each
+// "file:line:col: field.path: message".
+func Load(path string) (*Config, error) {
+	data, err := readLimited(path, maxConfigSize)
+	if err != nil {
+		return nil, Errors{{File: path, Msg: fmt.Sprintf("cannot read the config file: %v", err)}}
+	}
+	return Parse(path, data, os.LookupEnv)
+}
+
+// Parse is Load on in-memory bytes: name is used in messages and to resolve
+// relative paths (rule_files, state_dir, *_file secrets), which are read from
+// disk. env looks up ${VAR}s; nil means no variable is set.
+func Parse(name string, data []byte, env func(string) (string, bool)) (*Config, error) {
+	if env == nil {
+		env = func(string) (string, bool) { return "", false }
+	}
+	c := &collector{}
+	cfg := newConfig(name)
+	dir, absDir := filepath.Dir(name), filepath.Dir(cfg.Path)
+	display := []string{name}
+
+	if root := parseDocument(name, data, c); root != nil {
+		d := newDecoder(name, len(data), env, c)
+		d.decodeStruct(root, reflect.ValueOf(cfg).Elem(), "", nil, "")
+		if d.budget < 0 {
+			return nil, c.sorted(display) // what was decoded is partial: validating it is noise
+		}
+		finishRules(cfg.Rules, d.repeatAll)
+	}
+
+	if cfg.StateDir != "" {
+		if filepath.IsAbs(cfg.StateDir) {
+			cfg.StateDir = filepath.Clean(cfg.StateDir)
+		} else {
+			cfg.StateDir = filepath.Join(absDir, cfg.StateDir)
+		}
+	}
+	readSecrets(cfg, absDir, c)
+
+	for i, pat := range cfg.RuleFiles {
+		field := fmt.Sprintf("rule_files[%d]", i)
+		rel := filepath.Clean(pat)
+		cfg.RuleFiles[i] = rel
+		if !filepath.IsAbs(pat) {
+			rel = filepath.Join(dir, pat)
+			cfg.RuleFiles[i] = filepath.Join(absDir, pat)
+		}
+		matches, err := filepath.Glob(rel)
+		if err != nil {
+			c.add(cfg.At.Errorf(field, "bad pattern %q: %v (in a glob * ? [ are special; escape them with \\)", pat, err))
+			continue
+		}
+		for _, m := range matches {
+			abs := absPath(m)
+			if slices.Contains(cfg.Files, abs) {
+				continue // named twice, or the config file itself
+			}
+			data, err := readLimited(m, maxConfigSize)
+			if err != nil {
+				c.add(cfg.At.Errorf(field, "cannot read rule file: %v", err))
+				continue
+			}
+			cfg.Files = append(cfg.Files, abs)
+			display = append(display, m)
+			cfg.Rules = append(cfg.Rules, parseRules(m, data, env, c)...)
+		}
+	}
+
+	finishConfig(cfg)
+	validate(cfg, c)
+	if len(c.errs) > 0 {
+		return nil, c.sorted(display)
+	}
+	return cfg, nil
+}
+
+// ParseRules parses one rule file, whose only top-level key is `rules:`, and
+// validates each rule on its own: names it refers to (notify, accounts) are
+// checked by Parse, which knows the notifiers and accounts. name is used in
+// messages; env looks up ${VAR}s (nil: none set).
+func ParseRules(name string, data []byte, env func(string) (string, bool)) ([]Rule, error) {
+	if env == nil {
+		env = func(string) (string, bool) { return "", false }
+	}
+	c := &collector{}
+	rules := parseRules(name, data, env, c)
+	validateRules(rules, c)
+	if len(c.errs) > 0 {
+		return nil, c.sorted([]string{name})
+	}
+	return rules, nil
+}
+
+// ruleFile is the shape of a rule file.
+type ruleFile struct {
+	Rules []Rule `yaml:"rules"`
+}
+
+// parseRules decodes a rule file and fills the rules' defaults.
+func parseRules(name string, data []byte, env func(string) (string, bool), c *collector) []Rule {
+	root := parseDocument(name, data, c)
+	if root == nil {
+		return nil
+	}
+	var rf ruleFile
+	d := newDecoder(name, len(data), env, c)
+	d.decodeStruct(root, reflect.ValueOf(&rf).Elem(), "", nil, "")
+	if d.budget < 0 {
+		return nil
+	}
+	finishRules(rf.Rules, d.repeatAll)
+	return rf.Rules
+}
+
+// newConfig returns a config holding the top-level defaults, before decoding.
+func newConfig(name string) *Config {
+	path := absPath(name)
+	return &Config{
+		StateDir: DefaultStateDir,
+		Listen:   DefaultListen,
+		Defaults: Defaults{
+			PollInterval: DefaultPollInterval,
+			StaleAfter:   DefaultStaleAfter,
+			At:           Location{File: name, Path: "defaults", Keys: map[string]Pos{}},
+		},
+		Path:  path,
+		Files: []string{path},
+		At:    Location{File: name, Keys: map[string]Pos{}},
+	}
+}
+
+// assignDefaults sets an element's defaults before it is decoded, so that a
+// key written in the file wins.
+func assignDefaults(v reflect.Value) {
+	if !v.CanAddr() {
+		return
+	}
+	switch p := v.Addr().Interface().(type) {
+	case *Defaults:
+		p.PollInterval = DefaultPollInterval
+		p.StaleAfter = DefaultStaleAfter
+	case *Account:
+		p.ReconcileInterval = DefaultReconcileInterval
+	case *Notifier:
+		p.Timeout = DefaultNotifierTimeout
+		p.MaxAge = DefaultNotifierMaxAge
+	case *Rule:
+		p.SendResolved = true
+	}
+}
+
+// finishConfig fills the defaults that depend on other parts of the file
+// (defaults: may come after accounts:) or on an element's type.
+func finishConfig(cfg *Config) {
+	for i := range cfg.Accounts {
+		a := &cfg.Accounts[i]
+		if !a.At.written("poll_interval") {
+			a.PollInterval = cfg.Defaults.PollInterval
+		}
+		if !a.At.written("stale_after") {
+			a.StaleAfter = cfg.Defaults.StaleAfter
+		}
+	}
+	for i := range cfg.Notifiers {
+		n := &cfg.Notifiers[i]
+		if n.Type == "email" && !n.At.written("tls") {
+			n.TLS = DefaultEmailTLS
+		}
+	}
+}
+
+// finishRules fills the defaults that depend on a rule's metric and
+// severities: scope, window and repeat. repeatAll holds the rules (by path)
+// whose repeat: was written as one duration.
+func finishRules(rules []Rule, repeatAll map[string]time.Duration) {
+	for i := range rules {
+		r := &rules[i]
+		if !r.At.written("scope") {
+			switch id, ok := metrics.Lookup(r.Metric); {
+			case r.At.written("event") && !r.At.written("metric"):
+				r.Scope = "event"
+			case ok && id.Info().Scopes == metrics.PositionScope:
+				r.Scope = "position"
+			default:
+				r.Scope = "account"
+			}
+		}
+		if r.Metric == "drawdown_pct" && !r.At.written("window") {
+			r.Window = DefaultDrawdownWindow
+		}
+		sevs := r.severities()
+		if len(sevs) == 0 {
+			continue
+		}
+		if r.Repeat == nil {
+			r.Repeat = make(map[string]time.Duration)
+		}
+		all, single := repeatAll[r.At.Path]
+		for _, s := range sevs {
+			switch {
+			case single:
+				r.Repeat[s] = all
+			case !r.At.written("repeat." + s):
+				r.Repeat[s] = defaultRepeat[s]
+			}
+		}
+	}
+}
+
+// severityNames in rising order.
+var severityNames = []string{"info", "warning", "critical"}
+
+// severities lists the valid severities a rule can fire with, in rising order.
+func (r *Rule) severities() []string {
+	var out []string
+	for _, s := range severityNames {
+		_, above := r.Above[s]
+		_, below := r.Below[s]
+		if above || below || (r.Scope == "event" && r.Severity == s) {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// written reports whether key (or a nested "key.sub") was written in the
+// element with a value.
+func (l Location) written(key string) bool {
+	_, ok := l.Keys[key]
+	return ok
+}
+
+// readSecrets reads every *_file secret into its plain field.
+func readSecrets(cfg *Config, dir string, c *collector) {
+	readSecret(cfg.At, "heartbeat_url", &cfg.HeartbeatURL, &cfg.HeartbeatURLFile, dir, c)
+	for i := range cfg.Accounts {
+		a := &cfg.Accounts[i]
+		if a.Exchange == "simulated" {
+			continue // takes no keys; validation says so
+		}
+		readSecret(a.At, "api_key", &a.APIKey, &a.APIKeyFile, dir, c)
+		readSecret(a.At, "api_secret", &a.APISecret, &a.APISecretFile, dir, c)
+	}
+	for i := range cfg.Notifiers {
+		n := &cfg.Notifiers[i]
+		for _, s := range []struct {
+			key  string
+			val  *Secret
+			file *string
+		}{
+			{"webhook_url", &n.WebhookURL, &n.WebhookURLFile},
+			{"token", &n.Token, &n.TokenFile},
+			{"password", &n.Password, &n.PasswordFile},
+			{"url", &n.URL, &n.URLFile},
+			{"secret", &n.Secret, &n.SecretFile},
+		} {
+			// A secret that is not a field of this type is reported as
+			// such by validation; reading it would only add noise.
+			if slices.Contains(notifierFields[n.Type], s.key+"_file") {
+				readSecret(n.At, s.key, s.val, s.file, dir, c)
+			}
+		}
+	}
+}
+
+// readSecret reads the file named by the key name+"_file" into val, and
+// stores the resolved path back into file. Errors name the file, never its
+// content.
+func readSecret(l Location, name string, val *Secret, file *string, dir string, c *collector) {
+	fileKey := name + "_file"
+	if !l.written(fileKey) {
+		return
+	}
+	if l.written(name) {
+		c.addBad(l.Errorf(fileKey, "set %s or %s, not both", name, fileKey))
+		return
+	}
+	if *file == "" {
+		c.addBad(l.Errorf(fileKey, "is empty: give the path of a file holding the secret, or remove it"))
+		return
+	}
+	p := *file
+	if !filepath.IsAbs(p) {
+		p = filepath.Join(dir, p)
+	}
+	*file = p
+	data, err := readLimited(p, maxSecretSize)
+	if err != nil {
+		c.addBad(l.Errorf(fileKey, "cannot read the secret: %v", err))
+		return
+	}
+	s := trimRightSpace(string(data))
+	if s == "" {
+		c.addBad(l.Errorf(fileKey, "%s is empty; write the secret into it", p))
+		return
+	}
+	*val = Secret(s)
+}
+
+func trimRightSpace(s string) string {
+	for len(s) > 0 {
+		switch s[len(s)-1] {
+		case ' ', '\t', '\r', '\n':
+			s = s[:len(s)-1]
+			continue
+		}
+		break
+	}
+	return s
+}
+
+// readLimited reads a regular file of at most limit bytes. Anything else (a
+// directory, a FIFO that would block, /dev/zero) is refused.
+func readLimited(path string, limit int64) ([]byte, error) {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return nil, err
+	}
+	if !fi.Mode().IsRegular() {
+		return nil, fmt.Errorf("%s is not a regular file", path)
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, limit+1))
+	if err != nil {
+		return nil, fmt.Errorf("read %s: %w", path, err)
+	}
+	if int64(len(data)) > limit {
+		return nil, fmt.Errorf("%s: %w (limit %d bytes)", path, errTooLarge, limit)
+	}
+	return data, nil
+}
+
+var errTooLarge = errors.New("file too large")
+
+// absPath makes p absolute and clean; if the working directory is gone it
+// settles for clean.
+func absPath(p string) string {
+	if a, err := filepath.Abs(p); err == nil {
+		return a
+	}
+	return filepath.Clean(p)
+}

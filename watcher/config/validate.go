@@ -1,0 +1,610 @@
+package config
+
+import (
+	"fmt"
+	"net"
+	"net/mail"
+	"net/url"
+	"reflect"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+	"unicode"
+
+	"github.com/robfig/cron/v3"
+
+	"github.com/marginwatch/marginwatch/watcher/metrics"
+)
+
+// dataStaleRule is the name of the built-in rule raised when an account has
+// had no fresh data for stale_after; user rules cannot take it.
+const dataStaleRule = "data-stale"
+
+var (
+	exchangeNames = []string{"binance-usdm", "binance-coinm", "simulated"}
+	scenarioNames = []string{"crash", "funding-spike", "calm"}
+	notifierTypes = []string{"console", "slack", "telegram", "email", "webhook"}
+	eventNames    = []string{"margin_call", "liquidation", "key_problem"}
+	scopeNames    = []string{"account", "position", "event"}
+	tlsModes      = []string{"starttls", "implicit", "none"}
+
+	ruleNameRE  = regexp.MustCompile(`^[a-z0-9][a-z0-9_.-]*$`)
+	labelNameRE = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+	chatIDRE    = regexp.MustCompile(`^(-?[0-9]+|@[A-Za-z][A-Za-z0-9_]{3,})$`)
+)
+
+// notifierFields lists the keys each notifier type takes besides name, type,
+// timeout and max_age.
+var notifierFields = map[string][]string{
+	"console":  nil,
+	"slack":    {"webhook_url", "webhook_url_file", "channel", "token", "token_file", "api_url"},
+	"telegram": {"token", "token_file", "api_url", "chat_id", "message_thread_id", "silent_warnings"},
+	"email":    {"smtp", "tls", "username", "password", "password_file", "from", "to"},
+	"webhook":  {"url", "url_file", "secret", "secret_file"},
+}
+
+var reflectTypeNotifier = reflect.TypeFor[Notifier]()
+
+var commonNotifierFields = []string{"name", "type", "timeout", "max_age"}
+
+// oneOf formats choices as "a, b or c".
+func oneOf(choices []string) string {
+	if len(choices) == 1 {
+		return choices[0]
+	}
+	return strings.Join(choices[:len(choices)-1], ", ") + " or " + choices[len(choices)-1]
+}
+
+// unknownChoice is the message for a value not among choices.
+func unknownChoice(what, value string, choices []string) string {
+	if s := suggest(value, choices); s != "" {
+		return fmt.Sprintf("unknown %s %q (did you mean %q?)", what, value, s)
+	}
+	return fmt.Sprintf("unknown %s %q (use %s)", what, value, oneOf(choices))
+}
+
+func num(f float64) string { return strconv.FormatFloat(f, 'g', -1, 64) }
+
+// validate checks every invariant of a decoded config.
+func validate(cfg *Config, c *collector) {
+	l := cfg.At
+	if cfg.StateDir == "" {
+		c.add(l.Errorf("state_dir", "must not be empty: the directory for marginwatch's database, e.g. %s", DefaultStateDir))
+	}
+	if cfg.Listen != "" {
+		if err := checkHostPort(cfg.Listen); err != nil {
+			c.add(l.Errorf("listen", "%q %v (e.g. %s; \"\" disables the admin API)", cfg.Listen, err, DefaultListen))
+		}
+	}
+	if cfg.HeartbeatURL != "" {
+		checkURL(l, "heartbeat_url", cfg.HeartbeatURL.Reveal(), true, c, "http", "https")
+	}
+	checkIntervals(cfg.Defaults.At, cfg.Defaults.PollInterval, cfg.Defaults.StaleAfter, c)
+
+	accounts := make(map[string]Location)
+	for i := range cfg.Accounts {
+		a := &cfg.Accounts[i]
+		validateAccount(a, c)
+		if a.Name == "" {
+			continue
+		}
+		if first, dup := accounts[a.Name]; dup {
+			c.add(a.At.Errorf("name", "duplicate account name %q (also %s at line %d); account names must be unique", a.Name, first.Path, first.Pos.Line))
+			continue
+		}
+		accounts[a.Name] = a.At
+	}
+
+	notifiers := make(map[string]Location)
+	for i := range cfg.Notifiers {
+		n := &cfg.Notifiers[i]
+		validateNotifier(n, c)
+		if n.Name == "" {
+			continue
+		}
+		if first, dup := notifiers[n.Name]; dup {
+			c.add(n.At.Errorf("name", "duplicate notifier name %q (also %s at line %d); notifier names must be unique", n.Name, first.Path, first.Pos.Line))
+			continue
+		}
+		notifiers[n.Name] = n.At
+	}
+
+	validateRules(cfg.Rules, c)
+	for i := range cfg.Rules {
+		r := &cfg.Rules[i]
+		checkRefs(r.At, "notify", r.Notify, "notifier", notifiers, c)
+		checkRefs(r.At, "accounts", r.Accounts, "account", accounts, c)
+	}
+
+	digests := make(map[string]Location)
+	for i := range cfg.Digests {
+		d := &cfg.Digests[i]
+		validateDigest(d, c)
+		checkRefs(d.At, "notify", d.Notify, "notifier", notifiers, c)
+		checkRefs(d.At, "accounts", d.Accounts, "account", accounts, c)
+		if d.Name == "" {
+			continue
+		}
+		if first, dup := digests[d.Name]; dup {
+			c.add(d.At.Errorf("name", "duplicate digest name %q (also %s at line %d); digest names must be unique", d.Name, first.Path, first.Pos.Line))
+			continue
+		}
+		digests[d.Name] = d.At
+	}
+}
+
+// checkRefs reports names in list (the key field of l) that are not among known.
+func checkRefs(l Location, field string, list []string, what string, known map[string]Location, c *collector) {
+	if l.written(field) && len(list) == 0 {
+		c.add(l.Errorf(field, "is empty: list %s names, or remove %s to mean every %s", what, field, what))
+		return
+	}
+	names := make([]string, 0, len(known))
+	for n := range known {
+		names = append(names, n)
+	}
+	slices.Sort(names)
+	for i, name := range list {
+		if _, ok := known[name]; ok {
+			continue
+		}
+		f := fmt.Sprintf("%s[%d]", field, i)
+		switch s := suggest(name, names); {
+		case len(names) == 0:
+			c.add(l.Errorf(f, "unknown %s %q: no %ss are configured", what, name, what))
+		case s != "":
+			c.add(l.Errorf(f, "unknown %s %q (did you mean %q?)", what, name, s))
+		default:
+			c.add(l.Errorf(f, "unknown %s %q (configured: %s)", what, name, strings.Join(names, ", ")))
+		}
+	}
+}
+
+// checkName reports an empty name or one with whitespace.
+func checkName(l Location, what, name, example string, c *collector) {
+	switch {
+	case name == "":
+		c.add(l.Errorf("name", "is required: a short unique name for this %s, e.g. %q", what, example))
+	case strings.ContainsFunc(name, unicode.IsSpace):
+		c.add(l.Errorf("name", "%q contains whitespace; use e.g. %q", name, strings.Join(strings.Fields(name), "-")))
+	}
+}
+
+// checkIntervals checks a poll_interval/stale_after pair.
+func checkIntervals(l Location, poll, stale time.Duration, c *collector) {
+	if poll < time.Second {
+		c.add(l.Errorf("poll_interval", "%v is too short: poll at most once a second (1s or more), exchanges rate-limit", poll))
+		return
+	}
+	if stale <= poll {
+		c.add(l.Errorf("stale_after", "%v must be longer than poll_interval (%v), or data would count as stale between two polls; raise stale_after", stale, poll))
+	}
+}
+
+func checkHostPort(s string) error {
+	_, port, err := net.SplitHostPort(s)
+	if err != nil {
+		return fmt.Errorf("is not host:port")
+	}
+	if p, err := strconv.Atoi(port); err != nil || p < 0 || p > 65535 {
+		return fmt.Errorf("has a bad port %q, not a number up to 65535", port)
+	}
+	return nil
+}
+
+// secretGiven reports whether the secret key (or its key_file form) was
+// written, and reports a written but empty value (often an empty ${VAR}).
+// A value that failed to decode counts as given: its error is already out.
+func secretGiven(l Location, key string, val Secret, c *collector) bool {
+	if l.written(key) {
+		if val == "" {
+			c.add(l.Errorf(key, "is empty (an empty environment variable?); give the secret, or remove the key"))
+		}
+		return true
+	}
+	return l.written(key + "_file")
+}
+
+// checkURL reports a value that is not an absolute URL with one of schemes.
+// A secret value is never quoted back.
+func checkURL(l Location, field, value string, secret bool, c *collector, schemes ...string) {
+	u, err := url.Parse(value)
+	if err == nil && slices.Contains(schemes, u.Scheme) && u.Host != "" {
+		return
+	}
+	var eg string
+	switch schemes[0] {
+	case "ws":
+		eg = "ws://127.0.0.1:8080"
+	default:
+		eg = "https://example.com/path"
+	}
+	what := strings.Join(schemes, " or ")
+	if secret {
+		c.add(l.Errorf(field, "is not an absolute %s URL (e.g. %s)", what, eg))
+		return
+	}
+	c.add(l.Errorf(field, "%q is not an absolute %s URL (e.g. %s)", value, what, eg))
+}
+
+func validateAccount(a *Account, c *collector) {
+	l := a.At
+	checkName(l, "account", a.Name, "main", c)
+	switch a.Exchange {
+	case "binance-usdm", "binance-coinm":
+		if !secretGiven(l, "api_key", a.APIKey, c) {
+			c.add(l.Errorf("api_key", "is required for a %s account: set api_key (e.g. ${BINANCE_API_KEY}) or api_key_file to a read-only API key", a.Exchange))
+		}
+		if !secretGiven(l, "api_secret", a.APISecret, c) {
+			c.add(l.Errorf("api_secret", "is required for a %s account: set api_secret (e.g. ${BINANCE_API_SECRET}) or api_secret_file", a.Exchange))
+		}
+		if l.written("scenario") {
+			c.add(l.Errorf("scenario", "only a simulated account takes a scenario; remove it, or set exchange: simulated"))
+		}
+	case "simulated":
+		if !l.written("scenario") {
+			c.add(l.Errorf("scenario", "is required for a simulated account: %s", oneOf(scenarioNames)))
+		} else if !slices.Contains(scenarioNames, a.Scenario) {
+			c.add(l.Errorf("scenario", "%s", unknownChoice("scenario", a.Scenario, scenarioNames)))
+		}
+		for _, k := range []string{"api_key", "api_key_file", "api_secret", "api_secret_file"} {
+			if l.written(k) {
+				c.add(l.Errorf(k, "a simulated account needs no keys; remove %s", k))
+			}
+		}
+	case "":
+		c.add(l.Errorf("exchange", "is required: %s", oneOf(exchangeNames)))
+	default:
+		c.add(l.Errorf("exchange", "%s", unknownChoice("exchange", a.Exchange, exchangeNames)))
+	}
+	checkIntervals(l, a.PollInterval, a.StaleAfter, c)
+	if a.ReconcileInterval <= 0 {
+		c.add(l.Errorf("reconcile_interval", "must be more than 0 (e.g. 5m): how often a streaming account is re-read over REST"))
+	}
+	if a.Endpoint != "" {
+		checkURL(l, "endpoint", a.Endpoint, false, c, "http", "https")
+	}
+	if a.StreamEndpoint != "" {
+		checkURL(l, "stream_endpoint", a.StreamEndpoint, false, c, "ws", "wss")
+	}
+	checkLabels(l, a.Labels, c)
+}
+
+// checkLabels reports label names that would not survive as Prometheus-style
+// labels in alerts and webhook payloads.
+func checkLabels(l Location, labels map[string]string, c *collector) {
+	for k := range labels {
+		if !labelNameRE.MatchString(k) {
+			c.add(l.Errorf("labels."+k, "label name %q: use letters, digits and _, not starting with a digit", k))
+		}
+	}
+}
+
+func validateNotifier(n *Notifier, c *collector) {
+	l := n.At
+	checkName(l, "notifier", n.Name, "ops", c)
+	fields, known := notifierFields[n.Type]
+	switch {
+	case n.Type == "":
+		c.add(l.Errorf("type", "is required: %s", oneOf(notifierTypes)))
+	case !known:
+		c.add(l.Errorf("type", "%s", unknownChoice("notifier type", n.Type, notifierTypes)))
+	default:
+		for _, f := range fieldsOf(reflectTypeNotifier) {
+			if !l.written(f.name) || slices.Contains(commonNotifierFields, f.name) || slices.Contains(fields, f.name) {
+				continue
+			}
+			takes := "only name, type, timeout and max_age"
+			if len(fields) > 0 {
+				takes = strings.Join(fields, ", ") + ", timeout and max_age"
+			}
+			c.add(l.Errorf(f.name, "not a field of a %s notifier (a %s notifier takes %s)", n.Type, n.Type, takes))
+		}
+	}
+	switch n.Type {
+	case "slack":
+		hook, token := secretGiven(l, "webhook_url", n.WebhookURL, c), secretGiven(l, "token", n.Token, c)
+		switch {
+		case hook && token:
+			c.add(l.Errorf("token", "webhook_url and token are two ways to post: use webhook_url (webhook mode) or token + channel (bot mode), not both"))
+		case !hook && !token:
+			c.add(l.Errorf("webhook_url", "is required: a Slack incoming-webhook URL, or token + channel for bot mode"))
+		case token && n.Channel == "":
+			c.add(l.Errorf("channel", "is required with token (bot mode): the channel to post to, e.g. C0123456789"))
+		case hook && n.Channel != "":
+			c.add(l.Errorf("channel", "is for bot mode (token + channel); a webhook posts to its own channel: remove channel"))
+		case hook && n.APIURL != "":
+			c.add(l.Errorf("api_url", "is for bot mode (token + channel); a webhook posts to webhook_url: remove api_url"))
+		}
+		if n.WebhookURL != "" {
+			checkURL(l, "webhook_url", n.WebhookURL.Reveal(), true, c, "https", "http")
+		}
+	case "telegram":
+		if !secretGiven(l, "token", n.Token, c) {
+			c.add(l.Errorf("token", "is required: the bot token from @BotFather (token: ${TELEGRAM_TOKEN} or token_file)"))
+		}
+		switch {
+		case n.ChatID == "":
+			c.add(l.Errorf("chat_id", "is required: the chat to post to, e.g. \"-1001234567890\" or \"@channelname\""))
+		case !chatIDRE.MatchString(n.ChatID):
+			c.add(l.Errorf("chat_id", "%q is not a chat id: use the numeric id (e.g. \"-1001234567890\") or \"@channelname\"", n.ChatID))
+		}
+		if l.written("message_thread_id") && n.MessageThreadID <= 0 {
+			c.add(l.Errorf("message_thread_id", "must be a forum topic id (more than 0); remove it to post to the chat itself"))
+		}
+	case "email":
+		validateEmail(n, c)
+	case "webhook":
+		if !secretGiven(l, "url", n.URL, c) {
+			c.add(l.Errorf("url", "is required: the http(s) URL to POST alerts to"))
+		} else if n.URL != "" {
+			checkURL(l, "url", n.URL.Reveal(), true, c, "https", "http")
+		}
+	}
+	if (n.Type == "slack" || n.Type == "telegram") && n.APIURL != "" {
+		checkURL(l, "api_url", n.APIURL, false, c, "https", "http")
+	}
+	if n.Timeout <= 0 {
+		c.add(l.Errorf("timeout", "must be more than 0 (e.g. 10s): how long one delivery attempt may take"))
+	} else if n.MaxAge < n.Timeout {
+		c.add(l.Errorf("max_age", "%v must be at least timeout (%v), or a notification would expire during its first attempt", n.MaxAge, n.Timeout))
+	}
+}
+
+func validateEmail(n *Notifier, c *collector) {
+	l := n.At
+	switch {
+	case n.SMTP == "":
+		c.add(l.Errorf("smtp", "is required: the SMTP server as host:port, e.g. smtp.example.com:587"))
+	default:
+		if err := checkHostPort(n.SMTP); err != nil {
+			c.add(l.Errorf("smtp", "%q %v (e.g. smtp.example.com:587)", n.SMTP, err))
+		} else if h, _, _ := net.SplitHostPort(n.SMTP); h == "" {
+			c.add(l.Errorf("smtp", "%q has no host (e.g. smtp.example.com:587)", n.SMTP))
+		}
+	}
+	if !slices.Contains(tlsModes, n.TLS) {
+		c.add(l.Errorf("tls", "%s", unknownChoice("tls mode", n.TLS, tlsModes)))
+	}
+	if n.From == "" {
+		c.add(l.Errorf("from", "is required: the sender address, e.g. marginwatch@example.com"))
+	} else if _, err := mail.ParseAddress(n.From); err != nil {
+		c.add(l.Errorf("from", "%q is not an email address (e.g. marginwatch@example.com)", n.From))
+	}
+	if len(n.To) == 0 {
+		c.add(l.Errorf("to", "is required: at least one recipient, e.g. [me@example.com]"))
+	}
+	for i, to := range n.To {
+		if _, err := mail.ParseAddress(to); err != nil {
+			c.add(l.Errorf(fmt.Sprintf("to[%d]", i), "%q is not an email address (e.g. me@example.com)", to))
+		}
+	}
+	if secretGiven(l, "password", n.Password, c) && n.Username == "" {
+		c.add(l.Errorf("password", "needs username: set the SMTP login name too"))
+	}
+}
+
+// validateRules checks each rule on its own and that names are unique.
+func validateRules(rules []Rule, c *collector) {
+	seen := make(map[string]Location)
+	for i := range rules {
+		r := &rules[i]
+		validateRule(r, c)
+		if r.Name == "" {
+			continue
+		}
+		if first, dup := seen[r.Name]; dup {
+			c.add(r.At.Errorf("name", "duplicate rule name %q (also %s at %s:%d); rule names must be unique across the config and its rule files", r.Name, first.Path, first.File, first.Pos.Line))
+			continue
+		}
+		seen[r.Name] = r.At
+	}
+}
+
+func validateRule(r *Rule, c *collector) {
+	l := r.At
+	switch {
+	case r.Name == "":
+		c.add(l.Errorf("name", "is required: a unique name such as \"liquidation-near\""))
+	case r.Name == dataStaleRule:
+		c.add(l.Errorf("name", "%q is the built-in rule raised when data stops; pick another name", r.Name))
+	case !ruleNameRE.MatchString(r.Name):
+		c.add(l.Errorf("name", "%q: use lower-case letters, digits, '-', '_' and '.', starting with a letter or digit (e.g. \"liquidation-near\")", r.Name))
+	}
+	switch r.Scope {
+	case "event":
+		validateEventRule(r, c)
+	case "account", "position":
+		validateThresholdRule(r, c)
+	default:
+		c.add(l.Errorf("scope", "%s", unknownChoice("scope", r.Scope, scopeNames)))
+	}
+	used := r.severities()
+	for sev, d := range r.Repeat {
+		field := "repeat." + sev
+		if !l.written(field) {
+			field = "repeat"
+		}
+		switch {
+		case !slices.Contains(severityNames, sev):
+			c.add(l.Errorf(field, "%s", unknownChoice("severity", sev, severityNames)))
+		case !slices.Contains(used, sev):
+			c.add(l.Errorf(field, "the rule never fires with %s; remove it (the rule has %s)", sev, oneOf(used)))
+		case d <= 0:
+			c.add(l.Errorf(field, "must be more than 0 (e.g. 1h): how often to remind while the alert keeps firing"))
+		}
+	}
+	if r.Scope != "position" && r.Scope != "" && len(r.Symbols) > 0 {
+		c.add(l.Errorf("symbols", "only position rules filter by symbol; remove symbols, or use scope: position"))
+	}
+	for i, s := range r.Symbols {
+		if s == "" || strings.ContainsFunc(s, unicode.IsSpace) {
+			c.add(l.Errorf(fmt.Sprintf("symbols[%d]", i), "%q is not a symbol (e.g. BTCUSDT)", s))
+		}
+	}
+	checkLabels(l, r.Labels, c)
+}
+
+func validateEventRule(r *Rule, c *collector) {
+	l := r.At
+	switch {
+	case r.Event == "":
+		c.add(l.Errorf("event", "is required for scope: event: %s", oneOf(eventNames)))
+	case !slices.Contains(eventNames, r.Event):
+		c.add(l.Errorf("event", "%s", unknownChoice("event", r.Event, eventNames)))
+	}
+	switch {
+	case r.Severity == "":
+		c.add(l.Errorf("severity", "is required for an event rule: %s", oneOf(severityNames)))
+	case !slices.Contains(severityNames, r.Severity):
+		c.add(l.Errorf("severity", "%s", unknownChoice("severity", r.Severity, severityNames)))
+	}
+	for _, k := range []string{"metric", "above", "below", "hysteresis", "for", "window"} {
+		if l.written(k) {
+			c.add(l.Errorf(k, "an event rule has no %s (events fire once per occurrence); remove it", k))
+		}
+	}
+}
+
+func validateThresholdRule(r *Rule, c *collector) {
+	l := r.At
+	for _, k := range []string{"event", "severity"} {
+		if l.written(k) {
+			c.add(l.Errorf(k, "only an event rule (scope: event) takes %s; a threshold rule names its severities in above/below, e.g. above: {warning: 5}", k))
+		}
+	}
+	id, known := metrics.Lookup(r.Metric)
+	switch {
+	case r.Metric == "":
+		c.add(l.Errorf("metric", "is required: the metric to watch, e.g. liq_distance_pct"))
+	case !known:
+		names := make([]string, 0, len(metrics.All()))
+		for _, m := range metrics.All() {
+			names = append(names, m.String())
+		}
+		if s := suggest(r.Metric, names); s != "" {
+			c.add(l.Errorf("metric", "unknown metric %q (did you mean %q?)", r.Metric, s))
+		} else {
+			c.add(l.Errorf("metric", "unknown metric %q (known metrics: %s)", r.Metric, strings.Join(names, ", ")))
+		}
+	default:
+		scope := metrics.AccountScope
+		if r.Scope == "position" {
+			scope = metrics.PositionScope
+		}
+		if id.Info().Scopes&scope == 0 {
+			other := "account"
+			if r.Scope == "account" {
+				other = "position"
+			}
+			c.add(l.Errorf("scope", "%s is %s %s metric; use scope: %s (or leave scope out)", r.Metric, article(other), other, other))
+		}
+	}
+
+	var field string
+	var th map[string]float64
+	switch above, below := l.written("above"), l.written("below"); {
+	case above && below:
+		c.add(l.Errorf("below", "a rule has either above or below, not both; split it into two rules"))
+		return
+	case above:
+		field, th = "above", r.Above
+	case below:
+		field, th = "below", r.Below
+	default:
+		c.add(l.Errorf("", "needs thresholds: above or below, e.g. below: {warning: 15, critical: 7}"))
+		return
+	}
+	if len(th) == 0 {
+		c.add(l.Errorf(field, "needs at least one severity, e.g. {warning: 15, critical: 7}"))
+		return
+	}
+	ordered := true
+	for sev := range th {
+		if !slices.Contains(severityNames, sev) {
+			c.add(l.Errorf(field+"."+sev, "%s", unknownChoice("severity", sev, severityNames)))
+			ordered = false
+		}
+	}
+	// Adjacent severities (of those present) must be strictly ordered: a
+	// more severe threshold is further into danger.
+	var prev string
+	minGap, gapLo, gapHi := 0.0, "", ""
+	for _, sev := range severityNames {
+		v, ok := th[sev]
+		if !ok {
+			continue
+		}
+		if prev != "" {
+			p := th[prev]
+			gap := v - p
+			if field == "below" {
+				gap = p - v
+			}
+			if gap <= 0 {
+				c.add(l.Errorf(field+"."+sev, "must be %s %s (%s) for %s %q rule", field, prev, num(p), article(field), field))
+				ordered = false
+			} else if gapLo == "" || gap < minGap {
+				minGap, gapLo, gapHi = gap, prev, sev
+			}
+		}
+		prev = sev
+	}
+	switch {
+	case r.Hysteresis < 0:
+		c.add(l.Errorf("hysteresis", "must be 0 or more: how far the value must come back past a threshold to step down"))
+	case ordered && gapLo != "" && r.Hysteresis >= minGap:
+		c.add(l.Errorf("hysteresis", "%s must be smaller than the gap between %s (%s) and %s (%s), or the alert could not step down between them; lower hysteresis or move the thresholds apart",
+			num(r.Hysteresis), gapLo, num(th[gapLo]), gapHi, num(th[gapHi])))
+	}
+	if l.written("window") {
+		switch {
+		case r.Metric != "drawdown_pct":
+			c.add(l.Errorf("window", "only drawdown_pct takes a window; remove it"))
+		case r.Window <= 0:
+			c.add(l.Errorf("window", "must be more than 0 (e.g. 24h): the span the equity peak is taken over"))
+		}
+	}
+}
+
+func article(s string) string {
+	if strings.IndexByte("aeiou", s[0]) >= 0 {
+		return "an"
+	}
+	return "a"
+}
+
+// cronParser accepts standard 5-field schedules, descriptors (@daily,
+// @every 1h) and a CRON_TZ= prefix.
+var cronParser = cron.NewParser(cron.Minute | cron.Hour | cron.Dom | cron.Month | cron.Dow | cron.Descriptor)
+
+func validateDigest(d *Digest, c *collector) {
+	l := d.At
+	checkName(l, "digest", d.Name, "morning", c)
+	if d.Schedule == "" {
+		c.add(l.Errorf("schedule", "is required: a cron schedule, e.g. \"0 8 * * *\" or \"CRON_TZ=Europe/Berlin 0 8 * * *\""))
+		return
+	}
+	if err := parseSchedule(d.Schedule); err != nil {
+		c.add(l.Errorf("schedule", "%q: %v (use 5 fields \"minute hour day-of-month month weekday\", e.g. \"0 8 * * *\", optionally after CRON_TZ=Europe/Berlin)", d.Schedule, err))
+	}
+}
+
+// parseSchedule checks a cron schedule. cron v3 slices past the end of a
+// "CRON_TZ=zone" with nothing after it, so that case is caught first.
+func parseSchedule(s string) (err error) {
+	if strings.HasPrefix(s, "TZ=") || strings.HasPrefix(s, "CRON_TZ=") {
+		if !strings.Contains(s, " ") {
+			return fmt.Errorf("no schedule after the time zone")
+		}
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("cannot parse: %v", r)
+		}
+	}()
+	_, err = cronParser.Parse(s)
+	return err
+}
