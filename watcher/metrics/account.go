@@ -50,6 +50,10 @@ func (a *Account) Drawdown(now time.Time, window time.Duration) (float64, bool) 
 		return 0, false
 	}
 	eq, ok := a.Metrics.Get(Equity)
+	if !ok && len(a.Assets) == 1 {
+		// A single-asset COIN-M account keeps its equity per asset.
+		eq, ok = a.Assets[0].Metrics.Get(Equity)
+	}
 	if !ok {
 		return 0, false
 	}

@@ -1,0 +1,37 @@
+// Package simulated is an exchange that needs no network and no key: a
+// USDⓈ-M-like account with a fixed book of four positions whose prices and
+// funding rates follow a built-in, deterministic scenario. It lets the demo
+// configuration (examples/demo.yaml) run the whole pipeline — metrics, rules,
+// alerts, notifiers — on a fresh machine, and it gives tests a realistic
+// account at any chosen moment.
+//
+// The book (wallet balance 50,000 USDT):
+//
+//	BTCUSDT long  isolated 5x 0.075 @ 62,000  no stop   MMR 0.4%
+//	ETHUSDT short cross    3x 1.5   @ 3,000   stop      MMR 0.5%
+//	SOLUSDT long  isolated 3x 20    @ 150     stop      MMR 1%
+//	BNBUSDT long  cross    2x 5     @ 600     stop      MMR 0.5%
+//
+// Scenario time 0 is the moment New is called. Prices and funding rates are
+// piecewise-linear functions of scenario time that end after 60 s and then
+// hold their final values — a scenario plays once and never loops, so a
+// demo shows one incident, not a new one every minute.
+//
+//   - crash: BTC falls from 61,800 to 52,200 and recovers to 61,300. Its
+//     liquidation distance starts at 19.4%, passes below 15% at about 10 s and
+//     below 7% at about 22.5 s, bottoms at 4.6% (28 s), climbs back above 9%
+//     at about 39 s and above 17% at about 47 s, and ends at 18.8%. The other
+//     positions move mildly and stay far from liquidation.
+//   - funding-spike: calm prices; SOLUSDT's funding rate jumps from 0.01% to
+//     0.3% per 8h between 10 s and 15 s, holds until 40 s and is back at 0.01%
+//     by 50 s. funding_paid_24h grows with it.
+//   - calm: small moves, nothing to alert on except the BTC position's missing
+//     stop.
+//
+// Figures are computed as Binance computes them: unrealized PnL = size ×
+// (mark − entry) × side; maintenance margin = notional × MMR − maintenance
+// amount; the liquidation price by Binance's one-way-mode formula (see
+// liquidationPrice). Candles are 30 closed hourly candles: synthetic but
+// deterministic history before scenario time 0, the scenario's own path
+// after it.
+package simulated
