@@ -1,0 +1,48 @@
+// Package rules compiles the alerting rules of a config and runs the alert
+// lifecycle of SPEC.md:
+//
+//	inactive → pending (condition true, waiting `for`) → firing (notify)
+//	→ repeat every `repeat` while firing → resolved (notify if send_resolved)
+//
+// Compile turns config rules into *Rule values (thresholds indexed by
+// severity, metric IDs resolved, templates parsed and test-executed) and adds
+// one built-in "data-stale" rule per account. An Engine holds the State of
+// every pending or firing alert; Evaluate feeds it one account's metrics and
+// returns the notices due and the state changes to persist. FiringNow answers
+// "what would fire right now" without any state, for `marginwatch status`.
+//
+// # Conditions
+//
+// An `above` rule fires at severity s when value > threshold[s], a `below`
+// rule when value < threshold[s]; the most severe match wins. A missing
+// metric (no liquidation price, say) is a false condition. While an alert
+// fires at severity c, each severity up to c stays matched until the value
+// has moved `hysteresis` back past that severity's threshold; stepping up
+// always uses the plain thresholds, and `for` only delays the start of an
+// incident, never an escalation.
+//
+// Account-scope rules read the account's metrics. On a COIN-M account, whose
+// money metrics exist per margin asset, a metric the account level lacks is
+// read from each asset instead and the asset name becomes the alert's Symbol
+// (so "equity below 2" fires per coin).
+//
+// # Templates
+//
+// A rule's summary and runbook are Go text/template strings executed with a
+// TemplateData value. Besides the text/template built-ins (printf, index,
+// len, eq, lt, …) one function is defined:
+//
+//	num   formats a number with about four significant digits and no
+//	      exponent: {{num .Value}} → "6.2", "0.8512", "64230"
+//
+// Examples:
+//
+//	summary: '{{.Symbol}} {{.Side}} is {{printf "%.1f" .Value}}% from liquidation'
+//	summary: '{{.Account}} leverage {{num (index .Metrics "effective_leverage")}}x ({{.Severity}})'
+//	runbook: 'Equity {{num (index .Metrics "equity")}}; desk {{.Labels.desk}}'
+//
+// Compile executes every template once against sample data, so a syntax
+// error, an unknown field ({{.Foo}}) or an unknown function is reported with
+// the file, line and column of the rule's summary or runbook key. A template
+// that still fails at run time falls back to the default summary.
+package rules

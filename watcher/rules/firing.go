@@ -1,0 +1,100 @@
+package rules
+
+import (
+	"cmp"
+	"slices"
+	"time"
+
+	"github.com/marginwatch/marginwatch/notifiers"
+	"github.com/marginwatch/marginwatch/watcher/metrics"
+)
+
+// Hit is one rule that fires now on one target, as FiringNow sees it.
+type Hit struct {
+	Rule      string             `json:"rule"`
+	Symbol    string             `json:"symbol,omitempty"`
+	Side      string             `json:"side,omitempty"`
+	Severity  notifiers.Severity `json:"severity"`
+	Metric    string             `json:"metric"`
+	Value     float64            `json:"value"`
+	Threshold float64            `json:"threshold"`
+	Summary   string             `json:"summary"`
+}
+
+// FiringNow evaluates rules against acct without any state: no `for`, no
+// hysteresis, no repeat timers and no events. It answers "which rules would
+// fire now, at which severity", for `marginwatch status`. Hits are ordered
+// most severe first. A stale account is judged on data_age_seconds only, as
+// Evaluate does.
+func FiringNow(rules []*Rule, acct *metrics.Account, now time.Time) []Hit {
+	if acct == nil {
+		return nil
+	}
+	var hits []Hit
+	hit := func(r *Rule, t target, v float64, ok bool) {
+		if !ok {
+			return
+		}
+		sev := r.severity(v)
+		if sev == notifiers.None {
+			return
+		}
+		st := &State{
+			Key:       Key{Account: acct.Name, Rule: r.Name, Symbol: t.sym, Side: t.side},
+			Phase:     Active,
+			Severity:  sev,
+			StartsAt:  now,
+			Value:     v,
+			Threshold: r.thr[sev],
+		}
+		a := alert(r, acct, t, st, notifiers.KindFiring, now)
+		hits = append(hits, Hit{
+			Rule:      r.Name,
+			Symbol:    t.sym,
+			Side:      t.side,
+			Severity:  sev,
+			Metric:    r.Metric,
+			Value:     v,
+			Threshold: r.thr[sev],
+			Summary:   a.Summary,
+		})
+	}
+	for _, r := range rules {
+		if r == nil || !r.AppliesTo(acct.Name) || r.scope == scopeEventID {
+			continue
+		}
+		if acct.Stale && r.metric != metrics.DataAgeSeconds {
+			continue
+		}
+		switch r.scope {
+		case scopeAccountID:
+			var v float64
+			var ok bool
+			if r.window > 0 {
+				v, ok = acct.Drawdown(now, r.window)
+			} else {
+				v, ok = acct.Metrics.Get(r.metric)
+			}
+			if ok || len(acct.Assets) == 0 || r.window > 0 {
+				hit(r, target{set: &acct.Metrics}, v, ok)
+				continue
+			}
+			for i := range acct.Assets {
+				as := &acct.Assets[i]
+				v, ok := as.Metrics.Get(r.metric)
+				hit(r, target{sym: as.Asset, set: &as.Metrics}, v, ok)
+			}
+		case scopePositionID:
+			for i := range acct.Positions {
+				p := &acct.Positions[i]
+				if !r.symbolOK(p.Symbol) {
+					continue
+				}
+				v, ok := p.Metrics.Get(r.metric)
+				hit(r, target{sym: p.Symbol, side: string(p.Side), set: &p.Metrics, pos: p}, v, ok)
+			}
+		}
+	}
+	slices.SortStableFunc(hits, func(a, b Hit) int { return cmp.Compare(b.Severity, a.Severity) })
+	return hits
+}

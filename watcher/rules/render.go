@@ -1,0 +1,358 @@
+package rules
+
+import (
+	"math"
+	"strconv"
+	"strings"
+	"text/template"
+	"time"
+
+	"github.com/marginwatch/marginwatch/exchanges"
+	"github.com/marginwatch/marginwatch/notifiers"
+	"github.com/marginwatch/marginwatch/watcher/metrics"
+)
+
+// TemplateData is what a rule's summary and runbook templates are executed
+// with. Field names are part of the rule-file contract.
+type TemplateData struct {
+	// Account is the account name, Rule the rule name.
+	Account string
+	Rule    string
+	// Symbol and Side identify the position ("BTCUSDT", "long" or "short").
+	// Account alerts have both empty, except per-asset alerts of a COIN-M
+	// account, whose Symbol is the margin asset ("BTC").
+	Symbol string
+	Side   string
+	// Metric is the watched metric's name ("" for events).
+	Metric string
+	// Value is the metric's value; Threshold is the threshold of Severity.
+	Value     float64
+	Threshold float64
+	// Op is "above" or "below" ("" for events).
+	Op string
+	// Severity is "info", "warning" or "critical".
+	Severity string
+	// Status is "firing" or "resolved".
+	Status string
+	// Event and Message describe the occurrence for event rules
+	// (Event is margin_call, liquidation or key_problem).
+	Event   string
+	Message string
+	// Labels are the account's labels merged with the rule's (the rule wins).
+	Labels map[string]string
+	// Metrics holds every metric present on the target by name, e.g.
+	// {{index .Metrics "leverage"}}; position alerts see the position's
+	// metrics, account alerts the account's.
+	Metrics map[string]float64
+}
+
+// target is what one evaluation of a rule looks at: the account itself, one
+// of its margin assets, or one position. set is nil when the target is gone
+// (a closed position).
+type target struct {
+	sym, side string
+	set       *metrics.Set
+	pos       *metrics.Position
+}
+
+// alert builds the notification for st. It runs only when a notice is due,
+// so it may allocate freely.
+func alert(r *Rule, acct *metrics.Account, t target, st *State, kind notifiers.Kind, now time.Time) notifiers.Alert {
+	status := notifiers.Firing
+	if kind == notifiers.KindResolved {
+		status = notifiers.Resolved
+	}
+	a := notifiers.Alert{
+		ID:        st.ID,
+		Status:    status,
+		Kind:      kind,
+		Severity:  st.Severity,
+		Rule:      r.Name,
+		Account:   acct.Name,
+		Symbol:    st.Key.Symbol,
+		Side:      st.Key.Side,
+		Metric:    r.Metric,
+		Value:     st.Value,
+		Threshold: r.thr[clampSev(st.Severity)],
+		Op:        r.Op(),
+		StartsAt:  st.StartsAt,
+		At:        now,
+		Labels:    mergeLabels(acct.Labels, r.labels),
+		Context:   alertContext(r, acct, t),
+	}
+	var m map[string]float64
+	if t.set != nil {
+		m = t.set.Map()
+	} else {
+		m = map[string]float64{}
+	}
+	d := &TemplateData{
+		Account:   a.Account,
+		Rule:      a.Rule,
+		Symbol:    a.Symbol,
+		Side:      a.Side,
+		Metric:    a.Metric,
+		Value:     a.Value,
+		Threshold: a.Threshold,
+		Op:        a.Op,
+		Severity:  a.Severity.String(),
+		Status:    string(a.Status),
+		Labels:    a.Labels,
+		Metrics:   m,
+	}
+	a.Summary = render(r.summary, d, defaultSummary)
+	a.Runbook = render(r.runbook, d, nil)
+	return a
+}
+
+// eventAlert builds the notification for one account event.
+func eventAlert(r *Rule, acct *metrics.Account, ev *exchanges.Event, now time.Time) notifiers.Alert {
+	starts := ev.Time
+	if starts.IsZero() {
+		starts = now
+	}
+	k := Key{Account: acct.Name, Rule: r.Name, Symbol: ev.Symbol, Side: string(ev.Side)}
+	id := ev.ID
+	if id == "" {
+		id = strconv.FormatInt(starts.UnixNano(), 10)
+	}
+	a := notifiers.Alert{
+		ID:       hashID(k, id, starts),
+		Status:   notifiers.Firing,
+		Kind:     notifiers.KindEvent,
+		Severity: r.eventSev,
+		Rule:     r.Name,
+		Account:  acct.Name,
+		Symbol:   ev.Symbol,
+		Side:     string(ev.Side),
+		StartsAt: starts,
+		At:       now,
+		Labels:   mergeLabels(acct.Labels, r.labels),
+		Context:  alertContext(r, acct, target{set: &acct.Metrics}),
+	}
+	d := &TemplateData{
+		Account:  a.Account,
+		Rule:     a.Rule,
+		Symbol:   a.Symbol,
+		Side:     a.Side,
+		Severity: a.Severity.String(),
+		Status:   string(a.Status),
+		Event:    string(ev.Kind),
+		Message:  ev.Message,
+		Labels:   a.Labels,
+		Metrics:  acct.Metrics.Map(),
+	}
+	a.Summary = render(r.summary, d, defaultSummary)
+	a.Runbook = render(r.runbook, d, nil)
+	return a
+}
+
+func clampSev(s notifiers.Severity) notifiers.Severity {
+	if s < notifiers.None || int(s) >= numSeverities {
+		return notifiers.None
+	}
+	return s
+}
+
+// render executes t, falling back to def (or "") when there is no template
+// or it fails on this data: a broken summary must not cost the alert.
+func render(t *template.Template, d *TemplateData, def func(*TemplateData) string) string {
+	if t != nil {
+		var sb strings.Builder
+		if err := t.Execute(&sb, d); err == nil {
+			return sb.String()
+		}
+	}
+	if def == nil {
+		return ""
+	}
+	return def(d)
+}
+
+// defaultSummary reads like "BTCUSDT long liq_distance_pct 6.2 < 7 (critical)".
+func defaultSummary(d *TemplateData) string {
+	var b strings.Builder
+	if d.Event != "" {
+		b.WriteString(d.Event)
+		b.WriteString(" on ")
+		b.WriteString(d.Account)
+		if d.Symbol != "" {
+			b.WriteString(" ")
+			b.WriteString(d.Symbol)
+		}
+		if d.Side != "" {
+			b.WriteString(" ")
+			b.WriteString(d.Side)
+		}
+		if d.Message != "" {
+			b.WriteString(": ")
+			b.WriteString(d.Message)
+		}
+		return b.String()
+	}
+	if d.Status == string(notifiers.Resolved) {
+		b.WriteString("resolved: ")
+	}
+	if d.Side == "" {
+		// Account alert (Symbol may name a COIN-M margin asset).
+		b.WriteString(d.Account)
+		b.WriteString(" ")
+	}
+	if d.Symbol != "" {
+		b.WriteString(d.Symbol)
+		b.WriteString(" ")
+	}
+	if d.Side != "" {
+		b.WriteString(d.Side)
+		b.WriteString(" ")
+	}
+	b.WriteString(d.Metric)
+	b.WriteString(" ")
+	b.WriteString(formatNum(d.Value))
+	op := " > "
+	if d.Op == "below" {
+		op = " < "
+	}
+	if d.Status == string(notifiers.Resolved) {
+		b.WriteString(" (was ")
+		b.WriteString(d.Severity)
+		b.WriteString(":")
+		b.WriteString(op)
+		b.WriteString(formatNum(d.Threshold))
+		b.WriteString(")")
+		return b.String()
+	}
+	b.WriteString(op)
+	b.WriteString(formatNum(d.Threshold))
+	b.WriteString(" (")
+	b.WriteString(d.Severity)
+	b.WriteString(")")
+	return b.String()
+}
+
+// formatNum prints v with about four significant digits, never in exponent
+// form and never dropping integer digits: 6.2, 0.8512, 64231, 0.0001235.
+func formatNum(v float64) string {
+	if math.IsNaN(v) || math.IsInf(v, 0) {
+		return strconv.FormatFloat(v, 'f', -1, 64)
+	}
+	dec := 3
+	if a := math.Abs(v); a > 0 {
+		dec = 3 - int(math.Floor(math.Log10(a)))
+	}
+	dec = max(0, min(dec, 12))
+	p := math.Pow(10, float64(dec))
+	return strconv.FormatFloat(math.Round(v*p)/p, 'f', -1, 64)
+}
+
+func mergeLabels(acct, rule map[string]string) map[string]string {
+	if len(acct) == 0 && len(rule) == 0 {
+		return nil
+	}
+	m := make(map[string]string, len(acct)+len(rule))
+	for k, v := range acct {
+		m[k] = v
+	}
+	for k, v := range rule {
+		m[k] = v
+	}
+	return m
+}
+
+// alertContext is what a trader wants to see at a glance next to the alert.
+func alertContext(r *Rule, acct *metrics.Account, t target) map[string]float64 {
+	c := make(map[string]float64, 8)
+	put := func(name string, s *metrics.Set, id metrics.ID) bool {
+		if s == nil {
+			return false
+		}
+		v, ok := s.Get(id)
+		if ok {
+			c[name] = v
+		}
+		return ok
+	}
+	// acctSet holds the account money metrics relevant to this target: the
+	// account's, or on COIN-M the target's margin asset's.
+	acctSet := &acct.Metrics
+	asset := ""
+	switch {
+	case t.pos != nil && t.pos.Raw != nil:
+		asset = t.pos.Raw.MarginAsset
+	case t.pos == nil && t.sym != "" && t.side == "":
+		asset = t.sym
+	}
+	if _, ok := acct.Metrics.Get(metrics.Equity); !ok && asset != "" {
+		for i := range acct.Assets {
+			if acct.Assets[i].Asset == asset {
+				acctSet = &acct.Assets[i].Metrics
+				break
+			}
+		}
+	}
+
+	if r.scope == scopePositionID {
+		if t.pos != nil && t.pos.Raw != nil {
+			raw := t.pos.Raw
+			c["mark_price"] = raw.MarkPrice
+			c["entry_price"] = raw.EntryPrice
+			if raw.LiquidationPrice > 0 {
+				c["liq_price"] = raw.LiquidationPrice
+			}
+			if raw.Leverage > 0 {
+				c["leverage"] = raw.Leverage
+			}
+		}
+		put("liq_distance_pct", t.set, metrics.LiqDistancePct)
+		put("leverage", t.set, metrics.Leverage)
+		put("equity", acctSet, metrics.Equity)
+		// An isolated position has its own margin ratio; a cross position
+		// lives or dies with the account's.
+		if put("margin_ratio", t.set, metrics.MarginRatio) {
+			put("account_margin_ratio", &acct.Metrics, metrics.MarginRatio)
+		} else {
+			put("margin_ratio", &acct.Metrics, metrics.MarginRatio)
+		}
+		return c
+	}
+	put("equity", acctSet, metrics.Equity)
+	if !put("margin_ratio", acctSet, metrics.MarginRatio) {
+		put("margin_ratio", &acct.Metrics, metrics.MarginRatio)
+	}
+	if !put("effective_leverage", acctSet, metrics.EffectiveLeverage) {
+		put("effective_leverage", &acct.Metrics, metrics.EffectiveLeverage)
+	}
+	return c
+}
+
+// hashID names an incident: FNV-1a over its key, a discriminator and its
+// start, so every notice about one incident carries the same ID and the next
+// incident of the same key gets a new one.
+func hashID(k Key, extra string, t time.Time) string {
+	const (
+		offset = 14695981039346656037
+		prime  = 1099511628211
+	)
+	h := uint64(offset)
+	add := func(s string) {
+		for i := 0; i < len(s); i++ {
+			h ^= uint64(s[i])
+			h *= prime
+		}
+		// Hash a zero byte between fields so ("ab","c") and ("a","bc") differ.
+		h *= prime
+	}
+	add(k.Account)
+	add(k.Rule)
+	add(k.Symbol)
+	add(k.Side)
+	add(extra)
+	n := uint64(t.UnixNano())
+	for i := 0; i < 8; i++ {
+		h ^= n & 0xff
+		h *= prime
+		n >>= 8
+	}
+	s := strconv.FormatUint(h, 16)
+	return strings.Repeat("0", 16-len(s)) + s
+}
