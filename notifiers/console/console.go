@@ -1,0 +1,176 @@
+// Package console writes alerts as one readable line each to a terminal or
+// log stream (stdout under systemd ends up in the journal).
+package console
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"math"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/marginwatch/marginwatch/notifiers"
+)
+
+// ANSI colours, used only when asked for: a journal or a file should not
+// fill with escape codes.
+const (
+	red    = "\x1b[31m"
+	yellow = "\x1b[33m"
+	cyan   = "\x1b[36m"
+	green  = "\x1b[32m"
+	reset  = "\x1b[0m"
+)
+
+// Notifier writes alerts to an io.Writer.
+type Notifier struct {
+	mu    sync.Mutex
+	w     io.Writer
+	color bool
+	// loc is the zone timestamps are shown in; tests pin it.
+	loc *time.Location
+	// now stamps alerts that carry no time of their own.
+	now func() time.Time
+}
+
+var _ notifiers.Notifier = (*Notifier)(nil)
+
+// New returns a console notifier writing to w, with ANSI colours when color
+// is true. Times are shown in the local zone.
+func New(w io.Writer, color bool) *Notifier {
+	return &Notifier{w: w, color: color, loc: time.Local, now: time.Now}
+}
+
+// Notify writes one line per alert, in order, with a single Write so that
+// concurrent callers never interleave. A write error is retryable: a full
+// disk or a closed pipe may recover.
+func (n *Notifier) Notify(ctx context.Context, alerts ...notifiers.Alert) (bool, error) {
+	if err := ctx.Err(); err != nil {
+		return true, fmt.Errorf("console: %w", err)
+	}
+	var b strings.Builder
+	for _, a := range alerts {
+		n.line(&b, a)
+	}
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if _, err := io.WriteString(n.w, b.String()); err != nil {
+		return true, fmt.Errorf("console: write: %w", err)
+	}
+	return false, nil
+}
+
+// line renders one alert, most useful first:
+//
+//	TIME SEVERITY KIND RULE  ACCOUNT [SYMBOL SIDE]  METRIC VALUE OP THRESHOLD  "SUMMARY"  runbook: RUNBOOK
+func (n *Notifier) line(b *strings.Builder, a notifiers.Alert) {
+	at := a.At
+	if at.IsZero() {
+		at = n.now()
+	}
+	b.WriteString(at.In(n.loc).Format(time.DateTime))
+	b.WriteByte(' ')
+
+	sev := fmt.Sprintf("%-8s", strings.ToUpper(a.Severity.String()))
+	if n.color {
+		sev = colorOf(a) + sev + reset
+	}
+	b.WriteString(sev)
+	fmt.Fprintf(b, " %-9s %s", a.Kind, clean(a.Rule))
+
+	b.WriteString("  ")
+	b.WriteString(clean(a.Account))
+	for _, s := range []string{a.Symbol, a.Side} {
+		if s != "" {
+			b.WriteByte(' ')
+			b.WriteString(clean(s))
+		}
+	}
+
+	if cmp := comparison(a); cmp != "" {
+		b.WriteString("  ")
+		b.WriteString(cmp)
+	}
+	if a.Summary != "" {
+		// Quoting keeps a multi-line summary on one line.
+		b.WriteString("  ")
+		b.WriteString(strconv.Quote(a.Summary))
+	}
+	if a.Runbook != "" {
+		b.WriteString("  runbook: ")
+		b.WriteString(clean(a.Runbook))
+	}
+	b.WriteByte('\n')
+}
+
+func colorOf(a notifiers.Alert) string {
+	if a.Status == notifiers.Resolved {
+		return green
+	}
+	switch a.Severity {
+	case notifiers.Critical:
+		return red
+	case notifiers.Warning:
+		return yellow
+	default:
+		return cyan
+	}
+}
+
+// comparison renders "metric value op threshold". A resolved alert shows
+// the negated operator, so the line states what is true now ("17 >= 15"),
+// not the condition that no longer holds.
+func comparison(a notifiers.Alert) string {
+	if a.Metric == "" {
+		return ""
+	}
+	var op string
+	resolved := a.Status == notifiers.Resolved
+	switch {
+	case a.Op == "above" && !resolved:
+		op = ">"
+	case a.Op == "above":
+		op = "<="
+	case a.Op == "below" && !resolved:
+		op = "<"
+	case a.Op == "below":
+		op = ">="
+	default:
+		// Events have no threshold; their metric is the event name.
+		return clean(a.Metric)
+	}
+	return fmt.Sprintf("%s %s %s %s", clean(a.Metric), formatNum(a.Value), op, formatNum(a.Threshold))
+}
+
+// formatNum shows two decimals for ordinary magnitudes and three
+// significant digits for small ones (funding rates like 0.000125), without
+// trailing zeros.
+func formatNum(v float64) string {
+	if math.IsNaN(v) || math.IsInf(v, 0) {
+		return strconv.FormatFloat(v, 'f', -1, 64)
+	}
+	if v == 0 || math.Abs(v) >= 1 {
+		s := strconv.FormatFloat(v, 'f', 2, 64)
+		s = strings.TrimRight(s, "0")
+		s = strings.TrimSuffix(s, ".")
+		if s == "-0" {
+			s = "0"
+		}
+		return s
+	}
+	return strconv.FormatFloat(v, 'g', 3, 64)
+}
+
+// clean replaces control characters (a newline in a rule name or runbook
+// would split the line and could forge a fake alert line).
+func clean(s string) string {
+	return strings.Map(func(r rune) rune {
+		if r < 0x20 || r == 0x7f {
+			return ' '
+		}
+		return r
+	}, s)
+}

@@ -1,0 +1,479 @@
+package delivery
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"log/slog"
+	"reflect"
+	"strings"
+	"sync"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/marginwatch/marginwatch/notifiers"
+	"github.com/marginwatch/marginwatch/watcher/store"
+)
+
+// result is one scripted Notify outcome.
+type result struct {
+	retry bool
+	err   error
+}
+
+// fake records calls and answers from a script; once the script is used up
+// every call succeeds. block makes Notify wait for its ctx instead.
+type fake struct {
+	mu     sync.Mutex
+	script []result
+	block  bool
+	calls  []call
+}
+
+type call struct {
+	at  time.Time
+	ids []string // alert IDs of the message
+}
+
+func (f *fake) Notify(ctx context.Context, alerts ...notifiers.Alert) (bool, error) {
+	f.mu.Lock()
+	c := call{at: time.Now()}
+	for _, a := range alerts {
+		c.ids = append(c.ids, a.ID)
+	}
+	f.calls = append(f.calls, c)
+	block := f.block
+	var r result
+	if len(f.script) > 0 {
+		r, f.script = f.script[0], f.script[1:]
+	}
+	f.mu.Unlock()
+	if block {
+		<-ctx.Done()
+		return true, ctx.Err()
+	}
+	return r.retry, r.err
+}
+
+func (f *fake) get() []call {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([]call(nil), f.calls...)
+}
+
+// offsets gives each call's time as an offset from start.
+func offsets(cs []call, start time.Time) []time.Duration {
+	out := []time.Duration{}
+	for _, c := range cs {
+		out = append(out, c.at.Sub(start))
+	}
+	return out
+}
+
+func callIDs(cs []call) [][]string {
+	out := [][]string{}
+	for _, c := range cs {
+		out = append(out, c.ids)
+	}
+	return out
+}
+
+var errDown = errors.New("503 service unavailable")
+
+func openStore(t *testing.T, dir string) *store.Store {
+	t.Helper()
+	st, err := store.Open(dir, store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = st.Close() })
+	return st
+}
+
+// enqueue commits one entry per id for notifier, created now.
+func enqueue(t *testing.T, st *store.Store, notifier string, ids ...string) {
+	t.Helper()
+	var b store.Batch
+	now := time.Now()
+	for _, id := range ids {
+		b.Enqueue = append(b.Enqueue, store.Entry{
+			Notifier: notifier, Created: now, NextAttempt: now,
+			Alerts: []notifiers.Alert{{ID: id, Severity: notifiers.Critical, Status: notifiers.Firing}},
+		})
+	}
+	if err := st.Commit(&b); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func pending(t *testing.T, st *store.Store, notifier string) []store.Entry {
+	t.Helper()
+	es, err := st.Pending(notifier, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return es
+}
+
+// running starts d.Run and returns a stop function that cancels it and
+// reports whether Run returned without any time passing.
+func running(t *testing.T, d *Dispatcher) (stop func()) {
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	go func() { done <- d.Run(ctx) }()
+	return func() {
+		start := time.Now()
+		cancel()
+		synctest.Wait()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Errorf("Run = %v", err)
+			}
+		default:
+			t.Fatal("Run did not return after cancel")
+		}
+		if el := time.Since(start); el != 0 {
+			t.Errorf("Run took %v (fake time) to stop", el)
+		}
+	}
+}
+
+func newDispatcher(st *store.Store, logs *bytes.Buffer, targets ...Target) *Dispatcher {
+	var logger *slog.Logger
+	if logs != nil {
+		logger = slog.New(slog.NewTextHandler(logs, nil))
+	}
+	d := New(st, targets, logger)
+	d.Rand = func() float64 { return 0.5 } // no jitter: exact backoff
+	return d
+}
+
+func TestRetryThenSuccess(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		st := openStore(t, t.TempDir())
+		f := &fake{script: []result{{true, errDown}, {true, errDown}}}
+		d := newDispatcher(st, nil, Target{Name: "ops", Notifier: f})
+		start := time.Now()
+		enqueue(t, st, "ops", "a", "b")
+		stop := running(t, d)
+
+		// After the first failure the entry records it.
+		synctest.Wait()
+		es := pending(t, st, "ops")
+		if len(es) != 2 || es[0].Attempts != 1 || !es[0].NextAttempt.Equal(start.Add(time.Second)) || es[0].LastError != errDown.Error() {
+			t.Fatalf("after first failure: %+v", es)
+		}
+
+		time.Sleep(time.Minute)
+		stop()
+		// a fails at 0 and 1s (backoff 1s, then 2s), succeeds at 3s; b waits
+		// behind it (order is kept) and goes out right after.
+		if got, want := offsets(f.get(), start), []time.Duration{0, time.Second, 3 * time.Second, 3 * time.Second}; !reflect.DeepEqual(got, want) {
+			t.Errorf("call times = %v, want %v", got, want)
+		}
+		if got, want := callIDs(f.get()), [][]string{{"a"}, {"a"}, {"a"}, {"b"}}; !reflect.DeepEqual(got, want) {
+			t.Errorf("calls = %v, want %v", got, want)
+		}
+		if es := pending(t, st, "ops"); len(es) != 0 {
+			t.Errorf("outbox not empty: %+v", es)
+		}
+		if got, want := d.Stats(), map[string]Stats{"ops": {Sent: 2, Failed: 2}}; !reflect.DeepEqual(got, want) {
+			t.Errorf("Stats = %+v, want %+v", got, want)
+		}
+	})
+}
+
+func TestPermanentFailureDropped(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		st := openStore(t, t.TempDir())
+		var logs bytes.Buffer
+		f := &fake{script: []result{{false, errors.New("400 invalid_payload")}}}
+		d := newDispatcher(st, &logs, Target{Name: "ops", Notifier: f})
+		enqueue(t, st, "ops", "a", "b")
+		if err := d.Flush(t.Context()); err != nil {
+			t.Fatal(err)
+		}
+		if got, want := callIDs(f.get()), [][]string{{"a"}, {"b"}}; !reflect.DeepEqual(got, want) {
+			t.Errorf("calls = %v, want %v", got, want)
+		}
+		if es := pending(t, st, "ops"); len(es) != 0 {
+			t.Errorf("outbox not empty: %+v", es)
+		}
+		if got, want := d.Stats()["ops"], (Stats{Sent: 1, Failed: 1, Dropped: 1}); got != want {
+			t.Errorf("Stats = %+v, want %+v", got, want)
+		}
+		for _, want := range []string{"dropping undeliverable notification", "notifier=ops", "reason=\"permanent failure\"", "400 invalid_payload"} {
+			if !strings.Contains(logs.String(), want) {
+				t.Errorf("log lacks %q:\n%s", want, logs.String())
+			}
+		}
+	})
+}
+
+func TestRetryAfter(t *testing.T) {
+	tests := []struct {
+		name  string
+		after time.Duration
+		want  []time.Duration
+	}{
+		// Longer than the 1s backoff: honoured.
+		{"longer than backoff", 30 * time.Second, []time.Duration{0, 30 * time.Second}},
+		// Shorter: the backoff wins.
+		{"shorter than backoff", 100 * time.Millisecond, []time.Duration{0, time.Second}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				st := openStore(t, t.TempDir())
+				f := &fake{script: []result{{true, &notifiers.RetryAfterError{After: tt.after, Err: errors.New("429")}}}}
+				d := newDispatcher(st, nil, Target{Name: "phone", Notifier: f})
+				start := time.Now()
+				enqueue(t, st, "phone", "a")
+				stop := running(t, d)
+				time.Sleep(time.Hour - time.Second)
+				stop()
+				if got := offsets(f.get(), start); !reflect.DeepEqual(got, tt.want) {
+					t.Errorf("call times = %v, want %v", got, tt.want)
+				}
+			})
+		})
+	}
+}
+
+func TestMaxAgeDrop(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		st := openStore(t, t.TempDir())
+		var logs bytes.Buffer
+		var script []result
+		for range 10 {
+			script = append(script, result{true, errDown})
+		}
+		f := &fake{script: script}
+		d := newDispatcher(st, &logs, Target{Name: "ops", Notifier: f, MaxAge: 10 * time.Second})
+		start := time.Now()
+		enqueue(t, st, "ops", "a")
+		stop := running(t, d)
+		time.Sleep(9 * time.Second)
+		synctest.Wait()
+		if es := pending(t, st, "ops"); len(es) != 1 {
+			t.Fatalf("entry dropped before max_age: %+v", es)
+		}
+		time.Sleep(time.Minute)
+		stop()
+		// Attempts at 0, 1s, 3s, 7s; the next would be 15s, past max_age, so
+		// the worker wakes at 10s and drops it.
+		if got, want := offsets(f.get(), start), []time.Duration{0, time.Second, 3 * time.Second, 7 * time.Second}; !reflect.DeepEqual(got, want) {
+			t.Errorf("call times = %v, want %v", got, want)
+		}
+		if es := pending(t, st, "ops"); len(es) != 0 {
+			t.Errorf("outbox not empty: %+v", es)
+		}
+		if got, want := d.Stats()["ops"], (Stats{Failed: 4, Dropped: 1}); got != want {
+			t.Errorf("Stats = %+v, want %+v", got, want)
+		}
+		for _, want := range []string{"older than max_age", " age=10s ", "last_error=\"503 service unavailable\""} {
+			if !strings.Contains(logs.String(), want) {
+				t.Errorf("log lacks %q:\n%s", want, logs.String())
+			}
+		}
+	})
+}
+
+func TestExpiredEntryNeverSent(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		st := openStore(t, t.TempDir())
+		enqueue(t, st, "ops", "old")
+		time.Sleep(2 * time.Hour) // the daemon was down
+		enqueue(t, st, "ops", "new")
+		f := &fake{}
+		d := newDispatcher(st, nil, Target{Name: "ops", Notifier: f})
+		if err := d.Flush(t.Context()); err != nil {
+			t.Fatal(err)
+		}
+		if got, want := callIDs(f.get()), [][]string{{"new"}}; !reflect.DeepEqual(got, want) {
+			t.Errorf("calls = %v, want %v", got, want)
+		}
+		if got, want := d.Stats()["ops"], (Stats{Sent: 1, Dropped: 1}); got != want {
+			t.Errorf("Stats = %+v, want %+v", got, want)
+		}
+	})
+}
+
+func TestRestartDeliversExactlyOnce(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		dir := t.TempDir()
+		st, err := store.Open(dir, store.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		start := time.Now()
+		down := &fake{script: []result{{true, errDown}}}
+		d1 := newDispatcher(st, nil, Target{Name: "ops", Notifier: down}, Target{Name: "term", Notifier: &fake{block: true}})
+		enqueue(t, st, "ops", "a", "b")
+		enqueue(t, st, "term", "t")
+		stop := running(t, d1)
+		time.Sleep(500 * time.Millisecond)
+		stop() // "kill": a is rescheduled to 1s, b never tried, t in flight
+		if err := st.Close(); err != nil {
+			t.Fatal(err)
+		}
+
+		st2 := openStore(t, dir)
+		ops, term := &fake{}, &fake{}
+		d2 := newDispatcher(st2, nil, Target{Name: "ops", Notifier: ops}, Target{Name: "term", Notifier: term})
+		stop = running(t, d2)
+		time.Sleep(time.Minute)
+		d2.Kick()
+		if err := d2.Flush(t.Context()); err != nil {
+			t.Fatal(err)
+		}
+		stop()
+
+		// The new dispatcher honours the stored backoff for a, then sends b;
+		// the interrupted t (never failed by its notifier) goes at once.
+		if got, want := callIDs(ops.get()), [][]string{{"a"}, {"b"}}; !reflect.DeepEqual(got, want) {
+			t.Errorf("ops calls = %v, want %v", got, want)
+		}
+		if got, want := offsets(ops.get(), start), []time.Duration{time.Second, time.Second}; !reflect.DeepEqual(got, want) {
+			t.Errorf("ops call times = %v, want %v", got, want)
+		}
+		if got, want := callIDs(term.get()), [][]string{{"t"}}; !reflect.DeepEqual(got, want) {
+			t.Errorf("term calls = %v, want %v", got, want)
+		}
+		depth, err := st2.OutboxDepth()
+		if err != nil || len(depth) != 0 {
+			t.Errorf("OutboxDepth = %v, %v; want empty", depth, err)
+		}
+	})
+}
+
+func TestCancelStopsWorkersPromptly(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		st := openStore(t, t.TempDir())
+		busy := &fake{block: true}
+		// One worker is mid-Notify, one is waiting on a long backoff, one is idle.
+		backing := &fake{script: []result{{true, &notifiers.RetryAfterError{After: time.Hour, Err: errDown}}}}
+		d := newDispatcher(st, nil,
+			Target{Name: "busy", Notifier: busy, Timeout: time.Hour},
+			Target{Name: "backing", Notifier: backing},
+			Target{Name: "idle", Notifier: &fake{}},
+		)
+		enqueue(t, st, "busy", "a")
+		enqueue(t, st, "backing", "b")
+		stop := running(t, d)
+		synctest.Wait()
+		stop() // fails the test unless Run returns with no time passing
+
+		// The cut-short attempt is not held against the entry.
+		es := pending(t, st, "busy")
+		if len(es) != 1 || es[0].Attempts != 0 {
+			t.Errorf("busy entry after cancel = %+v, want untouched", es)
+		}
+		if got := d.Stats()["busy"]; got != (Stats{}) {
+			t.Errorf("busy Stats = %+v, want zero", got)
+		}
+	})
+}
+
+func TestPerAttemptTimeout(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		st := openStore(t, t.TempDir())
+		f := &fake{block: true}
+		d := newDispatcher(st, nil, Target{Name: "ops", Notifier: f, Timeout: 2 * time.Second})
+		start := time.Now()
+		enqueue(t, st, "ops", "a")
+		stop := running(t, d)
+		time.Sleep(6 * time.Second)
+		stop()
+		// 0: times out at 2s, backoff 1s -> 3s: times out at 5s, backoff 2s -> 7s.
+		if got, want := offsets(f.get(), start), []time.Duration{0, 3 * time.Second}; !reflect.DeepEqual(got, want) {
+			t.Errorf("call times = %v, want %v", got, want)
+		}
+		es := pending(t, st, "ops")
+		if len(es) != 1 || es[0].Attempts != 2 || !strings.Contains(es[0].LastError, "deadline exceeded") {
+			t.Errorf("entry = %+v", es)
+		}
+	})
+}
+
+func TestKickWakesIdleWorker(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		st := openStore(t, t.TempDir())
+		f := &fake{}
+		d := newDispatcher(st, nil, Target{Name: "ops", Notifier: f})
+		stop := running(t, d)
+		synctest.Wait() // idle: the empty outbox was read, no timer set
+		time.Sleep(time.Minute)
+		start := time.Now()
+		enqueue(t, st, "ops", "a")
+		synctest.Wait()
+		if n := len(f.get()); n != 0 {
+			t.Fatalf("sent %d before Kick; an idle worker should be asleep", n)
+		}
+		d.Kick()
+		synctest.Wait()
+		if got, want := offsets(f.get(), start), []time.Duration{0}; !reflect.DeepEqual(got, want) {
+			t.Errorf("call times after Kick = %v, want %v", got, want)
+		}
+		stop()
+	})
+}
+
+func TestKickNeverBlocks(t *testing.T) {
+	st := openStore(t, t.TempDir())
+	d := New(st, []Target{{Name: "a", Notifier: &fake{}}, {Name: "b", Notifier: &fake{}}}, nil)
+	for range 100 { // nobody is running: every Kick after the first must fall through
+		d.Kick()
+	}
+}
+
+type panicky struct{}
+
+func (panicky) Notify(context.Context, ...notifiers.Alert) (bool, error) { panic("boom") }
+
+func TestNotifierPanicIsRetryable(t *testing.T) {
+	st := openStore(t, t.TempDir())
+	enqueue(t, st, "p", "a")
+	d := newDispatcher(st, nil, Target{Name: "p", Notifier: panicky{}})
+	if err := d.Flush(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	es := pending(t, st, "p")
+	if len(es) != 1 || es[0].Attempts != 1 || !strings.Contains(es[0].LastError, "notifier panicked: boom") {
+		t.Errorf("entry = %+v", es)
+	}
+}
+
+func TestFlushStopsAtCancelledContext(t *testing.T) {
+	st := openStore(t, t.TempDir())
+	enqueue(t, st, "ops", "a")
+	f := &fake{}
+	d := newDispatcher(st, nil, Target{Name: "ops", Notifier: f})
+	ctx, cancel := context.WithCancel(t.Context())
+	cancel()
+	if err := d.Flush(ctx); !errors.Is(err, context.Canceled) {
+		t.Errorf("Flush = %v, want context.Canceled", err)
+	}
+	if n := len(f.get()); n != 0 {
+		t.Errorf("Flush with a cancelled ctx sent %d messages", n)
+	}
+}
+
+func TestRunWarnsAboutOrphanedEntries(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		st := openStore(t, t.TempDir())
+		enqueue(t, st, "removed", "a", "b")
+		var logs bytes.Buffer
+		d := newDispatcher(st, &logs, Target{Name: "ops", Notifier: &fake{}})
+		stop := running(t, d)
+		synctest.Wait()
+		stop()
+		for _, want := range []string{"not configured", "notifier=removed", "entries=2"} {
+			if !strings.Contains(logs.String(), want) {
+				t.Errorf("log lacks %q:\n%s", want, logs.String())
+			}
+		}
+	})
+}
