@@ -1,0 +1,223 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"runtime"
+	"runtime/debug"
+	"syscall"
+
+	"golang.org/x/term"
+
+	"github.com/marginwatch/marginwatch/watcher"
+	"github.com/marginwatch/marginwatch/watcher/config"
+	"github.com/marginwatch/marginwatch/watcher/rules"
+	"github.com/marginwatch/marginwatch/watcher/store"
+)
+
+// version is set at build time with -ldflags "-X main.version=v1.2.3".
+var version = "dev"
+
+// Exit codes (SPEC.md): 0 ok, 1 a failure the user must fix, 2 usage error.
+const (
+	exitOK      = 0
+	exitFailure = 1
+	exitUsage   = 2
+)
+
+const defaultConfigPath = "/etc/marginwatch/config.yaml"
+
+const usage = `marginwatch watches leveraged futures accounts and warns before liquidation.
+
+Usage:
+  marginwatch run     [-config PATH] [-log-format text|json]   run the daemon in the foreground
+  marginwatch check   [-config PATH]                           validate config and rules
+  marginwatch status  [-config PATH] [-json]                   poll every account once and show its metrics
+  marginwatch version                                          print version information
+
+The config path is -config, else $MARGINWATCH_CONFIG, else ` + defaultConfigPath + `.
+Exit codes: 0 ok, 1 failure to fix, 2 usage error.
+`
+
+func run(args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return exitUsage
+	}
+	cmd, rest := args[0], args[1:]
+	switch cmd {
+	case "run":
+		return cmdRun(rest, stdout, stderr)
+	case "check":
+		return cmdCheck(rest, stdout, stderr)
+	case "status":
+		return cmdStatus(rest, stdout, stderr)
+	case "version", "-version", "--version":
+		return cmdVersion(stdout)
+	case "help", "-h", "-help", "--help":
+		fmt.Fprint(stdout, usage)
+		return exitOK
+	default:
+		fmt.Fprintf(stderr, "marginwatch: unknown command %q\n\n%s", cmd, usage)
+		return exitUsage
+	}
+}
+
+// newFlags returns a flag set for a subcommand with the common -config flag.
+func newFlags(name string, stderr io.Writer) (*flag.FlagSet, *string) {
+	fs := flag.NewFlagSet("marginwatch "+name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	path := fs.String("config", "", "config file (default $MARGINWATCH_CONFIG, else "+defaultConfigPath+")")
+	return fs, path
+}
+
+// parseFlags parses args and reports the exit code to return, if any.
+func parseFlags(fs *flag.FlagSet, args []string) (int, bool) {
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return exitOK, true
+		}
+		return exitUsage, true
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(fs.Output(), "%s: unexpected argument %q\n", fs.Name(), fs.Arg(0))
+		return exitUsage, true
+	}
+	return 0, false
+}
+
+func configPath(flagValue string) string {
+	if flagValue != "" {
+		return flagValue
+	}
+	if p := os.Getenv("MARGINWATCH_CONFIG"); p != "" {
+		return p
+	}
+	return defaultConfigPath
+}
+
+// load reads, validates and compiles the configuration. Its error lists
+// every problem, one "file:line:col: message" per line.
+func load(path string) (*config.Config, []*rules.Rule, error) {
+	cfg, err := config.Load(path)
+	if err != nil {
+		return nil, nil, err
+	}
+	compiled, err := rules.Compile(cfg)
+	if err != nil {
+		return nil, nil, err
+	}
+	return cfg, compiled, nil
+}
+
+func cmdCheck(args []string, stdout, stderr io.Writer) int {
+	fs, path := newFlags("check", stderr)
+	if code, done := parseFlags(fs, args); done {
+		return code
+	}
+	p := configPath(*path)
+	cfg, compiled, err := load(p)
+	if err != nil {
+		fmt.Fprintln(stderr, err)
+		return exitFailure
+	}
+	fmt.Fprintf(stdout, "%s: ok: %d accounts, %d notifiers, %d rules (%d built in), %d files read\n",
+		p, len(cfg.Accounts), len(cfg.Notifiers), len(compiled), len(compiled)-len(cfg.Rules), len(cfg.Files))
+	if len(cfg.Accounts) == 0 {
+		fmt.Fprintln(stdout, "note: no accounts: this file is fine as a rule file, but `run` needs at least one account")
+	}
+	return exitOK
+}
+
+func cmdRun(args []string, stdout, stderr io.Writer) int {
+	fs, path := newFlags("run", stderr)
+	logFormat := fs.String("log-format", "text", "log format: text or json")
+	if code, done := parseFlags(fs, args); done {
+		return code
+	}
+	logger, err := newLogger(*logFormat, stderr)
+	if err != nil {
+		fmt.Fprintf(stderr, "marginwatch run: %v\n", err)
+		return exitUsage
+	}
+	p := configPath(*path)
+	cfg, compiled, err := load(p)
+	if err != nil {
+		fmt.Fprintln(stderr, err)
+		return exitFailure
+	}
+	st, err := store.Open(cfg.StateDir, store.Options{})
+	if err != nil {
+		logger.Error("cannot open the state database", "err", err)
+		return exitFailure
+	}
+	defer st.Close()
+
+	w, err := watcher.New(cfg, compiled, st, watcher.Options{
+		Logger: logger,
+		Stdout: stdout,
+		Color:  isTerminal(stdout),
+	})
+	if err != nil {
+		logger.Error("cannot start", "err", err)
+		return exitFailure
+	}
+	defer w.Close()
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	logger.Info("marginwatch started", "version", version, "config", p, "state", st.Path(),
+		"accounts", len(cfg.Accounts), "rules", len(compiled), "notifiers", len(cfg.Notifiers))
+	if err := w.Run(ctx); err != nil {
+		logger.Error("stopped", "err", err)
+		return exitFailure
+	}
+	logger.Info("marginwatch stopped")
+	return exitOK
+}
+
+// newLogger returns the daemon's logger. Under journald (JOURNAL_STREAM set)
+// the journal stamps every line, so ours would be a duplicate: drop it.
+func newLogger(format string, w io.Writer) (*slog.Logger, error) {
+	opts := &slog.HandlerOptions{}
+	if os.Getenv("JOURNAL_STREAM") != "" {
+		opts.ReplaceAttr = func(groups []string, a slog.Attr) slog.Attr {
+			if len(groups) == 0 && a.Key == slog.TimeKey {
+				return slog.Attr{}
+			}
+			return a
+		}
+	}
+	switch format {
+	case "text":
+		return slog.New(slog.NewTextHandler(w, opts)), nil
+	case "json":
+		return slog.New(slog.NewJSONHandler(w, opts)), nil
+	default:
+		return nil, fmt.Errorf("-log-format %q: use text or json", format)
+	}
+}
+
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	return ok && term.IsTerminal(int(f.Fd()))
+}
+
+func cmdVersion(stdout io.Writer) int {
+	commit := "unknown"
+	if info, ok := debug.ReadBuildInfo(); ok {
+		for _, s := range info.Settings {
+			if s.Key == "vcs.revision" {
+				commit = s.Value
+			}
+		}
+	}
+	fmt.Fprintf(stdout, "marginwatch %s (commit %s, %s %s/%s)\n", version, commit, runtime.Version(), runtime.GOOS, runtime.GOARCH)
+	return exitOK
+}
