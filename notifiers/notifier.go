@@ -146,3 +146,14 @@ type Alert struct {
 	// (mark_price, liq_price, liq_distance_pct, leverage, margin_ratio, equity…).
 	Context map[string]float64 `json:"context,omitempty"`
 }
+
+// Threads remembers, per notifier and incident (Alert.ID), the
+// channel's reference to the incident's first message (a Slack ts, a Telegram
+// message id), so that repeats and the resolution can reply in the same
+// thread — across restarts, since the daemon's store implements it.
+type Threads interface {
+	// Thread returns the reference stored for the incident, if any.
+	Thread(notifier, incident string) (ref string, ok bool)
+	// SetThread stores ref for the incident.
+	SetThread(notifier, incident, ref string) error
+}
