@@ -1,0 +1,182 @@
+package watcher
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"strings"
+	"sync"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/marginwatch/marginwatch/exchanges"
+	"github.com/marginwatch/marginwatch/watcher/config"
+	"github.com/marginwatch/marginwatch/watcher/rules"
+	"github.com/marginwatch/marginwatch/watcher/store"
+)
+
+// scripted is an exchange whose answers the test switches: a snapshot with
+// one long position whose liquidation price the test sets, or an outage.
+type scripted struct {
+	mu   sync.Mutex
+	liq  float64
+	down bool
+}
+
+func (s *scripted) set(liq float64, down bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.liq, s.down = liq, down
+}
+
+func (s *scripted) Snapshot(ctx context.Context) (*exchanges.Snapshot, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.down {
+		return nil, errors.New("GET /fapi/v3/account: 503 Service Unavailable")
+	}
+	return &exchanges.Snapshot{
+		Time:     time.Now(),
+		Balances: []exchanges.Balance{{Asset: "USDT", WalletBalance: 10000, MarginBalance: 10000, CrossWalletBalance: 10000, AvailableBalance: 9000}},
+		Positions: []exchanges.Position{{
+			Symbol: "BTCUSDT", Side: exchanges.Long, MarginType: exchanges.Cross, Size: 0.1,
+			EntryPrice: 100000, MarkPrice: 100000, LiquidationPrice: s.liq, Leverage: 5, Notional: 10000,
+			FundingInterval: 8 * time.Hour, HasStopLoss: true,
+		}},
+	}, nil
+}
+
+func (s *scripted) Close() error { return nil }
+
+const testConfig = `state_dir: state
+listen: ""
+defaults: {poll_interval: 5s, stale_after: 30s}
+accounts:
+  - {name: main, exchange: simulated, scenario: calm}
+notifiers:
+  - {name: term, type: console}
+rules:
+  - name: liquidation-near
+    metric: liq_distance_pct
+    below: {warning: 15, critical: 7}
+    hysteresis: 2
+`
+
+// lockedBuffer collects console output written by the delivery worker.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.Write(p)
+}
+
+func (b *lockedBuffer) lines(parts ...string) int {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	n := 0
+	for _, l := range strings.Split(b.b.String(), "\n") {
+		ok := l != ""
+		for _, p := range parts {
+			ok = ok && strings.Contains(l, p)
+		}
+		if ok {
+			n++
+		}
+	}
+	return n
+}
+
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.String()
+}
+
+// TestOutageRaisesDataStaleAndKeepsAlerts: while the exchange fails,
+// data-stale fires once stale_after has passed, the firing liquidation alert
+// is neither resolved nor repeated early, and when data returns data-stale
+// resolves.
+func TestOutageRaisesDataStaleAndKeepsAlerts(t *testing.T) {
+	dir := t.TempDir()
+	cfg, err := config.Parse(dir+"/config.yaml", []byte(testConfig), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	compiled, err := rules.Compile(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := store.Open(cfg.StateDir, store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+
+	synctest.Test(t, func(t *testing.T) {
+		ex := &scripted{liq: 95000} // 5% away: critical
+		out := &lockedBuffer{}
+		w, err := New(cfg, compiled, st, Options{
+			Stdout:      out,
+			NewExchange: func(config.Account, func() time.Time) (exchanges.Exchange, error) { return ex, nil },
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer w.Close()
+		ctx, cancel := context.WithCancel(t.Context())
+		done := make(chan error)
+		go func() { done <- w.Run(ctx) }()
+
+		step := func(d time.Duration) {
+			time.Sleep(d)
+			synctest.Wait()
+		}
+		step(time.Second)
+		if n := out.lines("CRITICAL", "firing", "liquidation-near"); n != 1 {
+			t.Fatalf("critical liquidation alert printed %d times, want 1:\n%s", n, out)
+		}
+
+		ex.set(95000, true) // the API fails during the crash
+		step(25 * time.Second)
+		if n := out.lines("data-stale"); n != 0 {
+			t.Fatalf("data-stale before stale_after:\n%s", out)
+		}
+		step(15 * time.Second) // 40 s without data > 30 s
+		if n := out.lines("CRITICAL", "firing", "data-stale"); n != 1 {
+			t.Fatalf("data-stale printed %d times after 40 s blind, want 1:\n%s", n, out)
+		}
+		if n := out.lines("liquidation-near", "resolved"); n != 0 {
+			t.Fatalf("an outage resolved the liquidation alert:\n%s", out)
+		}
+
+		ex.set(99000, false) // data returns; 1% away is still critical
+		step(5 * time.Second)
+		if n := out.lines("data-stale", "resolved"); n != 1 {
+			t.Errorf("data-stale resolved %d times after data returned, want 1:\n%s", n, out)
+		}
+		if n := out.lines("liquidation-near"); n != 1 {
+			t.Errorf("liquidation-near printed %d times across the outage, want 1 (no early repeat, no resolution):\n%s", n, out)
+		}
+
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Run: %v", err)
+		}
+	})
+
+	// Everything delivered: the outbox is empty.
+	depth, err := st.OutboxDepth()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for n, d := range depth {
+		if d != 0 {
+			t.Errorf("outbox of %s holds %d entries after shutdown", n, d)
+		}
+	}
+}
