@@ -18,9 +18,10 @@ import (
 	"github.com/marginwatch/marginwatch/watcher/metrics"
 )
 
-// dataStaleRule is the name of the built-in rule raised when an account has
-// had no fresh data for stale_after; user rules cannot take it.
-const dataStaleRule = "data-stale"
+// DataStaleRule is the name of the built-in rule raised when an account has
+// had no fresh data for stale_after; user rules cannot take it. The rules
+// package compiles that rule under this name.
+const DataStaleRule = "data-stale"
 
 var (
 	exchangeNames = []string{"binance-usdm", "binance-coinm", "simulated"}
@@ -408,7 +409,7 @@ func validateRule(r *Rule, c *collector) {
 	switch {
 	case r.Name == "":
 		c.add(l.Errorf("name", "is required: a unique name such as \"liquidation-near\""))
-	case r.Name == dataStaleRule:
+	case r.Name == DataStaleRule:
 		c.add(l.Errorf("name", "%q is the built-in rule raised when data stops; pick another name", r.Name))
 	case !ruleNameRE.MatchString(r.Name):
 		c.add(l.Errorf("name", "%q: use lower-case letters, digits, '-', '_' and '.', starting with a letter or digit (e.g. \"liquidation-near\")", r.Name))

@@ -65,6 +65,7 @@ c.yaml:1:121: notifiers[0].password: needs username: set the SMTP login name too
 		{"rule name missing", "rules: [{metric: leverage, above: {warning: 5}}]\n", `c.yaml:1:9: rules[0].name: is required: a unique name such as "liquidation-near"`},
 		{"rule name built-in", "rules: [{name: data-stale, metric: leverage, above: {warning: 5}}]\n", `c.yaml:1:16: rules[0].name: "data-stale" is the built-in rule raised when data stops; pick another name`},
 		{"scope unknown", "rules: [{name: r, scope: positon, metric: leverage, above: {warning: 5}}]\n", `c.yaml:1:26: rules[0].scope: unknown scope "positon" (did you mean "position"?)`},
+		{"scope unknown far", "rules: [{name: r, scope: portfolio, metric: leverage, above: {warning: 5}}]\n", `c.yaml:1:26: rules[0].scope: unknown scope "portfolio" (use account, position or event)`},
 		{"metric missing", "rules: [{name: r, above: {warning: 5}}]\n", `c.yaml:1:9: rules[0].metric: is required: the metric to watch, e.g. liq_distance_pct`},
 		{"metric unknown far", "rules: [{name: r, metric: pnl, above: {warning: 5}}]\n", `c.yaml:1:27: rules[0].metric: unknown metric "pnl" (known metrics: margin_ratio, equity, available_balance, unrealized_pnl, effective_leverage, net_exposure_ratio, drawdown_pct, funding_next_cost, funding_paid_24h, position_count, data_age_seconds, liq_distance_pct, liq_distance_atr, leverage, size_pct_equity, funding_rate, funding_apr_pct, unrealized_pnl_pct, has_stop_loss)`},
 		{"metric wrong scope", "rules: [{name: r, scope: position, metric: equity, below: {warning: 5}}, {name: s, scope: account, metric: leverage, above: {warning: 5}}]\n", `c.yaml:1:26: rules[0].scope: equity is an account metric; use scope: account (or leave scope out)
@@ -79,6 +80,7 @@ c.yaml:1:91: rules[1].scope: leverage is a position metric; use scope: position 
 		{"repeat unused severity", "rules: [{name: r, metric: leverage, above: {warning: 5}, repeat: {info: 1h, warning: 0s, urgent: 1m}}]\n", `c.yaml:1:73: rules[0].repeat.info: the rule never fires with info; remove it (the rule has warning)
 c.yaml:1:86: rules[0].repeat.warning: must be more than 0 (e.g. 1h): how often to remind while the alert keeps firing
 c.yaml:1:98: rules[0].repeat.urgent: unknown severity "urgent" (use info, warning or critical)`},
+		{"repeat negative", "rules: [{name: r, metric: leverage, above: {warning: 5}, repeat: {warning: -1m}}]\n", `c.yaml:1:76: rules[0].repeat.warning: "-1m" is negative; durations must be 0 or more`},
 		{"repeat zero for all", "rules: [{name: r, metric: leverage, above: {warning: 5}, repeat: 0s}]\n", `c.yaml:1:66: rules[0].repeat: must be more than 0 (e.g. 1h): how often to remind while the alert keeps firing`},
 		{"window without drawdown", "rules: [{name: r, metric: equity, below: {warning: 5}, window: 1h}]\n", `c.yaml:1:64: rules[0].window: only drawdown_pct takes a window; remove it`},
 		{"window zero", "rules: [{name: r, metric: drawdown_pct, above: {warning: 5}, window: 0s}]\n", `c.yaml:1:70: rules[0].window: must be more than 0 (e.g. 24h): the span the equity peak is taken over`},

@@ -2,6 +2,7 @@ package rules
 
 import (
 	"errors"
+	"fmt"
 	"slices"
 	"strings"
 	"text/template"
@@ -15,8 +16,8 @@ import (
 
 // DataStale is the name of the built-in rule that fires when an account has
 // had no fresh data for longer than its stale_after ("monitoring is blind").
-// User rules cannot take this name.
-const DataStale = "data-stale"
+// User rules cannot take this name; config validation rejects it.
+const DataStale = config.DataStaleRule
 
 // Rule scopes, as written in the config.
 const (
@@ -25,11 +26,8 @@ const (
 	ScopeEvent    = "event"
 )
 
-// Defaults of the built-in data-stale rule.
 const (
-	dataStaleRepeat  = 30 * time.Minute
-	defaultStale     = 60 * time.Second
-	defaultWindow    = 24 * time.Hour
+	dataStaleRepeat  = 30 * time.Minute // how often data-stale repeats while firing
 	numSeverities    = int(notifiers.Critical) + 1
 	manySymbolsLimit = 8 // above this a symbols filter uses a map
 )
@@ -150,9 +148,16 @@ func (r *Rule) held(v float64, cur notifiers.Severity) notifiers.Severity {
 }
 
 // Compile compiles every rule of cfg plus one built-in data-stale rule per
-// account. Problems (unknown metric or severity, a metric the scope lacks, a
-// summary or runbook template that does not parse or execute) are returned
-// together as config.Errors, each positioned at the offending key.
+// account.
+//
+// cfg must come from config.Load or config.Parse: Compile relies on their
+// validation and defaults (each rule's Scope set, its metric, event and
+// severity names known, its Repeat filled; each account's StaleAfter set)
+// and does not check them again. Its user-facing errors are the ones the
+// loader cannot see: summary and runbook templates that do not parse or
+// execute, returned together as config.Errors, each positioned at the
+// offending key. A config that breaks the loader's guarantees is an internal
+// error, returned as a plain error naming the rule.
 func Compile(cfg *config.Config) ([]*Rule, error) {
 	if cfg == nil {
 		return nil, errors.New("compile rules: no config")
@@ -164,18 +169,22 @@ func Compile(cfg *config.Config) ([]*Rule, error) {
 	var errs config.Errors
 	out := make([]*Rule, 0, len(cfg.Rules)+len(cfg.Accounts))
 	for i := range cfg.Rules {
-		r, es := compileRule(&cfg.Rules[i], known)
-		errs = append(errs, es...)
-		if r != nil {
-			out = append(out, r)
+		cr := &cfg.Rules[i]
+		r, err := compileRule(cr, known)
+		if err != nil {
+			return nil, fmt.Errorf("compile rule %q: %w (config not validated?)", cr.Name, err)
 		}
+		errs = append(errs, r.compileTemplates(cr.At, cr.Summary, cr.Runbook)...)
+		out = append(out, r)
 	}
 	for i := range cfg.Accounts {
-		r, es := dataStaleRule(&cfg.Accounts[i], known)
-		errs = append(errs, es...)
-		if r != nil {
-			out = append(out, r)
+		a := &cfg.Accounts[i]
+		r, err := dataStaleRule(a, known)
+		if err != nil {
+			return nil, fmt.Errorf("compile rule %q of account %q: %w (config not validated?)", DataStale, a.Name, err)
 		}
+		errs = append(errs, r.compileTemplates(a.At, dataStaleSummary, dataStaleRunbook)...)
+		out = append(out, r)
 	}
 	if len(errs) > 0 {
 		return nil, errs
@@ -183,11 +192,12 @@ func Compile(cfg *config.Config) ([]*Rule, error) {
 	return out, nil
 }
 
-func compileRule(cr *config.Rule, known []string) (*Rule, config.Errors) {
-	var errs config.Errors
-	at := cr.At
+// compileRule resolves a validated rule, templates aside. An error means cr
+// breaks a guarantee of config validation.
+func compileRule(cr *config.Rule, known []string) (*Rule, error) {
 	r := &Rule{
 		Name:         cr.Name,
+		Scope:        cr.Scope,
 		hyst:         cr.Hysteresis,
 		forDur:       cr.For,
 		notify:       cloneStrings(cr.Notify),
@@ -203,158 +213,96 @@ func compileRule(cr *config.Rule, known []string) (*Rule, config.Errors) {
 			r.symbolSet[s] = struct{}{}
 		}
 	}
-	switch {
-	case cr.Name == "":
-		errs = append(errs, at.Errorf("name", "required"))
-	case cr.Name == DataStale:
-		errs = append(errs, at.Errorf("name", "%q is the built-in rule that watches for stale data; choose another name", DataStale))
-	}
-	if cr.Hysteresis < 0 {
-		errs = append(errs, at.Errorf("hysteresis", "must not be negative"))
-	}
-	if cr.For < 0 {
-		errs = append(errs, at.Errorf("for", "must not be negative"))
-	}
-
-	scopeName := cr.Scope
-	if scopeName == "" {
-		scopeName = inferScope(cr)
-	}
-	switch scopeName {
+	var err error
+	switch cr.Scope {
 	case ScopeEvent:
 		r.scope = scopeEventID
-		errs = append(errs, compileEvent(r, cr)...)
-	case ScopeAccount, ScopePosition:
+		err = compileEvent(r, cr)
+	case ScopeAccount:
 		r.scope = scopeAccountID
-		if scopeName == ScopePosition {
-			r.scope = scopePositionID
-		}
-		errs = append(errs, compileThresholds(r, cr, scopeName)...)
+		err = compileThresholds(r, cr)
+	case ScopePosition:
+		r.scope = scopePositionID
+		err = compileThresholds(r, cr)
 	default:
-		errs = append(errs, at.Errorf("scope", "unknown scope %q (want account, position or event)", cr.Scope))
+		err = fmt.Errorf("unknown scope %q", cr.Scope)
 	}
-	r.Scope = scopeName
-
+	if err != nil {
+		return nil, err
+	}
 	for name, d := range cr.Repeat {
 		s, ok := notifiers.ParseSeverity(name)
 		if !ok {
-			errs = append(errs, at.Errorf("repeat", "unknown severity %q (want info, warning or critical)", name))
-			continue
-		}
-		if d < 0 {
-			errs = append(errs, at.Errorf("repeat", "%s: must not be negative", name))
-			continue
+			return nil, fmt.Errorf("unknown repeat severity %q", name)
 		}
 		r.repeat[s] = d
-	}
-
-	var err *config.Error
-	if r.summary, err = compileTemplate(at, "summary", cr.Summary); err != nil {
-		errs = append(errs, err)
-	}
-	if r.runbook, err = compileTemplate(at, "runbook", cr.Runbook); err != nil {
-		errs = append(errs, err)
-	}
-	if len(errs) > 0 {
-		// Map iteration above makes the order of repeat errors random;
-		// report in a stable order.
-		slices.SortStableFunc(errs, func(a, b *config.Error) int {
-			return cmpPos(a.Pos, b.Pos)
-		})
-		return nil, errs
 	}
 	return r, nil
 }
 
-func cmpPos(a, b config.Pos) int {
-	if a.Line != b.Line {
-		return a.Line - b.Line
-	}
-	return a.Col - b.Col
-}
-
-// inferScope mirrors the loader's default for a rule compiled without it:
-// event rules by their event, position-only metrics on positions, the rest on
-// the account.
-func inferScope(cr *config.Rule) string {
-	if cr.Event != "" {
-		return ScopeEvent
-	}
-	if id, ok := metrics.Lookup(cr.Metric); ok && id.Info().Scopes&metrics.AccountScope == 0 {
-		return ScopePosition
-	}
-	return ScopeAccount
-}
-
-func compileEvent(r *Rule, cr *config.Rule) config.Errors {
-	var errs config.Errors
-	at := cr.At
+func compileEvent(r *Rule, cr *config.Rule) error {
 	switch k := exchanges.EventKind(cr.Event); k {
 	case exchanges.MarginCall, exchanges.Liquidation, exchanges.KeyProblem:
 		r.Event = k
-	case "":
-		errs = append(errs, at.Errorf("event", "required for an event rule"))
 	default:
-		errs = append(errs, at.Errorf("event", "unknown event %q (want margin_call, liquidation or key_problem)", cr.Event))
+		return fmt.Errorf("unknown event %q", cr.Event)
 	}
-	if s, ok := notifiers.ParseSeverity(cr.Severity); ok {
-		r.eventSev = s
-	} else {
-		errs = append(errs, at.Errorf("severity", "unknown severity %q (want info, warning or critical)", cr.Severity))
+	s, ok := notifiers.ParseSeverity(cr.Severity)
+	if !ok {
+		return fmt.Errorf("unknown severity %q", cr.Severity)
 	}
-	if cr.Metric != "" || len(cr.Above) > 0 || len(cr.Below) > 0 {
-		errs = append(errs, at.Errorf("", "an event rule takes no metric or thresholds"))
-	}
-	return errs
+	r.eventSev = s
+	return nil
 }
 
-func compileThresholds(r *Rule, cr *config.Rule, scopeName string) config.Errors {
-	var errs config.Errors
-	at := cr.At
+func compileThresholds(r *Rule, cr *config.Rule) error {
 	id, ok := metrics.Lookup(cr.Metric)
 	if !ok {
-		errs = append(errs, at.Errorf("metric", "unknown metric %q", cr.Metric))
-	} else {
-		want := metrics.AccountScope
-		if r.scope == scopePositionID {
-			want = metrics.PositionScope
-		}
-		if id.Info().Scopes&want == 0 {
-			errs = append(errs, at.Errorf("metric", "%s is not defined at %s scope", cr.Metric, scopeName))
-		}
-		r.metric = id
-		r.Metric = cr.Metric
-		if id == metrics.DrawdownPct && cr.Window > 0 && cr.Window != defaultWindow {
-			r.window = cr.Window
-		}
+		return fmt.Errorf("unknown metric %q", cr.Metric)
 	}
-	field, thr := "above", cr.Above
-	r.above = true
-	switch {
-	case len(cr.Above) > 0 && len(cr.Below) > 0:
-		errs = append(errs, at.Errorf("below", "a rule has either above or below, not both"))
-	case len(cr.Below) > 0:
-		field, thr, r.above = "below", cr.Below, false
-	case len(cr.Above) == 0:
-		errs = append(errs, at.Errorf("", "a %s rule needs above or below thresholds", scopeName))
+	want := metrics.AccountScope
+	if r.scope == scopePositionID {
+		want = metrics.PositionScope
+	}
+	if id.Info().Scopes&want == 0 {
+		return fmt.Errorf("metric %s is not defined at %s scope", cr.Metric, cr.Scope)
+	}
+	r.metric, r.Metric = id, cr.Metric
+	if id == metrics.DrawdownPct && cr.Window != metrics.DefaultDrawdownWindow {
+		r.window = cr.Window
+	}
+	if len(cr.Above) > 0 == (len(cr.Below) > 0) {
+		return errors.New("needs thresholds in exactly one of above and below")
+	}
+	thr := cr.Above
+	r.above = len(cr.Above) > 0
+	if !r.above {
+		thr = cr.Below
 	}
 	for name, v := range thr {
 		s, ok := notifiers.ParseSeverity(name)
 		if !ok {
-			errs = append(errs, at.Errorf(field, "unknown severity %q (want info, warning or critical)", name))
-			continue
+			return fmt.Errorf("unknown severity %q", name)
 		}
 		r.thr[s] = v
 		r.has |= 1 << s
 	}
-	return errs
+	return nil
 }
 
-// dataStaleRule is the built-in "monitoring is blind" rule of one account.
-func dataStaleRule(a *config.Account, known []string) (*Rule, config.Errors) {
-	stale := a.StaleAfter
-	if stale <= 0 {
-		stale = defaultStale
+// Texts of the built-in data-stale rule.
+const (
+	dataStaleSummary = `monitoring of account {{.Account}} is blind: no fresh data for {{printf "%.0f" .Value}} s`
+	dataStaleRunbook = `No other alert on this account can fire until data returns. Check the host's network and DNS, ` +
+		`the exchange API status page and the marginwatch logs (rate limits, key problems); ` +
+		`meanwhile watch your positions in the exchange app.`
+)
+
+// dataStaleRule is the built-in "monitoring is blind" rule of one account,
+// templates aside.
+func dataStaleRule(a *config.Account, known []string) (*Rule, error) {
+	if a.StaleAfter <= 0 {
+		return nil, fmt.Errorf("stale_after %v is not positive", a.StaleAfter)
 	}
 	r := &Rule{
 		Name:         DataStale,
@@ -368,21 +316,31 @@ func dataStaleRule(a *config.Account, known []string) (*Rule, config.Errors) {
 		known:        known,
 		sendResolved: true,
 	}
-	r.thr[notifiers.Critical] = stale.Seconds()
+	r.thr[notifiers.Critical] = a.StaleAfter.Seconds()
 	r.repeat[notifiers.Critical] = dataStaleRepeat
+	return r, nil
+}
+
+// compileTemplates sets r's summary and runbook templates. Their errors are
+// positioned at the keys in at, in file order.
+func (r *Rule) compileTemplates(at config.Location, summary, runbook string) config.Errors {
 	var errs config.Errors
 	var err *config.Error
-	if r.summary, err = compileTemplate(a.At, "summary",
-		`monitoring of account {{.Account}} is blind: no fresh data for {{printf "%.0f" .Value}} s`); err != nil {
+	if r.summary, err = compileTemplate(at, "summary", summary); err != nil {
 		errs = append(errs, err)
 	}
-	if r.runbook, err = compileTemplate(a.At, "runbook",
-		`No other alert on this account can fire until data returns. Check the host's network and DNS, `+
-			`the exchange API status page and the marginwatch logs (rate limits, key problems); `+
-			`meanwhile watch your positions in the exchange app.`); err != nil {
+	if r.runbook, err = compileTemplate(at, "runbook", runbook); err != nil {
 		errs = append(errs, err)
 	}
-	return r, errs
+	slices.SortStableFunc(errs, func(a, b *config.Error) int { return cmpPos(a.Pos, b.Pos) })
+	return errs
+}
+
+func cmpPos(a, b config.Pos) int {
+	if a.Line != b.Line {
+		return a.Line - b.Line
+	}
+	return a.Col - b.Col
 }
 
 func cloneStrings(s []string) []string {

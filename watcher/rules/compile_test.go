@@ -13,20 +13,14 @@ import (
 	"github.com/marginwatch/marginwatch/watcher/metrics"
 )
 
-// at is the location of a rule written at rules.yaml line 3, with its keys
-// on the following lines.
+// at is the location of a rule written at rules.yaml line 3, with its
+// summary and runbook keys on lines 10 and 11.
 var at = config.Location{
 	File: "rules.yaml",
 	Path: "rules[0]",
 	Pos:  config.Pos{Line: 3, Col: 5},
 	Keys: map[string]config.Pos{
 		"name":    {Line: 3, Col: 11},
-		"scope":   {Line: 4, Col: 12},
-		"metric":  {Line: 5, Col: 13},
-		"below":   {Line: 6, Col: 12},
-		"above":   {Line: 7, Col: 12},
-		"event":   {Line: 8, Col: 12},
-		"repeat":  {Line: 9, Col: 13},
 		"summary": {Line: 10, Col: 14},
 		"runbook": {Line: 11, Col: 14},
 	},
@@ -84,37 +78,41 @@ func TestTemplateFieldsHintMatchesTemplateData(t *testing.T) {
 	}
 }
 
-func TestCompileErrors(t *testing.T) {
+// TestCompileUnvalidatedConfig: what config validation guarantees, Compile
+// does not check again with a message for the user, but it does not pass a
+// broken rule either: it names the rule in a plain (internal) error.
+func TestCompileUnvalidatedConfig(t *testing.T) {
 	tests := []struct {
 		name string
-		rule config.Rule
+		cfg  *config.Config
 		want string
 	}{
-		{"unknown metric", config.Rule{Name: "x", Scope: "account", Metric: "liq_distanse_pct", Below: map[string]float64{"warning": 1}},
-			`rules.yaml:5:13: rules[0].metric: unknown metric "liq_distanse_pct"`},
-		{"position metric on the account", config.Rule{Name: "x", Scope: "account", Metric: "leverage", Above: map[string]float64{"warning": 1}},
-			"rules.yaml:5:13: rules[0].metric: leverage is not defined at account scope"},
-		{"reserved name", config.Rule{Name: "data-stale", Scope: "account", Metric: "equity", Below: map[string]float64{"warning": 1}},
-			`rules.yaml:3:11: rules[0].name: "data-stale" is the built-in rule that watches for stale data; choose another name`},
-		{"unknown scope", config.Rule{Name: "x", Scope: "portfolio", Metric: "equity", Below: map[string]float64{"warning": 1}},
-			`rules.yaml:4:12: rules[0].scope: unknown scope "portfolio" (want account, position or event)`},
-		{"unknown severity", config.Rule{Name: "x", Scope: "account", Metric: "equity", Below: map[string]float64{"fatal": 1}},
-			`rules.yaml:6:12: rules[0].below: unknown severity "fatal" (want info, warning or critical)`},
-		{"both above and below", config.Rule{Name: "x", Scope: "account", Metric: "equity", Below: map[string]float64{"warning": 1}, Above: map[string]float64{"warning": 9}},
-			"rules.yaml:6:12: rules[0].below: a rule has either above or below, not both"},
-		{"no thresholds", config.Rule{Name: "x", Scope: "position", Metric: "leverage"},
-			"rules.yaml:3:5: rules[0]: a position rule needs above or below thresholds"},
-		{"unknown repeat severity", config.Rule{Name: "x", Scope: "account", Metric: "equity", Below: map[string]float64{"warning": 1}, Repeat: map[string]time.Duration{"urgent": time.Hour}},
-			`rules.yaml:9:13: rules[0].repeat: unknown severity "urgent" (want info, warning or critical)`},
-		{"unknown event", config.Rule{Name: "x", Scope: "event", Event: "adl", Severity: "critical"},
-			`rules.yaml:8:12: rules[0].event: unknown event "adl" (want margin_call, liquidation or key_problem)`},
+		{"no scope", testConfig(config.Rule{Name: "x", Metric: "equity", Below: map[string]float64{"warning": 1}}),
+			`compile rule "x": unknown scope "" (config not validated?)`},
+		{"unknown metric", testConfig(config.Rule{Name: "x", Scope: "account", Metric: "liq_distanse_pct", Below: map[string]float64{"warning": 1}}),
+			`compile rule "x": unknown metric "liq_distanse_pct" (config not validated?)`},
+		{"metric of another scope", testConfig(config.Rule{Name: "x", Scope: "account", Metric: "leverage", Above: map[string]float64{"warning": 1}}),
+			`compile rule "x": metric leverage is not defined at account scope (config not validated?)`},
+		{"no thresholds", testConfig(config.Rule{Name: "x", Scope: "position", Metric: "leverage"}),
+			`compile rule "x": needs thresholds in exactly one of above and below (config not validated?)`},
+		{"unknown severity", testConfig(config.Rule{Name: "x", Scope: "account", Metric: "equity", Below: map[string]float64{"fatal": 1}}),
+			`compile rule "x": unknown severity "fatal" (config not validated?)`},
+		{"unknown repeat severity", testConfig(config.Rule{Name: "x", Scope: "account", Metric: "equity", Below: map[string]float64{"warning": 1}, Repeat: map[string]time.Duration{"urgent": time.Hour}}),
+			`compile rule "x": unknown repeat severity "urgent" (config not validated?)`},
+		{"unknown event", testConfig(config.Rule{Name: "x", Scope: "event", Event: "adl", Severity: "critical"}),
+			`compile rule "x": unknown event "adl" (config not validated?)`},
+		{"no stale_after", &config.Config{Accounts: []config.Account{{Name: "main"}}},
+			`compile rule "data-stale" of account "main": stale_after 0s is not positive (config not validated?)`},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			tc.rule.At = at
-			_, err := Compile(testConfig(tc.rule))
-			if err == nil || err.Error() != tc.want {
-				t.Errorf("error\n%v\nwant\n%s", err, tc.want)
+			rs, err := Compile(tc.cfg)
+			if rs != nil || err == nil || err.Error() != tc.want {
+				t.Fatalf("Compile = %d rules, error\n%v\nwant\n%s", len(rs), err, tc.want)
+			}
+			var es config.Errors
+			if errors.As(err, &es) {
+				t.Errorf("error is config.Errors, want a plain internal error")
 			}
 		})
 	}
@@ -123,13 +121,24 @@ func TestCompileErrors(t *testing.T) {
 	}
 }
 
-func TestCompileInfersScopeAndAddsDataStale(t *testing.T) {
-	cfg := testConfig(
-		config.Rule{Name: "lev", Metric: "leverage", Above: map[string]float64{"warning": 20}},
-		config.Rule{Name: "eq", Metric: "equity", Below: map[string]float64{"warning": 100}},
-		config.Rule{Name: "mc", Event: "margin_call", Severity: "critical"},
-	)
-	cfg.Accounts = append(cfg.Accounts, config.Account{Name: "nodefault"}) // stale_after unset
+// TestCompileLoadedRulesAndDataStale compiles rules through the real loader,
+// which sets each rule's scope (a position-only metric, an account metric,
+// an event) and each account's stale_after, and checks Compile takes them
+// as the loader left them and adds one data-stale rule per account.
+func TestCompileLoadedRulesAndDataStale(t *testing.T) {
+	cfg, err := config.Parse("c.yaml", []byte(`
+accounts:
+  - {name: main, exchange: simulated, scenario: calm, stale_after: 60s}
+  - {name: other, exchange: simulated, scenario: calm, stale_after: 120s}
+  - {name: nodefault, exchange: simulated, scenario: calm} # stale_after from defaults
+rules:
+  - {name: lev, metric: leverage, above: {warning: 20}}
+  - {name: eq, metric: equity, below: {warning: 100}}
+  - {name: mc, event: margin_call, severity: critical}
+`), nil)
+	if err != nil {
+		t.Fatalf("config.Parse: %v", err)
+	}
 	rs, err := Compile(cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -349,8 +358,8 @@ func TestRuntimeTemplateFailureFallsBack(t *testing.T) {
 func TestFiringNow(t *testing.T) {
 	rs := mustCompile(t,
 		liqRule(func(r *config.Rule) { r.For = time.Hour; r.Hysteresis = 5 }),
-		config.Rule{Name: "margin", Scope: "account", Metric: "margin_ratio", Above: map[string]float64{"critical": 0.8}},
-		config.Rule{Name: "mc", Scope: "event", Event: "margin_call", Severity: "critical"},
+		config.Rule{Name: "margin", Scope: "account", Metric: "margin_ratio", Above: map[string]float64{"critical": 0.8}, Repeat: map[string]time.Duration{"critical": 10 * time.Minute}},
+		config.Rule{Name: "mc", Scope: "event", Event: "margin_call", Severity: "critical", Repeat: map[string]time.Duration{"critical": 10 * time.Minute}},
 	)
 	acct := positionsAcct("main",
 		pos{"BTCUSDT", "long", metrics.LiqDistancePct, 10},

@@ -393,10 +393,11 @@ func TestDataStaleSummary(t *testing.T) {
 }
 
 func TestEvents(t *testing.T) {
+	critRepeat := map[string]time.Duration{"critical": 10 * time.Minute} // as the loader fills it
 	rs := mustCompile(t,
-		config.Rule{Name: "mcall", Scope: "event", Event: "margin_call", Severity: "critical", Notify: []string{"phone"}},
-		config.Rule{Name: "liq-other", Scope: "event", Event: "liquidation", Severity: "critical", Accounts: []string{"other"}},
-		config.Rule{Name: "liq-btc", Scope: "event", Event: "liquidation", Severity: "warning", Symbols: []string{"BTCUSDT"}},
+		config.Rule{Name: "mcall", Scope: "event", Event: "margin_call", Severity: "critical", Notify: []string{"phone"}, Repeat: critRepeat},
+		config.Rule{Name: "liq-other", Scope: "event", Event: "liquidation", Severity: "critical", Accounts: []string{"other"}, Repeat: critRepeat},
+		config.Rule{Name: "liq-btc", Scope: "event", Event: "liquidation", Severity: "warning", Symbols: []string{"BTCUSDT"}, Repeat: map[string]time.Duration{"warning": time.Hour}},
 	)
 	e := NewEngine(rs, nil)
 	a := positionsAcct("main")

@@ -18,6 +18,10 @@ var t0 = time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
 // absent marks a metric value that is not there.
 var absent = math.NaN()
 
+// testConfig builds a config by hand, as config.Load would leave it: its
+// accounts have stale_after set, and rules passed in must have Scope and
+// Repeat set (mustCompile checks), since Compile relies on the loader's
+// defaults.
 func testConfig(rules ...config.Rule) *config.Config {
 	return &config.Config{
 		Accounts: []config.Account{
@@ -30,6 +34,11 @@ func testConfig(rules ...config.Rule) *config.Config {
 
 func mustCompile(t testing.TB, rules ...config.Rule) []*Rule {
 	t.Helper()
+	for _, r := range rules {
+		if r.Scope == "" || r.Repeat == nil {
+			t.Fatalf("rule %q: set Scope and Repeat, as config.Load would", r.Name)
+		}
+	}
 	rs, err := Compile(testConfig(rules...))
 	if err != nil {
 		t.Fatalf("Compile: %v", err)
