@@ -1,0 +1,33 @@
+// Package telegram delivers alerts to a Telegram chat, group, channel or
+// forum topic through the Bot API's sendMessage (github.com/go-telegram/bot),
+// formatted as Telegram HTML.
+//
+// A message reads, per alert, most important first:
+//
+//	🔴 CRITICAL · escalated                (bold severity, then the kind)
+//	liquidation-near · main · BTCUSDT long (rule bold, account, symbol, side)
+//	liq_distance_pct 6.21 below 7          (a resolution: "no longer below 7")
+//	summary
+//	mark 91234.5 · liq 85570.1 · liq distance 6.21% · leverage 5x · …
+//	Runbook: …
+//	Labels: desk=alpha
+//	Started 2026-11-28 03:14 UTC
+//
+// A resolution leads with "✅ RESOLVED · was warning", a notify-test alert
+// with "🧪 TEST — not a real alert". Every dynamic text is escaped for
+// Telegram's HTML mode (&, < and >; no dynamic text goes into an attribute)
+// and clipped with an ellipsis to a per-field cap, so one alert always fits
+// one message. Alerts of one Notify are joined into one message until the
+// next would pass Telegram's 4,096 characters, then a new message starts:
+// the split falls between alerts only, never inside an entity.
+//
+// Config (config.Notifier, type telegram): token or token_file (from
+// @BotFather), chat_id (numeric, e.g. "-1001234567890", or "@channel"),
+// message_thread_id (post into a forum topic), silent_warnings (deliver
+// messages without a critical firing alert with disable_notification, so
+// only critical alerts ring the phone), api_url (a self-hosted Bot API
+// server or a proxy), timeout (one attempt, applied per message).
+//
+// The bot token is part of every request URL; errors and log lines have it
+// replaced by "<token>".
+package telegram

@@ -1,0 +1,324 @@
+package telegram
+
+import (
+	"fmt"
+	"math"
+	"sort"
+	"strconv"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/marginwatch/marginwatch/notifiers"
+)
+
+// maxMessage is Telegram's limit on a message's text after entity parsing.
+// We hold the HTML source to it, counted in UTF-16 code units as Telegram
+// counts: markup only ever adds characters, so a source that fits is a
+// parsed text that fits.
+const maxMessage = 4096
+
+// Caps on the escaped HTML of each dynamic field. Their sum, with the fixed
+// markup of one alert and the part footer, stays under maxMessage, so one
+// alert always fits one message; fitLines is only the last line of defence.
+const (
+	capName    = 200 // rule, account, metric, operator
+	capSymbol  = 60  // symbol, side
+	capSummary = 1500
+	capRunbook = 800
+	capLabels  = 500
+)
+
+// footerReserve is room kept free in every part for the "(k/n)" footer of
+// a split message.
+const footerReserve = 32
+
+// ellipsis marks text that was cut.
+const ellipsis = "…"
+
+// part is one Telegram message: the HTML text and the alerts it carries.
+type part struct {
+	text   string
+	alerts []notifiers.Alert
+}
+
+// split renders alerts into as few messages as fit, in order, cutting only
+// between alerts so that no entity (and no alert) is ever split. A message
+// of several parts ends each with "(k/n)".
+func split(alerts []notifiers.Alert) []part {
+	const sep = "\n\n"
+	limit := maxMessage - footerReserve
+	var parts []part
+	var cur strings.Builder
+	var curAlerts []notifiers.Alert
+	flush := func() {
+		if len(curAlerts) > 0 {
+			parts = append(parts, part{text: cur.String(), alerts: curAlerts})
+		}
+		cur.Reset()
+		curAlerts = nil
+	}
+	for _, a := range alerts {
+		h := fitLines(alertLines(a), limit)
+		if len(curAlerts) > 0 && utf16Len(cur.String())+utf16Len(sep)+utf16Len(h) > limit {
+			flush()
+		}
+		if len(curAlerts) > 0 {
+			cur.WriteString(sep)
+		}
+		cur.WriteString(h)
+		curAlerts = append(curAlerts, a)
+	}
+	flush()
+	if len(parts) > 1 {
+		for i := range parts {
+			parts[i].text += fmt.Sprintf("\n\n<i>(%d/%d)</i>", i+1, len(parts))
+		}
+	}
+	return parts
+}
+
+// render returns the HTML of one alert, for tests and single-alert callers.
+func render(a notifiers.Alert) string {
+	return fitLines(alertLines(a), maxMessage-footerReserve)
+}
+
+// alertLines renders one alert as lines of Telegram HTML, most important
+// first. Every line is self-contained (each tag it opens it closes), so
+// fitLines may drop trailing lines without breaking the markup.
+//
+//	🔴 <b>CRITICAL</b> · escalated
+//	<b>rule</b> · account · SYMBOL side
+//	metric <code>value</code> below <code>threshold</code>
+//	summary
+//	mark <code>…</code> · liq <code>…</code> · …
+//	Runbook: …
+//	Labels: k=v, …
+//	Started 2006-01-02 15:04 UTC
+func alertLines(a notifiers.Alert) []string {
+	var lines []string
+	lines = append(lines, headLine(a))
+
+	where := "<b>" + clip(a.Rule, capName) + "</b>"
+	if a.Account != "" {
+		where += " · " + clip(a.Account, capName)
+	}
+	if a.Symbol != "" || a.Side != "" {
+		where += " · " + strings.TrimSpace(clip(a.Symbol, capSymbol)+" "+clip(a.Side, capSymbol))
+	}
+	lines = append(lines, where)
+
+	if c := comparison(a); c != "" {
+		lines = append(lines, c)
+	}
+	if a.Summary != "" {
+		lines = append(lines, clip(a.Summary, capSummary))
+	}
+	if c := contextLine(a.Context); c != "" {
+		lines = append(lines, c)
+	}
+	if a.Runbook != "" {
+		lines = append(lines, "Runbook: "+clip(a.Runbook, capRunbook))
+	}
+	if l := labelsLine(a.Labels); l != "" {
+		lines = append(lines, l)
+	}
+	if !a.StartsAt.IsZero() {
+		lines = append(lines, "Started "+a.StartsAt.UTC().Format("2006-01-02 15:04")+" UTC")
+	}
+	return lines
+}
+
+// headLine puts what decides whether to get up first: a test is marked as
+// such before anything else, a resolution says so, a firing alert leads with
+// its severity.
+func headLine(a notifiers.Alert) string {
+	sev := strings.ToUpper(a.Severity.String())
+	switch {
+	case a.Kind == notifiers.KindTest:
+		return "🧪 <b>TEST — not a real alert</b> · " + sev
+	case a.Status == notifiers.Resolved:
+		return "✅ <b>RESOLVED</b> · was " + a.Severity.String()
+	}
+	h := emoji(a.Severity) + " <b>" + sev + "</b>"
+	if a.Kind != "" {
+		h += " · " + clip(string(a.Kind), capSymbol)
+	}
+	return h
+}
+
+func emoji(s notifiers.Severity) string {
+	switch s {
+	case notifiers.Critical:
+		return "🔴"
+	case notifiers.Warning:
+		return "🟠"
+	case notifiers.Info:
+		return "🔵"
+	default:
+		return "⚪"
+	}
+}
+
+// comparison states the value against the threshold. A resolved alert says
+// what is true now ("no longer below 7"), not the condition that cleared.
+func comparison(a notifiers.Alert) string {
+	if a.Metric == "" {
+		return ""
+	}
+	metric := clip(a.Metric, capName)
+	if a.Op == "" {
+		// Events have no threshold; their metric is the event name.
+		return "Event: " + metric
+	}
+	op := clip(a.Op, capName)
+	if a.Status == notifiers.Resolved {
+		op = "no longer " + op
+	}
+	return fmt.Sprintf("%s <code>%s</code> %s <code>%s</code>", metric, formatNum(a.Value), op, formatNum(a.Threshold))
+}
+
+// contextKeys are the alert.Context entries shown, in the order a trader
+// reads them, with their label and unit. Other keys are left out: the
+// context map is open-ended and the message has a hard size limit.
+var contextKeys = []struct{ key, label, unit string }{
+	{"mark_price", "mark", ""},
+	{"entry_price", "entry", ""},
+	{"liq_price", "liq", ""},
+	{"liq_distance_pct", "liq distance", "%"},
+	{"leverage", "leverage", "x"},
+	{"margin_ratio", "margin ratio", ""},
+	{"account_margin_ratio", "account margin ratio", ""},
+	{"equity", "equity", ""},
+}
+
+func contextLine(ctx map[string]float64) string {
+	var items []string
+	for _, k := range contextKeys {
+		if v, ok := ctx[k.key]; ok {
+			items = append(items, fmt.Sprintf("%s <code>%s%s</code>", k.label, formatNum(v), k.unit))
+		}
+	}
+	return strings.Join(items, " · ")
+}
+
+func labelsLine(labels map[string]string) string {
+	if len(labels) == 0 {
+		return ""
+	}
+	keys := make([]string, 0, len(labels))
+	for k := range labels {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	var b strings.Builder
+	for i, k := range keys {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteString(k)
+		b.WriteByte('=')
+		b.WriteString(labels[k])
+	}
+	return "Labels: " + clip(b.String(), capLabels)
+}
+
+// fitLines joins lines with newlines. If the result would exceed limit it
+// drops whole trailing lines and ends with an ellipsis line instead: lines
+// are self-contained, so the markup stays balanced. With the field caps this
+// never happens to a real alert; it is the guarantee, not the plan.
+func fitLines(lines []string, limit int) string {
+	total := 0
+	for i, l := range lines {
+		total += utf16Len(l)
+		if i > 0 {
+			total++ // the newline
+		}
+	}
+	if total <= limit {
+		return strings.Join(lines, "\n")
+	}
+	var keep []string
+	n := 0
+	for i, l := range lines {
+		add := utf16Len(l)
+		if i > 0 {
+			add++
+		}
+		// Room for "\n…" must remain.
+		if n+add+1+utf16Len(ellipsis) > limit {
+			break
+		}
+		keep = append(keep, l)
+		n += add
+	}
+	return strings.Join(append(keep, ellipsis), "\n")
+}
+
+// escaper escapes the three characters Telegram's HTML mode requires
+// outside tags. Quotes need escaping only inside attributes, and we write
+// no attribute with dynamic text.
+var escaper = strings.NewReplacer("&", "&amp;", "<", "&lt;", ">", "&gt;")
+
+// clip returns s escaped for Telegram HTML, at most max UTF-16 code units
+// long, cut between whole characters (never inside an entity) and ended
+// with an ellipsis when cut. Invalid UTF-8, which Telegram rejects, becomes
+// U+FFFD.
+func clip(s string, max int) string {
+	s = strings.ToValidUTF8(s, "\uFFFD")
+	esc := escaper.Replace(s)
+	if utf16Len(esc) <= max {
+		return esc
+	}
+	var b strings.Builder
+	n := 0
+	budget := max - utf16Len(ellipsis)
+	for _, r := range s {
+		e := escaper.Replace(string(r))
+		w := utf16Len(e)
+		if n+w > budget {
+			break
+		}
+		b.WriteString(e)
+		n += w
+	}
+	b.WriteString(ellipsis)
+	return b.String()
+}
+
+// utf16Len is the length of s as Telegram counts it.
+func utf16Len(s string) int {
+	n := 0
+	for len(s) > 0 {
+		r, size := utf8.DecodeRuneInString(s)
+		s = s[size:]
+		if r >= 0x10000 {
+			n += 2
+		} else {
+			n++
+		}
+	}
+	return n
+}
+
+// formatNum shows two decimals for ordinary magnitudes and three
+// significant digits for small ones (funding rates like 0.000125), without
+// trailing zeros or exponents.
+func formatNum(v float64) string {
+	if math.IsNaN(v) || math.IsInf(v, 0) {
+		return strconv.FormatFloat(v, 'f', -1, 64)
+	}
+	var s string
+	if v == 0 || math.Abs(v) >= 1 {
+		s = strconv.FormatFloat(v, 'f', 2, 64)
+		s = strings.TrimRight(s, "0")
+		s = strings.TrimSuffix(s, ".")
+	} else {
+		// Round to three significant digits, then print without an exponent.
+		r, _ := strconv.ParseFloat(strconv.FormatFloat(v, 'g', 3, 64), 64)
+		s = strconv.FormatFloat(r, 'f', -1, 64)
+	}
+	if s == "-0" {
+		s = "0"
+	}
+	return s
+}

@@ -1,0 +1,25 @@
+// Package webhook delivers alerts as a signed JSON POST to any HTTP
+// endpoint, for receivers that route alerts on their own (a pager, a chat
+// bridge, a trading kill switch).
+//
+// One Notify call is one request. The body is
+//
+//	{"version": "1", "alerts": [{"id", "status", "kind", "severity", "rule",
+//	  "account", "symbol", "side", "metric", "value", "op", "threshold",
+//	  "starts_at", "at", "summary", "runbook", "labels"}]}
+//
+// with every key always present (see PayloadAlert), alerts most severe
+// first. Requests are signed per Standard Webhooks
+// (https://www.standardwebhooks.com): headers webhook-id, webhook-timestamp
+// (unix seconds) and webhook-signature "v1,<base64 HMAC-SHA256 of
+// id.timestamp.body>". The webhook-id is derived from the alerts, so the
+// outbox retrying one notification sends the same id and a byte-identical
+// body, re-signed with the current timestamp: a receiver deduplicates on the
+// id and rejects stale timestamps without ever rejecting a genuine retry.
+//
+// Status codes: 2xx delivered; 408, 429 and 5xx retryable (Retry-After, in
+// seconds or as an HTTP date, becomes a notifiers.RetryAfterError); a
+// redirect is not followed and, like any other 4xx, is permanent. The
+// webhook URL may carry a token, so errors and logs show only its
+// scheme://host.
+package webhook
