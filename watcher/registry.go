@@ -3,13 +3,17 @@ package watcher
 import (
 	"fmt"
 	"io"
+	"log/slog"
 	"time"
 
 	"github.com/marginwatch/marginwatch/exchanges"
 	"github.com/marginwatch/marginwatch/exchanges/simulated"
 	"github.com/marginwatch/marginwatch/notifiers"
 	"github.com/marginwatch/marginwatch/notifiers/console"
+	"github.com/marginwatch/marginwatch/notifiers/telegram"
+	"github.com/marginwatch/marginwatch/notifiers/webhook"
 	"github.com/marginwatch/marginwatch/watcher/config"
+	"github.com/marginwatch/marginwatch/watcher/delivery"
 )
 
 // NewExchange builds the exchange adapter of one account. Every adapter is
@@ -23,13 +27,45 @@ func NewExchange(a config.Account, now func() time.Time) (exchanges.Exchange, er
 	}
 }
 
-// NewNotifier builds one notifier. Every notifier type is registered here
-// and nowhere else. Console output goes to stdout, in colour when color is set.
-func NewNotifier(n config.Notifier, stdout io.Writer, color bool) (notifiers.Notifier, error) {
+// NotifierEnv is what the daemon gives every notifier.
+type NotifierEnv struct {
+	// Stdout receives console notifications, in colour when Color is set.
+	Stdout io.Writer
+	Color  bool
+	Logger *slog.Logger
+	// Threads remembers each incident's first message so that later
+	// notices can reply in its thread (the state store).
+	Threads notifiers.Threads
+}
+
+// chatPace is the pacing of chat channels: Slack and Telegram accept about
+// one message a second per channel or chat.
+const chatPace = time.Second
+
+// NewTarget builds one notifier with its delivery settings. Every notifier
+// type is registered here and nowhere else.
+func NewTarget(n config.Notifier, env NotifierEnv) (delivery.Target, error) {
+	t := delivery.Target{Name: n.Name, Timeout: n.Timeout, MaxAge: n.MaxAge}
+	if env.Logger == nil {
+		env.Logger = slog.New(slog.DiscardHandler)
+	}
+	if env.Stdout == nil {
+		env.Stdout = io.Discard
+	}
+	var err error
 	switch n.Type {
 	case "console":
-		return console.New(stdout, color), nil
+		t.Notifier = console.New(env.Stdout, env.Color)
+	case "telegram":
+		t.MinInterval = chatPace
+		t.Notifier, err = telegram.New(n, telegram.Options{Logger: env.Logger, Threads: env.Threads})
+	case "webhook":
+		t.Notifier, err = webhook.New(n, webhook.Options{Logger: env.Logger})
 	default:
-		return nil, fmt.Errorf("notifier %q: type %q is not supported by this build", n.Name, n.Type)
+		err = fmt.Errorf("type %q is not supported by this build", n.Type)
 	}
+	if err != nil {
+		return delivery.Target{}, fmt.Errorf("notifier %q: %w", n.Name, err)
+	}
+	return t, nil
 }

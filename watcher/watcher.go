@@ -33,6 +33,8 @@ type Options struct {
 	Color  bool
 	// NewExchange builds an account's exchange; the package NewExchange when nil.
 	NewExchange func(a config.Account, now func() time.Time) (exchanges.Exchange, error)
+	// NewTarget builds a notifier; the package NewTarget when nil.
+	NewTarget func(n config.Notifier, env NotifierEnv) (delivery.Target, error)
 }
 
 // Watcher is the running daemon for one configuration.
@@ -79,10 +81,6 @@ func New(cfg *config.Config, compiled []*rules.Rule, st *store.Store, opts Optio
 	if newExchange == nil {
 		newExchange = NewExchange
 	}
-	stdout := opts.Stdout
-	if stdout == nil {
-		stdout = io.Discard
-	}
 	w.started = w.now()
 
 	states, err := st.AlertStates()
@@ -91,16 +89,22 @@ func New(cfg *config.Config, compiled []*rules.Rule, st *store.Store, opts Optio
 	}
 	w.engine = rules.NewEngine(compiled, states)
 
+	newTarget := opts.NewTarget
+	if newTarget == nil {
+		newTarget = NewTarget
+	}
+	env := NotifierEnv{Stdout: opts.Stdout, Color: opts.Color, Logger: w.log, Threads: st}
 	targets := make([]delivery.Target, 0, len(cfg.Notifiers))
 	for _, n := range cfg.Notifiers {
-		nt, err := NewNotifier(n, stdout, opts.Color)
+		t, err := newTarget(n, env)
 		if err != nil {
 			return nil, err
 		}
-		targets = append(targets, delivery.Target{Name: n.Name, Notifier: nt, Timeout: n.Timeout, MaxAge: n.MaxAge})
+		targets = append(targets, t)
 		w.names = append(w.names, n.Name)
 	}
 	w.disp = delivery.New(st, targets, w.log)
+	w.disp.OnHealth = w.onNotifierHealth
 
 	for _, a := range cfg.Accounts {
 		ex, err := newExchange(a, w.now)

@@ -11,7 +11,9 @@ import (
 	"time"
 
 	"github.com/marginwatch/marginwatch/exchanges"
+	"github.com/marginwatch/marginwatch/notifiers"
 	"github.com/marginwatch/marginwatch/watcher/config"
+	"github.com/marginwatch/marginwatch/watcher/delivery"
 	"github.com/marginwatch/marginwatch/watcher/rules"
 	"github.com/marginwatch/marginwatch/watcher/store"
 )
@@ -178,5 +180,63 @@ func TestOutageRaisesDataStaleAndKeepsAlerts(t *testing.T) {
 		if d != 0 {
 			t.Errorf("outbox of %s holds %d entries after shutdown", n, d)
 		}
+	}
+}
+
+// refusing is a notifier whose service rejects every message for good.
+type refusing struct{}
+
+func (refusing) Notify(context.Context, ...notifiers.Alert) (bool, error) {
+	return false, errors.New("401 invalid_auth")
+}
+
+// TestNotifierFailingGoesToTheOthers: when one notifier refuses, the others
+// get a notifier-failing alert naming it; the failing one is not sent its own.
+func TestNotifierFailingGoesToTheOthers(t *testing.T) {
+	dir := t.TempDir()
+	cfg, err := config.Parse(dir+"/config.yaml", []byte(testConfig+`
+  - name: missing-stop
+    metric: has_stop_loss
+    below: {warning: 1}
+`), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.Notifiers = append(cfg.Notifiers, config.Notifier{Name: "chat", Type: "console", Timeout: time.Second, MaxAge: time.Hour})
+	compiled, err := rules.Compile(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := store.Open(cfg.StateDir, store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	out := &lockedBuffer{}
+	synctest.Test(t, func(t *testing.T) {
+		w, err := New(cfg, compiled, st, Options{
+			Stdout:      out,
+			NewExchange: func(config.Account, func() time.Time) (exchanges.Exchange, error) { return &scripted{liq: 95000}, nil },
+			NewTarget: func(n config.Notifier, env NotifierEnv) (delivery.Target, error) {
+				if n.Name == "chat" {
+					return delivery.Target{Name: n.Name, Notifier: refusing{}}, nil
+				}
+				return NewTarget(n, env)
+			},
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer w.Close()
+		ctx, cancel := context.WithCancel(t.Context())
+		done := make(chan error)
+		go func() { done <- w.Run(ctx) }()
+		time.Sleep(2 * time.Second)
+		synctest.Wait()
+		cancel()
+		<-done
+	})
+	if n := out.lines("notifier-failing", "notifier chat has been failing", "401 invalid_auth"); n != 1 {
+		t.Errorf("notifier-failing about chat printed %d times on the console, want 1:\n%s", n, out)
 	}
 }

@@ -39,6 +39,7 @@ Usage:
   marginwatch run     [-config PATH] [-log-format text|json]   run the daemon in the foreground
   marginwatch check   [-config PATH]                           validate config and rules
   marginwatch status  [-config PATH] [-json]                   poll every account once and show its metrics
+  marginwatch notify-test [-config PATH] [-notifier NAME]      send a test alert through each (or one) notifier
   marginwatch version                                          print version information
 
 The config path is -config, else $MARGINWATCH_CONFIG, else ` + defaultConfigPath + `.
@@ -58,6 +59,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return cmdCheck(rest, stdout, stderr)
 	case "status":
 		return cmdStatus(rest, stdout, stderr)
+	case "notify-test":
+		return cmdNotifyTest(rest, stdout, stderr)
 	case "version", "-version", "--version":
 		return cmdVersion(stdout)
 	case "help", "-h", "-help", "--help":

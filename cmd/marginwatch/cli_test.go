@@ -162,3 +162,19 @@ func TestStatusTable(t *testing.T) {
 		}
 	}
 }
+
+func TestNotifyTestConsole(t *testing.T) {
+	code, out, errOut := runCLI("notify-test", "-config", "../../examples/demo.yaml")
+	if code != exitOK {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	for _, want := range []string{"TEST: marginwatch can reach you here", "term (console): ok"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("notify-test output lacks %q:\n%s", want, out)
+		}
+	}
+	code, _, errOut = runCLI("notify-test", "-config", "../../examples/demo.yaml", "-notifier", "nope")
+	if code != exitFailure || !strings.Contains(errOut, `no notifier named "nope"`) {
+		t.Errorf("unknown notifier: exit %d, %q", code, errOut)
+	}
+}

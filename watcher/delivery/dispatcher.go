@@ -36,6 +36,10 @@ const (
 	batchSize = 64
 	// maxErrorLen bounds the LastError kept in the outbox.
 	maxErrorLen = 512
+	// FailingAfter is how long a notifier must keep failing before it is
+	// reported as failing (see Dispatcher.OnHealth); a permanent failure
+	// reports it at once.
+	FailingAfter = time.Minute
 )
 
 // Target is one configured notifier.
@@ -47,6 +51,23 @@ type Target struct {
 	// MaxAge is how long an entry may wait in the outbox before it is
 	// dropped; zero means DefaultMaxAge.
 	MaxAge time.Duration
+	// MinInterval paces sends: the next attempt starts no sooner than this
+	// after the previous one began (Slack and Telegram allow about one
+	// message a second per channel or chat). Zero: no pacing.
+	MinInterval time.Duration
+}
+
+// Health reports a notifier turning failing or healthy again.
+type Health struct {
+	Notifier string
+	// Failing is true when the notifier has kept failing for FailingAfter
+	// or has just refused a notification for good; false when it has
+	// delivered again.
+	Failing bool
+	// Since is when the current run of failures began.
+	Since time.Time
+	// LastError is the last failure (notifiers keep secrets out of it).
+	LastError string
 }
 
 // Stats counts what a notifier's worker did since the Dispatcher was created.
@@ -68,6 +89,10 @@ type Dispatcher struct {
 	// Rand returns a number in [0, 1) for backoff jitter. Set before Run or
 	// Flush.
 	Rand func() float64
+	// OnHealth, when set, is called from the notifier's worker each time a
+	// notifier turns failing or healthy (the daemon raises notifier-failing
+	// on the other notifiers). It must not block for long. Set before Run.
+	OnHealth func(Health)
 
 	st      *store.Store
 	log     *slog.Logger
@@ -84,6 +109,11 @@ type worker struct {
 	// so the two never send the same entry twice. A channel rather than a
 	// mutex so waiting for it can give up when ctx ends.
 	turn chan struct{}
+
+	// Guarded by turn.
+	lastAttempt time.Time // when the last attempt began, for pacing
+	failStart   time.Time // first failure of the current run; zero when healthy
+	failing     bool      // reported failing through OnHealth
 
 	sent, failed, dropped atomic.Uint64
 }
@@ -267,6 +297,9 @@ func (d *Dispatcher) pass(ctx context.Context, w *worker, force bool) (time.Time
 			if !force && now.Before(e.NextAttempt) {
 				return earliest(e.NextAttempt, expires), nil
 			}
+			if paced := w.lastAttempt.Add(w.t.MinInterval); !force && w.t.MinInterval > 0 && now.Before(paced) {
+				return paced, nil
+			}
 			next, err := d.attempt(ctx, w, e)
 			if err != nil {
 				return time.Time{}, err
@@ -283,11 +316,13 @@ func (d *Dispatcher) pass(ctx context.Context, w *worker, force bool) (time.Time
 // on (delivered or dropped), or the entry's next attempt time when the
 // queue must wait for it.
 func (d *Dispatcher) attempt(ctx context.Context, w *worker, e store.Entry) (time.Time, error) {
+	w.lastAttempt = d.Now()
 	actx, cancel := context.WithTimeout(ctx, w.t.Timeout)
 	retry, err := notify(actx, w.t.Notifier, e.Alerts)
 	cancel()
 	if err == nil {
 		w.sent.Add(1)
+		d.health(w, nil, false)
 		if err := d.st.Ack(w.t.Name, e.ID); err != nil {
 			// Sent but still in the outbox: it will go out again.
 			return time.Time{}, fmt.Errorf("delivered entry %d but could not remove it (it will be sent again): %w", e.ID, err)
@@ -301,6 +336,7 @@ func (d *Dispatcher) attempt(ctx context.Context, w *worker, e store.Entry) (tim
 		return d.Now(), nil
 	}
 	w.failed.Add(1)
+	d.health(w, err, !retry)
 	if !retry {
 		return time.Time{}, d.drop(w, e, "permanent failure", "err", err, "attempts", e.Attempts+1)
 	}
@@ -316,6 +352,29 @@ func (d *Dispatcher) attempt(ctx context.Context, w *worker, e store.Entry) (tim
 		return time.Time{}, err
 	}
 	return e.NextAttempt, nil
+}
+
+// health tracks runs of failures and reports a notifier turning failing
+// (after FailingAfter, or at once on a permanent failure) or healthy again.
+func (d *Dispatcher) health(w *worker, err error, permanent bool) {
+	now := d.Now()
+	if err == nil {
+		if w.failing && d.OnHealth != nil {
+			d.OnHealth(Health{Notifier: w.t.Name, Since: w.failStart})
+		}
+		w.failStart, w.failing = time.Time{}, false
+		return
+	}
+	if w.failStart.IsZero() {
+		w.failStart = now
+	}
+	if !w.failing && (permanent || now.Sub(w.failStart) >= FailingAfter) {
+		w.failing = true
+		w.log.Error("notifier is failing", "since", w.failStart, "err", err)
+		if d.OnHealth != nil {
+			d.OnHealth(Health{Notifier: w.t.Name, Failing: true, Since: w.failStart, LastError: truncate(err.Error(), maxErrorLen)})
+		}
+	}
 }
 
 // notify calls the notifier, turning a panic into a retryable error: one

@@ -477,3 +477,59 @@ func TestRunWarnsAboutOrphanedEntries(t *testing.T) {
 		}
 	})
 }
+
+func TestPacing(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		st := openStore(t, t.TempDir())
+		f := &fake{}
+		d := newDispatcher(st, nil, Target{Name: "chat", Notifier: f, MinInterval: time.Second})
+		start := time.Now()
+		enqueue(t, st, "chat", "a", "b", "c")
+		stop := running(t, d)
+		time.Sleep(10 * time.Second)
+		stop()
+		if got, want := offsets(f.get(), start), []time.Duration{0, time.Second, 2 * time.Second}; !reflect.DeepEqual(got, want) {
+			t.Errorf("paced call times = %v, want %v", got, want)
+		}
+	})
+}
+
+// TestHealth: a notifier that keeps failing for FailingAfter is reported
+// failing once, and healthy again once it delivers; a permanent failure is
+// reported at once.
+func TestHealth(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		st := openStore(t, t.TempDir())
+		var script []result
+		for range 8 { // 1+2+4+8+16+32 s of backoff passes FailingAfter
+			script = append(script, result{true, errDown})
+		}
+		f := &fake{script: script}
+		perm := &fake{script: []result{{false, errors.New("401 invalid_auth")}}}
+		d := newDispatcher(st, nil, Target{Name: "ops", Notifier: f}, Target{Name: "mail", Notifier: perm})
+		var mu sync.Mutex
+		var got []Health
+		d.OnHealth = func(h Health) {
+			mu.Lock()
+			defer mu.Unlock()
+			got = append(got, h)
+		}
+		start := time.Now()
+		enqueue(t, st, "ops", "a")
+		enqueue(t, st, "mail", "m1", "m2")
+		stop := running(t, d)
+		time.Sleep(10 * time.Minute)
+		stop()
+		want := []Health{
+			{Notifier: "mail", Failing: true, Since: start, LastError: "401 invalid_auth"},
+			{Notifier: "mail", Since: start},
+			{Notifier: "ops", Failing: true, Since: start, LastError: errDown.Error()},
+			{Notifier: "ops", Since: start},
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		if !reflect.DeepEqual(got, want) {
+			t.Errorf("health reports\n%+v\nwant\n%+v", got, want)
+		}
+	})
+}
