@@ -10,6 +10,7 @@ import (
 	"github.com/marginwatch/marginwatch/exchanges/simulated"
 	"github.com/marginwatch/marginwatch/notifiers"
 	"github.com/marginwatch/marginwatch/notifiers/console"
+	"github.com/marginwatch/marginwatch/notifiers/slack"
 	"github.com/marginwatch/marginwatch/notifiers/telegram"
 	"github.com/marginwatch/marginwatch/notifiers/webhook"
 	"github.com/marginwatch/marginwatch/watcher/config"
@@ -56,6 +57,9 @@ func NewTarget(n config.Notifier, env NotifierEnv) (delivery.Target, error) {
 	switch n.Type {
 	case "console":
 		t.Notifier = console.New(env.Stdout, env.Color)
+	case "slack":
+		t.MinInterval = chatPace
+		t.Notifier, err = slack.New(n, slack.Options{Logger: env.Logger, Threads: env.Threads})
 	case "telegram":
 		t.MinInterval = chatPace
 		t.Notifier, err = telegram.New(n, telegram.Options{Logger: env.Logger, Threads: env.Threads})

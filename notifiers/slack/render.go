@@ -1,0 +1,366 @@
+package slack
+
+import (
+	"fmt"
+	"maps"
+	"math"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	goslack "github.com/slack-go/slack"
+
+	"github.com/marginwatch/marginwatch/notifiers"
+)
+
+// Attachment colours.
+const (
+	colorCritical = "#d32f2f"
+	colorWarning  = "#f9a825"
+	colorInfo     = "#1976d2"
+	colorResolved = "#2e7d32"
+	colorMore     = "#9e9e9e"
+)
+
+// Slack's limits: blocks per message, characters per section text and per
+// field. maxBlocks is counted over every attachment of the message, the
+// conservative reading of Slack's limit.
+const (
+	maxBlocks      = 50
+	maxSectionText = 3000
+	maxFieldText   = 2000
+)
+
+// contextFields are the Alert.Context keys shown as fields, in order, with
+// their label and how their value is written.
+var contextFields = []struct {
+	key, label, unit string
+}{
+	{"mark_price", "Mark price", ""},
+	{"entry_price", "Entry price", ""},
+	{"liq_price", "Liq. price", ""},
+	{"liq_distance_pct", "Liq. distance", "%"},
+	{"leverage", "Leverage", "x"},
+	{"margin_ratio", "Margin ratio", ""},
+	{"account_margin_ratio", "Account margin ratio", ""},
+	{"equity", "Equity", ""},
+}
+
+// message renders alerts as one Slack message: the notification text and
+// one attachment per alert, the alerts that do not fit in maxBlocks
+// summarised in a last attachment.
+func message(alerts []notifiers.Alert) (string, []goslack.Attachment) {
+	atts := make([]goslack.Attachment, 0, len(alerts))
+	used := 0
+	for i, a := range alerts {
+		blocks := alertBlocks(a)
+		budget := maxBlocks - used
+		if i < len(alerts)-1 {
+			budget-- // keep room for the "… and N more" section
+		}
+		if len(blocks) > budget {
+			atts = append(atts, moreAttachment(alerts[i:]))
+			break
+		}
+		used += len(blocks)
+		atts = append(atts, goslack.Attachment{
+			Color:    color(a),
+			Fallback: escape(oneLine(a)),
+			Blocks:   goslack.Blocks{BlockSet: blocks},
+		})
+	}
+	text := ""
+	if len(alerts) > 0 {
+		text = icon(alerts[0]) + " " + escape(oneLine(alerts[0]))
+		if len(alerts) > 1 {
+			text += fmt.Sprintf(" (+%d more)", len(alerts)-1)
+		}
+	}
+	return text, atts
+}
+
+// alertBlocks renders one alert: what and where, summary; the trading
+// context; the runbook; when it started.
+func alertBlocks(a notifiers.Alert) []goslack.Block {
+	var b strings.Builder
+	b.WriteString(title(a))
+	b.WriteString("\n")
+	b.WriteString(where(a))
+	if c := comparison(a); c != "" {
+		b.WriteString("\n")
+		b.WriteString(c)
+	}
+	if a.Summary != "" {
+		b.WriteString("\n")
+		b.WriteString(escape(a.Summary))
+	}
+	if a.Kind == notifiers.KindTest {
+		b.WriteString("\n_This is a test notification from marginwatch: no action needed._")
+	}
+	blocks := []goslack.Block{section(b.String())}
+
+	var fields []*goslack.TextBlockObject
+	for _, f := range contextFields {
+		v, ok := a.Context[f.key]
+		if !ok || math.IsNaN(v) || math.IsInf(v, 0) {
+			continue
+		}
+		fields = append(fields, mrkdwn(truncate(fmt.Sprintf("*%s*\n%s%s", f.label, formatNum(v), f.unit), maxFieldText)))
+	}
+	if len(fields) > 0 {
+		blocks = append(blocks, goslack.NewSectionBlock(nil, fields, nil))
+	}
+
+	if a.Runbook != "" {
+		blocks = append(blocks, section(":book: *Runbook:* "+escape(a.Runbook)))
+	}
+
+	footer := "Started " + slackDate(a.StartsAt)
+	if a.Status == notifiers.Resolved && !a.At.IsZero() {
+		footer += " · resolved " + slackDate(a.At)
+	}
+	for _, k := range slices.Sorted(maps.Keys(a.Labels)) {
+		footer += " · " + escape(k+"="+a.Labels[k])
+	}
+	if a.ID != "" {
+		footer += " · incident " + escape(a.ID)
+	}
+	blocks = append(blocks, goslack.NewContextBlock("", mrkdwn(truncate(footer, maxSectionText))))
+	return blocks
+}
+
+// moreAttachment lists the alerts that did not fit, one short line each.
+func moreAttachment(rest []notifiers.Alert) goslack.Attachment {
+	var b strings.Builder
+	fmt.Fprintf(&b, "*… and %d more*", len(rest))
+	for _, a := range rest {
+		b.WriteString("\n• ")
+		b.WriteString(escape(oneLine(a)))
+	}
+	return goslack.Attachment{
+		Color:    colorMore,
+		Fallback: fmt.Sprintf("… and %d more", len(rest)),
+		Blocks:   goslack.Blocks{BlockSet: []goslack.Block{section(b.String())}},
+	}
+}
+
+// title is the first line: severity (or RESOLVED, or TEST), kind, rule.
+func title(a notifiers.Alert) string {
+	sev := strings.ToUpper(a.Severity.String())
+	var s string
+	switch {
+	case a.Kind == notifiers.KindTest:
+		s = fmt.Sprintf("%s *TEST* · %s", icon(a), sev)
+	case a.Status == notifiers.Resolved:
+		s = fmt.Sprintf("%s *RESOLVED* · was %s", icon(a), a.Severity)
+	default:
+		s = fmt.Sprintf("%s *%s* · %s", icon(a), sev, kindWords(a.Kind))
+	}
+	return s + " · *" + escape(a.Rule) + "*"
+}
+
+// where names the account and, for position alerts, symbol and side.
+func where(a notifiers.Alert) string {
+	s := "Account *" + escape(a.Account) + "*"
+	switch {
+	case a.Symbol != "" && a.Side != "":
+		s += " · *" + escape(a.Symbol) + "* " + escape(a.Side)
+	case a.Symbol != "":
+		s += " · *" + escape(a.Symbol) + "*"
+	}
+	return s
+}
+
+// comparison states the value against the threshold. A resolved alert says
+// what is true now; if its value still breaches the threshold, the target
+// went away (a closed position) rather than recovered, and it says so.
+func comparison(a notifiers.Alert) string {
+	if a.Metric == "" {
+		return ""
+	}
+	metric := "`" + escape(a.Metric) + "`"
+	val, thr := formatNum(a.Value), formatNum(a.Threshold)
+	if a.Op != "above" && a.Op != "below" {
+		return fmt.Sprintf("%s is *%s*", metric, val)
+	}
+	if a.Status != notifiers.Resolved {
+		return fmt.Sprintf("%s is *%s*, %s the %s threshold of %s", metric, val, a.Op, a.Severity, thr)
+	}
+	if breached(a) {
+		return fmt.Sprintf("%s was last *%s* (%s %s); it is no longer watched, e.g. the position was closed", metric, val, a.Op, thr)
+	}
+	return fmt.Sprintf("%s is now *%s*, no longer %s %s", metric, val, a.Op, thr)
+}
+
+// breached reports whether the value is past the threshold.
+func breached(a notifiers.Alert) bool {
+	return (a.Op == "above" && a.Value > a.Threshold) || (a.Op == "below" && a.Value < a.Threshold)
+}
+
+// oneLine is the alert as one plain line, for the push notification and for
+// the alerts summarised in "… and N more".
+func oneLine(a notifiers.Alert) string {
+	var b strings.Builder
+	switch {
+	case a.Kind == notifiers.KindTest:
+		fmt.Fprintf(&b, "[TEST] %s", strings.ToUpper(a.Severity.String()))
+	case a.Status == notifiers.Resolved:
+		fmt.Fprintf(&b, "RESOLVED (was %s)", a.Severity)
+	default:
+		fmt.Fprintf(&b, "%s %s", strings.ToUpper(a.Severity.String()), kindWords(a.Kind))
+	}
+	fmt.Fprintf(&b, ": %s · %s", a.Rule, a.Account)
+	for _, s := range []string{a.Symbol, a.Side} {
+		if s != "" {
+			b.WriteString(" ")
+			b.WriteString(s)
+		}
+	}
+	switch op := opSymbol(a); {
+	case op == "":
+	case a.Status == notifiers.Resolved && breached(a):
+		fmt.Fprintf(&b, " · %s last %s", a.Metric, formatNum(a.Value))
+	default:
+		fmt.Fprintf(&b, " · %s %s %s %s", a.Metric, formatNum(a.Value), op, formatNum(a.Threshold))
+	}
+	return oneLineClean(b.String())
+}
+
+// opSymbol is the comparison that holds: the rule's operator while firing,
+// its negation once resolved.
+func opSymbol(a notifiers.Alert) string {
+	if a.Metric == "" {
+		return ""
+	}
+	resolved := a.Status == notifiers.Resolved
+	switch {
+	case a.Op == "above" && !resolved:
+		return ">"
+	case a.Op == "above":
+		return "≤"
+	case a.Op == "below" && !resolved:
+		return "<"
+	case a.Op == "below":
+		return "≥"
+	}
+	return ""
+}
+
+func kindWords(k notifiers.Kind) string {
+	switch k {
+	case notifiers.KindFiring:
+		return "firing"
+	case notifiers.KindRepeat:
+		return "still firing"
+	case "":
+		return "firing"
+	default:
+		return string(k) // escalated, eased, event
+	}
+}
+
+// icon is the emoji that leads an alert: it shows in the push notification
+// before any word does.
+func icon(a notifiers.Alert) string {
+	switch {
+	case a.Kind == notifiers.KindTest:
+		return ":test_tube:"
+	case a.Status == notifiers.Resolved:
+		return ":white_check_mark:"
+	}
+	switch a.Severity {
+	case notifiers.Critical:
+		return ":rotating_light:"
+	case notifiers.Warning:
+		return ":warning:"
+	default:
+		return ":information_source:"
+	}
+}
+
+func color(a notifiers.Alert) string {
+	if a.Status == notifiers.Resolved {
+		return colorResolved
+	}
+	switch a.Severity {
+	case notifiers.Critical:
+		return colorCritical
+	case notifiers.Warning:
+		return colorWarning
+	default:
+		return colorInfo
+	}
+}
+
+// slackDate renders t in the reader's own time zone (Slack's date
+// formatting), with a UTC fallback for clients that cannot.
+func slackDate(t time.Time) string {
+	if t.IsZero() {
+		return "unknown"
+	}
+	return fmt.Sprintf("<!date^%d^{date_short_pretty} {time}|%s>", t.Unix(), t.UTC().Format("2006-01-02 15:04 UTC"))
+}
+
+func section(text string) *goslack.SectionBlock {
+	return goslack.NewSectionBlock(mrkdwn(truncate(text, maxSectionText)), nil, nil)
+}
+
+func mrkdwn(text string) *goslack.TextBlockObject {
+	return goslack.NewTextBlockObject(goslack.MarkdownType, text, false, false)
+}
+
+// escape makes text safe inside Slack mrkdwn: &, < and > are control
+// characters there (<!channel> would ping everyone, <url|text> makes links).
+func escape(s string) string {
+	return strings.NewReplacer("&", "&amp;", "<", "&lt;", ">", "&gt;").Replace(s)
+}
+
+// oneLineClean replaces control characters so a newline in a rule name or
+// summary cannot break the one-line forms.
+func oneLineClean(s string) string {
+	return strings.Map(func(r rune) rune {
+		if r < 0x20 || r == 0x7f {
+			return ' '
+		}
+		return r
+	}, s)
+}
+
+// truncate cuts s to at most limit bytes on a rune boundary, marking the cut.
+// Slack rejects the whole message when one text is too long, and a
+// message that is refused is worse than a shortened runbook.
+func truncate(s string, limit int) string {
+	if len(s) <= limit {
+		return s
+	}
+	const mark = "…"
+	cut := limit - len(mark)
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut] + mark
+}
+
+// formatNum shows two decimals for ordinary magnitudes and four significant
+// digits for small ones (funding rates, prices of small coins), never in
+// exponent notation, without trailing zeros.
+func formatNum(v float64) string {
+	if math.IsNaN(v) || math.IsInf(v, 0) {
+		return strconv.FormatFloat(v, 'f', -1, 64)
+	}
+	prec := 2
+	if a := math.Abs(v); a != 0 && a < 1 {
+		prec = min(3-int(math.Floor(math.Log10(a))), 12)
+	}
+	s := strconv.FormatFloat(v, 'f', prec, 64)
+	if strings.Contains(s, ".") {
+		s = strings.TrimRight(s, "0")
+		s = strings.TrimSuffix(s, ".")
+	}
+	if s == "-0" {
+		s = "0"
+	}
+	return s
+}

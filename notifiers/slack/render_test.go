@@ -1,0 +1,249 @@
+package slack
+
+import (
+	"encoding/json"
+	"fmt"
+	"strings"
+	"testing"
+	"unicode/utf8"
+
+	goslack "github.com/slack-go/slack"
+
+	"github.com/marginwatch/marginwatch/notifiers"
+)
+
+// TestAlertText pins the first section (title, where, comparison, summary)
+// and the one-line form of alerts of every kind.
+func TestAlertText(t *testing.T) {
+	repeatAbove := notifiers.Alert{
+		ID: "r1", Status: notifiers.Firing, Kind: notifiers.KindRepeat, Severity: notifiers.Warning,
+		Rule: "margin-ratio", Account: "desk-2", Metric: "margin_ratio", Value: 0.6234, Threshold: 0.5, Op: "above",
+		Summary: "margin ratio 0.62",
+	}
+	closed := incident("c1", notifiers.KindResolved, notifiers.Critical)
+	closed.Value = 5.5 // still below 7: the position went away, it did not recover
+	event := notifiers.Alert{
+		ID: "e1", Status: notifiers.Firing, Kind: notifiers.KindEvent, Severity: notifiers.Critical,
+		Rule: "margin-call", Account: "main", Symbol: "ETHUSDT", Summary: "MARGIN_CALL <!channel> & friends",
+	}
+	test := notifiers.Alert{
+		ID: "t1", Status: notifiers.Firing, Kind: notifiers.KindTest, Severity: notifiers.Info,
+		Rule: "notify-test", Account: "main", Summary: "test\nsecond line",
+	}
+	eased := incident("x1", notifiers.KindEased, notifiers.Warning)
+	eased.Value, eased.Threshold = 12.345, 15
+
+	tests := []struct {
+		name     string
+		alert    notifiers.Alert
+		section  string
+		oneLine  string
+		color    string
+		nBlocks  int
+		leadIcon string
+	}{
+		{
+			"repeat above", repeatAbove,
+			":warning: *WARNING* · still firing · *margin-ratio*\nAccount *desk-2*\n`margin_ratio` is *0.6234*, above the warning threshold of 0.5\nmargin ratio 0.62",
+			"WARNING still firing: margin-ratio · desk-2 · margin_ratio 0.6234 > 0.5",
+			colorWarning, 2, ":warning:",
+		},
+		{
+			"resolved after the position closed", closed,
+			":white_check_mark: *RESOLVED* · was critical · *liquidation-near*\nAccount *main* · *BTCUSDT* long\n`liq_distance_pct` was last *5.5* (below 7); it is no longer watched, e.g. the position was closed\nBTCUSDT long is 6.2% from liquidation",
+			"RESOLVED (was critical): liquidation-near · main BTCUSDT long · liq_distance_pct last 5.5",
+			colorResolved, 2, ":white_check_mark:",
+		},
+		{
+			"event, escaped", event,
+			":rotating_light: *CRITICAL* · event · *margin-call*\nAccount *main* · *ETHUSDT*\nMARGIN_CALL &lt;!channel&gt; &amp; friends",
+			"CRITICAL event: margin-call · main ETHUSDT",
+			colorCritical, 2, ":rotating_light:",
+		},
+		{
+			"test", test,
+			":test_tube: *TEST* · INFO · *notify-test*\nAccount *main*\ntest\nsecond line\n_This is a test notification from marginwatch: no action needed._",
+			"[TEST] INFO: notify-test · main",
+			colorInfo, 2, ":test_tube:",
+		},
+		{
+			"eased", eased,
+			":warning: *WARNING* · eased · *liquidation-near*\nAccount *main* · *BTCUSDT* long\n`liq_distance_pct` is *12.35*, below the warning threshold of 15\nBTCUSDT long is 6.2% from liquidation",
+			"WARNING eased: liquidation-near · main BTCUSDT long · liq_distance_pct 12.35 < 15",
+			colorWarning, 2, ":warning:",
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			blocks := alertBlocks(tt.alert)
+			if len(blocks) != tt.nBlocks {
+				t.Fatalf("%d blocks, want %d", len(blocks), tt.nBlocks)
+			}
+			if got := blocks[0].(*goslack.SectionBlock).Text.Text; got != tt.section {
+				t.Errorf("section:\n got %q\nwant %q", got, tt.section)
+			}
+			if got := oneLine(tt.alert); got != tt.oneLine {
+				t.Errorf("one line:\n got %q\nwant %q", got, tt.oneLine)
+			}
+			if got := color(tt.alert); got != tt.color {
+				t.Errorf("color %s, want %s", got, tt.color)
+			}
+			text, _ := message([]notifiers.Alert{tt.alert})
+			if !strings.HasPrefix(text, tt.leadIcon+" ") {
+				t.Errorf("text %q does not lead with %s", text, tt.leadIcon)
+			}
+		})
+	}
+}
+
+func TestTestMarkedInText(t *testing.T) {
+	text, atts := message([]notifiers.Alert{{Kind: notifiers.KindTest, Status: notifiers.Firing, Severity: notifiers.Critical, Rule: "r", Account: "a"}})
+	if text != ":test_tube: [TEST] CRITICAL: r · a" {
+		t.Errorf("text = %q", text)
+	}
+	if atts[0].Fallback != "[TEST] CRITICAL: r · a" {
+		t.Errorf("fallback = %q", atts[0].Fallback)
+	}
+}
+
+// TestBlockLimit: each alert below takes 4 blocks (text, fields, runbook,
+// context), or 2 when small (text, context); a message holds 50, one kept
+// for "… and N more" while alerts remain.
+func TestBlockLimit(t *testing.T) {
+	tests := []struct {
+		alerts     int
+		small      bool
+		wantShown  int
+		wantMore   int // 0: no "… and N more"
+		wantBlocks int
+	}{
+		{1, false, 1, 0, 4},
+		{12, false, 12, 0, 48}, // 11×4 = 44, the 12th fits in the last 6
+		{13, false, 12, 1, 49}, // 12×4 = 48, the 13th does not fit in 2
+		{20, false, 12, 8, 49},
+		{25, true, 25, 0, 50}, // exactly full: the last needs no reserve
+		{26, true, 24, 2, 49}, // the 25th would take the block kept for the summary
+	}
+	for _, tt := range tests {
+		t.Run(fmt.Sprint(tt.alerts, tt.small), func(t *testing.T) {
+			alerts := make([]notifiers.Alert, tt.alerts)
+			for i := range alerts {
+				a := incident(fmt.Sprintf("id%02d", i), notifiers.KindFiring, notifiers.Critical)
+				a.Symbol = fmt.Sprintf("SYM%02dUSDT", i)
+				if !tt.small {
+					a.Runbook = "cut size"
+					a.Context = map[string]float64{"mark_price": 100}
+				}
+				alerts[i] = a
+			}
+			text, atts := message(alerts)
+			blocks := 0
+			for _, a := range atts {
+				blocks += len(a.Blocks.BlockSet)
+			}
+			if blocks != tt.wantBlocks || blocks > maxBlocks {
+				t.Errorf("%d blocks, want %d (limit %d)", blocks, tt.wantBlocks, maxBlocks)
+			}
+			wantAtts := tt.wantShown
+			if tt.wantMore > 0 {
+				wantAtts++
+			}
+			if len(atts) != wantAtts {
+				t.Fatalf("%d attachments, want %d", len(atts), wantAtts)
+			}
+			if want := fmt.Sprintf("(+%d more)", tt.alerts-1); tt.alerts > 1 && !strings.HasSuffix(text, want) {
+				t.Errorf("text %q does not end in %q", text, want)
+			}
+			if tt.wantMore == 0 {
+				return
+			}
+			last := atts[len(atts)-1]
+			body := last.Blocks.BlockSet[0].(*goslack.SectionBlock).Text.Text
+			if !strings.HasPrefix(body, fmt.Sprintf("*… and %d more*\n• ", tt.wantMore)) {
+				t.Errorf("last attachment: %q", body)
+			}
+			// Every alert left out is named.
+			for _, a := range alerts[tt.wantShown:] {
+				if !strings.Contains(body, a.Symbol) {
+					t.Errorf("%s missing from %q", a.Symbol, body)
+				}
+			}
+			if last.Color != colorMore {
+				t.Errorf("more colour %s", last.Color)
+			}
+		})
+	}
+}
+
+func TestLongTextsAreCut(t *testing.T) {
+	a := incident("long", notifiers.KindFiring, notifiers.Critical)
+	a.Summary = strings.Repeat("é", 4000) // 8000 bytes
+	a.Runbook = strings.Repeat("<", 2000) // 8000 bytes once escaped
+	blocks := alertBlocks(a)
+	for i, b := range blocks {
+		sec, ok := b.(*goslack.SectionBlock)
+		if !ok || sec.Text == nil {
+			continue
+		}
+		if n := len(sec.Text.Text); n > maxSectionText {
+			t.Errorf("block %d: %d bytes, limit %d", i, n, maxSectionText)
+		}
+		if !utf8.ValidString(sec.Text.Text) || !strings.HasSuffix(sec.Text.Text, "…") {
+			t.Errorf("block %d: cut badly: …%q", i, sec.Text.Text[len(sec.Text.Text)-10:])
+		}
+	}
+	// The message still encodes (Slack would refuse invalid UTF-8).
+	if _, err := json.Marshal(blocks); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestFormatNum(t *testing.T) {
+	tests := []struct {
+		in   float64
+		want string
+	}{
+		{0, "0"},
+		{5, "5"},
+		{6.21, "6.21"},
+		{6.2149, "6.21"},
+		{91234.5, "91234.5"},
+		{-12.5, "-12.5"},
+		{0.41, "0.41"},
+		{0.000125, "0.000125"},
+		{0.0000123456, "0.00001235"},
+		{-0.5, "-0.5"},
+		{-0.001, "-0.001"},
+		{-0.0000001, "-0.0000001"},
+		{1e-15, "0"}, // below 12 decimals
+	}
+	for _, tt := range tests {
+		if got := formatNum(tt.in); got != tt.want {
+			t.Errorf("formatNum(%v) = %q, want %q", tt.in, got, tt.want)
+		}
+	}
+}
+
+func TestParseRetryAfter(t *testing.T) {
+	now := t0
+	tests := []struct {
+		in     string
+		want   string
+		wantOK bool
+	}{
+		{"5", "5s", true},
+		{" 120 ", "2m0s", true},
+		{"0", "0s", true},
+		{"-1", "0s", false},
+		{"", "0s", false},
+		{"soon", "0s", false},
+		{"Sat, 28 Nov 2026 03:14:30 GMT", "30s", true},
+		{"Sat, 28 Nov 2026 03:13:00 GMT", "0s", true}, // in the past: now
+	}
+	for _, tt := range tests {
+		got, ok := parseRetryAfter(tt.in, now)
+		if got.String() != tt.want || ok != tt.wantOK {
+			t.Errorf("parseRetryAfter(%q) = %v, %v; want %s, %v", tt.in, got, ok, tt.want, tt.wantOK)
+		}
+	}
+}
