@@ -161,6 +161,7 @@ func (w *Watcher) Run(ctx context.Context) error {
 	for _, a := range w.accounts {
 		wg.Go(func() { w.poll(ctx, a) })
 	}
+	wg.Go(func() { w.maintain(ctx) })
 	wg.Wait()
 
 	// Polling has stopped. Let the workers finish in-flight sends and empty
@@ -173,6 +174,28 @@ func (w *Watcher) Run(ctx context.Context) error {
 	stopDelivery()
 	dwg.Wait()
 	return nil
+}
+
+// threadsKept is how long an incident's thread reference is kept; an older
+// incident's next notice only starts a new thread.
+const threadsKept = 30 * 24 * time.Hour
+
+// maintain garbage-collects the store every hour.
+func (w *Watcher) maintain(ctx context.Context) {
+	t := time.NewTicker(time.Hour)
+	defer t.Stop()
+	for {
+		if n, err := w.store.PruneThreads(w.now().Add(-threadsKept)); err != nil {
+			w.log.Warn("prune thread references", "err", err)
+		} else if n > 0 {
+			w.log.Debug("pruned thread references", "count", n)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
 }
 
 // drain waits until the outbox is empty or timeout passes.
