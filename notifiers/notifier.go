@@ -115,6 +115,7 @@ const (
 	KindResolved  Kind = "resolved"  // the condition cleared
 	KindEvent     Kind = "event"     // a one-off account event
 	KindTest      Kind = "test"      // notify-test
+	KindDigest    Kind = "digest"    // a scheduled summary; Summary holds the whole text
 )
 
 // Alert is one alert notification, self-contained so it can sit in the
