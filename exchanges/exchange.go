@@ -166,3 +166,26 @@ type Event struct {
 	Side    Side   // optional
 	Message string // human-readable detail, never a secret
 }
+
+// KeyChecker is implemented by exchanges whose API keys carry permissions.
+// The daemon calls CheckKey once at start, before the first poll, and refuses
+// to run when it returns an error: such an error wraps ErrPermanent and says
+// what is wrong with the key and how to fix it (for example a key that can
+// withdraw funds, or can trade without allow_trading_key). It never contains
+// the key or the secret.
+type KeyChecker interface {
+	CheckKey(ctx context.Context) error
+}
+
+// EventSource is implemented by exchanges that can notice events while a
+// Snapshot fails. A failed Snapshot yields no Snapshot, so it cannot carry
+// Snapshot.Events; an invalid or revoked key, for instance, makes every
+// Snapshot fail with an error wrapping ErrPermanent. Such an exchange queues
+// the event (a key_problem, once per occurrence: it is not queued again until
+// a Snapshot has succeeded in between) and the daemon drains the queue with
+// PendingEvents after every failed Snapshot and evaluates the events as it
+// would evaluate Snapshot.Events. A successful Snapshot also moves any queued
+// events into its Events, so nothing is reported twice or lost.
+type EventSource interface {
+	PendingEvents() []Event
+}

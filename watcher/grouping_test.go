@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"sync"
@@ -86,7 +87,7 @@ notifiers:
 	}
 	defer st.Close()
 	w, err := New(cfg, compiled, st, Options{
-		NewExchange: func(config.Account, func() time.Time) (exchanges.Exchange, error) { return crowd{}, nil },
+		NewExchange: func(config.Account, func() time.Time, *slog.Logger) (exchanges.Exchange, error) { return crowd{}, nil },
 	})
 	if err != nil {
 		t.Fatal(err)

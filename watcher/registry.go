@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/marginwatch/marginwatch/exchanges"
+	"github.com/marginwatch/marginwatch/exchanges/binance"
 	"github.com/marginwatch/marginwatch/exchanges/simulated"
 	"github.com/marginwatch/marginwatch/notifiers"
 	"github.com/marginwatch/marginwatch/notifiers/console"
@@ -19,10 +20,12 @@ import (
 
 // NewExchange builds the exchange adapter of one account. Every adapter is
 // registered here and nowhere else.
-func NewExchange(a config.Account, now func() time.Time) (exchanges.Exchange, error) {
+func NewExchange(a config.Account, now func() time.Time, logger *slog.Logger) (exchanges.Exchange, error) {
 	switch a.Exchange {
 	case "simulated":
 		return simulated.New(a.Scenario, now)
+	case binance.USDM, binance.COINM:
+		return binance.New(a, binance.Options{Now: now, Logger: logger})
 	default:
 		return nil, fmt.Errorf("account %q: exchange %q is not supported by this build", a.Name, a.Exchange)
 	}

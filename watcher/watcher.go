@@ -32,7 +32,7 @@ type Options struct {
 	Stdout io.Writer
 	Color  bool
 	// NewExchange builds an account's exchange; the package NewExchange when nil.
-	NewExchange func(a config.Account, now func() time.Time) (exchanges.Exchange, error)
+	NewExchange func(a config.Account, now func() time.Time, logger *slog.Logger) (exchanges.Exchange, error)
 	// NewTarget builds a notifier; the package NewTarget when nil.
 	NewTarget func(n config.Notifier, env NotifierEnv) (delivery.Target, error)
 }
@@ -107,13 +107,14 @@ func New(cfg *config.Config, compiled []*rules.Rule, st *store.Store, opts Optio
 	w.disp.OnHealth = w.onNotifierHealth
 
 	for _, a := range cfg.Accounts {
-		ex, err := newExchange(a, w.now)
+		alog := w.log.With("account", a.Name)
+		ex, err := newExchange(a, w.now, alog)
 		if err != nil {
 			w.Close()
 			return nil, err
 		}
 		w.closeAll = append(w.closeAll, ex.Close)
-		acc := &account{cfg: a, ex: ex, hist: metrics.NewEquityHistory(historyCapacity), log: w.log.With("account", a.Name)}
+		acc := &account{cfg: a, ex: ex, hist: metrics.NewEquityHistory(historyCapacity), log: alog}
 		saved, ok, err := st.Account(a.Name)
 		if err != nil {
 			w.Close()
@@ -132,6 +133,31 @@ func New(cfg *config.Config, compiled []*rules.Rule, st *store.Store, opts Optio
 		w.accounts = append(w.accounts, acc)
 	}
 	return w, nil
+}
+
+// keyCheckTimeout bounds the start-up permission check of one account.
+const keyCheckTimeout = 30 * time.Second
+
+// CheckKeys asks every exchange that can tell whether its API key is fit for
+// marginwatch (read-only; see exchanges.KeyChecker). The daemon must not run
+// when it returns an error: the error says which account and how to fix it.
+func (w *Watcher) CheckKeys(ctx context.Context) error {
+	var errs []error
+	for _, a := range w.accounts {
+		kc, ok := a.ex.(exchanges.KeyChecker)
+		if !ok {
+			continue
+		}
+		cctx, cancel := context.WithTimeout(ctx, keyCheckTimeout)
+		err := kc.CheckKey(cctx)
+		cancel()
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		a.log.Info("API key permissions checked: read-only")
+	}
+	return errors.Join(errs...)
 }
 
 // Close releases the exchanges. The caller closes the store.
@@ -251,6 +277,9 @@ func (w *Watcher) cycle(ctx context.Context, a *account) {
 		}
 		a.log.Warn("poll failed", "err", err, "blind_for", now.Sub(since).Round(time.Second))
 		acct = metrics.Stale(a.cfg.Name, a.cfg.Exchange, a.cfg.Labels, since, now)
+		if es, ok := a.ex.(exchanges.EventSource); ok {
+			acct.Events = es.PendingEvents() // e.g. a revoked key: exactly when the user must hear of it
+		}
 	} else {
 		acct = metrics.Compute(a.cfg.Name, a.cfg.Exchange, a.cfg.Labels, snap, a.hist, now)
 		a.lastSuccess = now

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"log/slog"
 	"strings"
 	"sync"
 	"testing"
@@ -124,7 +125,7 @@ func TestOutageRaisesDataStaleAndKeepsAlerts(t *testing.T) {
 		out := &lockedBuffer{}
 		w, err := New(cfg, compiled, st, Options{
 			Stdout:      out,
-			NewExchange: func(config.Account, func() time.Time) (exchanges.Exchange, error) { return ex, nil },
+			NewExchange: func(config.Account, func() time.Time, *slog.Logger) (exchanges.Exchange, error) { return ex, nil },
 		})
 		if err != nil {
 			t.Fatal(err)
@@ -215,8 +216,10 @@ func TestNotifierFailingGoesToTheOthers(t *testing.T) {
 	out := &lockedBuffer{}
 	synctest.Test(t, func(t *testing.T) {
 		w, err := New(cfg, compiled, st, Options{
-			Stdout:      out,
-			NewExchange: func(config.Account, func() time.Time) (exchanges.Exchange, error) { return &scripted{liq: 95000}, nil },
+			Stdout: out,
+			NewExchange: func(config.Account, func() time.Time, *slog.Logger) (exchanges.Exchange, error) {
+				return &scripted{liq: 95000}, nil
+			},
 			NewTarget: func(n config.Notifier, env NotifierEnv) (delivery.Target, error) {
 				if n.Name == "chat" {
 					return delivery.Target{Name: n.Name, Notifier: refusing{}}, nil

@@ -175,6 +175,10 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	if err := w.CheckKeys(ctx); err != nil {
+		logger.Error("refusing to start", "err", err)
+		return exitFailure
+	}
 	logger.Info("marginwatch started", "version", version, "config", p, "state", st.Path(),
 		"accounts", len(cfg.Accounts), "rules", len(compiled), "notifiers", len(cfg.Notifiers))
 	if err := w.Run(ctx); err != nil {

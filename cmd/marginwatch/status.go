@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"log/slog"
 	"strconv"
 	"text/tabwriter"
 	"time"
@@ -86,7 +87,7 @@ func cmdStatus(args []string, stdout, stderr io.Writer) int {
 
 func pollOnce(a config.Account, compiled []*rules.Rule) accountJSON {
 	aj := accountJSON{Name: a.Name, Exchange: a.Exchange, Metrics: map[string]*float64{}, Positions: []positionJSON{}, Firing: []rules.Hit{}}
-	ex, err := watcher.NewExchange(a, time.Now)
+	ex, err := watcher.NewExchange(a, time.Now, slog.New(slog.DiscardHandler))
 	if err != nil {
 		aj.Error = err.Error()
 		return aj

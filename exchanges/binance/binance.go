@@ -1,0 +1,330 @@
+package binance
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"time"
+
+	gobinance "github.com/adshao/go-binance/v2"
+	"github.com/adshao/go-binance/v2/common"
+	"github.com/adshao/go-binance/v2/delivery"
+	"github.com/adshao/go-binance/v2/futures"
+
+	"github.com/marginwatch/marginwatch/exchanges"
+	"github.com/marginwatch/marginwatch/watcher/config"
+)
+
+// Exchange names this package implements, as written in `exchange:`.
+const (
+	USDM  = "binance-usdm"
+	COINM = "binance-coinm"
+)
+
+// requestTimeout bounds one HTTP request when the caller's context has no
+// earlier deadline: a hung connection must not hold a poll forever.
+const requestTimeout = 10 * time.Second
+
+// ErrClosed is returned by Snapshot and CheckKey after Close.
+var ErrClosed = errors.New("binance exchange closed")
+
+// Options are the parts of an Exchange that tests and the daemon replace.
+type Options struct {
+	// Logger receives warnings about degraded data (a cache that could not be
+	// refreshed); nil discards them. Keys and secrets never reach it.
+	Logger *slog.Logger
+	// Now is the clock for caches, bans and snapshot times; time.Now when nil.
+	Now func() time.Time
+	// HTTPClient supplies the base transport under the rate-limit layer;
+	// http.DefaultTransport when nil or when its Transport is nil.
+	HTTPClient *http.Client
+}
+
+// Exchange is one Binance futures account (USDⓈ-M or COIN-M). Snapshot and
+// CheckKey are serialized; every method is safe for concurrent use.
+type Exchange struct {
+	name         string
+	kind         string // USDM or COINM
+	allowTrading bool
+	testnet      bool
+	log          *slog.Logger
+	now          func() time.Time
+	tr           *transport
+	httpc        *http.Client
+	key, secret  string
+	base         string // futures REST base URL
+	spotBase     string // for the key-permission check; "" skips it (testnet)
+
+	fc *futures.Client  // USDM
+	dc *delivery.Client // COINM
+
+	mu     sync.Mutex // serializes Snapshot and CheckKey; guards the caches
+	closed bool
+	cache  cache
+
+	evMu    sync.Mutex
+	pending []exchanges.Event
+	keyBad  bool // a key_problem was reported and no Snapshot succeeded since
+}
+
+var (
+	_ exchanges.Exchange    = (*Exchange)(nil)
+	_ exchanges.KeyChecker  = (*Exchange)(nil)
+	_ exchanges.EventSource = (*Exchange)(nil)
+)
+
+// New builds the adapter of account cfg (cfg.Exchange is binance-usdm or
+// binance-coinm). It sends nothing; call CheckKey before the first Snapshot.
+func New(cfg config.Account, opts Options) (*Exchange, error) {
+	if cfg.Exchange != USDM && cfg.Exchange != COINM {
+		return nil, fmt.Errorf("account %s: exchange %q is not a Binance exchange (want %s or %s)", cfg.Name, cfg.Exchange, USDM, COINM)
+	}
+	if cfg.APIKey == "" || cfg.APISecret == "" {
+		return nil, fmt.Errorf("account %s: %s needs api_key and api_secret (or api_key_file and api_secret_file): create a read-only key in Binance API Management: %w", cfg.Name, cfg.Exchange, exchanges.ErrPermanent)
+	}
+	e := &Exchange{
+		name:         cfg.Name,
+		kind:         cfg.Exchange,
+		allowTrading: cfg.AllowTradingKey,
+		testnet:      cfg.Testnet,
+		log:          opts.Logger,
+		now:          opts.Now,
+		key:          cfg.APIKey.Reveal(),
+		secret:       cfg.APISecret.Reveal(),
+	}
+	if e.log == nil {
+		e.log = slog.New(slog.DiscardHandler)
+	}
+	e.log = e.log.With("account", cfg.Name)
+	if e.now == nil {
+		e.now = time.Now
+	}
+	var base http.RoundTripper = http.DefaultTransport
+	if opts.HTTPClient != nil && opts.HTTPClient.Transport != nil {
+		base = opts.HTTPClient.Transport
+	}
+	e.tr = &transport{base: base, now: e.now}
+	e.httpc = &http.Client{Transport: e.tr}
+
+	endpoint := strings.TrimRight(cfg.Endpoint, "/")
+	if endpoint != "" {
+		if u, err := url.Parse(endpoint); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return nil, fmt.Errorf("account %s: endpoint %q is not an http(s) URL such as https://fapi.binance.com", cfg.Name, cfg.Endpoint)
+		}
+	}
+	// go-binance's loggers print the signed URL in debug mode only, which
+	// stays off; give them a discarding logger anyway.
+	quiet := log.New(io.Discard, "", 0)
+	switch e.kind {
+	case USDM:
+		e.base = futures.BaseApiMainUrl
+		if cfg.Testnet {
+			e.base = futures.BaseApiTestnetUrl
+		}
+		if endpoint != "" {
+			e.base = endpoint
+		}
+		e.fc = futures.NewClient(e.key, e.secret)
+		e.fc.BaseURL, e.fc.HTTPClient, e.fc.Logger = e.base, e.httpc, quiet
+	case COINM:
+		e.base = delivery.BaseApiMainUrl
+		if cfg.Testnet {
+			e.base = delivery.BaseApiTestnetUrl
+		}
+		if endpoint != "" {
+			e.base = endpoint
+		}
+		e.dc = delivery.NewClient(e.key, e.secret)
+		e.dc.BaseURL, e.dc.HTTPClient, e.dc.Logger = e.base, e.httpc, quiet
+	}
+	switch {
+	case endpoint != "":
+		e.spotBase = endpoint // one fake or proxy serves every path
+	case !cfg.Testnet:
+		e.spotBase = gobinance.BaseAPIMainURL
+	}
+	return e, nil
+}
+
+// Close stops the adapter. It holds no background goroutines; idle
+// connections of its transport are released.
+func (e *Exchange) Close() error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.closed = true
+	if ci, ok := e.tr.base.(interface{ CloseIdleConnections() }); ok && e.tr.base != http.DefaultTransport {
+		ci.CloseIdleConnections()
+	}
+	return nil
+}
+
+// UsedWeight returns the last X-MBX-USED-WEIGHT-1M Binance reported: the
+// request weight used by this IP in the current minute (limit 2,400).
+func (e *Exchange) UsedWeight() int { return int(e.tr.weight.Load()) }
+
+// PendingEvents returns the events noticed during failed Snapshots (a
+// key_problem) and forgets them; see exchanges.EventSource.
+func (e *Exchange) PendingEvents() []exchanges.Event {
+	e.evMu.Lock()
+	defer e.evMu.Unlock()
+	ev := e.pending
+	e.pending = nil
+	return ev
+}
+
+// Snapshot reads the account once. See exchanges.Exchange.
+func (e *Exchange) Snapshot(ctx context.Context) (*exchanges.Snapshot, error) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.closed {
+		return nil, ErrClosed
+	}
+	var (
+		snap *exchanges.Snapshot
+		err  error
+	)
+	if e.kind == USDM {
+		snap, err = e.snapshotUSDM(ctx)
+	} else {
+		snap, err = e.snapshotCOINM(ctx)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("account %s: %w", e.name, err)
+	}
+	e.evMu.Lock()
+	e.keyBad = false
+	snap.Events = append(snap.Events, e.pending...)
+	e.pending = nil
+	e.evMu.Unlock()
+	return snap, nil
+}
+
+// keyProblem queues a key_problem event, once per occurrence.
+func (e *Exchange) keyProblem(ke *KeyError) {
+	e.evMu.Lock()
+	defer e.evMu.Unlock()
+	if e.keyBad {
+		return
+	}
+	e.keyBad = true
+	now := e.now()
+	e.pending = append(e.pending, exchanges.Event{
+		ID:      fmt.Sprintf("%s/key_problem/%d", e.name, now.UnixMilli()),
+		Kind:    exchanges.KeyProblem,
+		Time:    now,
+		Message: ke.Error(),
+	})
+}
+
+// do runs one request through f, which must pass its ctx to go-binance. A
+// -1021 (our clock drifted from Binance's) re-syncs the time offset and
+// retries once. Errors come back classified (see classify); a key problem
+// is also queued as an event.
+func (e *Exchange) do(ctx context.Context, op string, f func(ctx context.Context) error) error {
+	for attempt := 0; ; attempt++ {
+		rctx, cancel := context.WithTimeout(ctx, requestTimeout)
+		rctx, ci := withCallInfo(rctx)
+		err := f(rctx)
+		cancel()
+		if err == nil {
+			return nil
+		}
+		if apiCode(err) == codeTimestamp && attempt == 0 {
+			if serr := e.syncTime(ctx); serr == nil {
+				continue
+			} else {
+				e.log.Warn("time re-sync with Binance failed", "err", serr)
+			}
+		}
+		cerr := e.classify(op, ci.status, err)
+		var ke *KeyError
+		if errors.As(cerr, &ke) {
+			e.keyProblem(ke)
+		}
+		return cerr
+	}
+}
+
+// syncTime measures the offset between our clock and Binance's, which every
+// signed request subtracts from its timestamp.
+func (e *Exchange) syncTime(ctx context.Context) error {
+	rctx, cancel := context.WithTimeout(ctx, requestTimeout)
+	defer cancel()
+	var err error
+	if e.fc != nil {
+		_, err = e.fc.NewSetServerTimeService().Do(rctx)
+	} else {
+		_, err = e.dc.NewSetServerTimeService().Do(rctx)
+	}
+	if err != nil {
+		return e.classify("GET time", 0, err)
+	}
+	return nil
+}
+
+// timeOffset is the client's measured clock offset in milliseconds.
+func (e *Exchange) timeOffset() int64 {
+	if e.fc != nil {
+		return e.fc.TimeOffset
+	}
+	return e.dc.TimeOffset
+}
+
+// get sends a GET that go-binance has no service for, the way go-binance
+// does: parameters in the query string; when signed, a timestamp (our clock
+// minus the measured offset) and an HMAC-SHA256 signature of the query with
+// the secret, and the key in X-MBX-APIKEY. The JSON body is decoded into out.
+// Error responses come back as *common.APIError, as from go-binance, so that
+// do and classify treat both alike.
+func (e *Exchange) get(ctx context.Context, base, path string, q url.Values, signed bool, out any) error {
+	if q == nil {
+		q = url.Values{}
+	}
+	header := http.Header{}
+	query := q.Encode()
+	if signed {
+		q.Set("timestamp", fmt.Sprint(time.Now().UnixMilli()-e.timeOffset()))
+		query = q.Encode()
+		sig, err := common.Hmac(e.secret, query)
+		if err != nil {
+			return err
+		}
+		query += "&signature=" + *sig
+		header.Set("X-MBX-APIKEY", e.key)
+	}
+	full := base + path
+	if query != "" {
+		full += "?" + query
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, full, nil)
+	if err != nil {
+		return err
+	}
+	req.Header = header
+	resp, err := e.httpc.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	// Binance bodies are small; 16 MiB bounds a misbehaving server.
+	data, err := io.ReadAll(io.LimitReader(resp.Body, 16<<20))
+	if err != nil {
+		return err
+	}
+	if resp.StatusCode >= http.StatusBadRequest {
+		ae := new(common.APIError)
+		if json.Unmarshal(data, ae) != nil || !ae.IsValid() {
+			ae = &common.APIError{Response: data}
+		}
+		return ae
+	}
+	return json.Unmarshal(data, out)
+}

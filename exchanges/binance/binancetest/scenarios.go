@@ -1,0 +1,352 @@
+package binancetest
+
+import "time"
+
+// scenario is one account's data: static bodies per path, candle shapes per
+// symbol and income rows (timed relative to the server clock).
+type scenario struct {
+	bodies  map[string]string
+	candles map[string]candle
+	income  []incomeRow
+}
+
+type candle struct{ close, half float64 }
+
+type incomeRow struct {
+	symbol, typ, income, asset string
+	age                        time.Duration
+}
+
+// NextFunding is the nextFundingTime (ms) every premiumIndex row reports.
+const NextFunding = 1767254400000
+
+func scenarios(a Account) scenario {
+	switch a {
+	case USDMHedge:
+		return usdmHedge()
+	case COINM:
+		return coinm()
+	default:
+		return usdmOneWay()
+	}
+}
+
+// common USDⓈ-M bodies that do not depend on the account.
+func usdmCommon(b map[string]string) {
+	b["/fapi/v1/fundingInfo"] = `[
+  {"symbol":"BLZUSDT","adjustedFundingRateCap":"0.02500000","adjustedFundingRateFloor":"-0.02500000","fundingIntervalHours":8,"disclaimer":false},
+  {"symbol":"SOLUSDT","adjustedFundingRateCap":"0.02000000","adjustedFundingRateFloor":"-0.02000000","fundingIntervalHours":4,"disclaimer":false}
+]`
+	b["/fapi/v1/leverageBracket"] = `[{"symbol":"ETHUSDT","notionalCoef":1.5,"brackets":[{"bracket":1,"initialLeverage":75,"notionalCap":10000,"notionalFloor":0,"maintMarginRatio":0.0065,"cum":0.0}]}]`
+	b["/fapi/v1/exchangeInfo"] = `{"rateLimits":[{"interval":"MINUTE","intervalNum":1,"limit":2400,"rateLimitType":"REQUEST_WEIGHT"}],"serverTime":1565613908500,"timezone":"UTC"}`
+	b["/fapi/v1/symbolConfig"] = `[{"symbol":"BTCUSDT","marginType":"CROSSED","isAutoAddMargin":false,"leverage":21,"maxNotionalValue":"1000000"}]`
+}
+
+// usdmOneWay: single-asset mode, one-way.
+//
+//	BTCUSDT  long  0.5 @ 60000, mark 61000, cross 10x, maint 122, liq 39000
+//	ETHUSDT  short 10  @ 3000,  mark 3100,  isolated 5x (wallet 6000), maint 105, liq 3560
+//	SOLUSDT  long  100 @ 150,   mark 140,   cross 3x, maint 140, liq 80
+//
+// Wallet 50000 (44000 cross + 6000 isolated), unrealized PnL 500 − 1000 −
+// 1000 = −1500, margin balance 48500, maint 122 + 105 + 140 = 367, cross
+// unrealized PnL 500 − 1000 = −500.
+// Stops: BTC has an algo STOP_MARKET SELL closePosition; ETH a regular STOP
+// BUY reduce-only; SOL only a TAKE_PROFIT, a wrong-side stop and a stop that
+// is not reduce-only (no stop).
+func usdmOneWay() scenario {
+	b := map[string]string{}
+	usdmCommon(b)
+	b["/fapi/v1/positionSide/dual"] = `{"dualSidePosition":false}`
+	b["/fapi/v1/multiAssetsMargin"] = `{"multiAssetsMargin":false}`
+	b["/fapi/v2/account"] = `{
+  "feeTier": 0, "feeBurn": true, "canTrade": true, "canDeposit": true, "canWithdraw": true, "updateTime": 0,
+  "multiAssetsMargin": false, "tradeGroupId": -1,
+  "totalInitialMargin": "11716.66666667", "totalMaintMargin": "367.00000000",
+  "totalWalletBalance": "50000.00000000", "totalUnrealizedProfit": "-1500.00000000",
+  "totalMarginBalance": "48500.00000000", "totalPositionInitialMargin": "11716.66666667",
+  "totalOpenOrderInitialMargin": "0.00000000", "totalCrossWalletBalance": "44000.00000000",
+  "totalCrossUnPnl": "-500.00000000", "availableBalance": "31000.00000000", "maxWithdrawAmount": "31000.00000000",
+  "assets": [
+    {"asset": "USDT", "walletBalance": "50000.00000000", "unrealizedProfit": "-1500.00000000", "marginBalance": "48500.00000000",
+     "maintMargin": "367.00000000", "initialMargin": "11716.66666667", "positionInitialMargin": "11716.66666667",
+     "openOrderInitialMargin": "0.00000000", "crossWalletBalance": "44000.00000000", "crossUnPnl": "-500.00000000",
+     "availableBalance": "31000.00000000", "maxWithdrawAmount": "31000.00000000", "marginAvailable": true, "updateTime": 1625474304765}
+  ],
+  "positions": [
+    {"symbol": "BTCUSDT", "initialMargin": "3050", "maintMargin": "122", "unrealizedProfit": "500.00000000",
+     "positionInitialMargin": "3050", "openOrderInitialMargin": "0", "leverage": "10", "isolated": false,
+     "entryPrice": "60000.0", "maxNotional": "250000", "bidNotional": "0", "askNotional": "0",
+     "positionSide": "BOTH", "positionAmt": "0.500", "updateTime": 1720736417660},
+    {"symbol": "ETHUSDT", "initialMargin": "6200", "maintMargin": "105", "unrealizedProfit": "-1000.00000000",
+     "positionInitialMargin": "6200", "openOrderInitialMargin": "0", "leverage": "5", "isolated": true,
+     "entryPrice": "3000.0", "maxNotional": "1000000", "bidNotional": "0", "askNotional": "0",
+     "positionSide": "BOTH", "positionAmt": "-10.000", "updateTime": 1720736417660},
+    {"symbol": "SOLUSDT", "initialMargin": "4666.66666667", "maintMargin": "140", "unrealizedProfit": "-1000.00000000",
+     "positionInitialMargin": "4666.66666667", "openOrderInitialMargin": "0", "leverage": "3", "isolated": false,
+     "entryPrice": "150.0", "maxNotional": "500000", "bidNotional": "0", "askNotional": "0",
+     "positionSide": "BOTH", "positionAmt": "100", "updateTime": 1720736417660},
+    {"symbol": "XRPUSDT", "initialMargin": "0", "maintMargin": "0", "unrealizedProfit": "0.00000000",
+     "positionInitialMargin": "0", "openOrderInitialMargin": "0", "leverage": "20", "isolated": false,
+     "entryPrice": "0.00000", "maxNotional": "250000", "bidNotional": "0", "askNotional": "0",
+     "positionSide": "BOTH", "positionAmt": "0", "updateTime": 0}
+  ]
+}`
+	b["/fapi/v3/positionRisk"] = `[
+  {"symbol": "BTCUSDT", "positionSide": "BOTH", "positionAmt": "0.500", "entryPrice": "60000.0", "breakEvenPrice": "60030.0",
+   "markPrice": "61000.00000000", "unRealizedProfit": "500.00000000", "liquidationPrice": "39000.00000000",
+   "isolatedMargin": "0", "notional": "30500.00000000", "marginAsset": "USDT", "isolatedWallet": "0",
+   "initialMargin": "3050", "maintMargin": "122", "positionInitialMargin": "3050", "openOrderInitialMargin": "0",
+   "adl": 2, "bidNotional": "0", "askNotional": "0", "updateTime": 1720736417660},
+  {"symbol": "ETHUSDT", "positionSide": "BOTH", "positionAmt": "-10.000", "entryPrice": "3000.0", "breakEvenPrice": "2998.5",
+   "markPrice": "3100.00000000", "unRealizedProfit": "-1000.00000000", "liquidationPrice": "3560.00000000",
+   "isolatedMargin": "5000.00000000", "notional": "-31000.00000000", "marginAsset": "USDT", "isolatedWallet": "6000",
+   "initialMargin": "6200", "maintMargin": "105", "positionInitialMargin": "6200", "openOrderInitialMargin": "0",
+   "adl": 3, "bidNotional": "0", "askNotional": "0", "updateTime": 1720736417660},
+  {"symbol": "SOLUSDT", "positionSide": "BOTH", "positionAmt": "100", "entryPrice": "150.0", "breakEvenPrice": "150.075",
+   "markPrice": "140.00000000", "unRealizedProfit": "-1000.00000000", "liquidationPrice": "80.00000000",
+   "isolatedMargin": "0", "notional": "14000.00000000", "marginAsset": "USDT", "isolatedWallet": "0",
+   "initialMargin": "4666.66666667", "maintMargin": "140", "positionInitialMargin": "4666.66666667", "openOrderInitialMargin": "0",
+   "adl": 1, "bidNotional": "0", "askNotional": "0", "updateTime": 1720736417660}
+]`
+	b["/fapi/v1/premiumIndex"] = premiumUSDM(map[string][2]string{
+		"BTCUSDT": {"61000.00000000", "0.00010000"},
+		"ETHUSDT": {"3100.00000000", "0.00020000"},
+		"SOLUSDT": {"140.00000000", "-0.00030000"},
+		"ADAUSDT": {"0.41047590", "0.00010000"},
+	}, []string{"ADAUSDT", "BTCUSDT", "ETHUSDT", "SOLUSDT"})
+	b["/fapi/v1/openAlgoOrders"] = "[" +
+		algoOrder(2148627, "STOP_MARKET", "BTCUSDT", "SELL", "BOTH", "55000.00", false, true) + "," +
+		algoOrder(2148628, "TAKE_PROFIT", "SOLUSDT", "SELL", "BOTH", "180.000", true, false) + "]"
+	b["/fapi/v1/openOrders"] = "[" +
+		openOrder(1917641, "STOP", "ETHUSDT", "BUY", "BOTH", "3400", true, false) + "," +
+		openOrder(1917642, "STOP_MARKET", "SOLUSDT", "BUY", "BOTH", "160", true, false) + "," +
+		openOrder(1917643, "STOP_MARKET", "SOLUSDT", "SELL", "BOTH", "120", false, false) + "]"
+	return scenario{
+		bodies: b,
+		candles: map[string]candle{
+			"BTCUSDT": {61000, 250}, // ATR 500
+			"ETHUSDT": {3100, 20},   // ATR 40
+			"SOLUSDT": {140, 2.5},   // ATR 5
+			"ADAUSDT": {0.41, 0.005},
+		},
+		income: []incomeRow{
+			{"BTCUSDT", "FUNDING_FEE", "-3.50000000", "USDT", time.Hour},
+			{"ETHUSDT", "FUNDING_FEE", "2.00000000", "USDT", 9 * time.Hour},
+			{"SOLUSDT", "FUNDING_FEE", "-1.25000000", "USDT", 20 * time.Hour},
+			{"BTCUSDT", "FUNDING_FEE", "-100.00000000", "USDT", 25 * time.Hour}, // older than 24h
+			{"BTCUSDT", "COMMISSION", "-9.00000000", "USDT", 2 * time.Hour},
+			{"", "TRANSFER", "-0.37500000", "USDT", 3 * time.Hour},
+		},
+	}
+}
+
+// usdmHedge: hedge mode.
+//
+//	BTCUSDT  LONG  0.01 @ 20000, mark 21000, cross 20x, maint 0.84, liq 15000
+//	BTCUSDT  SHORT 0.02 @ 22000, mark 21000, cross 20x, maint 1.68, liq 30000
+//	COMPUSDT SHORT 1 (the fixture's row), cross 20x, maint 0.49720233, liq 2260.5675721
+//
+// Wallet 1000, unrealized 10 + 20 + 21.20817624 = 51.20817624.
+// Stops: an algo STOP_MARKET SELL on the LONG side protects the long; an
+// algo STOP_MARKET SELL on the SHORT side does not protect the short (it
+// would add to it); the fixture's TRAILING_STOP_MARKET BUY on the SHORT side
+// (openOrders) does. COMPUSDT has none.
+func usdmHedge() scenario {
+	b := map[string]string{}
+	usdmCommon(b)
+	b["/fapi/v1/positionSide/dual"] = `{"dualSidePosition":true}`
+	b["/fapi/v1/multiAssetsMargin"] = `{"multiAssetsMargin":false}`
+	b["/fapi/v2/account"] = `{
+  "feeTier": 0, "feeBurn": true, "canTrade": true, "canDeposit": true, "canWithdraw": true, "updateTime": 0,
+  "multiAssetsMargin": false, "tradeGroupId": -1,
+  "totalInitialMargin": "33.98601168", "totalMaintMargin": "3.01720233",
+  "totalWalletBalance": "1000.00000000", "totalUnrealizedProfit": "51.20817624",
+  "totalMarginBalance": "1051.20817624", "totalPositionInitialMargin": "33.98601168",
+  "totalOpenOrderInitialMargin": "0.00000000", "totalCrossWalletBalance": "1000.00000000",
+  "totalCrossUnPnl": "51.20817624", "availableBalance": "900.00000000", "maxWithdrawAmount": "900.00000000",
+  "assets": [
+    {"asset": "USDT", "walletBalance": "1000.00000000", "unrealizedProfit": "51.20817624", "marginBalance": "1051.20817624",
+     "maintMargin": "3.01720233", "initialMargin": "33.98601168", "positionInitialMargin": "33.98601168",
+     "openOrderInitialMargin": "0.00000000", "crossWalletBalance": "1000.00000000", "crossUnPnl": "51.20817624",
+     "availableBalance": "900.00000000", "maxWithdrawAmount": "900.00000000", "marginAvailable": true, "updateTime": 1625474304765}
+  ],
+  "positions": [
+    {"symbol": "BTCUSDT", "initialMargin": "10.5", "maintMargin": "0.84", "unrealizedProfit": "10.00000000",
+     "positionInitialMargin": "10.5", "openOrderInitialMargin": "0", "leverage": "20", "isolated": false,
+     "entryPrice": "20000.0", "maxNotional": "250000", "bidNotional": "0", "askNotional": "0",
+     "positionSide": "LONG", "positionAmt": "0.010", "updateTime": 1655217461579},
+    {"symbol": "BTCUSDT", "initialMargin": "21", "maintMargin": "1.68", "unrealizedProfit": "20.00000000",
+     "positionInitialMargin": "21", "openOrderInitialMargin": "0", "leverage": "20", "isolated": false,
+     "entryPrice": "22000.0", "maxNotional": "250000", "bidNotional": "0", "askNotional": "0",
+     "positionSide": "SHORT", "positionAmt": "-0.020", "updateTime": 1655217461579},
+    {"symbol": "BTCUSDT", "initialMargin": "0", "maintMargin": "0", "unrealizedProfit": "0.00000000",
+     "positionInitialMargin": "0", "openOrderInitialMargin": "0", "leverage": "20", "isolated": false,
+     "entryPrice": "0.0", "maxNotional": "250000", "bidNotional": "0", "askNotional": "0",
+     "positionSide": "BOTH", "positionAmt": "0", "updateTime": 0},
+    {"symbol": "COMPUSDT", "initialMargin": "2.48601168", "maintMargin": "0.49720233", "unrealizedProfit": "21.20817624",
+     "positionInitialMargin": "2.48601168", "openOrderInitialMargin": "0", "leverage": "20", "isolated": false,
+     "entryPrice": "70.92841", "maxNotional": "50000", "bidNotional": "0", "askNotional": "0",
+     "positionSide": "SHORT", "positionAmt": "-1.000", "updateTime": 1708943511656}
+  ]
+}`
+	b["/fapi/v3/positionRisk"] = `[
+  {"symbol": "BTCUSDT", "positionSide": "LONG", "positionAmt": "0.010", "entryPrice": "20000.0", "breakEvenPrice": "20010.0",
+   "markPrice": "21000.00000000", "unRealizedProfit": "10.00000000", "liquidationPrice": "15000.00000000",
+   "isolatedMargin": "0", "notional": "210.00000000", "marginAsset": "USDT", "isolatedWallet": "0",
+   "initialMargin": "10.5", "maintMargin": "0.84", "positionInitialMargin": "10.5", "openOrderInitialMargin": "0",
+   "adl": 2, "bidNotional": "0", "askNotional": "0", "updateTime": 1655217461579},
+  {"symbol": "BTCUSDT", "positionSide": "SHORT", "positionAmt": "-0.020", "entryPrice": "22000.0", "breakEvenPrice": "21989.0",
+   "markPrice": "21000.00000000", "unRealizedProfit": "20.00000000", "liquidationPrice": "30000.00000000",
+   "isolatedMargin": "0", "notional": "-420.00000000", "marginAsset": "USDT", "isolatedWallet": "0",
+   "initialMargin": "21", "maintMargin": "1.68", "positionInitialMargin": "21", "openOrderInitialMargin": "0",
+   "adl": 2, "bidNotional": "0", "askNotional": "0", "updateTime": 1655217461579},
+  {"symbol": "COMPUSDT", "positionSide": "SHORT", "positionAmt": "-1.000", "entryPrice": "70.92841", "breakEvenPrice": "70.900038636",
+   "markPrice": "49.72023376", "unRealizedProfit": "21.20817624", "liquidationPrice": "2260.56757210",
+   "isolatedMargin": "0", "notional": "-49.72023376", "marginAsset": "USDT", "isolatedWallet": "0",
+   "initialMargin": "2.48601168", "maintMargin": "0.49720233", "positionInitialMargin": "2.48601168", "openOrderInitialMargin": "0",
+   "adl": 2, "bidNotional": "0", "askNotional": "0", "updateTime": 1708943511656}
+]`
+	b["/fapi/v1/premiumIndex"] = premiumUSDM(map[string][2]string{
+		"BTCUSDT":  {"21000.00000000", "0.00038246"},
+		"COMPUSDT": {"49.72023376", "-0.00010000"},
+	}, []string{"BTCUSDT", "COMPUSDT"})
+	b["/fapi/v1/openAlgoOrders"] = "[" +
+		algoOrder(2148630, "STOP_MARKET", "BTCUSDT", "SELL", "LONG", "18000.0", false, false) + "," +
+		algoOrder(2148631, "STOP_MARKET", "BTCUSDT", "SELL", "SHORT", "19000.0", false, false) + "]"
+	// The fixture's order, verbatim: a trailing stop buying on the SHORT side.
+	b["/fapi/v1/openOrders"] = `[{"avgPrice":"0.00000","clientOrderId":"abc","cumQuote":"0","executedQty":"0","orderId":1917641,"origQty":"0.40","origType":"TRAILING_STOP_MARKET","price":"0","reduceOnly":false,"side":"BUY","positionSide":"SHORT","status":"NEW","stopPrice":"9300","closePosition":false,"symbol":"BTCUSDT","time":1579276756075,"timeInForce":"GTC","type":"TRAILING_STOP_MARKET","activatePrice":"9020","priceRate":"0.3","updateTime":1579276756075,"workingType":"CONTRACT_PRICE","priceProtect":false,"priceMatch":"NONE","selfTradePreventionMode":"NONE","goodTillDate":0}]`
+	return scenario{
+		bodies:  b,
+		candles: map[string]candle{"BTCUSDT": {21000, 100}, "COMPUSDT": {49.72023376, 0.5}},
+		income:  []incomeRow{{"BTCUSDT", "FUNDING_FEE", "-0.08034000", "USDT", 4 * time.Hour}},
+	}
+}
+
+// coinm: COIN-M, one-way.
+//
+//	BTCUSD_PERP long  10 contracts × 100 USD, entry 50000, mark 52000, cross 20x, maint 0.00009615 BTC, liq 30000
+//	ETHUSD_PERP short 50 contracts × 10 USD,  entry 2000,  mark 2100,  isolated 10x, wallet 0.05 ETH, maint 0.00119048 ETH, liq 2400
+//
+// PnL as Binance reports it: BTC 1000 × (1/50000 − 1/52000) = 0.00076923;
+// ETH −500 × (1/2000 − 1/2100) = −0.01190476.
+// Stops: BTCUSD_PERP has a STOP_MARKET SELL reduce-only; ETHUSD_PERP only a
+// LIMIT BUY reduce-only (no stop).
+func coinm() scenario {
+	b := map[string]string{}
+	b["/dapi/v1/positionSide/dual"] = `{"dualSidePosition":false}`
+	b["/dapi/v1/fundingInfo"] = `[]`
+	b["/dapi/v1/account"] = `{
+  "assets": [
+    {"asset": "BTC", "walletBalance": "0.50000000", "unrealizedProfit": "0.00076923", "marginBalance": "0.50076923",
+     "maintMargin": "0.00009615", "initialMargin": "0.00096154", "positionInitialMargin": "0.00096154",
+     "openOrderInitialMargin": "0.00000000", "maxWithdrawAmount": "0.45000000", "crossWalletBalance": "0.50000000",
+     "crossUnPnl": "0.00076923", "availableBalance": "0.45000000", "updateTime": 1625474304765},
+    {"asset": "ETH", "walletBalance": "2.00000000", "unrealizedProfit": "-0.01190476", "marginBalance": "1.98809524",
+     "maintMargin": "0.00119048", "initialMargin": "0.02380952", "positionInitialMargin": "0.02380952",
+     "openOrderInitialMargin": "0.00000000", "maxWithdrawAmount": "1.90000000", "crossWalletBalance": "1.95000000",
+     "crossUnPnl": "0.00000000", "availableBalance": "1.90000000", "updateTime": 1625474304765}
+  ],
+  "positions": [
+    {"symbol": "BTCUSD_PERP", "positionAmt": "10", "initialMargin": "0.00096154", "maintMargin": "0.00009615",
+     "unrealizedProfit": "0.00076923", "positionInitialMargin": "0.00096154", "openOrderInitialMargin": "0",
+     "leverage": "20", "isolated": false, "positionSide": "BOTH", "entryPrice": "50000.0", "breakEvenPrice": "50010.0",
+     "maxQty": "250", "updateTime": 1627026881327, "notionalValue": "0.01923077"},
+    {"symbol": "ETHUSD_PERP", "positionAmt": "-50", "initialMargin": "0.02380952", "maintMargin": "0.00119048",
+     "unrealizedProfit": "-0.01190476", "positionInitialMargin": "0.02380952", "openOrderInitialMargin": "0",
+     "leverage": "10", "isolated": true, "positionSide": "BOTH", "entryPrice": "2000.0", "breakEvenPrice": "1999.0",
+     "maxQty": "5000", "updateTime": 1627026881327, "notionalValue": "-0.23809524"},
+    {"symbol": "BTCUSD_201225", "positionAmt": "0", "initialMargin": "0", "maintMargin": "0",
+     "unrealizedProfit": "0.00000000", "positionInitialMargin": "0", "openOrderInitialMargin": "0",
+     "leverage": "125", "isolated": false, "positionSide": "BOTH", "entryPrice": "0.0", "breakEvenPrice": "0.0",
+     "maxQty": "50", "updateTime": 0, "notionalValue": "0"}
+  ],
+  "canDeposit": true, "canTrade": true, "canWithdraw": true, "feeTier": 2, "updateTime": 0
+}`
+	b["/dapi/v1/positionRisk"] = `[
+  {"symbol": "BTCUSD_PERP", "positionAmt": "10", "entryPrice": "50000.0", "breakEvenPrice": "50010.0",
+   "markPrice": "52000.00000000", "unRealizedProfit": "0.00076923", "liquidationPrice": "30000.00000000",
+   "leverage": "20", "maxQty": "250", "marginType": "cross", "isolatedMargin": "0.00000000",
+   "isAutoAddMargin": "false", "positionSide": "BOTH", "updateTime": 1627026881327},
+  {"symbol": "ETHUSD_PERP", "positionAmt": "-50", "entryPrice": "2000.0", "breakEvenPrice": "1999.0",
+   "markPrice": "2100.00000000", "unRealizedProfit": "-0.01190476", "liquidationPrice": "2400.00000000",
+   "leverage": "10", "maxQty": "5000", "marginType": "isolated", "isolatedMargin": "0.03809524",
+   "isAutoAddMargin": "false", "positionSide": "BOTH", "updateTime": 1627026881327},
+  {"symbol": "BTCUSD_201225", "positionAmt": "0", "entryPrice": "0.0", "breakEvenPrice": "0.0",
+   "markPrice": "0.00000000", "unRealizedProfit": "0.00000000", "liquidationPrice": "0",
+   "leverage": "125", "maxQty": "50", "marginType": "cross", "isolatedMargin": "0.00000000",
+   "isAutoAddMargin": "false", "positionSide": "BOTH", "updateTime": 0}
+]`
+	b["/dapi/v1/premiumIndex"] = `[
+  {"symbol":"BTCUSD_PERP","pair":"BTCUSD","markPrice":"52000.00000000","indexPrice":"51990.00000000","estimatedSettlePrice":"51995.00000000","lastFundingRate":"0.00010000","interestRate":"0.00010000","nextFundingTime":1767254400000,"time":1767240000000},
+  {"symbol":"ETHUSD_PERP","pair":"ETHUSD","markPrice":"2100.00000000","indexPrice":"2099.00000000","estimatedSettlePrice":"2099.50000000","lastFundingRate":"0.00020000","interestRate":"0.00010000","nextFundingTime":1767254400000,"time":1767240000000},
+  {"symbol":"BTCUSD_260327","pair":"BTCUSD","markPrice":"53000.00000000","indexPrice":"51990.00000000","estimatedSettlePrice":"51995.00000000","lastFundingRate":"","interestRate":"","nextFundingTime":0,"time":1767240000000}
+]`
+	b["/dapi/v1/exchangeInfo"] = `{"timezone":"UTC","serverTime":1767240000000,"rateLimits":[],"exchangeFilters":[],"symbols":[` +
+		coinmSymbol("BTCUSD_PERP", "BTCUSD", "BTC", 100) + "," + coinmSymbol("ETHUSD_PERP", "ETHUSD", "ETH", 10) + `]}`
+	b["/dapi/v1/openOrders"] = `[
+  {"avgPrice":"0.0","clientOrderId":"abc","cumBase":"0","executedQty":"0","orderId":1917641,"origQty":"10","origType":"STOP_MARKET","price":"0","reduceOnly":true,"side":"SELL","positionSide":"BOTH","status":"NEW","stopPrice":"45000","closePosition":false,"symbol":"BTCUSD_PERP","pair":"BTCUSD","time":1579276756075,"timeInForce":"GTC","type":"STOP_MARKET","activatePrice":"0","priceRate":"0","updateTime":1579276756075,"workingType":"CONTRACT_PRICE","priceProtect":false,"priceMatch":"NONE","selfTradePreventionMode":"NONE"},
+  {"avgPrice":"0.0","clientOrderId":"abd","cumBase":"0","executedQty":"0","orderId":1917642,"origQty":"50","origType":"LIMIT","price":"1800","reduceOnly":true,"side":"BUY","positionSide":"BOTH","status":"NEW","stopPrice":"0","closePosition":false,"symbol":"ETHUSD_PERP","pair":"ETHUSD","time":1579276756075,"timeInForce":"GTC","type":"LIMIT","activatePrice":"0","priceRate":"0","updateTime":1579276756075,"workingType":"CONTRACT_PRICE","priceProtect":false,"priceMatch":"NONE","selfTradePreventionMode":"NONE"}
+]`
+	return scenario{
+		bodies:  b,
+		candles: map[string]candle{"BTCUSD_PERP": {52000, 400}, "ETHUSD_PERP": {2100, 25}},
+		income: []incomeRow{
+			{"BTCUSD_PERP", "FUNDING_FEE", "-0.00001000", "BTC", 2 * time.Hour},
+			{"ETHUSD_PERP", "FUNDING_FEE", "0.00020000", "ETH", 10 * time.Hour},
+			{"", "TRANSFER", "-0.37500000", "BTC", time.Hour},
+		},
+	}
+}
+
+func premiumUSDM(rows map[string][2]string, order []string) string {
+	s := "["
+	for i, sym := range order {
+		if i > 0 {
+			s += ","
+		}
+		r := rows[sym]
+		s += `{"symbol":"` + sym + `","markPrice":"` + r[0] + `","indexPrice":"` + r[0] + `","estimatedSettlePrice":"` + r[0] +
+			`","lastFundingRate":"` + r[1] + `","interestRate":"0.00010000","nextFundingTime":1767254400000,"time":1767240000000}`
+	}
+	return s + "]"
+}
+
+func algoOrder(id int, typ, symbol, side, posSide, trigger string, reduceOnly, closePosition bool) string {
+	return `{"algoId":` + itoa(id) + `,"clientAlgoId":"MRumok0dkhrP4kCm12AHaB","algoType":"CONDITIONAL","orderType":"` + typ +
+		`","symbol":"` + symbol + `","side":"` + side + `","positionSide":"` + posSide + `","timeInForce":"GTC","quantity":"0.01","algoStatus":"NEW","actualOrderId":"","actualPrice":"0.00000","triggerPrice":"` + trigger +
+		`","price":"0.000","icebergQuantity":null,"tpTriggerPrice":"0.000","tpPrice":"0.000","slTriggerPrice":"0.000","slPrice":"0.000","tpOrderType":"","selfTradePreventionMode":"EXPIRE_MAKER","workingType":"CONTRACT_PRICE","priceMatch":"NONE","closePosition":` +
+		tf(closePosition) + `,"priceProtect":false,"reduceOnly":` + tf(reduceOnly) + `,"createTime":1750514941540,"updateTime":1750514941540,"triggerTime":0,"goodTillDate":0}`
+}
+
+func openOrder(id int, typ, symbol, side, posSide, stop string, reduceOnly, closePosition bool) string {
+	return `{"avgPrice":"0.00000","clientOrderId":"abc","cumQuote":"0","executedQty":"0","orderId":` + itoa(id) + `,"origQty":"1.00","origType":"` + typ +
+		`","price":"0","reduceOnly":` + tf(reduceOnly) + `,"side":"` + side + `","positionSide":"` + posSide + `","status":"NEW","stopPrice":"` + stop +
+		`","closePosition":` + tf(closePosition) + `,"symbol":"` + symbol + `","time":1579276756075,"timeInForce":"GTC","type":"` + typ +
+		`","activatePrice":"0","priceRate":"0","updateTime":1579276756075,"workingType":"CONTRACT_PRICE","priceProtect":false,"priceMatch":"NONE","selfTradePreventionMode":"NONE","goodTillDate":0}`
+}
+
+func coinmSymbol(symbol, pair, asset string, size int) string {
+	return `{"filters":[{"filterType":"PRICE_FILTER","maxPrice":"100000","minPrice":"0.1","tickSize":"0.1"}],"OrderType":["LIMIT","MARKET","STOP","TAKE_PROFIT","TRAILING_STOP_MARKET"],"timeInForce":["GTC","IOC","FOK","GTX"],"liquidationFee":"0.010000","marketTakeBound":"0.30",` +
+		`"symbol":"` + symbol + `","pair":"` + pair + `","contractType":"PERPETUAL","deliveryDate":4133404800000,"onboardDate":1590739200000,"contractStatus":"TRADING","contractSize":` + itoa(size) +
+		`,"quoteAsset":"USD","baseAsset":"` + asset + `","marginAsset":"` + asset + `","pricePrecision":1,"quantityPrecision":0,"baseAssetPrecision":8,"quotePrecision":8,"equalQtyPrecision":4,"triggerProtect":"0.0500","maintMarginPercent":"2.5000","requiredMarginPercent":"5.0000","underlyingType":"COIN","underlyingSubType":[]}`
+}
+
+func tf(b bool) string {
+	if b {
+		return "true"
+	}
+	return "false"
+}
+
+func itoa(i int) string {
+	const digits = "0123456789"
+	if i == 0 {
+		return "0"
+	}
+	var b []byte
+	for ; i > 0; i /= 10 {
+		b = append([]byte{digits[i%10]}, b...)
+	}
+	return string(b)
+}

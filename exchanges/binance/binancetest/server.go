@@ -1,0 +1,512 @@
+// Package binancetest is a fake Binance REST API for tests: an httptest
+// server on 127.0.0.1 that serves realistic USDⓈ-M and COIN-M accounts in
+// the exact shapes of Binance's responses (the bodies follow
+// /work/shared/fixtures/binance, which come from Binance's documentation
+// and official connector), checks API keys and HMAC-SHA256 signatures the
+// way Binance does, counts requests and request weight per endpoint, and
+// injects failures: 429 and 418 with Retry-After, 5xx, HTML error pages,
+// malformed JSON, hung requests, -1021 and -2015.
+package binancetest
+
+import (
+	"bytes"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// The credentials the server accepts unless Options say otherwise.
+const (
+	Key    = "test-api-key-0123456789"
+	Secret = "test-api-secret-9876543210"
+)
+
+// Account selects the account the server holds.
+type Account int
+
+// Accounts.
+const (
+	// USDMOneWay: USDⓈ-M, one-way mode, single-asset mode; BTCUSDT long
+	// cross, ETHUSDT short isolated, SOLUSDT long cross (see usdm.go).
+	USDMOneWay Account = iota
+	// USDMHedge: USDⓈ-M, hedge mode; BTCUSDT LONG and SHORT, COMPUSDT SHORT.
+	USDMHedge
+	// COINM: COIN-M; BTCUSD_PERP long cross, ETHUSD_PERP short isolated.
+	COINM
+)
+
+// Permissions selects what the API key may do (apiRestrictions).
+type Permissions int
+
+// Permissions.
+const (
+	ReadOnly Permissions = iota
+	Withdrawals
+	Trading
+)
+
+// Options configure a Server.
+type Options struct {
+	Account     Account
+	Permissions Permissions
+	// Key and Secret the server accepts; Key and Secret constants when empty.
+	Key, Secret string
+	// Now is the server's clock (candle times, income times, the weight
+	// minute); time.Now when nil.
+	Now func() time.Time
+}
+
+// Failure is an injected failure for the next request(s) to a path.
+type Failure struct {
+	Status      int
+	Header      http.Header
+	Body        string
+	ContentType string
+	// Hang blocks the request until the client gives up.
+	Hang bool
+	// Times is how many requests fail; 1 when 0.
+	Times int
+}
+
+// RateLimited is Binance's 429 with Retry-After seconds.
+func RateLimited(retryAfter int) Failure {
+	return Failure{Status: http.StatusTooManyRequests, Header: http.Header{"Retry-After": {strconv.Itoa(retryAfter)}},
+		Body: `{"code":-1003,"msg":"Too many requests; current limit of IP(127.0.0.1) is 2400 requests per minute. Please use the websocket for live updates to avoid polling the API."}`}
+}
+
+// Banned is Binance's 418 IP ban with Retry-After seconds.
+func Banned(retryAfter int) Failure {
+	return Failure{Status: http.StatusTeapot, Header: http.Header{"Retry-After": {strconv.Itoa(retryAfter)}},
+		Body: `{"code":-1003,"msg":"Way too many requests; IP(127.0.0.1) banned until 1700000000000. Please use the websocket for live updates to avoid bans."}`}
+}
+
+// ServerError is a 5xx with Binance's JSON error body.
+func ServerError(status int) Failure {
+	return Failure{Status: status, Body: `{"code":-1001,"msg":"Internal error; unable to process your request. Please try again."}`}
+}
+
+// HTMLPage is a CDN's HTML error page (no Binance JSON).
+func HTMLPage(status int) Failure {
+	return Failure{Status: status, ContentType: "text/html", Body: "<html><head><title>502 Bad Gateway</title></head><body><center><h1>502 Bad Gateway</h1></center><hr><center>CloudFront</center></body></html>"}
+}
+
+// MalformedJSON is a 200 whose body is cut off.
+func MalformedJSON() Failure {
+	return Failure{Status: http.StatusOK, Body: `{"totalWalletBalance":"50000.0`}
+}
+
+// Hang never answers.
+func Hang() Failure { return Failure{Hang: true} }
+
+// ClockSkew is Binance's -1021 (timestamp outside recvWindow).
+func ClockSkew() Failure {
+	return Failure{Status: http.StatusBadRequest, Body: `{"code":-1021,"msg":"Timestamp for this request is outside of the recvWindow."}`}
+}
+
+// InvalidKey is Binance's -2015 (revoked key, wrong IP or permission).
+func InvalidKey() Failure {
+	return Failure{Status: http.StatusUnauthorized, Body: `{"code":-2015,"msg":"Invalid API-key, IP, or permissions for action."}`}
+}
+
+// Server is a fake Binance REST API.
+type Server struct {
+	// URL is the base URL, for config `endpoint:`.
+	URL string
+
+	srv  *httptest.Server
+	opts Options
+	done chan struct{}
+
+	mu        sync.Mutex
+	data      scenario
+	failures  map[string][]Failure
+	overrides map[string]http.HandlerFunc
+	counts    map[string]int
+	weights   map[string]int
+	requests  int
+	weight    int
+	minute    int64 // the clock minute minuteW counts
+	minuteW   int
+}
+
+// NewServer starts a fake Binance on 127.0.0.1; it is closed when t ends.
+func NewServer(t testing.TB, o Options) *Server {
+	t.Helper()
+	if o.Key == "" {
+		o.Key = Key
+	}
+	if o.Secret == "" {
+		o.Secret = Secret
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	s := &Server{
+		opts:      o,
+		done:      make(chan struct{}),
+		data:      scenarios(o.Account),
+		failures:  map[string][]Failure{},
+		overrides: map[string]http.HandlerFunc{},
+		counts:    map[string]int{},
+		weights:   map[string]int{},
+	}
+	s.srv = httptest.NewServer(http.HandlerFunc(s.serve))
+	s.URL = s.srv.URL
+	t.Cleanup(func() {
+		close(s.done)
+		s.srv.Close()
+	})
+	return s
+}
+
+// Fail makes the next f.Times requests to path (e.g. "/fapi/v2/account"; ""
+// for any path) fail with f. Failures queue up in order.
+func (s *Server) Fail(path string, f Failure) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if f.Times <= 0 {
+		f.Times = 1
+	}
+	s.failures[path] = append(s.failures[path], f)
+}
+
+// Handle replaces the handler of path. Requests are still counted and
+// signatures still checked.
+func (s *Server) Handle(path string, h http.HandlerFunc) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.overrides[path] = h
+}
+
+// SetBody replaces the JSON body of path (for account, positionRisk and
+// other static endpoints; see scenario).
+func (s *Server) SetBody(path, body string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.data.bodies[path] = body
+}
+
+// Requests is the number of requests received.
+func (s *Server) Requests() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.requests
+}
+
+// Count is the number of requests received for path.
+func (s *Server) Count(path string) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.counts[path]
+}
+
+// Weight is the request weight spent, per Binance's documented weights.
+func (s *Server) Weight() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.weight
+}
+
+// Weights is the weight spent per path.
+func (s *Server) Weights() map[string]int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	m := make(map[string]int, len(s.weights))
+	for k, v := range s.weights {
+		m[k] = v
+	}
+	return m
+}
+
+// ResetCounts zeroes requests, counts and weight (not the minute weight
+// reported in X-MBX-USED-WEIGHT-1M).
+func (s *Server) ResetCounts() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.requests, s.weight = 0, 0
+	s.counts = map[string]int{}
+	s.weights = map[string]int{}
+}
+
+// SetMinuteWeight sets the weight the server reports as used this minute
+// (to test the 80% slow-down).
+func (s *Server) SetMinuteWeight(w int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.minute = s.opts.Now().Unix() / 60
+	s.minuteW = w
+}
+
+// weightOf is Binance's documented request weight of one request.
+func weightOf(path string, q map[string][]string) int {
+	has := func(k string) bool { return len(q[k]) > 0 && q[k][0] != "" }
+	switch path {
+	case "/fapi/v2/account", "/fapi/v3/account", "/fapi/v2/positionRisk", "/fapi/v3/positionRisk",
+		"/fapi/v3/balance", "/fapi/v1/symbolConfig", "/dapi/v1/account":
+		return 5
+	case "/fapi/v1/openOrders", "/fapi/v1/openAlgoOrders", "/dapi/v1/openOrders":
+		if has("symbol") {
+			return 1
+		}
+		return 40
+	case "/fapi/v1/income":
+		return 30
+	case "/dapi/v1/income":
+		return 20
+	case "/fapi/v1/positionSide/dual", "/fapi/v1/multiAssetsMargin", "/dapi/v1/positionSide/dual":
+		return 30
+	case "/dapi/v1/premiumIndex":
+		return 10
+	case "/fapi/v1/klines", "/dapi/v1/klines":
+		n := 500
+		if has("limit") {
+			n, _ = strconv.Atoi(q["limit"][0])
+		}
+		switch {
+		case n < 100:
+			return 1
+		case n < 500:
+			return 2
+		case n <= 1000:
+			return 5
+		default:
+			return 10
+		}
+	default:
+		return 1
+	}
+}
+
+// signed lists the endpoints that need a key and a signature.
+func signed(path string) bool {
+	switch path {
+	case "/fapi/v1/premiumIndex", "/fapi/v1/fundingInfo", "/fapi/v1/klines", "/fapi/v1/time", "/fapi/v1/exchangeInfo",
+		"/dapi/v1/premiumIndex", "/dapi/v1/fundingInfo", "/dapi/v1/klines", "/dapi/v1/time", "/dapi/v1/exchangeInfo":
+		return false
+	}
+	return true
+}
+
+func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
+	path := r.URL.Path
+	now := s.opts.Now()
+	s.mu.Lock()
+	s.requests++
+	s.counts[path]++
+	wt := weightOf(path, r.URL.Query())
+	s.weight += wt
+	s.weights[path] += wt
+	if m := now.Unix() / 60; m != s.minute {
+		s.minute, s.minuteW = m, 0
+	}
+	s.minuteW += wt
+	w.Header().Set("X-MBX-USED-WEIGHT-1M", strconv.Itoa(s.minuteW))
+	var f *Failure
+	for _, key := range []string{path, ""} {
+		if q := s.failures[key]; len(q) > 0 {
+			ff := q[0]
+			f = &ff
+			q[0].Times--
+			if q[0].Times <= 0 {
+				s.failures[key] = q[1:]
+			}
+			break
+		}
+	}
+	override := s.overrides[path]
+	s.mu.Unlock()
+
+	if f != nil {
+		if f.Hang {
+			select {
+			case <-r.Context().Done():
+			case <-s.done:
+			}
+			return
+		}
+		for k, v := range f.Header {
+			w.Header()[k] = v
+		}
+		ct := f.ContentType
+		if ct == "" {
+			ct = "application/json"
+		}
+		w.Header().Set("Content-Type", ct)
+		w.WriteHeader(f.Status)
+		fmt.Fprint(w, f.Body)
+		return
+	}
+	if signed(path) {
+		if r.Header.Get("X-MBX-APIKEY") != s.opts.Key {
+			writeError(w, http.StatusUnauthorized, -2015, "Invalid API-key, IP, or permissions for action.")
+			return
+		}
+		raw := r.URL.RawQuery
+		i := strings.LastIndex(raw, "signature=")
+		if i < 0 {
+			writeError(w, http.StatusBadRequest, -1102, "Mandatory parameter 'signature' was not sent, was empty/null, or malformed.")
+			return
+		}
+		payload := strings.TrimSuffix(raw[:i], "&")
+		mac := hmac.New(sha256.New, []byte(s.opts.Secret))
+		mac.Write([]byte(payload))
+		if !hmac.Equal([]byte(hex.EncodeToString(mac.Sum(nil))), []byte(raw[i+len("signature="):])) {
+			writeError(w, http.StatusBadRequest, -1022, "Signature for this request is not valid.")
+			return
+		}
+		if r.URL.Query().Get("timestamp") == "" {
+			writeError(w, http.StatusBadRequest, -1102, "Mandatory parameter 'timestamp' was not sent, was empty/null, or malformed.")
+			return
+		}
+	}
+	if override != nil {
+		override(w, r)
+		return
+	}
+	body, status := s.body(path, r, now)
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	w.Write(body)
+}
+
+func writeError(w http.ResponseWriter, status int, code int, msg string) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	fmt.Fprintf(w, `{"code":%d,"msg":%q}`, code, msg)
+}
+
+// body answers path from the scenario.
+func (s *Server) body(path string, r *http.Request, now time.Time) ([]byte, int) {
+	q := r.URL.Query()
+	symbol := q.Get("symbol")
+	s.mu.Lock()
+	static, ok := s.data.bodies[path]
+	s.mu.Unlock()
+	switch path {
+	case "/fapi/v1/time", "/dapi/v1/time":
+		return fmt.Appendf(nil, `{"serverTime":%d}`, now.UnixMilli()), http.StatusOK
+	case "/sapi/v1/account/apiRestrictions":
+		return []byte(permissions(s.opts.Permissions)), http.StatusOK
+	case "/fapi/v1/klines", "/dapi/v1/klines":
+		return s.klines(symbol, q.Get("limit"), now)
+	case "/fapi/v1/income", "/dapi/v1/income":
+		return s.income(path, q.Get("incomeType"), q.Get("startTime"), now), http.StatusOK
+	case "/fapi/v1/premiumIndex":
+		if symbol != "" {
+			one := filter(static, "symbol", symbol)
+			if len(one) == 0 {
+				return []byte(`{"code":-1121,"msg":"Invalid symbol."}`), http.StatusBadRequest
+			}
+			return one[0], http.StatusOK // an object when a symbol is sent
+		}
+	}
+	if !ok {
+		return []byte(`{"code":-5000,"msg":"Path not served by binancetest."}`), http.StatusNotFound
+	}
+	if symbol != "" && static[0] == '[' {
+		return join(filter(static, "symbol", symbol)), http.StatusOK
+	}
+	return []byte(static), http.StatusOK
+}
+
+// filter returns the raw objects of a JSON array whose field equals want.
+func filter(array, field, want string) []json.RawMessage {
+	var items []json.RawMessage
+	if json.Unmarshal([]byte(array), &items) != nil {
+		return nil
+	}
+	var out []json.RawMessage
+	for _, it := range items {
+		var m map[string]any
+		if json.Unmarshal(it, &m) == nil && m[field] == want {
+			out = append(out, it)
+		}
+	}
+	return out
+}
+
+func join(items []json.RawMessage) []byte {
+	if len(items) == 0 {
+		return []byte("[]")
+	}
+	return append(append([]byte("["), bytes.Join(bytesOf(items), []byte(","))...), ']')
+}
+
+func bytesOf(items []json.RawMessage) [][]byte {
+	out := make([][]byte, len(items))
+	for i, it := range items {
+		out[i] = it
+	}
+	return out
+}
+
+// klines serves 1h candles ending with the one forming at now. Every candle
+// of a symbol has the same close and the same range, so its true range is
+// that range and Wilder's ATR equals it exactly.
+func (s *Server) klines(symbol, limit string, now time.Time) ([]byte, int) {
+	c, ok := s.data.candles[symbol]
+	if !ok {
+		return []byte(`{"code":-1121,"msg":"Invalid symbol."}`), http.StatusBadRequest
+	}
+	n := 500
+	if limit != "" {
+		n, _ = strconv.Atoi(limit)
+	}
+	n = max(1, min(n, 1500))
+	last := now.Truncate(time.Hour)
+	var b bytes.Buffer
+	b.WriteByte('[')
+	for i := n - 1; i >= 0; i-- {
+		open := last.Add(-time.Duration(i) * time.Hour)
+		if i != n-1 {
+			b.WriteByte(',')
+		}
+		h, l, cl := c.close+c.half, c.close-c.half, c.close
+		fmt.Fprintf(&b, `[%d,"%s","%s","%s","%s","1000.000",%d,"%s",100,"500.000","%s","0"]`,
+			open.UnixMilli(), f(cl), f(h), f(l), f(cl), open.Add(time.Hour).UnixMilli()-1, f(cl*1000), f(cl*500))
+	}
+	b.WriteByte(']')
+	return b.Bytes(), http.StatusOK
+}
+
+func f(v float64) string { return strconv.FormatFloat(v, 'f', -1, 64) }
+
+// income serves the scenario's income rows, filtered like Binance does.
+func (s *Server) income(path, typ, start string, now time.Time) []byte {
+	from, _ := strconv.ParseInt(start, 10, 64)
+	var parts []string
+	for i, in := range s.data.income {
+		at := now.Add(-in.age).UnixMilli()
+		if (typ != "" && in.typ != typ) || at < from {
+			continue
+		}
+		tran := fmt.Sprintf("%d", 9689322392+i)
+		if strings.HasPrefix(path, "/dapi") {
+			tran = strconv.Quote(tran) // a string on COIN-M
+		}
+		parts = append(parts, fmt.Sprintf(`{"symbol":%q,"incomeType":%q,"income":%q,"asset":%q,"info":%q,"time":%d,"tranId":%s,"tradeId":""}`,
+			in.symbol, in.typ, in.income, in.asset, in.typ, at, tran))
+	}
+	return []byte("[" + strings.Join(parts, ",") + "]")
+}
+
+// permissions is an apiRestrictions body (fixture shape).
+func permissions(p Permissions) string {
+	withdraw, futures := false, false
+	switch p {
+	case Withdrawals:
+		withdraw = true
+	case Trading:
+		futures = true
+	}
+	return fmt.Sprintf(`{"ipRestrict":false,"createTime":1623840271000,"enableReading":true,"enableWithdrawals":%t,"enableInternalTransfer":false,"enableMargin":false,"enableFutures":%t,"permitsUniversalTransfer":false,"enableVanillaOptions":false,"enableFixApiTrade":false,"enableFixReadOnly":true,"enableSpotAndMarginTrading":false,"enablePortfolioMarginTrading":false}`, withdraw, futures)
+}

@@ -1,0 +1,254 @@
+package binance
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/adshao/go-binance/v2/delivery"
+
+	"github.com/marginwatch/marginwatch/exchanges"
+)
+
+// snapshotCOINM reads a COIN-M account. Every poll: account (per-asset
+// totals; per-position maintenance margin; weight 5), positionRisk (mark,
+// liquidation price, margin type, isolated margin; 1), premiumIndex (10; no
+// go-binance service: read here) and the open orders per held symbol (1).
+// Cached: exchangeInfo (contract sizes, hourly), fundingInfo (hourly), 1h
+// klines (per closed candle), FUNDING_FEE income (5 min; no go-binance
+// service). COIN-M has no algo-order service: its stops are regular orders.
+func (e *Exchange) snapshotCOINM(ctx context.Context) (*exchanges.Snapshot, error) {
+	now := e.now()
+	var acct *delivery.Account
+	if err := e.do(ctx, "GET /dapi/v1/account", func(ctx context.Context) error {
+		var err error
+		acct, err = e.dc.NewGetAccountService().Do(ctx)
+		return err
+	}); err != nil {
+		return nil, err
+	}
+	var risks []*delivery.PositionRisk
+	if err := e.do(ctx, "GET /dapi/v1/positionRisk", func(ctx context.Context) error {
+		var err error
+		risks, err = e.dc.NewGetPositionRiskService().Do(ctx)
+		return err
+	}); err != nil {
+		return nil, err
+	}
+
+	type acctPos struct {
+		maint, leverage string
+		isolated        bool
+	}
+	byKey := map[string]acctPos{}
+	for _, p := range acct.Positions {
+		if p != nil {
+			byKey[p.Symbol+"/"+p.PositionSide] = acctPos{p.MaintMargin, p.Leverage, p.Isolated}
+		}
+	}
+
+	p := parser{op: "GET /dapi/v1/positionRisk"}
+	var hs []held
+	for _, r := range risks {
+		if r == nil {
+			continue
+		}
+		amt := p.f("positionAmt", r.PositionAmt)
+		if amt == 0 {
+			continue
+		}
+		h := held{positionSide: r.PositionSide}
+		h.Symbol = r.Symbol
+		h.Side = sideOf(r.PositionSide, amt)
+		h.Size = math.Abs(amt)
+		h.EntryPrice = p.f("entryPrice", r.EntryPrice)
+		h.MarkPrice = p.f("markPrice", r.MarkPrice)
+		h.LiquidationPrice = p.f("liquidationPrice", r.LiquidationPrice)
+		h.UnrealizedPnL = p.f("unRealizedProfit", r.UnRealizedProfit)
+		h.Leverage = p.f("leverage", r.Leverage)
+		ap := byKey[r.Symbol+"/"+r.PositionSide]
+		h.MaintMargin = p.f("maintMargin", ap.maint)
+		// positionRisk's marginType is lower case ("isolated"), unlike
+		// go-binance's constants.
+		if strings.EqualFold(r.MarginType, "isolated") || ap.isolated {
+			h.MarginType = exchanges.Isolated
+			// COIN-M reports isolatedMargin = isolated wallet + unrealized PnL.
+			h.IsolatedWallet = p.f("isolatedMargin", r.IsolatedMargin) - h.UnrealizedPnL
+		} else {
+			h.MarginType = exchanges.Cross
+		}
+		hs = append(hs, h)
+	}
+	if p.err != nil {
+		return nil, p.err
+	}
+	symbols := symbolsOf(hs)
+
+	if len(symbols) > 0 {
+		if err := e.refreshContracts(ctx, now); err != nil {
+			return nil, err
+		}
+	}
+	for i := range hs {
+		h := &hs[i]
+		c, ok := e.cache.contracts[h.Symbol]
+		if !ok {
+			return nil, fmt.Errorf("GET /dapi/v1/exchangeInfo: symbol %s is not listed: its contract size is unknown", h.Symbol)
+		}
+		h.ContractSize, h.MarginAsset = c.size, c.marginAsset
+	}
+	if err := e.premiumCOINM(ctx, hs); err != nil {
+		return nil, err
+	}
+	for i := range hs {
+		h := &hs[i]
+		if h.MarkPrice > 0 {
+			h.Notional = h.Size * h.ContractSize / h.MarkPrice // inverse: in the margin coin
+		}
+	}
+	if err := e.stopsCOINM(ctx, hs, symbols); err != nil {
+		return nil, err
+	}
+	hot := e.tr.hot(hostOf(e.base))
+	if len(symbols) > 0 {
+		if err := e.refreshFunding(ctx, now, hot); err != nil {
+			return nil, err
+		}
+	}
+	if err := e.refreshCandles(ctx, symbols, now, hot); err != nil {
+		return nil, err
+	}
+	if err := e.refreshIncome(ctx, now, hot); err != nil {
+		return nil, err
+	}
+
+	// One balance per margin asset that holds money or positions.
+	inUse := map[string]bool{}
+	for i := range hs {
+		inUse[hs[i].MarginAsset] = true
+	}
+	ap := parser{op: "GET /dapi/v1/account"}
+	var bs []exchanges.Balance
+	for _, a := range acct.Assets {
+		if a == nil {
+			continue
+		}
+		b := exchanges.Balance{
+			Asset:              a.Asset,
+			WalletBalance:      ap.f("walletBalance", a.WalletBalance),
+			UnrealizedPnL:      ap.f("unrealizedProfit", a.UnrealizedProfit),
+			MarginBalance:      ap.f("marginBalance", a.MarginBalance),
+			MaintMargin:        ap.f("maintMargin", a.MaintMargin),
+			AvailableBalance:   ap.f("availableBalance", a.AvailableBalance),
+			CrossWalletBalance: ap.f("crossWalletBalance", a.CrossWalletBalance),
+			CrossUnPnL:         ap.f("crossUnPnl", a.CrossUnPnl),
+			FundingPaid24h:     e.cache.fundingPaid(a.Asset),
+		}
+		if b.WalletBalance == 0 && !inUse[a.Asset] {
+			continue
+		}
+		// The asset's maintMargin counts its isolated positions too.
+		b.CrossMaintMargin = b.MaintMargin
+		for i := range hs {
+			if hs[i].MarginAsset == a.Asset && hs[i].MarginType == exchanges.Isolated {
+				b.CrossMaintMargin -= hs[i].MaintMargin
+			}
+		}
+		b.CrossMaintMargin = max(b.CrossMaintMargin, 0)
+		bs = append(bs, b)
+	}
+	if ap.err != nil {
+		return nil, ap.err
+	}
+	sort.Slice(bs, func(i, j int) bool { return bs[i].Asset < bs[j].Asset })
+	return e.finish(now, true, bs, hs), nil
+}
+
+// refreshContracts re-reads contract sizes and margin assets hourly. Unlike
+// the other caches it is needed: without a contract size there is no
+// notional, so a first failure fails the Snapshot.
+func (e *Exchange) refreshContracts(ctx context.Context, now time.Time) error {
+	if e.cache.contracts != nil && now.Sub(e.cache.contractAt) < contractTTL {
+		return nil
+	}
+	var info *delivery.ExchangeInfo
+	err := e.do(ctx, "GET /dapi/v1/exchangeInfo", func(ctx context.Context) error {
+		var err error
+		info, err = e.dc.NewExchangeInfoService().Do(ctx)
+		return err
+	})
+	if err != nil {
+		if e.cache.contracts == nil || isKeyOrCtx(ctx, err) {
+			return err
+		}
+		e.log.Warn("contract sizes not refreshed; using the last known", "err", err)
+		return nil
+	}
+	m := make(map[string]contract, len(info.Symbols))
+	for _, s := range info.Symbols {
+		if s.ContractSize > 0 {
+			m[s.Symbol] = contract{size: float64(s.ContractSize), marginAsset: s.MarginAsset}
+		}
+	}
+	e.cache.contracts, e.cache.contractAt = m, now
+	return nil
+}
+
+// premiumCOINM reads GET /dapi/v1/premiumIndex (every symbol: the weight is
+// 10 with or without one) for the funding rate and time.
+func (e *Exchange) premiumCOINM(ctx context.Context, hs []held) error {
+	if len(hs) == 0 {
+		return nil
+	}
+	var rows []struct {
+		Symbol          string `json:"symbol"`
+		MarkPrice       string `json:"markPrice"`
+		LastFundingRate string `json:"lastFundingRate"`
+		NextFundingTime int64  `json:"nextFundingTime"`
+	}
+	if err := e.do(ctx, "GET /dapi/v1/premiumIndex", func(ctx context.Context) error {
+		return e.get(ctx, e.base, "/dapi/v1/premiumIndex", nil, false, &rows)
+	}); err != nil {
+		return err
+	}
+	p := parser{op: "GET /dapi/v1/premiumIndex"}
+	for _, r := range rows {
+		for i := range hs {
+			h := &hs[i]
+			if h.Symbol != r.Symbol {
+				continue
+			}
+			h.FundingRate = p.f("lastFundingRate", r.LastFundingRate)
+			h.NextFundingTime = ms(r.NextFundingTime)
+			if h.MarkPrice == 0 {
+				h.MarkPrice = p.f("markPrice", r.MarkPrice)
+			}
+		}
+	}
+	return p.err
+}
+
+// stopsCOINM sets HasStopLoss from the open orders of each held symbol.
+func (e *Exchange) stopsCOINM(ctx context.Context, hs []held, symbols []string) error {
+	for _, s := range symbols {
+		var open []*delivery.Order
+		if err := e.do(ctx, "GET /dapi/v1/openOrders", func(ctx context.Context) error {
+			var err error
+			open, err = e.dc.NewListOpenOrdersService().Symbol(s).Do(ctx)
+			return err
+		}); err != nil {
+			return err
+		}
+		os := make([]order, 0, len(open))
+		for _, o := range open {
+			if o != nil {
+				os = append(os, order{string(o.Type), string(o.Side), string(o.PositionSide), o.ReduceOnly, o.ClosePosition})
+			}
+		}
+		markStops(hs, s, os)
+	}
+	return nil
+}

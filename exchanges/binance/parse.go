@@ -1,0 +1,139 @@
+package binance
+
+import (
+	"fmt"
+	"math"
+	"strconv"
+	"time"
+
+	"github.com/marginwatch/marginwatch/exchanges"
+)
+
+// parser reads Binance's decimal strings, remembering the first bad one so
+// that a whole response is checked before the adapter gives up on it.
+type parser struct {
+	op  string
+	err error
+}
+
+// f parses s; "" (a field Binance left empty) is 0.
+func (p *parser) f(field, s string) float64 {
+	if s == "" {
+		return 0
+	}
+	v, err := strconv.ParseFloat(s, 64)
+	if err != nil || math.IsNaN(v) || math.IsInf(v, 0) {
+		if p.err == nil {
+			p.err = fmt.Errorf("%s: malformed response from Binance: %s is %q, not a number", p.op, field, s)
+		}
+		return 0
+	}
+	return v
+}
+
+// sideOf maps Binance's positionSide and signed amount to a side. In
+// one-way mode (BOTH) the sign tells; in hedge mode the position side does.
+func sideOf(positionSide string, amt float64) exchanges.Side {
+	switch positionSide {
+	case "LONG":
+		return exchanges.Long
+	case "SHORT":
+		return exchanges.Short
+	}
+	if amt < 0 {
+		return exchanges.Short
+	}
+	return exchanges.Long
+}
+
+// order is the part of an open order (regular or algo) that decides
+// has_stop_loss.
+type order struct {
+	typ           string
+	side          string // BUY | SELL
+	positionSide  string // BOTH | LONG | SHORT
+	reduceOnly    bool
+	closePosition bool
+}
+
+// isStop: the order types that stop a loss. TAKE_PROFIT and plain limit
+// orders close positions too, but at a profit or at a price the market may
+// never trade through.
+func isStop(t string) bool {
+	return t == "STOP" || t == "STOP_MARKET" || t == "TRAILING_STOP_MARKET"
+}
+
+// protects reports whether o is a stop on the closing side of the position
+// (side, positionSide). One-way mode (BOTH): the order must be reduce-only or
+// close-position, or it could open a position the other way. Hedge mode:
+// Binance takes no reduce-only flag there; a SELL on the LONG side (BUY on
+// the SHORT side) can only close.
+func protects(o order, side exchanges.Side, positionSide string) bool {
+	if !isStop(o.typ) {
+		return false
+	}
+	closing := "SELL"
+	if side == exchanges.Short {
+		closing = "BUY"
+	}
+	if o.side != closing {
+		return false
+	}
+	if positionSide == "LONG" || positionSide == "SHORT" {
+		return o.positionSide == positionSide
+	}
+	return (o.positionSide == "BOTH" || o.positionSide == "") && (o.reduceOnly || o.closePosition)
+}
+
+// held is one position being built, with what protects needs.
+type held struct {
+	exchanges.Position
+	positionSide string
+}
+
+// allProtected reports whether every position in hs on symbol has a stop.
+func allProtected(hs []held, symbol string) bool {
+	for i := range hs {
+		if hs[i].Symbol == symbol && !hs[i].HasStopLoss {
+			return false
+		}
+	}
+	return true
+}
+
+// markStops sets HasStopLoss on the positions of symbol that one of os protects.
+func markStops(hs []held, symbol string, os []order) {
+	for i := range hs {
+		h := &hs[i]
+		if h.Symbol != symbol || h.HasStopLoss {
+			continue
+		}
+		for _, o := range os {
+			if protects(o, h.Side, h.positionSide) {
+				h.HasStopLoss = true
+				break
+			}
+		}
+	}
+}
+
+// symbolsOf returns the distinct symbols of hs in first-seen order.
+func symbolsOf(hs []held) []string {
+	var out []string
+	seen := map[string]bool{}
+	for i := range hs {
+		if !seen[hs[i].Symbol] {
+			seen[hs[i].Symbol] = true
+			out = append(out, hs[i].Symbol)
+		}
+	}
+	return out
+}
+
+// ms converts Binance milliseconds to a time (zero for 0).
+func ms(v int64) time.Time {
+	if v <= 0 {
+		return time.Time{}
+	}
+	return time.UnixMilli(v).UTC()
+}
