@@ -142,7 +142,8 @@ func New(st *store.Store, targets []Target, logger *slog.Logger) *Dispatcher {
 }
 
 // Run starts one worker per target and blocks until ctx is done; it then
-// returns nil once every worker has stopped. Each worker delivers its
+// returns nil once every worker has stopped (a send in flight is finished
+// first, bounded by the target's Timeout). Each worker delivers its
 // pending entries in order: Notify with a per-attempt timeout; success ->
 // Ack; retry=false -> log + Ack (dropped, counted); retry=true ->
 // Reschedule with exponential backoff (1s, 2s, 4s … capped at 5m, with ±20%
@@ -317,7 +318,10 @@ func (d *Dispatcher) pass(ctx context.Context, w *worker, force bool) (time.Time
 // queue must wait for it.
 func (d *Dispatcher) attempt(ctx context.Context, w *worker, e store.Entry) (time.Time, error) {
 	w.lastAttempt = d.Now()
-	actx, cancel := context.WithTimeout(ctx, w.t.Timeout)
+	// A send in flight when ctx ends (shutdown, reload) runs to completion,
+	// bounded by its own timeout: cutting a request off midway can leave the
+	// peer with the message while we believe it failed.
+	actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), w.t.Timeout)
 	retry, err := notify(actx, w.t.Notifier, e.Alerts)
 	cancel()
 	if err == nil {
@@ -329,11 +333,6 @@ func (d *Dispatcher) attempt(ctx context.Context, w *worker, e store.Entry) (tim
 		}
 		w.log.Debug("delivered", "entry", e.ID, "alerts", len(e.Alerts), "attempts", e.Attempts+1)
 		return time.Time{}, nil
-	}
-	if ctx.Err() != nil {
-		// Shutting down: the attempt was cut short by us, not refused by
-		// the notifier. Leave the entry as it was for the next run.
-		return d.Now(), nil
 	}
 	w.failed.Add(1)
 	d.health(w, err, !retry)

@@ -28,6 +28,7 @@ type fake struct {
 	mu     sync.Mutex
 	script []result
 	block  bool
+	delay  time.Duration // each call takes this long (or until ctx ends)
 	calls  []call
 }
 
@@ -52,6 +53,13 @@ func (f *fake) Notify(ctx context.Context, alerts ...notifiers.Alert) (bool, err
 	if block {
 		<-ctx.Done()
 		return true, ctx.Err()
+	}
+	if f.delay > 0 {
+		select {
+		case <-time.After(f.delay):
+		case <-ctx.Done():
+			return true, ctx.Err()
+		}
 	}
 	return r.retry, r.err
 }
@@ -310,12 +318,19 @@ func TestRestartDeliversExactlyOnce(t *testing.T) {
 		}
 		start := time.Now()
 		down := &fake{script: []result{{true, errDown}}}
-		d1 := newDispatcher(st, nil, Target{Name: "ops", Notifier: down}, Target{Name: "term", Notifier: &fake{block: true}})
+		d1 := newDispatcher(st, nil, Target{Name: "ops", Notifier: down}, Target{Name: "term", Notifier: &fake{block: true}, Timeout: 2 * time.Second})
 		enqueue(t, st, "ops", "a", "b")
 		enqueue(t, st, "term", "t")
-		stop := running(t, d1)
+		ctx, cancel := context.WithCancel(t.Context())
+		done := make(chan error, 1)
+		go func() { done <- d1.Run(ctx) }()
 		time.Sleep(500 * time.Millisecond)
-		stop() // "kill": a is rescheduled to 1s, b never tried, t in flight
+		// Stop: a is rescheduled to 1s, b never tried; t's send, in flight,
+		// runs out its own 2s timeout, fails and is rescheduled to 3s.
+		cancel()
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
 		if err := st.Close(); err != nil {
 			t.Fatal(err)
 		}
@@ -323,7 +338,7 @@ func TestRestartDeliversExactlyOnce(t *testing.T) {
 		st2 := openStore(t, dir)
 		ops, term := &fake{}, &fake{}
 		d2 := newDispatcher(st2, nil, Target{Name: "ops", Notifier: ops}, Target{Name: "term", Notifier: term})
-		stop = running(t, d2)
+		stop := running(t, d2)
 		time.Sleep(time.Minute)
 		d2.Kick()
 		if err := d2.Flush(t.Context()); err != nil {
@@ -331,16 +346,19 @@ func TestRestartDeliversExactlyOnce(t *testing.T) {
 		}
 		stop()
 
-		// The new dispatcher honours the stored backoff for a, then sends b;
-		// the interrupted t (never failed by its notifier) goes at once.
+		// The new dispatcher (from 2s) sends a, whose backoff has passed, then
+		// b; t waits for its stored backoff (3s). Each goes out once.
 		if got, want := callIDs(ops.get()), [][]string{{"a"}, {"b"}}; !reflect.DeepEqual(got, want) {
 			t.Errorf("ops calls = %v, want %v", got, want)
 		}
-		if got, want := offsets(ops.get(), start), []time.Duration{time.Second, time.Second}; !reflect.DeepEqual(got, want) {
+		if got, want := offsets(ops.get(), start), []time.Duration{2 * time.Second, 2 * time.Second}; !reflect.DeepEqual(got, want) {
 			t.Errorf("ops call times = %v, want %v", got, want)
 		}
 		if got, want := callIDs(term.get()), [][]string{{"t"}}; !reflect.DeepEqual(got, want) {
 			t.Errorf("term calls = %v, want %v", got, want)
+		}
+		if got, want := offsets(term.get(), start), []time.Duration{3 * time.Second}; !reflect.DeepEqual(got, want) {
+			t.Errorf("term call times = %v, want %v", got, want)
 		}
 		depth, err := st2.OutboxDepth()
 		if err != nil || len(depth) != 0 {
@@ -349,30 +367,44 @@ func TestRestartDeliversExactlyOnce(t *testing.T) {
 	})
 }
 
-func TestCancelStopsWorkersPromptly(t *testing.T) {
+// TestCancelLetsInFlightSendFinish: cancelling Run stops idle and backing-off
+// workers at once, but a send in flight runs to completion, bounded by its
+// own timeout, so a message the peer got is never retried as a failure.
+func TestCancelLetsInFlightSendFinish(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		st := openStore(t, t.TempDir())
-		busy := &fake{block: true}
-		// One worker is mid-Notify, one is waiting on a long backoff, one is idle.
+		slow := &fake{delay: 3 * time.Second}
+		hung := &fake{block: true}
 		backing := &fake{script: []result{{true, &notifiers.RetryAfterError{After: time.Hour, Err: errDown}}}}
 		d := newDispatcher(st, nil,
-			Target{Name: "busy", Notifier: busy, Timeout: time.Hour},
+			Target{Name: "slow", Notifier: slow, Timeout: 10 * time.Second},
+			Target{Name: "hung", Notifier: hung, Timeout: 5 * time.Second},
 			Target{Name: "backing", Notifier: backing},
 			Target{Name: "idle", Notifier: &fake{}},
 		)
-		enqueue(t, st, "busy", "a")
+		enqueue(t, st, "slow", "a")
+		enqueue(t, st, "hung", "h")
 		enqueue(t, st, "backing", "b")
-		stop := running(t, d)
-		synctest.Wait()
-		stop() // fails the test unless Run returns with no time passing
-
-		// The cut-short attempt is not held against the entry.
-		es := pending(t, st, "busy")
-		if len(es) != 1 || es[0].Attempts != 0 {
-			t.Errorf("busy entry after cancel = %+v, want untouched", es)
+		ctx, cancel := context.WithCancel(t.Context())
+		done := make(chan error, 1)
+		go func() { done <- d.Run(ctx) }()
+		synctest.Wait() // every worker is mid-send, backing off or idle
+		start := time.Now()
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Run = %v", err)
 		}
-		if got := d.Stats()["busy"]; got != (Stats{}) {
-			t.Errorf("busy Stats = %+v, want zero", got)
+		if el := time.Since(start); el != 5*time.Second {
+			t.Errorf("Run returned %v after cancel, want 5s (the hung send's own timeout)", el)
+		}
+		if es := pending(t, st, "slow"); len(es) != 0 {
+			t.Errorf("the send in flight at cancel did not complete: %+v", es)
+		}
+		if es := pending(t, st, "hung"); len(es) != 1 || es[0].Attempts != 1 {
+			t.Errorf("hung entry = %+v, want one failed attempt recorded", es)
+		}
+		if got := len(backing.get()); got != 1 {
+			t.Errorf("backing notifier called %d times, want 1", got)
 		}
 	})
 }
