@@ -6,7 +6,9 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"reflect"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/marginwatch/marginwatch/exchanges"
@@ -23,7 +25,7 @@ const historyCapacity = 7 * 24 * time.Hour
 // shutdownFlush bounds how long Run keeps delivering after ctx is done.
 const shutdownFlush = 10 * time.Second
 
-// Options are the parts of a Watcher that tests replace.
+// Options are the parts of a Watcher that callers and tests choose.
 type Options struct {
 	Logger *slog.Logger
 	// Now is the clock; time.Now when nil.
@@ -35,25 +37,57 @@ type Options struct {
 	NewExchange func(a config.Account, now func() time.Time, logger *slog.Logger) (exchanges.Exchange, error)
 	// NewTarget builds a notifier; the package NewTarget when nil.
 	NewTarget func(n config.Notifier, env NotifierEnv) (delivery.Target, error)
+	// WatchFiles reloads when the config file or a rule file changes.
+	WatchFiles bool
+	// Hooks observe the daemon (service manager, metrics); nil ones are skipped.
+	Hooks Hooks
 }
 
-// Watcher is the running daemon for one configuration.
-type Watcher struct {
-	cfg      *config.Config
-	store    *store.Store
-	disp     *delivery.Dispatcher
-	accounts []*account
-	log      *slog.Logger
-	now      func() time.Time
-	started  time.Time
+// Hooks are told what the daemon does. They run on the daemon's goroutines
+// and must return quickly.
+type Hooks struct {
+	// Reloading is called when a reload starts, Reloaded when it ends.
+	Reloading func()
+	Reloaded  func(ok bool, at time.Time)
+	// Polled is called after every poll of an account.
+	Polled func(account string, took time.Duration, ok bool, at time.Time)
+	// Evaluated is called with every alert state after each evaluation.
+	Evaluated func(states []rules.State)
+}
 
-	// mu serializes evaluation and commit: the engine is not safe for
-	// concurrent use, and one commit at a time keeps the outbox in order.
-	mu       sync.Mutex
-	engine   *rules.Engine
-	names    []string       // every notifier, config order
-	unsaved  []*store.Batch // commits that failed, retried first next cycle
-	closeAll []func() error
+// Watcher is the running daemon.
+type Watcher struct {
+	store   *store.Store
+	log     *slog.Logger
+	now     func() time.Time
+	started time.Time
+	opts    Options
+	reloads chan struct{}
+	// lastCycle is when a poll cycle last completed (unix nanoseconds), for
+	// the service manager's watchdog.
+	lastCycle atomic.Int64
+
+	// mu serializes evaluation, commits and the swap of a reload: the
+	// engine is not safe for concurrent use, and one commit at a time keeps
+	// the outbox in order.
+	mu      sync.Mutex
+	cur     *setup
+	engine  *rules.Engine
+	disp    *delivery.Dispatcher
+	unsaved []*store.Batch // commits that failed, retried first next cycle
+	// reloadFailed is when the current run of failed reloads began (zero
+	// while the config on disk is the one running).
+	reloadFailed time.Time
+}
+
+// setup is everything built from one configuration; a reload builds a new
+// one and swaps it in whole.
+type setup struct {
+	cfg      *config.Config
+	rules    []*rules.Rule
+	accounts []*account
+	targets  []delivery.Target
+	names    []string // every notifier, config order
 }
 
 type account struct {
@@ -67,72 +101,129 @@ type account struct {
 // New builds a watcher for cfg with its compiled rules, restoring alert state
 // and equity history from st. It does not start polling; see Run.
 func New(cfg *config.Config, compiled []*rules.Rule, st *store.Store, opts Options) (*Watcher, error) {
-	if len(cfg.Accounts) == 0 {
-		return nil, fmt.Errorf("%s: no accounts configured: add at least one under accounts: (see examples/demo.yaml)", cfg.Path)
-	}
-	w := &Watcher{cfg: cfg, store: st, log: opts.Logger, now: opts.Now}
+	w := &Watcher{store: st, log: opts.Logger, now: opts.Now, opts: opts, reloads: make(chan struct{}, 1)}
 	if w.log == nil {
 		w.log = slog.New(slog.DiscardHandler)
 	}
 	if w.now == nil {
 		w.now = time.Now
 	}
-	newExchange := opts.NewExchange
-	if newExchange == nil {
-		newExchange = NewExchange
+	if w.opts.NewExchange == nil {
+		w.opts.NewExchange = NewExchange
+	}
+	if w.opts.NewTarget == nil {
+		w.opts.NewTarget = NewTarget
 	}
 	w.started = w.now()
-
 	states, err := st.AlertStates()
 	if err != nil {
 		return nil, err
 	}
+	s, _, err := w.build(cfg, compiled, nil)
+	if err != nil {
+		return nil, err
+	}
+	w.cur = s
 	w.engine = rules.NewEngine(compiled, states)
+	w.disp = w.newDispatcher(s)
+	return w, nil
+}
 
-	newTarget := opts.NewTarget
-	if newTarget == nil {
-		newTarget = NewTarget
+// build makes a setup from cfg, reusing the accounts of old whose settings
+// did not change (their exchange connection, caches and equity history).
+// It returns the accounts it created anew; on error it closes them again.
+func (w *Watcher) build(cfg *config.Config, compiled []*rules.Rule, old *setup) (*setup, []*account, error) {
+	if len(cfg.Accounts) == 0 {
+		return nil, nil, fmt.Errorf("%s: no accounts configured: add at least one under accounts: (see examples/demo.yaml)", cfg.Path)
 	}
-	env := NotifierEnv{Stdout: opts.Stdout, Color: opts.Color, Logger: w.log, Threads: st}
-	targets := make([]delivery.Target, 0, len(cfg.Notifiers))
+	s := &setup{cfg: cfg, rules: compiled}
+	env := NotifierEnv{Stdout: w.opts.Stdout, Color: w.opts.Color, Logger: w.log, Threads: w.store}
 	for _, n := range cfg.Notifiers {
-		t, err := newTarget(n, env)
+		t, err := w.opts.NewTarget(n, env)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
-		targets = append(targets, t)
-		w.names = append(w.names, n.Name)
+		s.targets = append(s.targets, t)
+		s.names = append(s.names, n.Name)
 	}
-	w.disp = delivery.New(st, targets, w.log)
-	w.disp.OnHealth = w.onNotifierHealth
-
+	var created []*account
+	fail := func(err error) (*setup, []*account, error) {
+		closeAccounts(w.log, created)
+		return nil, nil, err
+	}
 	for _, a := range cfg.Accounts {
-		alog := w.log.With("account", a.Name)
-		ex, err := newExchange(a, w.now, alog)
-		if err != nil {
-			w.Close()
-			return nil, err
+		if prev := old.account(a.Name); prev != nil && sameAccount(prev.cfg, a) {
+			prev.cfg = a
+			s.accounts = append(s.accounts, prev)
+			continue
 		}
-		w.closeAll = append(w.closeAll, ex.Close)
-		acc := &account{cfg: a, ex: ex, hist: metrics.NewEquityHistory(historyCapacity), log: alog}
-		saved, ok, err := st.Account(a.Name)
+		acc, err := w.newAccount(a)
 		if err != nil {
-			w.Close()
-			return nil, err
+			return fail(err)
 		}
-		if ok {
-			acc.lastSuccess = saved.LastSuccess
-			if len(saved.History) > 0 {
-				if err := acc.hist.UnmarshalBinary(saved.History); err != nil {
-					// A damaged history only costs drawdown's memory; say so and go on.
-					acc.log.Warn("equity history unreadable, drawdown starts afresh", "err", err)
-					acc.hist = metrics.NewEquityHistory(historyCapacity)
-				}
+		created = append(created, acc)
+		s.accounts = append(s.accounts, acc)
+	}
+	return s, created, nil
+}
+
+// newAccount connects an account and restores its state from the store.
+func (w *Watcher) newAccount(a config.Account) (*account, error) {
+	alog := w.log.With("account", a.Name)
+	ex, err := w.opts.NewExchange(a, w.now, alog)
+	if err != nil {
+		return nil, err
+	}
+	acc := &account{cfg: a, ex: ex, hist: metrics.NewEquityHistory(historyCapacity), log: alog}
+	saved, ok, err := w.store.Account(a.Name)
+	if err != nil {
+		_ = ex.Close()
+		return nil, err
+	}
+	if ok {
+		acc.lastSuccess = saved.LastSuccess
+		if len(saved.History) > 0 {
+			if err := acc.hist.UnmarshalBinary(saved.History); err != nil {
+				// A damaged history only costs drawdown's memory; say so and go on.
+				alog.Warn("equity history unreadable, drawdown starts afresh", "err", err)
+				acc.hist = metrics.NewEquityHistory(historyCapacity)
 			}
 		}
-		w.accounts = append(w.accounts, acc)
 	}
-	return w, nil
+	return acc, nil
+}
+
+func (s *setup) account(name string) *account {
+	if s == nil {
+		return nil
+	}
+	for _, a := range s.accounts {
+		if a.cfg.Name == name {
+			return a
+		}
+	}
+	return nil
+}
+
+// sameAccount reports whether two account configs are the same but for
+// where they were written.
+func sameAccount(a, b config.Account) bool {
+	a.At, b.At = config.Location{}, config.Location{}
+	return reflect.DeepEqual(a, b)
+}
+
+func closeAccounts(log *slog.Logger, accts []*account) {
+	for _, a := range accts {
+		if err := a.ex.Close(); err != nil {
+			log.Warn("close exchange", "account", a.cfg.Name, "err", err)
+		}
+	}
+}
+
+func (w *Watcher) newDispatcher(s *setup) *delivery.Dispatcher {
+	d := delivery.New(w.store, s.targets, w.log)
+	d.OnHealth = w.onNotifierHealth
+	return d
 }
 
 // keyCheckTimeout bounds the start-up permission check of one account.
@@ -142,8 +233,12 @@ const keyCheckTimeout = 30 * time.Second
 // marginwatch (read-only; see exchanges.KeyChecker). The daemon must not run
 // when it returns an error: the error says which account and how to fix it.
 func (w *Watcher) CheckKeys(ctx context.Context) error {
+	return checkKeys(ctx, w.cur.accounts)
+}
+
+func checkKeys(ctx context.Context, accts []*account) error {
 	var errs []error
-	for _, a := range w.accounts {
+	for _, a := range accts {
 		kc, ok := a.ex.(exchanges.KeyChecker)
 		if !ok {
 			continue
@@ -162,44 +257,156 @@ func (w *Watcher) CheckKeys(ctx context.Context) error {
 
 // Close releases the exchanges. The caller closes the store.
 func (w *Watcher) Close() {
-	for _, c := range w.closeAll {
-		if err := c(); err != nil {
-			w.log.Warn("close exchange", "err", err)
-		}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.cur != nil {
+		closeAccounts(w.log, w.cur.accounts)
+		w.cur.accounts = nil
 	}
-	w.closeAll = nil
 }
 
-// Run polls every account until ctx is done, then delivers what is pending
-// for up to 10 s and returns. It returns nil on a clean shutdown.
-func (w *Watcher) Run(ctx context.Context) error {
+// RequestReload asks Run to reload the configuration (SIGHUP). Never blocks.
+func (w *Watcher) RequestReload() {
+	select {
+	case w.reloads <- struct{}{}:
+	default:
+	}
+}
+
+// LastCycle is when a poll cycle last completed; zero before the first.
+func (w *Watcher) LastCycle() time.Time {
+	if n := w.lastCycle.Load(); n != 0 {
+		return time.Unix(0, n)
+	}
+	return time.Time{}
+}
+
+// generation is one setup running: its pollers and delivery workers.
+type generation struct {
+	stopPolls, stopDelivery context.CancelFunc
+	polls, delivery         sync.WaitGroup
+}
+
+// start runs the current setup's pollers and delivery workers.
+func (w *Watcher) start(ctx context.Context) *generation {
+	g := &generation{}
+	w.mu.Lock()
+	s, disp := w.cur, w.disp
+	w.mu.Unlock()
+	// Delivery outlives ctx: at shutdown it drains the outbox first.
 	dctx, stopDelivery := context.WithCancel(context.WithoutCancel(ctx))
-	defer stopDelivery()
-	var dwg sync.WaitGroup
-	dwg.Go(func() {
-		if err := w.disp.Run(dctx); err != nil && !errors.Is(err, context.Canceled) {
+	g.stopDelivery = stopDelivery
+	g.delivery.Go(func() {
+		if err := disp.Run(dctx); err != nil {
 			w.log.Error("delivery stopped", "err", err)
 		}
 	})
-	w.disp.Kick() // anything left in the outbox by a previous run
-
-	var wg sync.WaitGroup
-	for _, a := range w.accounts {
-		wg.Go(func() { w.poll(ctx, a) })
+	disp.Kick() // anything left in the outbox
+	pctx, stopPolls := context.WithCancel(ctx)
+	g.stopPolls = stopPolls
+	for _, a := range s.accounts {
+		g.polls.Go(func() { w.poll(pctx, a) })
 	}
-	wg.Go(func() { w.maintain(ctx) })
-	wg.Wait()
+	return g
+}
 
-	// Polling has stopped. Let the workers finish in-flight sends and empty
-	// the outbox, for a bounded time; what is left stays in the store and goes
-	// out after the next start.
+// stop ends the generation: polling first, then delivery (sends in flight
+// finish, bounded by their timeout).
+func (g *generation) stop() {
+	g.stopPolls()
+	g.polls.Wait()
+	g.stopDelivery()
+	g.delivery.Wait()
+}
+
+// Run polls every account until ctx is done, reloading the configuration
+// when asked (RequestReload, or an edited file with Options.WatchFiles).
+// At the end it delivers what is pending for up to 10 s and returns nil.
+func (w *Watcher) Run(ctx context.Context) error {
+	var bg sync.WaitGroup
+	bg.Go(func() { w.maintain(ctx) })
+	if w.opts.WatchFiles {
+		bg.Go(func() { w.watchFiles(ctx) })
+	}
+	defer bg.Wait()
+
+	g := w.start(ctx)
+	for {
+		select {
+		case <-ctx.Done():
+			g.stopPolls()
+			g.polls.Wait()
+			// Let the workers finish in-flight sends and empty the outbox,
+			// for a bounded time; what is left stays in the store and goes
+			// out after the next start.
+			w.mu.Lock()
+			w.commitUnsaved()
+			w.mu.Unlock()
+			w.drain(shutdownFlush)
+			g.stopDelivery()
+			g.delivery.Wait()
+			return nil
+		case <-w.reloads:
+			if w.opts.Hooks.Reloading != nil {
+				w.opts.Hooks.Reloading()
+			}
+			next, created, err := w.prepare(ctx)
+			if err != nil {
+				w.reloadFailure(err)
+				continue
+			}
+			g.stop()
+			w.swap(next, created)
+			g = w.start(ctx)
+			w.reloadSuccess()
+		}
+	}
+}
+
+// prepare loads, checks and builds the configuration on disk, without
+// touching what runs.
+func (w *Watcher) prepare(ctx context.Context) (*setup, []*account, error) {
 	w.mu.Lock()
-	w.commitUnsaved()
+	old := w.cur
 	w.mu.Unlock()
-	w.drain(shutdownFlush)
-	stopDelivery()
-	dwg.Wait()
-	return nil
+	cfg, err := config.Load(old.cfg.Path)
+	if err != nil {
+		return nil, nil, err
+	}
+	compiled, err := rules.Compile(cfg)
+	if err != nil {
+		return nil, nil, err
+	}
+	next, created, err := w.build(cfg, compiled, old)
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := checkKeys(ctx, created); err != nil {
+		closeAccounts(w.log, created)
+		return nil, nil, err
+	}
+	return next, created, nil
+}
+
+// swap puts next in place of the current setup. Alert states carry over by
+// identity: an alert of a rule that is still there keeps its incident,
+// timers and severity; states of removed rules are dropped.
+func (w *Watcher) swap(next *setup, created []*account) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.commitUnsaved()
+	var gone []*account
+	for _, a := range w.cur.accounts {
+		if next.account(a.cfg.Name) != a {
+			gone = append(gone, a)
+		}
+	}
+	closeAccounts(w.log, gone)
+	w.engine = rules.NewEngine(next.rules, w.engine.States())
+	w.cur = next
+	w.disp = w.newDispatcher(next)
+	w.log.Info("configuration reloaded", "accounts", len(next.accounts), "new_accounts", len(created),
+		"rules", len(next.rules), "notifiers", len(next.names))
 }
 
 // threadsKept is how long an incident's thread reference is kept; an older
@@ -261,6 +468,7 @@ func (w *Watcher) poll(ctx context.Context, a *account) {
 
 // cycle polls one account once and evaluates it.
 func (w *Watcher) cycle(ctx context.Context, a *account) {
+	begin := time.Now()
 	pctx, cancel := context.WithTimeout(ctx, a.cfg.PollInterval)
 	snap, err := a.ex.Snapshot(pctx)
 	cancel()
@@ -268,6 +476,9 @@ func (w *Watcher) cycle(ctx context.Context, a *account) {
 		return // shutting down: a cancelled poll is not an exchange failure
 	}
 	now := w.now()
+	if w.opts.Hooks.Polled != nil {
+		w.opts.Hooks.Polled(a.cfg.Name, time.Since(begin), err == nil, now)
+	}
 	var acct *metrics.Account
 	batch := &store.Batch{}
 	if err != nil {
@@ -295,9 +506,27 @@ func (w *Watcher) cycle(ctx context.Context, a *account) {
 	res := w.engine.Evaluate(acct, now)
 	batch.Put = res.Changed
 	batch.Delete = res.Deleted
-	batch.Enqueue = delivery.Entries(res.Notices, w.names, now)
+	batch.Enqueue = delivery.Entries(res.Notices, w.cur.names, now)
 	w.unsaved = append(w.unsaved, batch)
 	if w.commitUnsaved() && len(batch.Enqueue) > 0 {
+		w.disp.Kick()
+	}
+	if w.opts.Hooks.Evaluated != nil {
+		w.opts.Hooks.Evaluated(w.engine.States())
+	}
+	w.lastCycle.Store(time.Now().UnixNano())
+}
+
+// enqueue queues daemon-made notices (not from rules) and wakes delivery.
+func (w *Watcher) enqueue(notices []rules.Notice) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	entries := delivery.Entries(notices, w.cur.names, w.now())
+	if len(entries) == 0 {
+		return
+	}
+	w.unsaved = append(w.unsaved, &store.Batch{Enqueue: entries})
+	if w.commitUnsaved() {
 		w.disp.Kick()
 	}
 }

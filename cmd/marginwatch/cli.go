@@ -163,9 +163,10 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 	defer st.Close()
 
 	w, err := watcher.New(cfg, compiled, st, watcher.Options{
-		Logger: logger,
-		Stdout: stdout,
-		Color:  isTerminal(stdout),
+		Logger:     logger,
+		Stdout:     stdout,
+		Color:      isTerminal(stdout),
+		WatchFiles: true,
 	})
 	if err != nil {
 		logger.Error("cannot start", "err", err)
@@ -179,6 +180,20 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 		logger.Error("refusing to start", "err", err)
 		return exitFailure
 	}
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	go func() {
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-hup:
+				logger.Info("SIGHUP: reloading the configuration")
+				w.RequestReload()
+			}
+		}
+	}()
 	logger.Info("marginwatch started", "version", version, "config", p, "state", st.Path(),
 		"accounts", len(cfg.Accounts), "rules", len(compiled), "notifiers", len(cfg.Notifiers))
 	if err := w.Run(ctx); err != nil {
