@@ -11,6 +11,7 @@ import (
 	"github.com/marginwatch/marginwatch/exchanges/simulated"
 	"github.com/marginwatch/marginwatch/notifiers"
 	"github.com/marginwatch/marginwatch/notifiers/console"
+	"github.com/marginwatch/marginwatch/notifiers/email"
 	"github.com/marginwatch/marginwatch/notifiers/slack"
 	"github.com/marginwatch/marginwatch/notifiers/telegram"
 	"github.com/marginwatch/marginwatch/notifiers/webhook"
@@ -66,6 +67,8 @@ func NewTarget(n config.Notifier, env NotifierEnv) (delivery.Target, error) {
 	case "telegram":
 		t.MinInterval = chatPace
 		t.Notifier, err = telegram.New(n, telegram.Options{Logger: env.Logger, Threads: env.Threads})
+	case "email":
+		t.Notifier, err = email.New(n, email.Options{Logger: env.Logger})
 	case "webhook":
 		t.Notifier, err = webhook.New(n, webhook.Options{Logger: env.Logger})
 	default:

@@ -7,13 +7,17 @@ import (
 	"io"
 	"log/slog"
 	"reflect"
+	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/marginwatch/marginwatch/exchanges"
+	"github.com/marginwatch/marginwatch/notifiers"
 	"github.com/marginwatch/marginwatch/watcher/config"
 	"github.com/marginwatch/marginwatch/watcher/delivery"
+	"github.com/marginwatch/marginwatch/watcher/digest"
 	"github.com/marginwatch/marginwatch/watcher/metrics"
 	"github.com/marginwatch/marginwatch/watcher/rules"
 	"github.com/marginwatch/marginwatch/watcher/store"
@@ -49,8 +53,9 @@ type Hooks struct {
 	// Reloading is called when a reload starts, Reloaded when it ends.
 	Reloading func()
 	Reloaded  func(ok bool, at time.Time)
-	// Polled is called after every poll of an account.
-	Polled func(account string, took time.Duration, ok bool, at time.Time)
+	// Polled is called after every poll of an account; weight is the
+	// exchange's rate-limit weight used, -1 when it does not report one.
+	Polled func(account string, took time.Duration, ok bool, at time.Time, weight int)
 	// Evaluated is called with every alert state after each evaluation.
 	Evaluated func(states []rules.State)
 }
@@ -94,8 +99,11 @@ type account struct {
 	cfg         config.Account
 	ex          exchanges.Exchange
 	hist        *metrics.EquityHistory
-	lastSuccess time.Time
+	lastSuccess time.Time // guarded by Watcher.mu; the account's poller reads it freely
 	log         *slog.Logger
+	// latest is the last evaluation's metrics, for digests. Guarded by
+	// Watcher.mu.
+	latest *metrics.Account
 }
 
 // New builds a watcher for cfg with its compiled rules, restoring alert state
@@ -273,12 +281,52 @@ func (w *Watcher) RequestReload() {
 	}
 }
 
-// LastCycle is when a poll cycle last completed; zero before the first.
-func (w *Watcher) LastCycle() time.Time {
-	if n := w.lastCycle.Load(); n != 0 {
-		return time.Unix(0, n)
+// Alive reports whether the poll loop is making progress: a cycle (failed
+// polls count: an exchange outage is data-stale's business, not a reason to
+// restart) completed within three poll intervals, or a minute. The service
+// manager's watchdog is fed only while it is true.
+func (w *Watcher) Alive() bool {
+	w.mu.Lock()
+	var longest time.Duration
+	for _, a := range w.cur.accounts {
+		longest = max(longest, a.cfg.PollInterval)
 	}
-	return time.Time{}
+	w.mu.Unlock()
+	last := w.started
+	if n := w.lastCycle.Load(); n != 0 {
+		last = time.Unix(0, n)
+	}
+	return time.Since(last) < max(3*longest, time.Minute)
+}
+
+// Health reports whether every account has fresh data (stale_after), with
+// one line per blind account otherwise: /healthz.
+func (w *Watcher) Health() (ok bool, detail string) {
+	now := w.now()
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	var lines []string
+	for _, a := range w.cur.accounts {
+		since := a.lastSuccess
+		if since.IsZero() || since.Before(w.started) {
+			since = w.started
+		}
+		if age := now.Sub(since); age > a.cfg.StaleAfter {
+			lines = append(lines, fmt.Sprintf("account %s: no fresh data for %s", a.cfg.Name, age.Round(time.Second)))
+		}
+	}
+	if len(lines) == 0 {
+		return true, ""
+	}
+	return false, strings.Join(lines, "\n") + "\n"
+}
+
+// DeliveryStats returns the running dispatcher's counters per notifier.
+func (w *Watcher) DeliveryStats() map[string]delivery.Stats {
+	w.mu.Lock()
+	d := w.disp
+	w.mu.Unlock()
+	return d.Stats()
 }
 
 // generation is one setup running: its pollers and delivery workers.
@@ -306,6 +354,15 @@ func (w *Watcher) start(ctx context.Context) *generation {
 	g.stopPolls = stopPolls
 	for _, a := range s.accounts {
 		g.polls.Go(func() { w.poll(pctx, a) })
+	}
+	if len(s.cfg.Digests) > 0 {
+		// Validated by config.Load, so an error here is a bug worth a log line.
+		sched, err := digest.NewScheduler(s.cfg.Digests, w.sendDigest, w.log.With("component", "digest"))
+		if err != nil {
+			w.log.Error("digests disabled", "err", err)
+		} else {
+			g.polls.Go(func() { sched.Run(pctx) })
+		}
 	}
 	return g
 }
@@ -410,18 +467,24 @@ func (w *Watcher) swap(next *setup, created []*account) {
 }
 
 // threadsKept is how long an incident's thread reference is kept; an older
-// incident's next notice only starts a new thread.
-const threadsKept = 30 * 24 * time.Hour
+// incident's next notice only starts a new thread. historyKept is how long
+// sent alerts are kept for digests.
+const (
+	threadsKept = 30 * 24 * time.Hour
+	historyKept = 2 * digest.Window
+)
 
 // maintain garbage-collects the store every hour.
 func (w *Watcher) maintain(ctx context.Context) {
 	t := time.NewTicker(time.Hour)
 	defer t.Stop()
 	for {
-		if n, err := w.store.PruneThreads(w.now().Add(-threadsKept)); err != nil {
+		now := w.now()
+		if _, err := w.store.PruneThreads(now.Add(-threadsKept)); err != nil {
 			w.log.Warn("prune thread references", "err", err)
-		} else if n > 0 {
-			w.log.Debug("pruned thread references", "count", n)
+		}
+		if _, err := w.store.PruneHistory(now.Add(-historyKept)); err != nil {
+			w.log.Warn("prune alert history", "err", err)
 		}
 		select {
 		case <-ctx.Done():
@@ -477,7 +540,11 @@ func (w *Watcher) cycle(ctx context.Context, a *account) {
 	}
 	now := w.now()
 	if w.opts.Hooks.Polled != nil {
-		w.opts.Hooks.Polled(a.cfg.Name, time.Since(begin), err == nil, now)
+		weight := -1
+		if wr, ok := a.ex.(interface{ UsedWeight() int }); ok {
+			weight = wr.UsedWeight()
+		}
+		w.opts.Hooks.Polled(a.cfg.Name, time.Since(begin), err == nil, now, weight)
 	}
 	var acct *metrics.Account
 	batch := &store.Batch{}
@@ -493,7 +560,6 @@ func (w *Watcher) cycle(ctx context.Context, a *account) {
 		}
 	} else {
 		acct = metrics.Compute(a.cfg.Name, a.cfg.Exchange, a.cfg.Labels, snap, a.hist, now)
-		a.lastSuccess = now
 		hist, herr := a.hist.MarshalBinary()
 		if herr != nil {
 			a.log.Warn("encode equity history", "err", herr)
@@ -503,6 +569,10 @@ func (w *Watcher) cycle(ctx context.Context, a *account) {
 
 	w.mu.Lock()
 	defer w.mu.Unlock()
+	a.latest = acct
+	if !acct.Stale {
+		a.lastSuccess = now
+	}
 	res := w.engine.Evaluate(acct, now)
 	batch.Put = res.Changed
 	batch.Delete = res.Deleted
@@ -531,6 +601,44 @@ func (w *Watcher) enqueue(notices []rules.Notice) {
 	}
 }
 
+// record keeps the alerts just queued for the digests' "last 24h". A
+// failure costs a digest line, never a notice, so it is only logged.
+func (w *Watcher) record(entries []store.Entry) {
+	var alerts []notifiers.Alert
+	for _, e := range entries {
+		alerts = append(alerts, e.Alerts...) // the same alert for several notifiers is recorded once
+	}
+	if len(alerts) == 0 {
+		return
+	}
+	if err := w.store.RecordAlerts(alerts); err != nil {
+		w.log.Warn("record alert history for digests", "err", err)
+	}
+}
+
+// sendDigest renders one digest from the latest metrics and queues it. It
+// runs on the digest scheduler's goroutine.
+func (w *Watcher) sendDigest(d config.Digest, at time.Time) {
+	recent, err := w.store.RecentAlerts(at.Add(-digest.Window))
+	if err != nil {
+		w.log.Warn("digest without alert history", "digest", d.Name, "err", err)
+	}
+	w.mu.Lock()
+	var accts []*metrics.Account
+	for _, a := range w.cur.accounts {
+		if d.Accounts == nil || slices.Contains(d.Accounts, a.cfg.Name) {
+			latest := a.latest
+			if latest == nil { // not polled yet since start
+				latest = metrics.Stale(a.cfg.Name, a.cfg.Exchange, a.cfg.Labels, a.lastSuccess, at)
+			}
+			accts = append(accts, latest)
+		}
+	}
+	w.mu.Unlock()
+	msg := digest.Render(d.Name, accts, recent, at, digest.Location(d.Schedule))
+	w.enqueue([]rules.Notice{{Alert: msg, Notify: d.Notify}})
+}
+
 // commitUnsaved commits every batch not yet in the store, oldest first, and
 // reports whether all are in. A batch that cannot be written (full disk, I/O
 // error) stays in memory and is retried on the next cycle: the alert state in
@@ -550,6 +658,7 @@ func (w *Watcher) commitUnsaved() bool {
 			w.log.Error("cannot write the state database; alerts are held in memory and retried next cycle — free disk space or fix the state_dir", "path", w.store.Path(), "err", err, "held_batches", len(w.unsaved))
 			return false
 		}
+		w.record(w.unsaved[0].Enqueue)
 		w.unsaved = w.unsaved[1:]
 	}
 	return true

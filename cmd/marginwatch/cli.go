@@ -1,24 +1,19 @@
 package main
 
 import (
-	"context"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"log/slog"
 	"os"
-	"os/signal"
 	"runtime"
 	"runtime/debug"
-	"syscall"
 
 	"golang.org/x/term"
 
-	"github.com/marginwatch/marginwatch/watcher"
 	"github.com/marginwatch/marginwatch/watcher/config"
 	"github.com/marginwatch/marginwatch/watcher/rules"
-	"github.com/marginwatch/marginwatch/watcher/store"
 )
 
 // version is set at build time with -ldflags "-X main.version=v1.2.3".
@@ -135,72 +130,6 @@ func cmdCheck(args []string, stdout, stderr io.Writer) int {
 	if len(cfg.Accounts) == 0 {
 		fmt.Fprintln(stdout, "note: no accounts: this file is fine as a rule file, but `run` needs at least one account")
 	}
-	return exitOK
-}
-
-func cmdRun(args []string, stdout, stderr io.Writer) int {
-	fs, path := newFlags("run", stderr)
-	logFormat := fs.String("log-format", "text", "log format: text or json")
-	if code, done := parseFlags(fs, args); done {
-		return code
-	}
-	logger, err := newLogger(*logFormat, stderr)
-	if err != nil {
-		fmt.Fprintf(stderr, "marginwatch run: %v\n", err)
-		return exitUsage
-	}
-	p := configPath(*path)
-	cfg, compiled, err := load(p)
-	if err != nil {
-		fmt.Fprintln(stderr, err)
-		return exitFailure
-	}
-	st, err := store.Open(cfg.StateDir, store.Options{})
-	if err != nil {
-		logger.Error("cannot open the state database", "err", err)
-		return exitFailure
-	}
-	defer st.Close()
-
-	w, err := watcher.New(cfg, compiled, st, watcher.Options{
-		Logger:     logger,
-		Stdout:     stdout,
-		Color:      isTerminal(stdout),
-		WatchFiles: true,
-	})
-	if err != nil {
-		logger.Error("cannot start", "err", err)
-		return exitFailure
-	}
-	defer w.Close()
-
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	if err := w.CheckKeys(ctx); err != nil {
-		logger.Error("refusing to start", "err", err)
-		return exitFailure
-	}
-	hup := make(chan os.Signal, 1)
-	signal.Notify(hup, syscall.SIGHUP)
-	defer signal.Stop(hup)
-	go func() {
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case <-hup:
-				logger.Info("SIGHUP: reloading the configuration")
-				w.RequestReload()
-			}
-		}
-	}()
-	logger.Info("marginwatch started", "version", version, "config", p, "state", st.Path(),
-		"accounts", len(cfg.Accounts), "rules", len(compiled), "notifiers", len(cfg.Notifiers))
-	if err := w.Run(ctx); err != nil {
-		logger.Error("stopped", "err", err)
-		return exitFailure
-	}
-	logger.Info("marginwatch stopped")
 	return exitOK
 }
 

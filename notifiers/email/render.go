@@ -1,0 +1,384 @@
+package email
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"html/template"
+	"math"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/marginwatch/marginwatch/notifiers"
+)
+
+// msgDomain is the right-hand side of every Message-ID we generate. It is
+// not a host name on purpose: the IDs must be the same whichever machine
+// sends the notice, so that an incident's thread survives a move.
+const msgDomain = "marginwatch"
+
+// threading is the Message-ID and thread references of one message.
+type threading struct {
+	// MessageID, InReplyTo and References are header values with angle
+	// brackets; InReplyTo and References are empty outside a thread.
+	MessageID  string
+	InReplyTo  string
+	References string
+}
+
+// thread derives the Message-ID and references from the first (most
+// severe) alert. The first notice of an incident (KindFiring, or the one
+// notice of an event) gets the incident's root ID; later notices get an ID
+// of their own and point at the root, so mail clients show one thread per
+// incident. A test alert never joins a thread.
+func thread(alerts []notifiers.Alert) threading {
+	first := alerts[0]
+	notice := "<notice-" + noticeHash(alerts) + "@" + msgDomain + ">"
+	if first.Kind == notifiers.KindTest || first.ID == "" {
+		return threading{MessageID: notice}
+	}
+	root := "<incident-" + idPart(first.ID) + "@" + msgDomain + ">"
+	if first.Kind == notifiers.KindFiring || first.Kind == notifiers.KindEvent {
+		return threading{MessageID: root}
+	}
+	return threading{MessageID: notice, InReplyTo: root, References: root}
+}
+
+// noticeHash names one notice by its content: the same alerts give the
+// same hash, so a retried send carries the same Message-ID.
+func noticeHash(alerts []notifiers.Alert) string {
+	h := sha256.New()
+	for _, a := range alerts {
+		fmt.Fprintf(h, "%s\x00%s\x00%d\x00%d\x00%d\x00", a.ID, a.Kind, a.Severity, a.At.UnixNano(), a.StartsAt.UnixNano())
+	}
+	return hex.EncodeToString(h.Sum(nil)[:12])
+}
+
+// idPart returns id when it is safe in a Message-ID (letters, digits, '-'
+// and '_'; alert IDs are hex), else a hash of it: a '>' or a space in an ID
+// must not break the header.
+func idPart(id string) string {
+	safe := len(id) <= 64
+	for _, r := range id {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_') {
+			safe = false
+			break
+		}
+	}
+	if safe {
+		return id
+	}
+	sum := sha256.Sum256([]byte(id))
+	return "h" + hex.EncodeToString(sum[:12])
+}
+
+// subject summarises the message from its first alert:
+// "[CRITICAL] main: liquidation-near BTCUSDT long (+1 more)". A resolution
+// leads with RESOLVED, a test with TEST, so neither can be mistaken for an
+// incident.
+func subject(alerts []notifiers.Alert) string {
+	a := alerts[0]
+	var b strings.Builder
+	if a.Kind == notifiers.KindTest {
+		b.WriteString("[TEST] ")
+	}
+	b.WriteString("[")
+	b.WriteString(label(a))
+	b.WriteString("] ")
+	b.WriteString(a.Account)
+	b.WriteString(": ")
+	b.WriteString(a.Rule)
+	for _, s := range []string{a.Symbol, a.Side} {
+		if s != "" {
+			b.WriteByte(' ')
+			b.WriteString(s)
+		}
+	}
+	if len(alerts) > 1 {
+		fmt.Fprintf(&b, " (+%d more)", len(alerts)-1)
+	}
+	// A newline in a header value would end the header and let the rest
+	// forge new ones.
+	return oneLine(b.String())
+}
+
+// label is the word the eye looks for first: the severity, or RESOLVED.
+func label(a notifiers.Alert) string {
+	if a.Status == notifiers.Resolved {
+		return "RESOLVED"
+	}
+	return strings.ToUpper(a.Severity.String())
+}
+
+// message is what both MIME parts show: a banner and one block per alert.
+type message struct {
+	// Banner marks a test so that nobody acts on it; empty otherwise.
+	Banner string
+	Alerts []alertView
+}
+
+// alertView is one alert, already reduced to the strings both parts print.
+type alertView struct {
+	Label string // CRITICAL, WARNING, INFO, RESOLVED
+	Color string // the HTML label's background
+	Rule  string
+	Kind  string // "escalated to critical", "resolved (was warning)", …
+	// Fields are shown in order, as "name  value" lines or table rows.
+	Fields []field
+}
+
+type field struct {
+	Name, Value string
+}
+
+// testBanner is printed above a KindTest message in both parts.
+const testBanner = "TEST - sent by marginwatch notify-test to check this channel; no action needed."
+
+// newMessage builds the shared view of alerts. Times are shown in loc.
+func newMessage(alerts []notifiers.Alert, loc *time.Location) message {
+	var m message
+	for _, a := range alerts {
+		if a.Kind == notifiers.KindTest {
+			m.Banner = testBanner
+		}
+		m.Alerts = append(m.Alerts, newAlertView(a, loc))
+	}
+	return m
+}
+
+func newAlertView(a notifiers.Alert, loc *time.Location) alertView {
+	v := alertView{Label: label(a), Color: color(a), Rule: oneLine(a.Rule), Kind: kindText(a)}
+	add := func(name, value string) {
+		if value = multiLine(value); value != "" {
+			v.Fields = append(v.Fields, field{name, value})
+		}
+	}
+	add("account", a.Account)
+	add("position", strings.TrimSpace(a.Symbol+" "+a.Side))
+	add("value", valueText(a))
+	add("summary", a.Summary)
+	add("context", contextText(a.Context))
+	add("runbook", a.Runbook)
+	add("started", timeText(a.StartsAt, loc))
+	add("time", timeText(a.At, loc))
+	add("labels", labelsText(a.Labels))
+	return v
+}
+
+func color(a notifiers.Alert) string {
+	switch {
+	case a.Status == notifiers.Resolved:
+		return "#2e7d32"
+	case a.Severity == notifiers.Critical:
+		return "#c62828"
+	case a.Severity == notifiers.Warning:
+		return "#ef6c00"
+	default:
+		return "#1565c0"
+	}
+}
+
+// kindText says why this notice was sent.
+func kindText(a notifiers.Alert) string {
+	sev := a.Severity.String()
+	switch a.Kind {
+	case notifiers.KindFiring:
+		return "firing"
+	case notifiers.KindEscalated:
+		return "escalated to " + sev
+	case notifiers.KindEased:
+		return "eased to " + sev + ", still firing"
+	case notifiers.KindRepeat:
+		return "still firing (repeat)"
+	case notifiers.KindResolved:
+		return "resolved (was " + sev + ")"
+	case notifiers.KindEvent:
+		return "event"
+	case notifiers.KindTest:
+		return "TEST alert, not a real incident"
+	default:
+		return string(a.Kind)
+	}
+}
+
+// valueText compares the value with the threshold in words. A resolved
+// alert states what is true now ("now at or below 0.5"), not the condition
+// that no longer holds. An event has no threshold: its metric is its name.
+func valueText(a notifiers.Alert) string {
+	if a.Metric == "" {
+		return ""
+	}
+	v, thr := formatNum(a.Value), formatNum(a.Threshold)
+	resolved := a.Status == notifiers.Resolved
+	switch {
+	case a.Op == "above" && !resolved:
+		return fmt.Sprintf("%s is %s, above %s (%s)", a.Metric, v, thr, a.Severity)
+	case a.Op == "above":
+		return fmt.Sprintf("%s is %s, now at or below %s", a.Metric, v, thr)
+	case a.Op == "below" && !resolved:
+		return fmt.Sprintf("%s is %s, below %s (%s)", a.Metric, v, thr, a.Severity)
+	case a.Op == "below":
+		return fmt.Sprintf("%s is %s, now at or above %s", a.Metric, v, thr)
+	default:
+		return "event " + a.Metric
+	}
+}
+
+// contextKeys are the context figures a trader reads at a glance, in the
+// order they read them, with the unit each is shown in.
+var contextKeys = []struct{ key, name, unit string }{
+	{"mark_price", "mark", ""},
+	{"entry_price", "entry", ""},
+	{"liq_price", "liq", ""},
+	{"liq_distance_pct", "liq distance", "%"},
+	{"leverage", "leverage", "x"},
+	{"margin_ratio", "margin ratio", ""},
+	{"account_margin_ratio", "account margin ratio", ""},
+	{"equity", "equity", ""},
+}
+
+// contextText lists the known context figures in reading order, then any
+// others by name, so nothing the engine attached is hidden.
+func contextText(ctx map[string]float64) string {
+	if len(ctx) == 0 {
+		return ""
+	}
+	var parts []string
+	known := make(map[string]bool, len(contextKeys))
+	for _, k := range contextKeys {
+		known[k.key] = true
+		if v, ok := ctx[k.key]; ok {
+			parts = append(parts, k.name+" "+formatNum(v)+k.unit)
+		}
+	}
+	var rest []string
+	for k := range ctx {
+		if !known[k] {
+			rest = append(rest, k)
+		}
+	}
+	slices.Sort(rest)
+	for _, k := range rest {
+		parts = append(parts, k+" "+formatNum(ctx[k]))
+	}
+	return strings.Join(parts, " · ")
+}
+
+func timeText(t time.Time, loc *time.Location) string {
+	if t.IsZero() {
+		return ""
+	}
+	return t.In(loc).Format("2006-01-02 15:04:05 MST")
+}
+
+func labelsText(labels map[string]string) string {
+	keys := make([]string, 0, len(labels))
+	for k := range labels {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	parts := make([]string, len(keys))
+	for i, k := range keys {
+		parts[i] = k + "=" + labels[k]
+	}
+	return strings.Join(parts, ", ")
+}
+
+// text renders the plain-text part:
+//
+//	CRITICAL liquidation-near - escalated to critical
+//	  account   main
+//	  …
+//
+// A multi-line value keeps its lines, indented under the value column.
+func (m message) text() string {
+	var b strings.Builder
+	if m.Banner != "" {
+		b.WriteString(m.Banner)
+		b.WriteString("\n\n")
+	}
+	for i, a := range m.Alerts {
+		if i > 0 {
+			b.WriteByte('\n')
+		}
+		fmt.Fprintf(&b, "%s %s - %s\n", a.Label, a.Rule, a.Kind)
+		for _, f := range a.Fields {
+			// Continuation lines line up under the value column.
+			fmt.Fprintf(&b, "  %-9s %s\n", f.Name, strings.ReplaceAll(f.Value, "\n", "\n            "))
+		}
+	}
+	b.WriteString("\n-- \nmarginwatch\n")
+	return b.String()
+}
+
+// htmlTemplate is the HTML part. Inline styles only: most mail clients drop
+// <style> blocks. html/template escapes every value (a summary is user
+// text and may hold '<').
+var htmlTemplate = template.Must(template.New("mail").Parse(`<!DOCTYPE html>
+<html><body style="font-family:-apple-system,Segoe UI,Helvetica,Arial,sans-serif;font-size:14px;color:#222">
+{{- if .Banner}}
+<p style="background:#fff3cd;border:2px dashed #b8860b;padding:8px;font-weight:bold">{{.Banner}}</p>
+{{- end}}
+{{- range .Alerts}}
+<table cellpadding="4" cellspacing="0" style="border-collapse:collapse;margin:0 0 16px 0">
+<tr><td colspan="2"><span style="background:{{.Color}};color:#fff;font-weight:bold;padding:2px 6px">{{.Label}}</span> <b>{{.Rule}}</b> - {{.Kind}}</td></tr>
+{{- range .Fields}}
+<tr><td style="color:#666;vertical-align:top">{{.Name}}</td><td style="white-space:pre-wrap">{{.Value}}</td></tr>
+{{- end}}
+</table>
+{{- end}}
+<p style="color:#888;font-size:12px">marginwatch</p>
+</body></html>
+`))
+
+// html renders the HTML part.
+func (m message) html() (string, error) {
+	var b strings.Builder
+	if err := htmlTemplate.Execute(&b, m); err != nil {
+		return "", fmt.Errorf("render html: %w", err)
+	}
+	return b.String(), nil
+}
+
+// formatNum shows two decimals for ordinary magnitudes and three
+// significant digits for small ones (funding rates like 0.000125), without
+// trailing zeros — the same as the console notifier.
+func formatNum(v float64) string {
+	if math.IsNaN(v) || math.IsInf(v, 0) {
+		return strconv.FormatFloat(v, 'f', -1, 64)
+	}
+	if v == 0 || math.Abs(v) >= 1 {
+		s := strconv.FormatFloat(v, 'f', 2, 64)
+		s = strings.TrimRight(s, "0")
+		s = strings.TrimSuffix(s, ".")
+		if s == "-0" {
+			s = "0"
+		}
+		return s
+	}
+	return strconv.FormatFloat(v, 'g', 3, 64)
+}
+
+// oneLine replaces control characters with spaces, for headers and
+// headings.
+func oneLine(s string) string {
+	return strings.Map(func(r rune) rune {
+		if r < 0x20 || r == 0x7f {
+			return ' '
+		}
+		return r
+	}, s)
+}
+
+// multiLine keeps a value's line breaks (CRLF or LF, as LF) and replaces
+// every other control character with a space, and trims surrounding space.
+func multiLine(s string) string {
+	s = strings.ReplaceAll(s, "\r\n", "\n")
+	lines := strings.Split(s, "\n")
+	for i, l := range lines {
+		lines[i] = oneLine(l)
+	}
+	return strings.TrimSpace(strings.Join(lines, "\n"))
+}

@@ -1,0 +1,200 @@
+package email
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/marginwatch/marginwatch/notifiers"
+	"github.com/marginwatch/marginwatch/notifiers/notifiertest"
+)
+
+// berlin is a fixed zone so expected times do not depend on tzdata.
+var berlin = time.FixedZone("CET", 3600)
+
+func TestText(t *testing.T) {
+	event := notifiers.Alert{
+		ID: "77aa", Status: notifiers.Firing, Kind: notifiers.KindEvent, Severity: notifiers.Critical,
+		Rule: "margin-call", Account: "main", Metric: "margin_call",
+		At:      time.Date(2026, 11, 28, 3, 20, 0, 0, time.UTC),
+		Summary: "MARGIN_CALL on main\r\nBTCUSDT long is below maintenance",
+		Context: map[string]float64{"account_margin_ratio": 0.93, "equity": 512.5, "zeta": 0.000125},
+	}
+	test := notifiers.Alert{
+		ID: "t", Status: notifiers.Firing, Kind: notifiers.KindTest, Severity: notifiers.Info,
+		Rule: "notify-test", Account: "main", At: time.Date(2026, 11, 28, 3, 20, 0, 0, time.UTC),
+		Summary: "test alert",
+	}
+	tests := []struct {
+		name   string
+		alerts []notifiers.Alert
+		want   string
+	}{
+		{
+			name:   "escalation and resolution",
+			alerts: notifiertest.Alerts(),
+			want: `CRITICAL liquidation-near - escalated to critical
+  account   main
+  position  BTCUSDT long
+  value     liq_distance_pct is 6.21, below 7 (critical)
+  summary   BTCUSDT long is 6.2% from liquidation <now>
+  context   mark 91234.5 · liq 85570.1 · liq distance 6.21% · leverage 5x · margin ratio 0.41 · equity 10234.12
+  runbook   Add margin or cut size & breathe
+  started   2026-11-28 04:14:00 CET
+  time      2026-11-28 04:16:00 CET
+  labels    desk=alpha
+
+RESOLVED margin-ratio - resolved (was warning)
+  account   main
+  value     margin_ratio is 0.31, now at or below 0.5
+  summary   account margin ratio is 0.31 (1.00 = liquidation)
+  started   2026-11-28 03:14:00 CET
+  time      2026-11-28 04:16:00 CET
+
+-- 
+marginwatch
+`,
+		},
+		{
+			name:   "event with a two-line summary and unknown context",
+			alerts: []notifiers.Alert{event},
+			want: `CRITICAL margin-call - event
+  account   main
+  value     event margin_call
+  summary   MARGIN_CALL on main
+            BTCUSDT long is below maintenance
+  context   account margin ratio 0.93 · equity 512.5 · zeta 0.000125
+  time      2026-11-28 04:20:00 CET
+
+-- 
+marginwatch
+`,
+		},
+		{
+			name:   "test",
+			alerts: []notifiers.Alert{test},
+			want: `TEST - sent by marginwatch notify-test to check this channel; no action needed.
+
+INFO notify-test - TEST alert, not a real incident
+  account   main
+  summary   test alert
+  time      2026-11-28 04:20:00 CET
+
+-- 
+marginwatch
+`,
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := newMessage(tt.alerts, berlin).text(); got != tt.want {
+				t.Errorf("text:\n%s\nwant:\n%s", got, tt.want)
+			}
+		})
+	}
+}
+
+func TestHTML(t *testing.T) {
+	a := notifiers.Alert{
+		ID: "t", Status: notifiers.Firing, Kind: notifiers.KindTest, Severity: notifiers.Warning,
+		Rule: "notify-test", Account: "main<1>", Summary: "line one\nline <two>",
+	}
+	got, err := newMessage([]notifiers.Alert{a}, berlin).html()
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := `<!DOCTYPE html>
+<html><body style="font-family:-apple-system,Segoe UI,Helvetica,Arial,sans-serif;font-size:14px;color:#222">
+<p style="background:#fff3cd;border:2px dashed #b8860b;padding:8px;font-weight:bold">TEST - sent by marginwatch notify-test to check this channel; no action needed.</p>
+<table cellpadding="4" cellspacing="0" style="border-collapse:collapse;margin:0 0 16px 0">
+<tr><td colspan="2"><span style="background:#ef6c00;color:#fff;font-weight:bold;padding:2px 6px">WARNING</span> <b>notify-test</b> - TEST alert, not a real incident</td></tr>
+<tr><td style="color:#666;vertical-align:top">account</td><td style="white-space:pre-wrap">main&lt;1&gt;</td></tr>
+<tr><td style="color:#666;vertical-align:top">summary</td><td style="white-space:pre-wrap">line one
+line &lt;two&gt;</td></tr>
+</table>
+<p style="color:#888;font-size:12px">marginwatch</p>
+</body></html>
+`
+	if got != want {
+		t.Errorf("html:\n%s\nwant:\n%s", got, want)
+	}
+}
+
+func TestSubject(t *testing.T) {
+	alerts := notifiertest.Alerts()
+	resolved := alerts[1]
+	test := notifiers.Alert{Kind: notifiers.KindTest, Status: notifiers.Firing, Severity: notifiers.Info, Rule: "notify-test", Account: "main"}
+	forged := alerts[0]
+	forged.Rule = "evil\r\nBcc: victim@example.com"
+	tests := []struct {
+		alerts []notifiers.Alert
+		want   string
+	}{
+		{alerts, "[CRITICAL] main: liquidation-near BTCUSDT long (+1 more)"},
+		{alerts[:1], "[CRITICAL] main: liquidation-near BTCUSDT long"},
+		{[]notifiers.Alert{resolved}, "[RESOLVED] main: margin-ratio"},
+		{[]notifiers.Alert{test}, "[TEST] [INFO] main: notify-test"},
+		{[]notifiers.Alert{forged}, "[CRITICAL] main: evil  Bcc: victim@example.com BTCUSDT long"},
+	}
+	for _, tt := range tests {
+		if got := subject(tt.alerts); got != tt.want {
+			t.Errorf("subject = %q, want %q", got, tt.want)
+		}
+	}
+}
+
+func TestThread(t *testing.T) {
+	base := notifiertest.Alerts()[0]
+	with := func(kind notifiers.Kind, id string) []notifiers.Alert {
+		a := base
+		a.Kind, a.ID = kind, id
+		return []notifiers.Alert{a}
+	}
+	const root = "<incident-a1b2c3d4e5f60718@marginwatch>"
+	notice := func(alerts []notifiers.Alert) string { return "<notice-" + noticeHash(alerts) + "@marginwatch>" }
+	tests := []struct {
+		name   string
+		alerts []notifiers.Alert
+		want   threading
+	}{
+		{"firing is the root", with(notifiers.KindFiring, base.ID), threading{MessageID: root}},
+		{"event is its own root", with(notifiers.KindEvent, base.ID), threading{MessageID: root}},
+		{"repeat replies", with(notifiers.KindRepeat, base.ID), threading{notice(with(notifiers.KindRepeat, base.ID)), root, root}},
+		{"resolution replies", with(notifiers.KindResolved, base.ID), threading{notice(with(notifiers.KindResolved, base.ID)), root, root}},
+		{"test stands alone", with(notifiers.KindTest, base.ID), threading{MessageID: notice(with(notifiers.KindTest, base.ID))}},
+		{"no ID, no thread", with(notifiers.KindRepeat, ""), threading{MessageID: notice(with(notifiers.KindRepeat, ""))}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := thread(tt.alerts); got != tt.want {
+				t.Errorf("thread = %+v, want %+v", got, tt.want)
+			}
+		})
+	}
+	// An ID that would break the header is hashed into a well-formed one.
+	if id := thread(with(notifiers.KindFiring, "a b>c")).MessageID; !strings.HasPrefix(id, "<incident-h") ||
+		!strings.HasSuffix(id, "@marginwatch>") || strings.ContainsAny(id[1:len(id)-1], " <>") {
+		t.Errorf("Message-ID for an unsafe incident ID: %q", id)
+	}
+	// The same notice always gets the same ID, a different one another.
+	a, b := with(notifiers.KindRepeat, base.ID), with(notifiers.KindRepeat, base.ID)
+	b[0].At = b[0].At.Add(time.Hour)
+	if noticeHash(a) != noticeHash(with(notifiers.KindRepeat, base.ID)) || noticeHash(a) == noticeHash(b) {
+		t.Error("noticeHash is not a function of the notice")
+	}
+}
+
+func TestFormatNum(t *testing.T) {
+	tests := []struct {
+		v    float64
+		want string
+	}{
+		{0, "0"}, {7, "7"}, {6.21, "6.21"}, {91234.5, "91234.5"}, {-0.001, "-0.001"},
+		{0.000125, "0.000125"}, {0.41, "0.41"}, {-0.0001, "-0.0001"}, {1.005, "1"},
+	}
+	for _, tt := range tests {
+		if got := formatNum(tt.v); got != tt.want {
+			t.Errorf("formatNum(%v) = %q, want %q", tt.v, got, tt.want)
+		}
+	}
+}

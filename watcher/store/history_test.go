@@ -1,0 +1,240 @@
+package store
+
+import (
+	"errors"
+	"math"
+	"path/filepath"
+	"reflect"
+	"slices"
+	"testing"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/marginwatch/marginwatch/notifiers"
+)
+
+// sent is a recorded notification of incident id at t0+offset.
+func histAlert(id string, kind notifiers.Kind, offset time.Duration) notifiers.Alert {
+	status := notifiers.Firing
+	if kind == notifiers.KindResolved {
+		status = notifiers.Resolved
+	}
+	return notifiers.Alert{
+		ID: id, Status: status, Kind: kind, Severity: notifiers.Warning,
+		Rule: "rule-" + id, Account: "main", Symbol: "BTCUSDT", Side: "long",
+		Metric: "liq_distance_pct", Value: 12.5, Threshold: 15, Op: "below",
+		StartsAt: t0, At: t0.Add(offset), Summary: "summary of " + id,
+		Labels:  map[string]string{"desk": "alpha"},
+		Context: map[string]float64{"mark_price": 100},
+	}
+}
+
+// tags names alerts by ID and kind, so failures read well.
+func histTags(as []notifiers.Alert) []string {
+	out := make([]string, len(as))
+	for i, a := range as {
+		out[i] = a.ID + "/" + string(a.Kind)
+	}
+	return out
+}
+
+func TestRecentAlerts(t *testing.T) {
+	s, _ := openTemp(t)
+	// Recorded out of order, with repeats, as commits and notifiers would.
+	batches := [][]notifiers.Alert{
+		{histAlert("c", notifiers.KindFiring, 3*time.Hour), histAlert("a", notifiers.KindFiring, 0)},
+		{histAlert("b", notifiers.KindFiring, time.Hour), histAlert("a", notifiers.KindRepeat, 2*time.Hour)},
+		// The same notification again (a second notifier): no duplicate.
+		{histAlert("c", notifiers.KindFiring, 3*time.Hour)},
+		// Two notifications of one instant: ordered by ID.
+		{histAlert("e", notifiers.KindResolved, 4*time.Hour), histAlert("d", notifiers.KindEscalated, 4*time.Hour)},
+		// Digests and tests are not account alerts: skipped.
+		{histAlert("digest:morning", notifiers.KindDigest, 5*time.Hour), histAlert("t", notifiers.KindTest, 5*time.Hour)},
+		// One incident, two kinds at one instant (eased, then a new kind): both kept.
+		{histAlert("a", notifiers.KindEased, 2*time.Hour)},
+		nil,
+	}
+	for i, b := range batches {
+		if err := s.RecordAlerts(b); err != nil {
+			t.Fatalf("RecordAlerts batch %d: %v", i, err)
+		}
+	}
+	tests := []struct {
+		name  string
+		since time.Time
+		want  []string
+	}{
+		{"everything", t0.Add(-time.Hour), []string{"a/firing", "b/firing", "a/eased", "a/repeat", "c/firing", "d/escalated", "e/resolved"}},
+		{"since is inclusive", t0.Add(2 * time.Hour), []string{"a/eased", "a/repeat", "c/firing", "d/escalated", "e/resolved"}},
+		{"one nanosecond later", t0.Add(2*time.Hour + 1), []string{"c/firing", "d/escalated", "e/resolved"}},
+		{"after the last", t0.Add(4*time.Hour + 1), nil},
+		{"zero time", time.Time{}, []string{"a/firing", "b/firing", "a/eased", "a/repeat", "c/firing", "d/escalated", "e/resolved"}},
+		{"beyond 2262", time.Date(2300, 1, 1, 0, 0, 0, 0, time.UTC), nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := s.RecentAlerts(tt.since)
+			if err != nil {
+				t.Fatalf("RecentAlerts: %v", err)
+			}
+			if g := histTags(got); !slices.Equal(g, tt.want) {
+				t.Errorf("RecentAlerts(%s) = %v, want %v", tt.since, g, tt.want)
+			}
+		})
+	}
+}
+
+func TestRecentAlertsRoundTrip(t *testing.T) {
+	s, dir := openTemp(t)
+	want := histAlert("a", notifiers.KindFiring, time.Minute)
+	if err := s.RecordAlerts([]notifiers.Alert{want}); err != nil {
+		t.Fatalf("RecordAlerts: %v", err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+	s2, err := Open(dir, Options{})
+	if err != nil {
+		t.Fatalf("reopen: %v", err)
+	}
+	t.Cleanup(func() { _ = s2.Close() })
+	got, err := s2.RecentAlerts(t0)
+	if err != nil || len(got) != 1 {
+		t.Fatalf("RecentAlerts after reopen = %v, %v; want one alert", histTags(got), err)
+	}
+	if !got[0].At.Equal(want.At) || !got[0].StartsAt.Equal(want.StartsAt) {
+		t.Errorf("times = %s, %s; want %s, %s", got[0].At, got[0].StartsAt, want.At, want.StartsAt)
+	}
+	got[0].At, got[0].StartsAt = want.At, want.StartsAt
+	if !reflect.DeepEqual(got[0], want) {
+		t.Errorf("alert after reopen = %+v, want %+v", got[0], want)
+	}
+}
+
+func TestRecordAlertsRejectsBadAlerts(t *testing.T) {
+	good := histAlert("good", notifiers.KindFiring, 0)
+	tests := []struct {
+		name string
+		bad  func(*notifiers.Alert)
+	}{
+		{"no ID", func(a *notifiers.Alert) { a.ID = "" }},
+		{"zero time", func(a *notifiers.Alert) { a.At = time.Time{} }},
+		{"before 1970", func(a *notifiers.Alert) { a.At = time.Date(1969, 12, 31, 23, 59, 59, 0, time.UTC) }},
+		{"after 2262", func(a *notifiers.Alert) { a.At = time.Date(2263, 1, 1, 0, 0, 0, 0, time.UTC) }},
+		{"NUL in ID", func(a *notifiers.Alert) { a.ID = "x\x00firing" }},
+		{"NUL in kind", func(a *notifiers.Alert) { a.Kind = "firing\x00x" }},
+		{"NaN value", func(a *notifiers.Alert) { a.Value = math.NaN() }},
+		{"infinite context", func(a *notifiers.Alert) { a.Context = map[string]float64{"x": math.Inf(1)} }},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s, _ := openTemp(t)
+			bad := histAlert("bad", notifiers.KindFiring, time.Minute)
+			tt.bad(&bad)
+			err := s.RecordAlerts([]notifiers.Alert{good, bad})
+			if !errors.Is(err, ErrBadBatch) {
+				t.Fatalf("RecordAlerts = %v, want an error wrapping ErrBadBatch", err)
+			}
+			// All or nothing: the good alert was not stored either.
+			got, err := s.RecentAlerts(time.Time{})
+			if err != nil || len(got) != 0 {
+				t.Errorf("RecentAlerts after a rejected batch = %v, %v; want none", histTags(got), err)
+			}
+		})
+	}
+}
+
+func TestPruneHistory(t *testing.T) {
+	tests := []struct {
+		name      string
+		before    time.Time
+		wantN     int
+		wantAfter []string
+	}{
+		{"nothing old", t0, 1, []string{"a/firing", "b/firing", "c/firing"}}, // only the damaged record
+		{"exclusive bound", t0.Add(time.Hour), 2, []string{"b/firing", "c/firing"}},
+		{"some", t0.Add(time.Hour + 1), 3, []string{"c/firing"}},
+		{"all", t0.Add(48 * time.Hour), 4, nil},
+		{"zero time", time.Time{}, 1, []string{"a/firing", "b/firing", "c/firing"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s, _ := openTemp(t)
+			err := s.RecordAlerts([]notifiers.Alert{
+				histAlert("a", notifiers.KindFiring, 0),
+				histAlert("b", notifiers.KindFiring, time.Hour),
+				histAlert("c", notifiers.KindFiring, 24*time.Hour),
+			})
+			if err != nil {
+				t.Fatalf("RecordAlerts: %v", err)
+			}
+			// A damaged record in the future: RecentAlerts skips it and
+			// PruneHistory removes it whatever its time.
+			err = s.db.Update(func(tx *bolt.Tx) error {
+				k := historyTimeKey(t0.Add(30 * time.Hour))
+				return tx.Bucket(bucketHistory).Put(append(k, "z\x00firing"...), []byte("{not json"))
+			})
+			if err != nil {
+				t.Fatalf("plant damaged record: %v", err)
+			}
+			if got, err := s.RecentAlerts(time.Time{}); err != nil || len(got) != 3 {
+				t.Fatalf("RecentAlerts with a damaged record = %v, %v; want the 3 good ones", histTags(got), err)
+			}
+			n, err := s.PruneHistory(tt.before)
+			if err != nil || n != tt.wantN {
+				t.Fatalf("PruneHistory(%s) = %d, %v; want %d, nil", tt.before, n, err, tt.wantN)
+			}
+			got, err := s.RecentAlerts(time.Time{})
+			if err != nil {
+				t.Fatalf("RecentAlerts: %v", err)
+			}
+			if g := histTags(got); !slices.Equal(g, tt.wantAfter) {
+				t.Errorf("left after PruneHistory = %v, want %v", g, tt.wantAfter)
+			}
+			var left int
+			_ = s.db.View(func(tx *bolt.Tx) error {
+				left = tx.Bucket(bucketHistory).Stats().KeyN
+				return nil
+			})
+			if left != len(tt.wantAfter) {
+				t.Errorf("%d records left in the bucket, want %d", left, len(tt.wantAfter))
+			}
+		})
+	}
+}
+
+func TestHistoryEmptyDatabase(t *testing.T) {
+	s, _ := openTemp(t)
+	if got, err := s.RecentAlerts(time.Time{}); err != nil || got != nil {
+		t.Errorf("RecentAlerts on a fresh database = %v, %v; want nil, nil", got, err)
+	}
+	if n, err := s.PruneHistory(t0); err != nil || n != 0 {
+		t.Errorf("PruneHistory on a fresh database = %d, %v; want 0, nil", n, err)
+	}
+	// Only skipped kinds: nothing is written, not even the bucket.
+	if err := s.RecordAlerts([]notifiers.Alert{histAlert("d", notifiers.KindDigest, 0)}); err != nil {
+		t.Fatalf("RecordAlerts of a digest: %v", err)
+	}
+	_ = s.db.View(func(tx *bolt.Tx) error {
+		if tx.Bucket(bucketHistory) != nil {
+			t.Error("RecordAlerts of a digest only created the history bucket")
+		}
+		return nil
+	})
+}
+
+func TestRecordAlertsFailsOnClosedStore(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "state")
+	s, err := Open(dir, Options{})
+	if err != nil {
+		t.Fatalf("Open: %v", err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+	err = s.RecordAlerts([]notifiers.Alert{histAlert("a", notifiers.KindFiring, 0)})
+	if err == nil || errors.Is(err, ErrBadBatch) {
+		t.Errorf("RecordAlerts on a closed store = %v, want a non-ErrBadBatch error", err)
+	}
+}
