@@ -17,9 +17,13 @@ import (
 // totals; per-position maintenance margin; weight 5), positionRisk (mark,
 // liquidation price, margin type, isolated margin; 1), premiumIndex (10; no
 // go-binance service: read here) and the open orders per held symbol (1).
-// Cached: exchangeInfo (contract sizes, hourly), fundingInfo (hourly), 1h
-// klines (per closed candle), FUNDING_FEE income (5 min; no go-binance
-// service). COIN-M has no algo-order service: its stops are regular orders.
+// Cached: exchangeInfo (contract sizes, hourly), fundingInfo and leverage
+// brackets (hourly; brackets via the signed GET /dapi/v2/leverageBracket, no
+// go-binance service), 1h klines (per closed candle), FUNDING_FEE income
+// (5 min; no go-binance service). COIN-M has no algo-order service: its
+// stops are regular orders. The maintenance margin comes from the account's
+// position row; a position that row does not cover (opened between the two
+// reads) gets it from the brackets.
 func (e *Exchange) snapshotCOINM(ctx context.Context) (*exchanges.Snapshot, error) {
 	now := e.now()
 	var acct *delivery.Account
@@ -113,11 +117,18 @@ func (e *Exchange) snapshotCOINM(ctx context.Context) (*exchanges.Snapshot, erro
 		return nil, err
 	}
 	hot := e.tr.hot(hostOf(e.base))
+	if hot {
+		e.log.Warn("above 80% of Binance's request weight this minute; serving funding intervals, leverage brackets, candles and income from cache", "used_weight", e.UsedWeight())
+	}
 	if len(symbols) > 0 {
 		if err := e.refreshFunding(ctx, now, hot); err != nil {
 			return nil, err
 		}
 	}
+	if err := e.refreshBrackets(ctx, symbols, now, hot); err != nil {
+		return nil, err
+	}
+	e.fillMaint(hs) // after Notional: COIN-M brackets go by quantity in the coin
 	if err := e.refreshCandles(ctx, symbols, now, hot); err != nil {
 		return nil, err
 	}

@@ -98,3 +98,80 @@ func TestSnapshotCOINM(t *testing.T) {
 		t.Errorf("steady COIN-M poll weight = %d (%v), want 18", w, srv.Weights())
 	}
 }
+
+// TestSnapshotCOINMHedge: a COIN-M hedge account (Binance's docs examples;
+// see binancetest's coinmHedge for what was added). The account read reports
+// no maintenance margin, so it comes from the brackets by quantity in BTC.
+func TestSnapshotCOINMHedge(t *testing.T) {
+	ex, _, clk := fixture(t, COINM, binancetest.Options{Account: binancetest.COINMHedge}, nil)
+	snap, err := ex.Snapshot(context.Background())
+	if err != nil {
+		t.Fatalf("Snapshot: %v", err)
+	}
+	a := metrics.Compute("main", COINM, nil, snap, nil, clk.Now())
+	const (
+		mark  = 11788.66626667
+		eq    = 0.00249465
+		longQ = 1 * 100 / mark // BTC: contracts × contract size / mark
+		shrtQ = 2 * 100 / mark
+	)
+	type key struct {
+		symbol string
+		side   exchanges.Side
+	}
+	raw := map[key]exchanges.Position{}
+	got := map[key]metrics.Set{}
+	for _, p := range a.Positions {
+		raw[key{p.Symbol, p.Side}], got[key{p.Symbol, p.Side}] = *p.Raw, p.Metrics
+	}
+	if len(raw) != 2 {
+		t.Fatalf("positions = %v, want BTCUSD_201225 long and short (the empty BOTH row dropped)", raw)
+	}
+	long, short := key{"BTCUSD_201225", exchanges.Long}, key{"BTCUSD_201225", exchanges.Short}
+	cases := []struct {
+		k           key
+		size, notnl float64
+		maint       float64
+	}{
+		// 0.00848 BTC: bracket 1 (< 0.01 BTC), 0.4%, cum 0.
+		{long, 1, longQ, longQ * 0.004},
+		// 0.01697 BTC: bracket 2 (0.01 to 50 BTC), 0.5%, cum 0.00001.
+		{short, 2, shrtQ, shrtQ*0.005 - 0.00001},
+	}
+	for _, c := range cases {
+		p := raw[c.k]
+		if p.Size != c.size || p.ContractSize != 100 || p.MarginAsset != "BTC" || p.MarginType != exchanges.Cross ||
+			!close(p.Notional, c.notnl) || !close(p.MaintMargin, c.maint) {
+			t.Errorf("%s %s: size %v × %v %s %s, notional %.12g (want %.12g), maint %.12g (want %.12g)",
+				c.k.symbol, c.k.side, p.Size, p.ContractSize, p.MarginAsset, p.MarginType, p.Notional, c.notnl, p.MaintMargin, c.maint)
+		}
+	}
+	// A delivery contract pays no funding: premiumIndex reports "" and 0.
+	checkSet(t, "long", got[long], want{
+		"liq_distance_pct":   (mark - 11667.63509587) / mark * 100,
+		"liq_distance_atr":   (mark - 11667.63509587) / 100,
+		"leverage":           125,
+		"size_pct_equity":    longQ / eq * 100,
+		"funding_rate":       0,
+		"funding_apr_pct":    0,
+		"funding_next_cost":  0,
+		"unrealized_pnl_pct": 0.00005866 / (1 * 100 / 11707.70000003 / 125) * 100,
+		"has_stop_loss":      0, // its only stop BUYs on the LONG side: it would add
+	})
+	checkSet(t, "short", got[short], want{
+		"liq_distance_pct":   (12650 - mark) / mark * 100,
+		"liq_distance_atr":   (12650 - mark) / 100,
+		"leverage":           125,
+		"size_pct_equity":    shrtQ / eq * 100,
+		"funding_rate":       0,
+		"funding_apr_pct":    0,
+		"funding_next_cost":  0,
+		"unrealized_pnl_pct": 0.0000163 / (2 * 100 / 11800.0 / 125) * 100,
+		"has_stop_loss":      1, // the fixture's trailing stop BUY on the SHORT side
+	})
+	checkSet(t, "account", a.Metrics, want{
+		"margin_ratio":     0.00010876 / (0.00241969 + 0.00007496), // the asset's maintMargin, both cross
+		"position_count":   2,
+		"data_age_seconds": 0,
+	})
+}

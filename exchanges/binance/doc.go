@@ -7,27 +7,52 @@
 // # What one poll reads
 //
 // USDⓈ-M, every poll: GET /fapi/v2/account (weight 5: totals, multi-assets
-// mode, each position's leverage and margin type), /fapi/v3/positionRisk
+// mode, each position's leverage and margin type) and /fapi/v3/positionRisk
 // (5: mark and liquidation price as Binance reports them, maintenance
-// margin, isolated wallet, margin asset), /fapi/v1/premiumIndex for all
-// symbols (1: funding rate and next funding time), and per held symbol
-// /fapi/v1/openAlgoOrders (1; Binance moved conditional orders there in
-// December 2025) plus /fapi/v1/openOrders (1) only when the algo orders leave
-// a position of that symbol without a stop. Cached: /fapi/v1/fundingInfo
-// (hourly; unlisted symbols fund every 8h), /fapi/v1/klines 1h (per symbol,
-// refetched once per closed candle, 99 candles at weight 1) and FUNDING_FEE
-// /fapi/v1/income over 24h (30, at most every 5 minutes). A steady poll
-// costs 11 + 1 to 2 per held symbol; see the report in usdm_test.go.
+// margin, isolated wallet, margin asset), so the numbers that matter most
+// are fresh on every poll. Each held symbol also needs three reads of weight
+// 1: /fapi/v1/premiumIndex (funding rate, next funding time),
+// /fapi/v1/openOrders and /fapi/v1/openAlgoOrders (where Binance keeps
+// conditional orders since December 2025); unfiltered they would cost 10,
+// 40 and 40. A steady poll re-reads only one of the three per symbol, in
+// turn, and serves the other two from the last read: stop orders and
+// funding rates are at most 3 polls old (45 s at the default 15 s interval;
+// a failed poll adds its interval). A symbol seen for the first time gets
+// all three on that poll, so has_stop_loss and funding are never unknown; a
+// symbol whose funding time has passed since its last premiumIndex gets it
+// again out of turn. From 10 symbols due at once, one premiumIndex for all
+// (10) replaces the per-symbol ones.
+//
+// Cached, on the polls that refresh them: /fapi/v1/fundingInfo (1, hourly;
+// unlisted symbols fund every 8h), /fapi/v1/leverageBracket (1 per symbol,
+// hourly), /fapi/v1/klines 1h (1 per symbol, once per closed candle, 99
+// candles) and FUNDING_FEE /fapi/v1/income over 24h (30 a page, at most
+// every 5 minutes).
+//
+// Weight with N held symbols, measured by binancetest (weight_test.go): a
+// steady poll costs 10 + N; the first poll, and a poll where symbols are
+// new, costs 2 more per new symbol plus its candles and brackets (first
+// poll with 3 symbols: 56); over an hour of 15 s polls the caches add about
+// 1.6 a poll, for an average of 14.6 with 3 symbols (budget: 12 + N).
 //
 // COIN-M reads /dapi/v1/account (5), /dapi/v1/positionRisk (1),
-// /dapi/v1/premiumIndex (10) and /dapi/v1/openOrders per symbol (1), with
-// exchangeInfo (contract sizes), fundingInfo, klines and income cached the
-// same way. go-binance's delivery package has no premiumIndex or income
-// service, so those are sent here, signed exactly as go-binance signs.
+// /dapi/v1/premiumIndex (10, with or without a symbol) and /dapi/v1/openOrders
+// per symbol (1) every poll, with exchangeInfo (contract sizes), fundingInfo,
+// leverage brackets, klines and income cached the same way. go-binance's
+// delivery package has no premiumIndex, leverage-bracket or income service,
+// so those are sent here, signed exactly as go-binance signs.
 //
-// Leverage brackets are not read: positionRisk (USDⓈ-M) and account
-// (COIN-M) report each position's maintenance margin as Binance computes it,
-// which is what the brackets would only reproduce.
+// Leverage brackets stand in for a maintenance margin Binance does not
+// report: a position with a size whose maintMargin is missing or zero (v2
+// positionRisk has none; a COIN-M position opened between the account and
+// positionRisk reads) gets notional × maintMarginRatio − cum, the bracket
+// chosen by notional on USDⓈ-M and by quantity in the coin (qtylFloor,
+// qtyCap) on COIN-M. Account totals are always Binance's.
+//
+// Income is read in pages of 1,000 rows, oldest first, each from the time
+// of the previous page's last row (rows already counted are skipped by
+// tranId), at most 10 pages; beyond that a warning says the 24h sum is
+// partial.
 //
 // # Numbers
 //
@@ -39,6 +64,11 @@
 // totals are USDT's; in multi-assets mode they are in USD. COIN-M has one
 // balance per margin coin; notional is contracts × contract size / mark, in
 // the coin, and PnL is Binance's.
+//
+// funding_paid_24h (USDⓈ-M) sums the FUNDING_FEE income of every asset: in
+// multi-assets mode USDT and USDC funding are added one to one, each taken
+// as 1 USD rather than converted at a market rate, which stays within the
+// stablecoins' fraction-of-a-percent spread. COIN-M keeps one sum per coin.
 //
 // has_stop_loss: a STOP, STOP_MARKET or TRAILING_STOP_MARKET on the closing
 // side of the position; in one-way mode it must be reduce-only or
@@ -52,7 +82,9 @@
 // that host until Retry-After has passed (shared by every account on the
 // host, as Binance limits per IP); polls meanwhile fail with a
 // *RateLimitError and the data-stale rule tells the user. Above 80% of the
-// 2,400 weight a minute, caches are not refreshed until the next minute.
+// 2,400 weight a minute, fundingInfo, leverage brackets, candles and income
+// are not refreshed until the next minute; the per-symbol reads go on in
+// turn, so the staleness bound above holds.
 // A -1021 (clock drift) re-syncs the time offset and retries once. A
 // rejected key (-2014, -2015, -2008, -1022, HTTP 401) fails Snapshot with a
 // *KeyError wrapping exchanges.ErrPermanent and queues one key_problem event

@@ -18,6 +18,7 @@ const (
 	codeTooManyRequests = -1003
 	codeTimestamp       = -1021 // timestamp outside recvWindow: our clock drifted
 	codeBadSignature    = -1022 // the secret does not match the key
+	codeInvalidSymbol   = -1121 // a symbol Binance does not list (any more)
 	codeInvalidKeyID    = -2008
 	codeRejectedMBXKey  = -2014 // API-key format invalid
 	codeInvalidKey      = -2015 // invalid API-key, IP, or permissions for action

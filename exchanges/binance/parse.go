@@ -91,16 +91,6 @@ type held struct {
 	positionSide string
 }
 
-// allProtected reports whether every position in hs on symbol has a stop.
-func allProtected(hs []held, symbol string) bool {
-	for i := range hs {
-		if hs[i].Symbol == symbol && !hs[i].HasStopLoss {
-			return false
-		}
-	}
-	return true
-}
-
 // markStops sets HasStopLoss on the positions of symbol that one of os protects.
 func markStops(hs []held, symbol string, os []order) {
 	for i := range hs {

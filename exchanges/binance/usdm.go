@@ -2,6 +2,7 @@ package binance
 
 import (
 	"context"
+	"errors"
 	"math"
 	"net/url"
 	"strconv"
@@ -13,17 +14,39 @@ import (
 )
 
 // premiumAllWeight is the weight of GET /fapi/v1/premiumIndex without a
-// symbol (every symbol at once); with a symbol it costs 1. The adapter asks
-// for everything once when that is cheaper than one request per symbol.
-const premiumAllWeight = 1
+// symbol (every symbol at once); with a symbol it costs 1. When this many
+// symbols or more are due on one poll, one request for all is cheaper.
+const premiumAllWeight = 10
+
+// The per-symbol reads of a USDⓈ-M poll. A steady poll re-reads one of them
+// per held symbol, in this order, so each is at most readKinds polls old.
+const (
+	readPremium = iota // GET /fapi/v1/premiumIndex: funding rate, next funding time
+	readOrders         // GET /fapi/v1/openOrders
+	readAlgo           // GET /fapi/v1/openAlgoOrders (conditional orders)
+	readKinds
+)
+
+// symbolState is what the adapter last read of one held USDⓈ-M symbol.
+type symbolState struct {
+	have [readKinds]bool // read at least once since the symbol was first held
+	next int             // the kind the next steady poll re-reads
+
+	rate        float64   // lastFundingRate
+	nextFunding time.Time // nextFundingTime
+	mark        float64   // premiumIndex mark, used where positionRisk has none
+	premiumAt   time.Time // when rate and nextFunding were read
+
+	orders, algo []order
+}
 
 // snapshotUSDM reads a USDⓈ-M account. Every poll: account (v2: totals,
 // multi-assets mode, per-position leverage and margin type; weight 5),
 // positionRisk (v3: mark, liquidation price, maintenance margin, isolated
-// wallet; 5), premiumIndex (funding rate and time; 1), and per held symbol
-// the open algo orders (1) and, only when the algo orders leave a position of
-// that symbol without a stop, the open orders (1). Cached: fundingInfo
-// (hourly), 1h klines (per closed candle), FUNDING_FEE income (5 min).
+// wallet; 5) and, per held symbol, one of premiumIndex, open orders and open
+// algo orders in turn (1; all three for a new symbol: see perSymbolUSDM).
+// Cached: fundingInfo and leverage brackets (hourly), 1h klines (per closed
+// candle), FUNDING_FEE income (5 min).
 func (e *Exchange) snapshotUSDM(ctx context.Context) (*exchanges.Snapshot, error) {
 	now := e.now()
 	var acct *futures.Account
@@ -97,21 +120,22 @@ func (e *Exchange) snapshotUSDM(ctx context.Context) (*exchanges.Snapshot, error
 	}
 	symbols := symbolsOf(hs)
 
-	if err := e.premiumUSDM(ctx, hs, symbols); err != nil {
-		return nil, err
-	}
-	if err := e.stopsUSDM(ctx, hs, symbols); err != nil {
+	if err := e.perSymbolUSDM(ctx, hs, symbols, now); err != nil {
 		return nil, err
 	}
 	hot := e.tr.hot(hostOf(e.base))
 	if hot {
-		e.log.Warn("above 80% of Binance's request weight this minute; serving funding intervals, candles and income from cache", "used_weight", e.UsedWeight())
+		e.log.Warn("above 80% of Binance's request weight this minute; serving funding intervals, leverage brackets, candles and income from cache", "used_weight", e.UsedWeight())
 	}
 	if len(symbols) > 0 {
 		if err := e.refreshFunding(ctx, now, hot); err != nil {
 			return nil, err
 		}
 	}
+	if err := e.refreshBrackets(ctx, symbols, now, hot); err != nil {
+		return nil, err
+	}
+	e.fillMaint(hs)
 	if err := e.refreshCandles(ctx, symbols, now, hot); err != nil {
 		return nil, err
 	}
@@ -133,7 +157,7 @@ func (e *Exchange) snapshotUSDM(ctx context.Context) (*exchanges.Snapshot, error
 		AvailableBalance:   ap.f("availableBalance", acct.AvailableBalance),
 		CrossWalletBalance: ap.f("totalCrossWalletBalance", acct.TotalCrossWalletBalance),
 		CrossUnPnL:         ap.f("totalCrossUnPnl", acct.TotalCrossUnPnl),
-		FundingPaid24h:     e.cache.fundingPaid(""),
+		FundingPaid24h:     e.cache.fundingPaid(""), // every asset's: USDT and USDC 1:1 in multi-assets mode
 	}
 	if ap.err != nil {
 		return nil, ap.err
@@ -166,9 +190,120 @@ func (e *Exchange) finish(now time.Time, inverse bool, bs []exchanges.Balance, h
 	return snap
 }
 
-// premiumUSDM sets the funding rate and next funding time (and the mark
-// price where positionRisk gave none) from premiumIndex.
-func (e *Exchange) premiumUSDM(ctx context.Context, hs []held, symbols []string) error {
+// perSymbolUSDM sets the funding rate and next funding time (and the mark
+// price where positionRisk gave none) and HasStopLoss, from premiumIndex,
+// the open orders and the open algo orders (where Binance keeps conditional
+// orders since December 2025) of each held symbol.
+//
+// Read all three every poll, they would cost 3 weight per symbol; positionRisk
+// already brings the mark and liquidation prices every poll, so a steady poll
+// re-reads only one of them per symbol, in turn (premiumIndex, open orders,
+// open algo orders), and serves the other two from the last read: each is at
+// most three polls old. A symbol held for the first time gets all three at
+// once, so its funding and stop are never unknown. A symbol whose funding
+// time has passed since its last premiumIndex read gets it again at once:
+// the rate it reported has just been paid. The unfiltered order lists would
+// cost 40 each, so orders are always read per symbol.
+func (e *Exchange) perSymbolUSDM(ctx context.Context, hs []held, symbols []string, now time.Time) error {
+	if e.cache.symbols == nil {
+		e.cache.symbols = map[string]*symbolState{}
+	}
+	keep := map[string]bool{}
+	for _, s := range symbols {
+		keep[s] = true
+	}
+	for s := range e.cache.symbols {
+		if !keep[s] {
+			delete(e.cache.symbols, s) // a position closed and reopened is new again
+		}
+	}
+	var due [readKinds][]string
+	var steady []*symbolState
+	for _, s := range symbols {
+		st := e.cache.symbols[s]
+		if st == nil {
+			st = &symbolState{}
+			e.cache.symbols[s] = st
+		}
+		known := true
+		for k := range readKinds {
+			if !st.have[k] {
+				known = false
+				due[k] = append(due[k], s)
+			}
+		}
+		if !known {
+			continue
+		}
+		due[st.next] = append(due[st.next], s)
+		steady = append(steady, st)
+		if st.next != readPremium && !st.nextFunding.IsZero() && !now.Before(st.nextFunding) && st.premiumAt.Before(st.nextFunding) {
+			due[readPremium] = append(due[readPremium], s)
+		}
+	}
+
+	if err := e.readPremiums(ctx, due[readPremium], now); err != nil {
+		return err
+	}
+	for _, s := range due[readOrders] {
+		var open []*futures.Order
+		if err := e.do(ctx, "GET /fapi/v1/openOrders", func(ctx context.Context) error {
+			var err error
+			open, err = e.fc.NewListOpenOrdersService().Symbol(s).Do(ctx)
+			return err
+		}); err != nil {
+			return err
+		}
+		os := make([]order, 0, len(open))
+		for _, o := range open {
+			if o != nil {
+				os = append(os, order{string(o.Type), string(o.Side), string(o.PositionSide), o.ReduceOnly, o.ClosePosition})
+			}
+		}
+		st := e.cache.symbols[s]
+		st.orders, st.have[readOrders] = os, true
+	}
+	for _, s := range due[readAlgo] {
+		var algo []futures.GetAlgoOrderResp
+		if err := e.do(ctx, "GET /fapi/v1/openAlgoOrders", func(ctx context.Context) error {
+			var err error
+			algo, err = e.fc.NewListOpenAlgoOrdersService().Symbol(s).Do(ctx)
+			return err
+		}); err != nil {
+			return err
+		}
+		os := make([]order, 0, len(algo))
+		for _, o := range algo {
+			os = append(os, order{string(o.OrderType), string(o.Side), string(o.PositionSide), o.ReduceOnly, o.ClosePosition})
+		}
+		st := e.cache.symbols[s]
+		st.algo, st.have[readAlgo] = os, true
+	}
+	// Every read succeeded: the steady symbols move on to their next kind.
+	// After a failed poll they read the same kind again.
+	for _, st := range steady {
+		st.next = (st.next + 1) % readKinds
+	}
+
+	for i := range hs {
+		h := &hs[i]
+		st := e.cache.symbols[h.Symbol]
+		h.FundingRate, h.NextFundingTime = st.rate, st.nextFunding
+		if h.MarkPrice == 0 {
+			h.MarkPrice = st.mark
+		}
+	}
+	for _, s := range symbols {
+		st := e.cache.symbols[s]
+		markStops(hs, s, st.algo)
+		markStops(hs, s, st.orders)
+	}
+	return nil
+}
+
+// readPremiums reads premiumIndex for symbols: one request per symbol
+// (weight 1 each) or, from premiumAllWeight symbols on, one for all (10).
+func (e *Exchange) readPremiums(ctx context.Context, symbols []string, now time.Time) error {
 	if len(symbols) == 0 {
 		return nil
 	}
@@ -183,74 +318,44 @@ func (e *Exchange) premiumUSDM(ctx context.Context, hs []held, symbols []string)
 		}
 	} else {
 		for _, s := range symbols {
-			if err := e.do(ctx, "GET /fapi/v1/premiumIndex", func(ctx context.Context) error {
+			err := e.do(ctx, "GET /fapi/v1/premiumIndex", func(ctx context.Context) error {
 				res, err := e.fc.NewPremiumIndexService().Symbol(s).Do(ctx)
 				all = append(all, res...)
 				return err
-			}); err != nil {
+			})
+			var ae *APIError
+			if errors.As(err, &ae) && ae.Code == codeInvalidSymbol {
+				// A symbol being delisted or settled: no funding to show,
+				// and no reason to fail the rest of the snapshot.
+				e.log.Warn("premiumIndex does not list a held symbol; its funding rate is left at 0", "symbol", s)
+				continue
+			}
+			if err != nil {
 				return err
 			}
 		}
 	}
-	byS := make(map[string]*futures.PremiumIndex, len(symbols))
-	for _, pi := range all {
-		if pi != nil {
-			byS[pi.Symbol] = pi
-		}
-	}
 	p := parser{op: "GET /fapi/v1/premiumIndex"}
-	for i := range hs {
-		h := &hs[i]
-		pi := byS[h.Symbol]
+	for _, pi := range all {
 		if pi == nil {
 			continue
 		}
-		h.FundingRate = p.f("lastFundingRate", pi.LastFundingRate)
-		h.NextFundingTime = ms(pi.NextFundingTime)
-		if h.MarkPrice == 0 {
-			h.MarkPrice = p.f("markPrice", pi.MarkPrice)
+		st := e.cache.symbols[pi.Symbol]
+		if st == nil {
+			continue // not held
 		}
+		st.rate = p.f("lastFundingRate", pi.LastFundingRate)
+		st.nextFunding = ms(pi.NextFundingTime)
+		st.mark = p.f("markPrice", pi.MarkPrice)
+		st.premiumAt = now
 	}
-	return p.err
-}
-
-// stopsUSDM sets HasStopLoss from the open algo orders (where Binance keeps
-// conditional orders since December 2025) and, for symbols where those
-// leave a position unprotected, the open orders. Per symbol, because the
-// unfiltered lists cost weight 40 each.
-func (e *Exchange) stopsUSDM(ctx context.Context, hs []held, symbols []string) error {
+	if p.err != nil {
+		return p.err
+	}
+	// A symbol Binance did not list keeps no funding rather than being asked
+	// for again every poll.
 	for _, s := range symbols {
-		var algo []futures.GetAlgoOrderResp
-		if err := e.do(ctx, "GET /fapi/v1/openAlgoOrders", func(ctx context.Context) error {
-			var err error
-			algo, err = e.fc.NewListOpenAlgoOrdersService().Symbol(s).Do(ctx)
-			return err
-		}); err != nil {
-			return err
-		}
-		os := make([]order, 0, len(algo))
-		for _, o := range algo {
-			os = append(os, order{string(o.OrderType), string(o.Side), string(o.PositionSide), o.ReduceOnly, o.ClosePosition})
-		}
-		markStops(hs, s, os)
-		if allProtected(hs, s) {
-			continue
-		}
-		var open []*futures.Order
-		if err := e.do(ctx, "GET /fapi/v1/openOrders", func(ctx context.Context) error {
-			var err error
-			open, err = e.fc.NewListOpenOrdersService().Symbol(s).Do(ctx)
-			return err
-		}); err != nil {
-			return err
-		}
-		os = os[:0]
-		for _, o := range open {
-			if o != nil {
-				os = append(os, order{string(o.Type), string(o.Side), string(o.PositionSide), o.ReduceOnly, o.ClosePosition})
-			}
-		}
-		markStops(hs, s, os)
+		e.cache.symbols[s].have[readPremium] = true
 	}
 	return nil
 }

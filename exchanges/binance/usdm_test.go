@@ -206,36 +206,6 @@ func TestProtects(t *testing.T) {
 	}
 }
 
-// TestWeightPerPoll measures the request weight of USDⓈ-M polls with the
-// fake's table of Binance's documented weights. One-way account, 3 held
-// symbols: account 5 + positionRisk 5 + premiumIndex 1 + openAlgoOrders
-// 3 × 1 + openOrders for the 2 symbols the algo orders leave unprotected
-// 2 × 1 = 16 on a steady poll (target 12 + 3 = 15 is missed by the second
-// open-orders request: see the package doc). The first poll also fills the
-// caches: fundingInfo 1 + klines 3 × 1 + income 30 = 34 more.
-func TestWeightPerPoll(t *testing.T) {
-	ex, srv, clk := fixture(t, USDM, binancetest.Options{Account: binancetest.USDMOneWay}, nil)
-	ctx := context.Background()
-	if _, err := ex.Snapshot(ctx); err != nil {
-		t.Fatal(err)
-	}
-	if got := srv.Weight(); got != 16+34 {
-		t.Errorf("first poll weight = %d (%v), want 50", got, srv.Weights())
-	}
-	srv.ResetCounts()
-	clk.Advance(15 * time.Second)
-	if _, err := ex.Snapshot(ctx); err != nil {
-		t.Fatal(err)
-	}
-	if got := srv.Weight(); got != 16 {
-		t.Errorf("steady poll weight = %d (%v), want 16", got, srv.Weights())
-	}
-	if ex.UsedWeight() != 50+16 {
-		t.Errorf("UsedWeight = %d, want 66 (this minute)", ex.UsedWeight())
-	}
-	t.Logf("USDⓈ-M weight: first poll 50, steady poll 16 (3 symbols), weights %v", srv.Weights())
-}
-
 func TestCaches(t *testing.T) {
 	ex, srv, clk := fixture(t, USDM, binancetest.Options{Account: binancetest.USDMOneWay}, nil)
 	ctx := context.Background()

@@ -1,6 +1,9 @@
 package binancetest
 
-import "time"
+import (
+	"strconv"
+	"time"
+)
 
 // scenario is one account's data: static bodies per path, candle shapes per
 // symbol and income rows (timed relative to the server clock).
@@ -26,6 +29,8 @@ func scenarios(a Account) scenario {
 		return usdmHedge()
 	case COINM:
 		return coinm()
+	case COINMHedge:
+		return coinmHedge()
 	default:
 		return usdmOneWay()
 	}
@@ -37,7 +42,22 @@ func usdmCommon(b map[string]string) {
   {"symbol":"BLZUSDT","adjustedFundingRateCap":"0.02500000","adjustedFundingRateFloor":"-0.02500000","fundingIntervalHours":8,"disclaimer":false},
   {"symbol":"SOLUSDT","adjustedFundingRateCap":"0.02000000","adjustedFundingRateFloor":"-0.02000000","fundingIntervalHours":4,"disclaimer":false}
 ]`
-	b["/fapi/v1/leverageBracket"] = `[{"symbol":"ETHUSDT","notionalCoef":1.5,"brackets":[{"bracket":1,"initialLeverage":75,"notionalCap":10000,"notionalFloor":0,"maintMarginRatio":0.0065,"cum":0.0}]}]`
+	// ETHUSDT's first bracket is the fixture's; the rest are made up in its
+	// shape (cum = floor × (ratio − previous ratio) + previous cum, as Binance
+	// builds it).
+	b["/fapi/v1/leverageBracket"] = `[
+  {"symbol":"BTCUSDT","notionalCoef":1.5,"brackets":[
+    {"bracket":1,"initialLeverage":125,"notionalCap":50000,"notionalFloor":0,"maintMarginRatio":0.004,"cum":0.0},
+    {"bracket":2,"initialLeverage":100,"notionalCap":500000,"notionalFloor":50000,"maintMarginRatio":0.005,"cum":50.0}]},
+  {"symbol":"ETHUSDT","notionalCoef":1.5,"brackets":[
+    {"bracket":1,"initialLeverage":75,"notionalCap":10000,"notionalFloor":0,"maintMarginRatio":0.0065,"cum":0.0},
+    {"bracket":2,"initialLeverage":50,"notionalCap":100000,"notionalFloor":10000,"maintMarginRatio":0.01,"cum":35.0}]},
+  {"symbol":"SOLUSDT","notionalCoef":1.5,"brackets":[
+    {"bracket":1,"initialLeverage":50,"notionalCap":50000,"notionalFloor":0,"maintMarginRatio":0.01,"cum":0.0},
+    {"bracket":2,"initialLeverage":25,"notionalCap":250000,"notionalFloor":50000,"maintMarginRatio":0.025,"cum":750.0}]},
+  {"symbol":"COMPUSDT","notionalCoef":1.5,"brackets":[
+    {"bracket":1,"initialLeverage":20,"notionalCap":5000,"notionalFloor":0,"maintMarginRatio":0.01,"cum":0.0}]}
+]`
 	b["/fapi/v1/exchangeInfo"] = `{"rateLimits":[{"interval":"MINUTE","intervalNum":1,"limit":2400,"rateLimitType":"REQUEST_WEIGHT"}],"serverTime":1565613908500,"timezone":"UTC"}`
 	b["/fapi/v1/symbolConfig"] = `[{"symbol":"BTCUSDT","marginType":"CROSSED","isAutoAddMargin":false,"leverage":21,"maxNotionalValue":"1000000"}]`
 }
@@ -283,10 +303,16 @@ func coinm() scenario {
   {"symbol":"BTCUSD_260327","pair":"BTCUSD","markPrice":"53000.00000000","indexPrice":"51990.00000000","estimatedSettlePrice":"51995.00000000","lastFundingRate":"","interestRate":"","nextFundingTime":0,"time":1767240000000}
 ]`
 	b["/dapi/v1/exchangeInfo"] = `{"timezone":"UTC","serverTime":1767240000000,"rateLimits":[],"exchangeFilters":[],"symbols":[` +
-		coinmSymbol("BTCUSD_PERP", "BTCUSD", "BTC", 100) + "," + coinmSymbol("ETHUSD_PERP", "ETHUSD", "ETH", 10) + `]}`
+		coinmSymbol("BTCUSD_PERP", "BTCUSD", "BTC", "PERPETUAL", 100, 4133404800000) + "," + coinmSymbol("ETHUSD_PERP", "ETHUSD", "ETH", "PERPETUAL", 10, 4133404800000) + `]}`
 	b["/dapi/v1/openOrders"] = `[
   {"avgPrice":"0.0","clientOrderId":"abc","cumBase":"0","executedQty":"0","orderId":1917641,"origQty":"10","origType":"STOP_MARKET","price":"0","reduceOnly":true,"side":"SELL","positionSide":"BOTH","status":"NEW","stopPrice":"45000","closePosition":false,"symbol":"BTCUSD_PERP","pair":"BTCUSD","time":1579276756075,"timeInForce":"GTC","type":"STOP_MARKET","activatePrice":"0","priceRate":"0","updateTime":1579276756075,"workingType":"CONTRACT_PRICE","priceProtect":false,"priceMatch":"NONE","selfTradePreventionMode":"NONE"},
   {"avgPrice":"0.0","clientOrderId":"abd","cumBase":"0","executedQty":"0","orderId":1917642,"origQty":"50","origType":"LIMIT","price":"1800","reduceOnly":true,"side":"BUY","positionSide":"BOTH","status":"NEW","stopPrice":"0","closePosition":false,"symbol":"ETHUSD_PERP","pair":"ETHUSD","time":1579276756075,"timeInForce":"GTC","type":"LIMIT","activatePrice":"0","priceRate":"0","updateTime":1579276756075,"workingType":"CONTRACT_PRICE","priceProtect":false,"priceMatch":"NONE","selfTradePreventionMode":"NONE"}
+]`
+	// BTCUSD_PERP's brackets are the fixture's; ETHUSD_PERP's are made up in
+	// their shape.
+	b["/dapi/v2/leverageBracket"] = `[
+  {"symbol":"BTCUSD_PERP","notionalCoef":1.5,"brackets":[{"bracket":1,"initialLeverage":125,"qtyCap":50,"qtylFloor":0,"maintMarginRatio":0.004,"cum":0}]},
+  {"symbol":"ETHUSD_PERP","notionalCoef":1.5,"brackets":[{"bracket":1,"initialLeverage":75,"qtyCap":500,"qtylFloor":0,"maintMarginRatio":0.005,"cum":0}]}
 ]`
 	return scenario{
 		bodies:  b,
@@ -296,6 +322,88 @@ func coinm() scenario {
 			{"ETHUSD_PERP", "FUNDING_FEE", "0.00020000", "ETH", 10 * time.Hour},
 			{"", "TRANSFER", "-0.37500000", "BTC", time.Hour},
 		},
+	}
+}
+
+// coinmHedge: COIN-M, hedge mode, built from the official docs examples
+// dapi_v1_positionRisk_hedge.json and dapi_v1_account_hedge.json.
+//
+//	BTCUSD_201225 LONG  1 contract × 100 USD @ 11707.70000003, mark 11788.66626667, cross 125x, liq 11667.63509587 (the fixture's row)
+//	BTCUSD_201225 SHORT 2 contracts @ 11800, same mark, cross 125x, liq 12650 (the fixture's row is empty: given a size here)
+//
+// Binance's account example answers with every maintMargin "0" and
+// positionAmt "0" (taken before the position opened): the rows keep
+// maintMargin "0", so both maintenance margins come from the leverage
+// brackets, while positionAmt, unrealizedProfit and the BTC asset's
+// unrealizedProfit, marginBalance, crossUnPnl and maintMargin are made
+// consistent with positionRisk and the brackets. The exchangeInfo excerpt
+// lists only BTCUSD_200925: BTCUSD_201225 is assumed built like it
+// (contractSize 100, marginAsset BTC, CURRENT_QUARTER, delivery
+// 2020-12-25 08:00 UTC). Its brackets are made up with a small first cap so
+// that the two sides fall in different brackets: < 0.01 BTC 0.4%; 0.01 to
+// 50 BTC 0.5%, cum 0.00001. premiumIndex reports a delivery contract as the
+// docs do: lastFundingRate "" and nextFundingTime 0.
+// Stops (openOrders): a STOP_MARKET BUY on the LONG side (it would add to the
+// long: no stop) and the fixture's TRAILING_STOP_MARKET BUY on the SHORT side.
+func coinmHedge() scenario {
+	b := map[string]string{}
+	b["/dapi/v1/positionSide/dual"] = `{"dualSidePosition":true}`
+	b["/dapi/v1/fundingInfo"] = `[]`
+	b["/dapi/v1/positionRisk"] = `[
+  {"symbol": "BTCUSD_201225", "positionAmt": "0", "entryPrice": "0.0", "breakEvenPrice": "0.0",
+   "markPrice": "0.00000000", "unRealizedProfit": "0.00000000", "liquidationPrice": "0",
+   "leverage": "125", "maxQty": "50", "marginType": "cross", "isolatedMargin": "0.00000000",
+   "isAutoAddMargin": "false", "positionSide": "BOTH", "updateTime": 0},
+  {"symbol": "BTCUSD_201225", "positionAmt": "1", "entryPrice": "11707.70000003", "breakEvenPrice": "11707.80000005",
+   "markPrice": "11788.66626667", "unRealizedProfit": "0.00005866", "liquidationPrice": "11667.63509587",
+   "leverage": "125", "maxQty": "50", "marginType": "cross", "isolatedMargin": "0.00000000",
+   "isAutoAddMargin": "false", "positionSide": "LONG", "updateTime": 1627026881327},
+  {"symbol": "BTCUSD_201225", "positionAmt": "-2", "entryPrice": "11800.0", "breakEvenPrice": "11795.3",
+   "markPrice": "11788.66626667", "unRealizedProfit": "0.00001630", "liquidationPrice": "12650.00000000",
+   "leverage": "125", "maxQty": "50", "marginType": "cross", "isolatedMargin": "0.00000000",
+   "isAutoAddMargin": "false", "positionSide": "SHORT", "updateTime": 1627026881327}
+]`
+	b["/dapi/v1/account"] = `{
+  "assets": [
+    {"asset": "BTC", "walletBalance": "0.00241969", "unrealizedProfit": "0.00007496", "marginBalance": "0.00249465",
+     "maintMargin": "0.00010876", "initialMargin": "0.00000000", "positionInitialMargin": "0.00000000",
+     "openOrderInitialMargin": "0.00000000", "maxWithdrawAmount": "0.00241969", "crossWalletBalance": "0.00241969",
+     "crossUnPnl": "0.00007496", "availableBalance": "0.00241969", "updateTime": 1625474304765}
+  ],
+  "positions": [
+    {"symbol": "BTCUSD_201225", "positionAmt": "0", "initialMargin": "0", "maintMargin": "0",
+     "unrealizedProfit": "0.00000000", "positionInitialMargin": "0", "openOrderInitialMargin": "0",
+     "leverage": "125", "isolated": false, "positionSide": "BOTH", "entryPrice": "0.0", "breakEvenPrice": "0.0",
+     "maxQty": "50", "updateTime": 0},
+    {"symbol": "BTCUSD_201225", "positionAmt": "1", "initialMargin": "0", "maintMargin": "0",
+     "unrealizedProfit": "0.00005866", "positionInitialMargin": "0", "openOrderInitialMargin": "0",
+     "leverage": "125", "isolated": false, "positionSide": "LONG", "entryPrice": "0.0", "breakEvenPrice": "0.0",
+     "maxQty": "50", "updateTime": 0},
+    {"symbol": "BTCUSD_201225", "positionAmt": "-2", "initialMargin": "0", "maintMargin": "0",
+     "unrealizedProfit": "0.00001630", "positionInitialMargin": "0", "openOrderInitialMargin": "0",
+     "leverage": "125", "isolated": false, "positionSide": "SHORT", "entryPrice": "0.0", "breakEvenPrice": "0.0",
+     "maxQty": "50", "notionalValue": "0", "updateTime": 1627026881327}
+  ],
+  "canDeposit": true, "canTrade": true, "canWithdraw": true, "feeTier": 2, "updateTime": 0
+}`
+	b["/dapi/v1/premiumIndex"] = `[
+  {"symbol":"BTCUSD_201225","pair":"BTCUSD","markPrice":"11788.66626667","indexPrice":"11780.00000000","estimatedSettlePrice":"11785.00000000","lastFundingRate":"","interestRate":"","nextFundingTime":0,"time":1767240000000}
+]`
+	b["/dapi/v1/exchangeInfo"] = `{"timezone":"UTC","serverTime":1767240000000,"rateLimits":[],"exchangeFilters":[],"symbols":[` +
+		coinmSymbol("BTCUSD_200925", "BTCUSD", "BTC", "CURRENT_QUARTER", 100, 1601020800000) + "," +
+		coinmSymbol("BTCUSD_201225", "BTCUSD", "BTC", "CURRENT_QUARTER", 100, 1608883200000) + `]}`
+	b["/dapi/v2/leverageBracket"] = `[
+  {"symbol":"BTCUSD_201225","notionalCoef":1.5,"brackets":[
+    {"bracket":1,"initialLeverage":125,"qtyCap":0.01,"qtylFloor":0,"maintMarginRatio":0.004,"cum":0},
+    {"bracket":2,"initialLeverage":100,"qtyCap":50,"qtylFloor":0.01,"maintMarginRatio":0.005,"cum":0.00001}]}
+]`
+	b["/dapi/v1/openOrders"] = `[
+  {"avgPrice":"0.0","clientOrderId":"abd","cumBase":"0","executedQty":"0","orderId":1917640,"origQty":"1","origType":"STOP_MARKET","price":"0","reduceOnly":false,"side":"BUY","positionSide":"LONG","status":"NEW","stopPrice":"12000","closePosition":false,"symbol":"BTCUSD_201225","pair":"BTCUSD","time":1579276756075,"timeInForce":"GTC","type":"STOP_MARKET","activatePrice":"0","priceRate":"0","updateTime":1579276756075,"workingType":"CONTRACT_PRICE","priceProtect":false,"priceMatch":"NONE","selfTradePreventionMode":"NONE"},
+  {"avgPrice":"0.0","clientOrderId":"abc","cumBase":"0","executedQty":"0","orderId":1917641,"origQty":"0.40","origType":"TRAILING_STOP_MARKET","price":"0","reduceOnly":false,"side":"BUY","positionSide":"SHORT","status":"NEW","stopPrice":"9300","closePosition":false,"symbol":"BTCUSD_201225","pair":"BTCUSD","time":1579276756075,"timeInForce":"GTC","type":"TRAILING_STOP_MARKET","activatePrice":"9020","priceRate":"0.3","updateTime":1579276756075,"workingType":"CONTRACT_PRICE","priceProtect":false,"priceMatch":"NONE","selfTradePreventionMode":"NONE"}
+]`
+	return scenario{
+		bodies:  b,
+		candles: map[string]candle{"BTCUSD_201225": {11788.66626667, 50}},
 	}
 }
 
@@ -326,9 +434,9 @@ func openOrder(id int, typ, symbol, side, posSide, stop string, reduceOnly, clos
 		`","activatePrice":"0","priceRate":"0","updateTime":1579276756075,"workingType":"CONTRACT_PRICE","priceProtect":false,"priceMatch":"NONE","selfTradePreventionMode":"NONE","goodTillDate":0}`
 }
 
-func coinmSymbol(symbol, pair, asset string, size int) string {
+func coinmSymbol(symbol, pair, asset, contractType string, size int, delivery int64) string {
 	return `{"filters":[{"filterType":"PRICE_FILTER","maxPrice":"100000","minPrice":"0.1","tickSize":"0.1"}],"OrderType":["LIMIT","MARKET","STOP","TAKE_PROFIT","TRAILING_STOP_MARKET"],"timeInForce":["GTC","IOC","FOK","GTX"],"liquidationFee":"0.010000","marketTakeBound":"0.30",` +
-		`"symbol":"` + symbol + `","pair":"` + pair + `","contractType":"PERPETUAL","deliveryDate":4133404800000,"onboardDate":1590739200000,"contractStatus":"TRADING","contractSize":` + itoa(size) +
+		`"symbol":"` + symbol + `","pair":"` + pair + `","contractType":"` + contractType + `","deliveryDate":` + strconv.FormatInt(delivery, 10) + `,"onboardDate":1590739200000,"contractStatus":"TRADING","contractSize":` + itoa(size) +
 		`,"quoteAsset":"USD","baseAsset":"` + asset + `","marginAsset":"` + asset + `","pricePrecision":1,"quantityPrecision":0,"baseAssetPrecision":8,"quotePrecision":8,"equalQtyPrecision":4,"triggerProtect":"0.0500","maintMarginPercent":"2.5000","requiredMarginPercent":"5.0000","underlyingType":"COIN","underlyingSubType":[]}`
 }
 

@@ -17,6 +17,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -42,6 +43,9 @@ const (
 	USDMHedge
 	// COINM: COIN-M; BTCUSD_PERP long cross, ETHUSD_PERP short isolated.
 	COINM
+	// COINMHedge: COIN-M, hedge mode; BTCUSD_201225 LONG and SHORT, cross,
+	// maintenance margins left out by Binance (see coinmHedge).
+	COINMHedge
 )
 
 // Permissions selects what the API key may do (apiRestrictions).
@@ -195,6 +199,14 @@ func (s *Server) SetBody(path, body string) {
 	s.data.bodies[path] = body
 }
 
+// Body is the JSON body served for path ("" when none), e.g. to derive a
+// variant for SetBody.
+func (s *Server) Body(path string) string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.data.bodies[path]
+}
+
 // Requests is the number of requests received.
 func (s *Server) Requests() int {
 	s.mu.Lock()
@@ -264,6 +276,11 @@ func weightOf(path string, q map[string][]string) int {
 		return 20
 	case "/fapi/v1/positionSide/dual", "/fapi/v1/multiAssetsMargin", "/dapi/v1/positionSide/dual":
 		return 30
+	case "/fapi/v1/premiumIndex":
+		if has("symbol") {
+			return 1
+		}
+		return 10
 	case "/dapi/v1/premiumIndex":
 		return 10
 	case "/fapi/v1/klines", "/dapi/v1/klines":
@@ -399,8 +416,8 @@ func (s *Server) body(path string, r *http.Request, now time.Time) ([]byte, int)
 	case "/fapi/v1/klines", "/dapi/v1/klines":
 		return s.klines(symbol, q.Get("limit"), now)
 	case "/fapi/v1/income", "/dapi/v1/income":
-		return s.income(path, q.Get("incomeType"), q.Get("startTime"), now), http.StatusOK
-	case "/fapi/v1/premiumIndex":
+		return s.income(path, q, now), http.StatusOK
+	case "/fapi/v1/premiumIndex", "/fapi/v1/leverageBracket":
 		if symbol != "" {
 			one := filter(static, "symbol", symbol)
 			if len(one) == 0 {
@@ -480,21 +497,71 @@ func (s *Server) klines(symbol, limit string, now time.Time) ([]byte, int) {
 
 func f(v float64) string { return strconv.FormatFloat(v, 'f', -1, 64) }
 
-// income serves the scenario's income rows, filtered like Binance does.
-func (s *Server) income(path, typ, start string, now time.Time) []byte {
-	from, _ := strconv.ParseInt(start, 10, 64)
-	var parts []string
-	for i, in := range s.data.income {
+// Income is one row of the income history, Age before the server clock.
+type Income struct {
+	Symbol, Type, Amount, Asset string
+	Age                         time.Duration
+}
+
+// AddIncome adds rows to the account's income history.
+func (s *Server) AddIncome(rows ...Income) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, r := range rows {
+		s.data.income = append(s.data.income, incomeRow{r.Symbol, r.Type, r.Amount, r.Asset, r.Age})
+	}
+}
+
+// income serves the scenario's income rows as Binance does: filtered by
+// incomeType, startTime and endTime (inclusive), oldest first, at most
+// limit rows (default 100, at most 1,000). Rows of one millisecond keep the
+// order they were added in.
+func (s *Server) income(path string, q map[string][]string, now time.Time) []byte {
+	get := func(k string) string {
+		if len(q[k]) > 0 {
+			return q[k][0]
+		}
+		return ""
+	}
+	typ := get("incomeType")
+	from, _ := strconv.ParseInt(get("startTime"), 10, 64)
+	to, err := strconv.ParseInt(get("endTime"), 10, 64)
+	if err != nil {
+		to = now.UnixMilli()
+	}
+	limit, err := strconv.Atoi(get("limit"))
+	if err != nil || limit <= 0 {
+		limit = 100
+	}
+	limit = min(limit, 1000)
+	s.mu.Lock()
+	rows := append([]incomeRow(nil), s.data.income...)
+	s.mu.Unlock()
+	type hit struct {
+		i  int
+		at int64
+	}
+	var hits []hit
+	for i, in := range rows {
 		at := now.Add(-in.age).UnixMilli()
-		if (typ != "" && in.typ != typ) || at < from {
+		if (typ != "" && in.typ != typ) || at < from || at > to {
 			continue
 		}
-		tran := fmt.Sprintf("%d", 9689322392+i)
+		hits = append(hits, hit{i, at})
+	}
+	sort.SliceStable(hits, func(a, b int) bool { return hits[a].at < hits[b].at })
+	if len(hits) > limit {
+		hits = hits[:limit]
+	}
+	parts := make([]string, 0, len(hits))
+	for _, h := range hits {
+		in := rows[h.i]
+		tran := fmt.Sprintf("%d", 9689322392+h.i)
 		if strings.HasPrefix(path, "/dapi") {
 			tran = strconv.Quote(tran) // a string on COIN-M
 		}
 		parts = append(parts, fmt.Sprintf(`{"symbol":%q,"incomeType":%q,"income":%q,"asset":%q,"info":%q,"time":%d,"tranId":%s,"tradeId":""}`,
-			in.symbol, in.typ, in.income, in.asset, in.typ, at, tran))
+			in.symbol, in.typ, in.income, in.asset, in.typ, h.at, tran))
 	}
 	return []byte("[" + strings.Join(parts, ",") + "]")
 }
