@@ -1,0 +1,176 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
+
+	"github.com/marginwatch/marginwatch/exchanges/binance/binancetest"
+)
+
+// freeAddr returns a loopback address nobody listens on right now.
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	l.Close()
+	return addr
+}
+
+func get(url string) (int, string, error) {
+	resp, err := http.Get(url)
+	if err != nil {
+		return 0, "", err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b), err
+}
+
+// TestExchangeSilence runs the real binary against the Binance fake: when
+// the exchange goes silent, data-stale fires within stale_after plus one poll
+// and /healthz turns 503; /metrics parses with the Prometheus text parser;
+// when data returns, data-stale resolves and /healthz is 200 again.
+func TestExchangeSilence(t *testing.T) {
+	if testing.Short() {
+		t.Skip("end-to-end test")
+	}
+	t.Parallel()
+	srv := binancetest.NewServer(t, binancetest.Options{Account: binancetest.USDMOneWay})
+	var silent atomic.Bool
+	for _, path := range []string{"/fapi/v2/account", "/fapi/v3/account"} {
+		srv.Handle(path, func(w http.ResponseWriter, r *http.Request) {
+			if silent.Load() {
+				<-r.Context().Done() // the exchange stops answering
+				return
+			}
+			w.Header().Set("Content-Type", "application/json")
+			io.WriteString(w, srv.Body(path))
+		})
+	}
+	addr := freeAddr(t)
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "config.yaml")
+	text := fmt.Sprintf(`state_dir: state
+listen: %s
+defaults: {poll_interval: 1s, stale_after: 3s}
+accounts:
+  - {name: main, exchange: binance-usdm, endpoint: %q, api_key: %s, api_secret: %s}
+notifiers:
+  - {name: term, type: console}
+`, addr, srv.URL, binancetest.Key, binancetest.Secret)
+	if err := os.WriteFile(cfg, []byte(text), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	d := startDaemon(t, cfg)
+	base := "http://" + addr
+	waitUntil(t, 20*time.Second, "/healthz to answer 200", func() bool {
+		code, _, _ := get(base + "/healthz")
+		return code == http.StatusOK
+	})
+
+	silencedAt := time.Now()
+	silent.Store(true)
+	d.waitFor(t, 20*time.Second, "CRITICAL", "firing", "data-stale")
+	// stale_after 3 s plus one 1 s poll, with a second for the process to print.
+	if took := time.Since(silencedAt); took > 5*time.Second {
+		t.Errorf("data-stale took %s after the exchange went silent, want within stale_after + one poll", took)
+	}
+	code, body, err := get(base + "/healthz")
+	if err != nil || code != http.StatusServiceUnavailable || !strings.Contains(body, "account main: no fresh data") {
+		t.Errorf("/healthz while blind = %d %q %v, want 503 naming the account", code, body, err)
+	}
+
+	code, body, err = get(base + "/metrics")
+	if err != nil || code != http.StatusOK {
+		t.Fatalf("/metrics = %d %v", code, err)
+	}
+	parser := expfmt.NewTextParser(model.UTF8Validation)
+	families, err := parser.TextToMetricFamilies(strings.NewReader(body))
+	if err != nil {
+		t.Fatalf("/metrics does not parse: %v\n%s", err, body)
+	}
+	for _, name := range []string{"marginwatch_poll_duration_seconds", "marginwatch_polls_total", "marginwatch_last_success_timestamp_seconds",
+		"marginwatch_exchange_weight_used", "marginwatch_alerts", "marginwatch_notifications_sent_total", "marginwatch_outbox_depth",
+		"marginwatch_config_last_reload_successful"} {
+		if families[name] == nil {
+			t.Errorf("/metrics lacks %s", name)
+		}
+	}
+	firing := 0.0
+	for _, m := range families["marginwatch_alerts"].GetMetric() {
+		labels := map[string]string{}
+		for _, l := range m.GetLabel() {
+			labels[l.GetName()] = l.GetValue()
+		}
+		if labels["rule"] == "data-stale" && labels["state"] == "firing" {
+			firing += m.GetGauge().GetValue()
+		}
+	}
+	if firing != 1 {
+		t.Errorf("marginwatch_alerts{rule=data-stale,state=firing} = %v, want 1", firing)
+	}
+
+	silent.Store(false)
+	d.waitFor(t, 20*time.Second, "resolved", "data-stale")
+	waitUntil(t, 10*time.Second, "/healthz to recover", func() bool {
+		code, _, _ := get(base + "/healthz")
+		return code == http.StatusOK
+	})
+	if err := d.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	waitExit(t, d, 15*time.Second)
+}
+
+// TestSigtermDuringNotifierOutage: SIGTERM while the webhook is down exits
+// within 10 s and keeps the pending notifications, which go out after the
+// restart.
+func TestSigtermDuringNotifierOutage(t *testing.T) {
+	if testing.Short() {
+		t.Skip("end-to-end test")
+	}
+	t.Parallel()
+	r := newReceiver(t)
+	r.set(http.StatusBadGateway, "")
+	cfg := webhookConfig(t, r.srv.URL)
+	d := startDaemon(t, cfg)
+	d.waitFor(t, 20*time.Second, "missing-stop-loss", "firing")
+	waitUntil(t, 20*time.Second, "a failed webhook attempt", func() bool {
+		reqs, _ := r.snapshot()
+		return len(reqs) >= 1
+	})
+	start := time.Now()
+	if err := d.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	waitExit(t, d, 12*time.Second)
+	if took := time.Since(start); took > 11*time.Second {
+		t.Errorf("SIGTERM during an outage took %s to exit, want within 10 s", took)
+	}
+
+	r.set(http.StatusOK, "")
+	startDaemon(t, cfg)
+	waitUntil(t, 60*time.Second, "the pending stop-loss alert after the restart", func() bool {
+		_, acc := r.snapshot()
+		return countAccepted(acc, "missing-stop-loss", "firing") >= 1
+	})
+	time.Sleep(2 * time.Second)
+	if _, acc := r.snapshot(); countAccepted(acc, "missing-stop-loss", "firing") != 1 {
+		t.Errorf("missing-stop-loss delivered %d times, want exactly 1", countAccepted(acc, "missing-stop-loss", "firing"))
+	}
+}
