@@ -243,3 +243,55 @@ func TestNotifierFailingGoesToTheOthers(t *testing.T) {
 		t.Errorf("notifier-failing about chat printed %d times on the console, want 1:\n%s", n, out)
 	}
 }
+
+// TestDigestCarriesLatestMetricsAndAlerts: a digest goes out on its
+// schedule with the account's latest metrics and the alerts sent before it.
+func TestDigestCarriesLatestMetricsAndAlerts(t *testing.T) {
+	dir := t.TempDir()
+	cfg, err := config.Parse(dir+"/config.yaml", []byte(testConfig+`digests:
+  - {name: quick, schedule: "@every 10s"}
+`), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	compiled, err := rules.Compile(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := store.Open(cfg.StateDir, store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	out := &lockedBuffer{}
+	synctest.Test(t, func(t *testing.T) {
+		w, err := New(cfg, compiled, st, Options{
+			Stdout: out,
+			NewExchange: func(config.Account, func() time.Time, *slog.Logger) (exchanges.Exchange, error) {
+				return &scripted{liq: 95000}, nil
+			},
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer w.Close()
+		ctx, cancel := context.WithCancel(t.Context())
+		done := make(chan error)
+		go func() { done <- w.Run(ctx) }()
+		time.Sleep(25 * time.Second)
+		synctest.Wait()
+		cancel()
+		<-done
+	})
+	text := out.String()
+	if n := strings.Count(text, "marginwatch digest quick"); n != 2 {
+		t.Errorf("%d digests in 25 s on @every 10s, want 2:\n%s", n, text)
+	}
+	// BTCUSDT: |100000 − 95000| / 100000 = 5% from liquidation; the
+	// liquidation alert fired before the first digest.
+	for _, want := range []string{"main (", "BTCUSDT long", "5.00% away", "alerts in the last 24h (1)", "liquidation-near BTCUSDT long"} {
+		if !strings.Contains(text, want) {
+			t.Errorf("digest lacks %q:\n%s", want, text)
+		}
+	}
+}

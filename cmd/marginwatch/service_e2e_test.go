@@ -5,6 +5,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -62,17 +63,25 @@ func TestExchangeSilence(t *testing.T) {
 			io.WriteString(w, srv.Body(path))
 		})
 	}
+	var pings atomic.Int64
+	hbSrv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/ping/s3cr3t-token" {
+			pings.Add(1)
+		}
+	}))
+	defer hbSrv.Close()
 	addr := freeAddr(t)
 	dir := t.TempDir()
 	cfg := filepath.Join(dir, "config.yaml")
 	text := fmt.Sprintf(`state_dir: state
 listen: %s
+heartbeat_url: %s/ping/s3cr3t-token
 defaults: {poll_interval: 1s, stale_after: 3s}
 accounts:
   - {name: main, exchange: binance-usdm, endpoint: %q, api_key: %s, api_secret: %s}
 notifiers:
   - {name: term, type: console}
-`, addr, srv.URL, binancetest.Key, binancetest.Secret)
+`, addr, hbSrv.URL, srv.URL, binancetest.Key, binancetest.Secret)
 	if err := os.WriteFile(cfg, []byte(text), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -83,9 +92,12 @@ notifiers:
 		return code == http.StatusOK
 	})
 
+	waitUntil(t, 10*time.Second, "a heartbeat ping after a good cycle", func() bool { return pings.Load() > 0 })
+
 	silencedAt := time.Now()
 	silent.Store(true)
 	d.waitFor(t, 20*time.Second, "CRITICAL", "firing", "data-stale")
+	blindPings := pings.Load()
 	// stale_after 3 s plus one 1 s poll, with a second for the process to print.
 	if took := time.Since(silencedAt); took > 5*time.Second {
 		t.Errorf("data-stale took %s after the exchange went silent, want within stale_after + one poll", took)
@@ -125,16 +137,25 @@ notifiers:
 		t.Errorf("marginwatch_alerts{rule=data-stale,state=firing} = %v, want 1", firing)
 	}
 
+	time.Sleep(1500 * time.Millisecond)
+	if n := pings.Load() - blindPings; n != 0 {
+		t.Errorf("%d heartbeat pings while the exchange was silent: the dead man's switch must go quiet", n)
+	}
+
 	silent.Store(false)
 	d.waitFor(t, 20*time.Second, "resolved", "data-stale")
 	waitUntil(t, 10*time.Second, "/healthz to recover", func() bool {
 		code, _, _ := get(base + "/healthz")
 		return code == http.StatusOK
 	})
+	waitUntil(t, 10*time.Second, "heartbeats to resume", func() bool { return pings.Load() > blindPings })
 	if err := d.cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
 	waitExit(t, d, 15*time.Second)
+	if strings.Contains(d.errb.String(), "s3cr3t-token") {
+		t.Errorf("the heartbeat URL's token reached the log")
+	}
 }
 
 // TestSigtermDuringNotifierOutage: SIGTERM while the webhook is down exits
