@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"sync"
@@ -13,9 +12,6 @@ import (
 	"time"
 
 	"github.com/marginwatch/marginwatch/exchanges"
-	"github.com/marginwatch/marginwatch/watcher/config"
-	"github.com/marginwatch/marginwatch/watcher/rules"
-	"github.com/marginwatch/marginwatch/watcher/store"
 )
 
 // crowd is an account with twenty positions that are all near liquidation.
@@ -61,7 +57,6 @@ func TestTwentyPositionsOneMessage(t *testing.T) {
 		defer srv.Close()
 		notifiersYAML += fmt.Sprintf("  - {name: hook%d, type: webhook, url: %q}\n", i, srv.URL)
 	}
-	dir := t.TempDir()
 	text := fmt.Sprintf(`state_dir: state
 listen: ""
 defaults: {poll_interval: 1s, stale_after: 30s}
@@ -73,29 +68,8 @@ notifiers:
     metric: liq_distance_pct
     below: {warning: 15, critical: 7}
 `, notifiersYAML)
-	cfg, err := config.Parse(dir+"/config.yaml", []byte(text), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	compiled, err := rules.Compile(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	st, err := store.Open(cfg.StateDir, store.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	w, err := New(cfg, compiled, st, Options{
-		NewExchange: func(config.Account, func() time.Time, *slog.Logger) (exchanges.Exchange, error) { return crowd{}, nil },
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer w.Close()
-	ctx, cancel := context.WithCancel(t.Context())
-	done := make(chan error)
-	go func() { done <- w.Run(ctx) }()
+	w, _ := newTestWatcher(t, text, Options{NewExchange: scriptedExchange(crowd{})})
+	stop := runWatcher(t, w)
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		ready := true
@@ -110,8 +84,7 @@ notifiers:
 		time.Sleep(50 * time.Millisecond)
 	}
 	time.Sleep(1500 * time.Millisecond) // a further poll must not send again
-	cancel()
-	<-done
+	stop()
 	for i, h := range hooks {
 		h.mu.Lock()
 		if len(h.bodies) != 1 || h.bodies[0] != 20 {

@@ -100,13 +100,12 @@ func (b *lockedBuffer) String() string {
 	return b.b.String()
 }
 
-// TestOutageRaisesDataStaleAndKeepsAlerts: while the exchange fails,
-// data-stale fires once stale_after has passed, the firing liquidation alert
-// is neither resolved nor repeated early, and when data returns data-stale
-// resolves.
-func TestOutageRaisesDataStaleAndKeepsAlerts(t *testing.T) {
+// newTestWatcher builds a watcher from config text on a fresh state store in
+// a temporary folder, with opts (Stdout, NewExchange, NewTarget …).
+func newTestWatcher(t *testing.T, text string, opts Options) (*Watcher, *store.Store) {
+	t.Helper()
 	dir := t.TempDir()
-	cfg, err := config.Parse(dir+"/config.yaml", []byte(testConfig), nil)
+	cfg, err := config.Parse(dir+"/config.yaml", []byte(text), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -118,22 +117,44 @@ func TestOutageRaisesDataStaleAndKeepsAlerts(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer st.Close()
+	t.Cleanup(func() { st.Close() })
+	w, err := New(cfg, compiled, st, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(w.Close)
+	return w, st
+}
 
+// runWatcher starts w.Run and returns a function that stops it and checks
+// that it returned nil.
+func runWatcher(t *testing.T, w *Watcher) (stop func()) {
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- w.Run(ctx) }()
+	return func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Run: %v", err)
+		}
+	}
+}
+
+// scriptedExchange makes every account use ex.
+func scriptedExchange(ex exchanges.Exchange) func(config.Account, func() time.Time, *slog.Logger) (exchanges.Exchange, error) {
+	return func(config.Account, func() time.Time, *slog.Logger) (exchanges.Exchange, error) { return ex, nil }
+}
+
+// TestOutageRaisesDataStaleAndKeepsAlerts: while the exchange fails,
+// data-stale fires once stale_after has passed, the firing liquidation alert
+// is neither resolved nor repeated early, and when data returns data-stale
+// resolves.
+func TestOutageRaisesDataStaleAndKeepsAlerts(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		ex := &scripted{liq: 95000} // 5% away: critical
 		out := &lockedBuffer{}
-		w, err := New(cfg, compiled, st, Options{
-			Stdout:      out,
-			NewExchange: func(config.Account, func() time.Time, *slog.Logger) (exchanges.Exchange, error) { return ex, nil },
-		})
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer w.Close()
-		ctx, cancel := context.WithCancel(t.Context())
-		done := make(chan error)
-		go func() { done <- w.Run(ctx) }()
+		w, st := newTestWatcher(t, testConfig, Options{Stdout: out, NewExchange: scriptedExchange(ex)})
+		stop := runWatcher(t, w)
 
 		step := func(d time.Duration) {
 			time.Sleep(d)
@@ -166,22 +187,19 @@ func TestOutageRaisesDataStaleAndKeepsAlerts(t *testing.T) {
 			t.Errorf("liquidation-near printed %d times across the outage, want 1 (no early repeat, no resolution):\n%s", n, out)
 		}
 
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("Run: %v", err)
+		stop()
+
+		// Everything delivered: the outbox is empty.
+		depth, err := st.OutboxDepth()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for n, d := range depth {
+			if d != 0 {
+				t.Errorf("outbox of %s holds %d entries after shutdown", n, d)
+			}
 		}
 	})
-
-	// Everything delivered: the outbox is empty.
-	depth, err := st.OutboxDepth()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for n, d := range depth {
-		if d != 0 {
-			t.Errorf("outbox of %s holds %d entries after shutdown", n, d)
-		}
-	}
 }
 
 // refusing is a notifier whose service rejects every message for good.
@@ -194,32 +212,16 @@ func (refusing) Notify(context.Context, ...notifiers.Alert) (bool, error) {
 // TestNotifierFailingGoesToTheOthers: when one notifier refuses, the others
 // get a notifier-failing alert naming it; the failing one is not sent its own.
 func TestNotifierFailingGoesToTheOthers(t *testing.T) {
-	dir := t.TempDir()
-	cfg, err := config.Parse(dir+"/config.yaml", []byte(testConfig+`
+	text := strings.Replace(testConfig+`
   - name: missing-stop
     metric: has_stop_loss
     below: {warning: 1}
-`), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg.Notifiers = append(cfg.Notifiers, config.Notifier{Name: "chat", Type: "console", Timeout: time.Second, MaxAge: time.Hour})
-	compiled, err := rules.Compile(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	st, err := store.Open(cfg.StateDir, store.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
+`, "  - {name: term, type: console}\n", "  - {name: term, type: console}\n  - {name: chat, type: console}\n", 1)
 	out := &lockedBuffer{}
 	synctest.Test(t, func(t *testing.T) {
-		w, err := New(cfg, compiled, st, Options{
-			Stdout: out,
-			NewExchange: func(config.Account, func() time.Time, *slog.Logger) (exchanges.Exchange, error) {
-				return &scripted{liq: 95000}, nil
-			},
+		w, _ := newTestWatcher(t, text, Options{
+			Stdout:      out,
+			NewExchange: scriptedExchange(&scripted{liq: 95000}),
 			NewTarget: func(n config.Notifier, env NotifierEnv) (delivery.Target, error) {
 				if n.Name == "chat" {
 					return delivery.Target{Name: n.Name, Notifier: refusing{}}, nil
@@ -227,17 +229,10 @@ func TestNotifierFailingGoesToTheOthers(t *testing.T) {
 				return NewTarget(n, env)
 			},
 		})
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer w.Close()
-		ctx, cancel := context.WithCancel(t.Context())
-		done := make(chan error)
-		go func() { done <- w.Run(ctx) }()
+		stop := runWatcher(t, w)
 		time.Sleep(2 * time.Second)
 		synctest.Wait()
-		cancel()
-		<-done
+		stop()
 	})
 	if n := out.lines("notifier-failing", "notifier chat has been failing", "401 invalid_auth"); n != 1 {
 		t.Errorf("notifier-failing about chat printed %d times on the console, want 1:\n%s", n, out)
@@ -247,41 +242,15 @@ func TestNotifierFailingGoesToTheOthers(t *testing.T) {
 // TestDigestCarriesLatestMetricsAndAlerts: a digest goes out on its
 // schedule with the account's latest metrics and the alerts sent before it.
 func TestDigestCarriesLatestMetricsAndAlerts(t *testing.T) {
-	dir := t.TempDir()
-	cfg, err := config.Parse(dir+"/config.yaml", []byte(testConfig+`digests:
-  - {name: quick, schedule: "@every 10s"}
-`), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	compiled, err := rules.Compile(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	st, err := store.Open(cfg.StateDir, store.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
 	out := &lockedBuffer{}
 	synctest.Test(t, func(t *testing.T) {
-		w, err := New(cfg, compiled, st, Options{
-			Stdout: out,
-			NewExchange: func(config.Account, func() time.Time, *slog.Logger) (exchanges.Exchange, error) {
-				return &scripted{liq: 95000}, nil
-			},
-		})
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer w.Close()
-		ctx, cancel := context.WithCancel(t.Context())
-		done := make(chan error)
-		go func() { done <- w.Run(ctx) }()
+		w, _ := newTestWatcher(t, testConfig+`digests:
+  - {name: quick, schedule: "@every 10s"}
+`, Options{Stdout: out, NewExchange: scriptedExchange(&scripted{liq: 95000})})
+		stop := runWatcher(t, w)
 		time.Sleep(25 * time.Second)
 		synctest.Wait()
-		cancel()
-		<-done
+		stop()
 	})
 	text := out.String()
 	if n := strings.Count(text, "marginwatch digest quick"); n != 2 {

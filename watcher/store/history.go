@@ -120,21 +120,11 @@ func (s *Store) PruneHistory(before time.Time) (int, error) {
 			return nil
 		}
 		limit := historyTimeKey(before)
-		// Collect first: bbolt forbids changing a bucket while iterating it.
-		var stale [][]byte
-		c := b.Cursor()
-		for k, v := c.First(); k != nil; k, v = c.Next() {
-			if bytes.Compare(k[:min(len(k), historyTimeLen)], limit) < 0 || !decodable(k, v) {
-				stale = append(stale, bytes.Clone(k))
-			}
-		}
-		for _, k := range stale {
-			if err := b.Delete(k); err != nil {
-				return err
-			}
-		}
-		n = len(stale)
-		return nil
+		var err error
+		n, err = deleteWhere(b, func(k, v []byte) bool {
+			return bytes.Compare(k[:min(len(k), historyTimeLen)], limit) < 0 || !decodable(k, v)
+		})
+		return err
 	})
 	if err != nil {
 		return 0, fmt.Errorf("prune alert history: %w", err)

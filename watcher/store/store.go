@@ -1,6 +1,7 @@
 package store
 
 import (
+	"bytes"
 	"encoding/binary"
 	"encoding/json"
 	"errors"
@@ -350,4 +351,23 @@ func keyString(k rules.Key) string {
 
 func idKey(id uint64) []byte {
 	return binary.BigEndian.AppendUint64(make([]byte, 0, 8), id)
+}
+
+// deleteWhere deletes the records of b for which drop is true and counts
+// them. It collects keys first: bbolt forbids changing a bucket while a
+// cursor walks it.
+func deleteWhere(b *bolt.Bucket, drop func(k, v []byte) bool) (int, error) {
+	var doomed [][]byte
+	c := b.Cursor()
+	for k, v := c.First(); k != nil; k, v = c.Next() {
+		if drop(k, v) {
+			doomed = append(doomed, bytes.Clone(k))
+		}
+	}
+	for _, k := range doomed {
+		if err := b.Delete(k); err != nil {
+			return 0, err
+		}
+	}
+	return len(doomed), nil
 }

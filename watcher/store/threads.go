@@ -119,25 +119,12 @@ func (s *Store) PruneThreads(olderThan time.Time) (int, error) {
 		if b == nil {
 			return nil
 		}
-		// Collect first: bbolt forbids changing a bucket inside ForEach.
-		var stale [][]byte
-		err := b.ForEach(func(k, v []byte) error {
+		var err error
+		n, err = deleteWhere(b, func(_, v []byte) bool {
 			var rec threadRecord
-			if err := json.Unmarshal(v, &rec); err != nil || rec.Created.Before(olderThan) {
-				stale = append(stale, append([]byte(nil), k...))
-			}
-			return nil
+			return json.Unmarshal(v, &rec) != nil || rec.Created.Before(olderThan)
 		})
-		if err != nil {
-			return err
-		}
-		for _, k := range stale {
-			if err := b.Delete(k); err != nil {
-				return err
-			}
-		}
-		n = len(stale)
-		return nil
+		return err
 	})
 	if err != nil {
 		return 0, fmt.Errorf("prune threads: %w", err)
