@@ -166,6 +166,16 @@ func TestKillAndRestart(t *testing.T) {
 		t.Errorf("second instance took %s to give up", d)
 	}
 
+	// status never waits on the running daemon's state lock.
+	start = time.Now()
+	out, err = exec.Command(bin, "status", "-config", cfg).CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "Account demo (simulated)") {
+		t.Errorf("status while the daemon runs: %v\n%s", err, out)
+	}
+	if d := time.Since(start); d > 10*time.Second {
+		t.Errorf("status took %s while the daemon runs", d)
+	}
+
 	if err := first.cmd.Process.Signal(syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}

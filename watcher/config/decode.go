@@ -12,6 +12,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"gopkg.in/yaml.v3"
@@ -34,6 +35,9 @@ type collector struct {
 	errs Errors
 	bad  map[string]bool // file + "\x00" + path
 	seen map[Error]bool  // a mapping merged in twice reports its problems once
+	// suggested is the work spent on "did you mean" suggestions, in byte
+	// comparisons; see suggestBudget.
+	suggested int
 }
 
 func (c *collector) add(e *Error) {
@@ -82,8 +86,12 @@ func parentPath(p string) string {
 // sorted returns the errors in file order: files in the order given, then by
 // line and column.
 func (c *collector) sorted(files []string) Errors {
+	ranks := make(map[string]int, len(files))
+	for i, f := range slices.Backward(files) {
+		ranks[f] = i // the first of duplicates wins
+	}
 	rank := func(f string) int {
-		if i := slices.Index(files, f); i >= 0 {
+		if i, ok := ranks[f]; ok {
 			return i
 		}
 		return len(files)
@@ -215,10 +223,18 @@ func syntaxError(file string, data []byte, err error) *Error {
 }
 
 // firstBadLine returns the 1-based line after the longest prefix of whole
-// lines that parses, or 0 when that cannot be told cheaply. The search runs
-// from the end because a prefix cut inside a multi-line value fails too.
+// lines that parses, or 0 when that cannot be told cheaply.
+//
+// The search runs from the end, because a prefix cut inside a multi-line
+// value (a flow list, a quoted string) fails too. Each try re-parses a
+// prefix, so trying every line would be quadratic: the search goes line by
+// line only while that costs a few parses of the file (errors near the end,
+// the common case, are found exactly), then steps back by doubling distances
+// and bisects, O(log lines) parses in all. Bisecting can stop at a
+// multi-line value before the real culprit; the line is then early, never
+// past it.
 func firstBadLine(data []byte) int {
-	const maxLines, maxBytes = 2000, 256 << 10
+	const maxLines, maxBytes = 2000, 128 << 10
 	if len(data) > maxBytes {
 		return 0
 	}
@@ -226,15 +242,37 @@ func firstBadLine(data []byte) int {
 	if len(lines) > maxLines {
 		return 0
 	}
-	end, work := len(data), 0
-	for k := len(lines) - 1; k >= 0 && work < maxBytes*16; k-- {
-		end -= len(lines[k])
-		work += end
-		if parses(data[:end]) {
-			return k + 1
+	// ends[k] is the length of the first k lines; the first 0 lines
+	// parse, the whole file did not.
+	ends := make([]int, len(lines)+1)
+	for k, l := range lines {
+		ends[k+1] = ends[k] + len(l)
+	}
+	prefixParses := func(k int) bool { return parses(data[:ends[k]]) }
+
+	bad := len(lines) // the first bad lines do not parse
+	for work := 0; bad > 0 && work < 2*len(data); work += ends[bad] {
+		bad--
+		if prefixParses(bad) {
+			return bad + 1
 		}
 	}
-	return 0
+	good := 0
+	for step := 1; bad-step > 0; step *= 2 {
+		if prefixParses(bad - step) {
+			good = bad - step
+			break
+		}
+		bad -= step
+	}
+	for bad-good > 1 {
+		if m := (good + bad) / 2; prefixParses(m) {
+			good = m
+		} else {
+			bad = m
+		}
+	}
+	return good + 1
 }
 
 // parses reports whether data is a well-formed YAML stream.
@@ -275,8 +313,15 @@ type field struct {
 	index int
 }
 
-// fieldsOf lists the YAML keys of a struct type in declaration order.
+// fieldCache maps a struct type to its fieldsOf.
+var fieldCache sync.Map
+
+// fieldsOf lists the YAML keys of a struct type in declaration order. The
+// result is shared: do not modify it.
 func fieldsOf(t reflect.Type) []field {
+	if fs, ok := fieldCache.Load(t); ok {
+		return fs.([]field)
+	}
 	var fs []field
 	for i := range t.NumField() {
 		sf := t.Field(i)
@@ -287,6 +332,7 @@ func fieldsOf(t reflect.Type) []field {
 		name, _, _ := strings.Cut(tag, ",")
 		fs = append(fs, field{name: name, index: i})
 	}
+	fieldCache.Store(t, fs)
 	return fs
 }
 
@@ -421,7 +467,7 @@ func (d *decoder) unknownKey(k *yaml.Node, path string, fs []field) {
 	for i, f := range fs {
 		names[i] = f.name
 	}
-	if s := suggest(k.Value, names); s != "" {
+	if s := d.c.suggest(k.Value, names); s != "" {
 		d.c.add(&Error{File: d.file, Pos: nodePos(k), Path: path,
 			Msg: fmt.Sprintf("unknown key %q (did you mean %q?)", k.Value, s)})
 		// The misspelt key is most likely the intended one: do not also
@@ -622,16 +668,50 @@ func expand(s string, env func(string) (string, bool)) (string, error) {
 
 var envNameRE = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
 
+// Bounds of "did you mean" suggestions: an edit distance costs the product
+// of the lengths, and a file can hold many unknown names and, for notifier
+// and account names, many candidates.
+const (
+	// maxSuggestLen is the longest string (value or candidate) compared.
+	maxSuggestLen = 100
+	// suggestBudget is the byte comparisons all suggestions of one Load may
+	// spend; past it, errors come without suggestions.
+	suggestBudget = 20_000_000
+)
+
+// suggest is suggest within the collector's budget for suggestions.
+func (c *collector) suggest(s string, candidates []string) string {
+	return suggestWithin(s, candidates, &c.suggested)
+}
+
 // suggest returns the candidate closest to s by edit distance when it is
 // close enough to be a likely typo, else "".
 func suggest(s string, candidates []string) string {
+	spent := 0
+	return suggestWithin(s, candidates, &spent)
+}
+
+// suggestWithin is suggest adding the work of edit distances to *spent and
+// computing none past suggestBudget.
+func suggestWithin(s string, candidates []string, spent *int) string {
 	best, bestD := "", math.MaxInt
-	for _, c := range candidates {
-		if d := editDistance(strings.ToLower(s), c); d < bestD {
-			best, bestD = c, d
+	limit := max(2, len(s)/3)
+	if len(s) <= maxSuggestLen {
+		lower := strings.ToLower(s)
+		for _, c := range candidates {
+			// The distance is at least the difference in length: a
+			// candidate that cannot be within limit is not computed.
+			if len(c) > maxSuggestLen || len(c) > len(s)+limit || len(s) > len(c)+limit {
+				continue
+			}
+			if *spent += len(s) * len(c); *spent > suggestBudget {
+				break
+			}
+			if d := editDistance(lower, c); d < bestD {
+				best, bestD = c, d
+			}
 		}
 	}
-	limit := max(2, len(s)/3)
 	if bestD <= limit && bestD < len(s) {
 		return best
 	}

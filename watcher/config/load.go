@@ -34,11 +34,33 @@ var defaultRepeat = map[string]time.Duration{
 	"info":     4 * time.Hour,
 }
 
-// Size limits keep a wrong path (a log file, /dev/zero) from being read whole.
+// Size limits keep a wrong path (a log file, /dev/zero) from being read
+// whole, and bound the work of parsing: a config or rule file over 1 MiB is
+// certainly a mistake.
 const (
-	maxConfigSize = 8 << 20
+	maxConfigSize = 1 << 20
 	maxSecretSize = 64 << 10
+	// maxRuleFiles bounds the files all rule_files patterns may match.
+	maxRuleFiles = 1000
 )
+
+// files is how Parse reaches the disk: the rule_files globs and the *_file
+// secrets. Load and Parse use the real file system (osFiles); tests (the
+// fuzz target) use an in-memory one, so that made-up paths never touch real
+// files.
+type files interface {
+	// glob returns the names matching pattern, as filepath.Glob.
+	glob(pattern string) ([]string, error)
+	// read returns the content of the regular file path, of at most limit
+	// bytes.
+	read(path string, limit int64) ([]byte, error)
+}
+
+// osFiles is the real file system.
+type osFiles struct{}
+
+func (osFiles) glob(pattern string) ([]string, error)         { return filepath.Glob(pattern) }
+func (osFiles) read(path string, limit int64) ([]byte, error) { return readLimited(path, limit) }
 
 // Load reads the config file at path and every rule file it names, and
 // returns the validated config. ${VAR}s expand from the process environment.
@@ -56,10 +78,19 @@ func Load(path string) (*Config, error) {
 // relative paths (rule_files, state_dir, *_file secrets), which are read from
 // disk. env looks up ${VAR}s; nil means no variable is set.
 func Parse(name string, data []byte, env func(string) (string, bool)) (*Config, error) {
+	return parse(name, data, env, osFiles{})
+}
+
+// parse is Parse reading rule files and secrets through fsys.
+func parse(name string, data []byte, env func(string) (string, bool), fsys files) (*Config, error) {
 	if env == nil {
 		env = func(string) (string, bool) { return "", false }
 	}
 	c := &collector{}
+	if e := checkSize(name, data); e != nil {
+		c.add(e)
+		return nil, c.sorted([]string{name})
+	}
 	cfg := newConfig(name)
 	dir, absDir := filepath.Dir(name), filepath.Dir(cfg.Path)
 	display := []string{name}
@@ -80,8 +111,9 @@ func Parse(name string, data []byte, env func(string) (string, bool)) (*Config, 
 			cfg.StateDir = filepath.Join(absDir, cfg.StateDir)
 		}
 	}
-	readSecrets(cfg, absDir, c)
+	readSecrets(cfg, absDir, fsys, c)
 
+	ruleFiles := 0
 	for i, pat := range cfg.RuleFiles {
 		field := fmt.Sprintf("rule_files[%d]", i)
 		rel := filepath.Clean(pat)
@@ -90,17 +122,21 @@ func Parse(name string, data []byte, env func(string) (string, bool)) (*Config, 
 			rel = filepath.Join(dir, pat)
 			cfg.RuleFiles[i] = filepath.Join(absDir, pat)
 		}
-		matches, err := filepath.Glob(rel)
+		matches, err := fsys.glob(rel)
 		if err != nil {
 			c.add(cfg.At.Errorf(field, "bad pattern %q: %v (in a glob * ? [ are special; escape them with \\)", pat, err))
 			continue
+		}
+		if ruleFiles += len(matches); ruleFiles > maxRuleFiles {
+			c.add(cfg.At.Errorf(field, "%q matches too many files: rule_files may name at most %d files in all; is the pattern right?", pat, maxRuleFiles))
+			break
 		}
 		for _, m := range matches {
 			abs := absPath(m)
 			if slices.Contains(cfg.Files, abs) {
 				continue // named twice, or the config file itself
 			}
-			data, err := readLimited(m, maxConfigSize)
+			data, err := fsys.read(m, maxConfigSize)
 			if err != nil {
 				c.add(cfg.At.Errorf(field, "cannot read rule file: %v", err))
 				continue
@@ -128,6 +164,10 @@ func ParseRules(name string, data []byte, env func(string) (string, bool)) ([]Ru
 		env = func(string) (string, bool) { return "", false }
 	}
 	c := &collector{}
+	if e := checkSize(name, data); e != nil {
+		c.add(e)
+		return nil, c.sorted([]string{name})
+	}
 	rules := parseRules(name, data, env, c)
 	validateRules(rules, c)
 	if len(c.errs) > 0 {
@@ -141,8 +181,21 @@ type ruleFile struct {
 	Rules []Rule `yaml:"rules"`
 }
 
+// checkSize refuses data over maxConfigSize: parsing and checking a file
+// costs time in proportion to its size (and more on errors).
+func checkSize(name string, data []byte) *Error {
+	if len(data) <= maxConfigSize {
+		return nil
+	}
+	return &Error{File: name, Msg: fmt.Sprintf("the file is %d bytes: a config or rule file may be at most %d (1 MiB); is it the right file?", len(data), maxConfigSize)}
+}
+
 // parseRules decodes a rule file and fills the rules' defaults.
 func parseRules(name string, data []byte, env func(string) (string, bool), c *collector) []Rule {
+	if e := checkSize(name, data); e != nil {
+		c.add(e)
+		return nil
+	}
 	root := parseDocument(name, data, c)
 	if root == nil {
 		return nil
@@ -276,15 +329,15 @@ func (l Location) written(key string) bool {
 }
 
 // readSecrets reads every *_file secret into its plain field.
-func readSecrets(cfg *Config, dir string, c *collector) {
-	readSecret(cfg.At, "heartbeat_url", &cfg.HeartbeatURL, &cfg.HeartbeatURLFile, dir, c)
+func readSecrets(cfg *Config, dir string, fsys files, c *collector) {
+	readSecret(cfg.At, "heartbeat_url", &cfg.HeartbeatURL, &cfg.HeartbeatURLFile, dir, fsys, c)
 	for i := range cfg.Accounts {
 		a := &cfg.Accounts[i]
 		if a.Exchange == "simulated" {
 			continue // takes no keys; validation says so
 		}
-		readSecret(a.At, "api_key", &a.APIKey, &a.APIKeyFile, dir, c)
-		readSecret(a.At, "api_secret", &a.APISecret, &a.APISecretFile, dir, c)
+		readSecret(a.At, "api_key", &a.APIKey, &a.APIKeyFile, dir, fsys, c)
+		readSecret(a.At, "api_secret", &a.APISecret, &a.APISecretFile, dir, fsys, c)
 	}
 	for i := range cfg.Notifiers {
 		n := &cfg.Notifiers[i]
@@ -302,7 +355,7 @@ func readSecrets(cfg *Config, dir string, c *collector) {
 			// A secret that is not a field of this type is reported as
 			// such by validation; reading it would only add noise.
 			if slices.Contains(notifierFields[n.Type], s.key+"_file") {
-				readSecret(n.At, s.key, s.val, s.file, dir, c)
+				readSecret(n.At, s.key, s.val, s.file, dir, fsys, c)
 			}
 		}
 	}
@@ -311,7 +364,7 @@ func readSecrets(cfg *Config, dir string, c *collector) {
 // readSecret reads the file named by the key name+"_file" into val, and
 // stores the resolved path back into file. Errors name the file, never its
 // content.
-func readSecret(l Location, name string, val *Secret, file *string, dir string, c *collector) {
+func readSecret(l Location, name string, val *Secret, file *string, dir string, fsys files, c *collector) {
 	fileKey := name + "_file"
 	if !l.written(fileKey) {
 		return
@@ -329,7 +382,7 @@ func readSecret(l Location, name string, val *Secret, file *string, dir string, 
 		p = filepath.Join(dir, p)
 	}
 	*file = p
-	data, err := readLimited(p, maxSecretSize)
+	data, err := fsys.read(p, maxSecretSize)
 	if err != nil {
 		c.addBad(l.Errorf(fileKey, "cannot read the secret: %v", err))
 		return
@@ -356,6 +409,12 @@ func trimRightSpace(s string) string {
 
 // readLimited reads a regular file of at most limit bytes. Anything else (a
 // directory, a FIFO that would block, /dev/zero) is refused.
+//
+// The file is opened without blocking (opening a FIFO waits for a writer)
+// and checked again once open, so that it cannot be swapped for a FIFO
+// between the check and the open. A read deadline covers the odd "regular"
+// file that can block, such as /proc/kmsg; for true regular files it does
+// not apply (they are not pollable) and is not needed.
 func readLimited(path string, limit int64) ([]byte, error) {
 	fi, err := os.Stat(path)
 	if err != nil {
@@ -364,11 +423,18 @@ func readLimited(path string, limit int64) ([]byte, error) {
 	if !fi.Mode().IsRegular() {
 		return nil, fmt.Errorf("%s is not a regular file", path)
 	}
-	f, err := os.Open(path)
+	f, err := os.OpenFile(path, openReadFlags, 0)
 	if err != nil {
 		return nil, err
 	}
 	defer f.Close()
+	if fi, err = f.Stat(); err != nil {
+		return nil, err
+	}
+	if !fi.Mode().IsRegular() {
+		return nil, fmt.Errorf("%s is not a regular file", path)
+	}
+	_ = f.SetReadDeadline(time.Now().Add(readTimeout)) // os.ErrNoDeadline for ordinary files
 	data, err := io.ReadAll(io.LimitReader(f, limit+1))
 	if err != nil {
 		return nil, fmt.Errorf("read %s: %w", path, err)
@@ -380,6 +446,9 @@ func readLimited(path string, limit int64) ([]byte, error) {
 }
 
 var errTooLarge = errors.New("file too large")
+
+// readTimeout bounds a read of a pollable file (see readLimited).
+const readTimeout = 5 * time.Second
 
 // absPath makes p absolute and clean; if the working directory is gone it
 // settles for clean.

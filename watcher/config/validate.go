@@ -2,6 +2,7 @@ package config
 
 import (
 	"fmt"
+	"maps"
 	"net"
 	"net/mail"
 	"net/url"
@@ -50,17 +51,20 @@ var reflectTypeNotifier = reflect.TypeFor[Notifier]()
 
 var commonNotifierFields = []string{"name", "type", "timeout", "max_age"}
 
-// oneOf formats choices as "a, b or c".
+// oneOf formats choices as "a, b or c"; no choices is "none".
 func oneOf(choices []string) string {
-	if len(choices) == 1 {
+	switch len(choices) {
+	case 0:
+		return "none"
+	case 1:
 		return choices[0]
 	}
 	return strings.Join(choices[:len(choices)-1], ", ") + " or " + choices[len(choices)-1]
 }
 
 // unknownChoice is the message for a value not among choices.
-func unknownChoice(what, value string, choices []string) string {
-	if s := suggest(value, choices); s != "" {
+func unknownChoice(c *collector, what, value string, choices []string) string {
+	if s := c.suggest(value, choices); s != "" {
 		return fmt.Sprintf("unknown %s %q (did you mean %q?)", what, value, s)
 	}
 	return fmt.Sprintf("unknown %s %q (use %s)", what, value, oneOf(choices))
@@ -113,18 +117,19 @@ func validate(cfg *Config, c *collector) {
 	}
 
 	validateRules(cfg.Rules, c)
+	notifierNames, accountNames := sortedKeys(notifiers), sortedKeys(accounts)
 	for i := range cfg.Rules {
 		r := &cfg.Rules[i]
-		checkRefs(r.At, "notify", r.Notify, "notifier", notifiers, c)
-		checkRefs(r.At, "accounts", r.Accounts, "account", accounts, c)
+		checkRefs(r.At, "notify", r.Notify, "notifier", notifiers, notifierNames, c)
+		checkRefs(r.At, "accounts", r.Accounts, "account", accounts, accountNames, c)
 	}
 
 	digests := make(map[string]Location)
 	for i := range cfg.Digests {
 		d := &cfg.Digests[i]
 		validateDigest(d, c)
-		checkRefs(d.At, "notify", d.Notify, "notifier", notifiers, c)
-		checkRefs(d.At, "accounts", d.Accounts, "account", accounts, c)
+		checkRefs(d.At, "notify", d.Notify, "notifier", notifiers, notifierNames, c)
+		checkRefs(d.At, "accounts", d.Accounts, "account", accounts, accountNames, c)
 		if d.Name == "" {
 			continue
 		}
@@ -136,29 +141,41 @@ func validate(cfg *Config, c *collector) {
 	}
 }
 
-// checkRefs reports names in list (the key field of l) that are not among known.
-func checkRefs(l Location, field string, list []string, what string, known map[string]Location, c *collector) {
+// sortedKeys returns the keys of m, sorted.
+func sortedKeys(m map[string]Location) []string {
+	return slices.Sorted(maps.Keys(m))
+}
+
+// maxListedNames bounds the names an "unknown name" error lists.
+const maxListedNames = 20
+
+// listNames formats names as "a, b, c", the first maxListedNames of them.
+func listNames(names []string) string {
+	if len(names) <= maxListedNames {
+		return strings.Join(names, ", ")
+	}
+	return fmt.Sprintf("%s and %d more", strings.Join(names[:maxListedNames], ", "), len(names)-maxListedNames)
+}
+
+// checkRefs reports names in list (the key field of l) that are not among
+// known, whose keys, sorted, are names.
+func checkRefs(l Location, field string, list []string, what string, known map[string]Location, names []string, c *collector) {
 	if l.written(field) && len(list) == 0 {
 		c.add(l.Errorf(field, "is empty: list %s names, or remove %s to mean every %s", what, field, what))
 		return
 	}
-	names := make([]string, 0, len(known))
-	for n := range known {
-		names = append(names, n)
-	}
-	slices.Sort(names)
 	for i, name := range list {
 		if _, ok := known[name]; ok {
 			continue
 		}
 		f := fmt.Sprintf("%s[%d]", field, i)
-		switch s := suggest(name, names); {
+		switch s := c.suggest(name, names); {
 		case len(names) == 0:
 			c.add(l.Errorf(f, "unknown %s %q: no %ss are configured", what, name, what))
 		case s != "":
 			c.add(l.Errorf(f, "unknown %s %q (did you mean %q?)", what, name, s))
 		default:
-			c.add(l.Errorf(f, "unknown %s %q (configured: %s)", what, name, strings.Join(names, ", ")))
+			c.add(l.Errorf(f, "unknown %s %q (configured: %s)", what, name, listNames(names)))
 		}
 	}
 }
@@ -248,7 +265,7 @@ func validateAccount(a *Account, c *collector) {
 		if !l.written("scenario") {
 			c.add(l.Errorf("scenario", "is required for a simulated account: %s", oneOf(scenarioNames)))
 		} else if !slices.Contains(scenarioNames, a.Scenario) {
-			c.add(l.Errorf("scenario", "%s", unknownChoice("scenario", a.Scenario, scenarioNames)))
+			c.add(l.Errorf("scenario", "%s", unknownChoice(c, "scenario", a.Scenario, scenarioNames)))
 		}
 		for _, k := range []string{"api_key", "api_key_file", "api_secret", "api_secret_file"} {
 			if l.written(k) {
@@ -258,7 +275,7 @@ func validateAccount(a *Account, c *collector) {
 	case "":
 		c.add(l.Errorf("exchange", "is required: %s", oneOf(exchangeNames)))
 	default:
-		c.add(l.Errorf("exchange", "%s", unknownChoice("exchange", a.Exchange, exchangeNames)))
+		c.add(l.Errorf("exchange", "%s", unknownChoice(c, "exchange", a.Exchange, exchangeNames)))
 	}
 	checkIntervals(l, a.PollInterval, a.StaleAfter, c)
 	if a.ReconcileInterval <= 0 {
@@ -291,7 +308,7 @@ func validateNotifier(n *Notifier, c *collector) {
 	case n.Type == "":
 		c.add(l.Errorf("type", "is required: %s", oneOf(notifierTypes)))
 	case !known:
-		c.add(l.Errorf("type", "%s", unknownChoice("notifier type", n.Type, notifierTypes)))
+		c.add(l.Errorf("type", "%s", unknownChoice(c, "notifier type", n.Type, notifierTypes)))
 	default:
 		for _, f := range fieldsOf(reflectTypeNotifier) {
 			if !l.written(f.name) || slices.Contains(commonNotifierFields, f.name) || slices.Contains(fields, f.name) {
@@ -367,7 +384,7 @@ func validateEmail(n *Notifier, c *collector) {
 		}
 	}
 	if !slices.Contains(tlsModes, n.TLS) {
-		c.add(l.Errorf("tls", "%s", unknownChoice("tls mode", n.TLS, tlsModes)))
+		c.add(l.Errorf("tls", "%s", unknownChoice(c, "tls mode", n.TLS, tlsModes)))
 	}
 	if n.From == "" {
 		c.add(l.Errorf("from", "is required: the sender address, e.g. marginwatch@example.com"))
@@ -420,7 +437,7 @@ func validateRule(r *Rule, c *collector) {
 	case "account", "position":
 		validateThresholdRule(r, c)
 	default:
-		c.add(l.Errorf("scope", "%s", unknownChoice("scope", r.Scope, scopeNames)))
+		c.add(l.Errorf("scope", "%s", unknownChoice(c, "scope", r.Scope, scopeNames)))
 	}
 	used := r.severities()
 	for sev, d := range r.Repeat {
@@ -430,7 +447,10 @@ func validateRule(r *Rule, c *collector) {
 		}
 		switch {
 		case !slices.Contains(severityNames, sev):
-			c.add(l.Errorf(field, "%s", unknownChoice("severity", sev, severityNames)))
+			c.add(l.Errorf(field, "%s", unknownChoice(c, "severity", sev, severityNames)))
+		case len(used) == 0:
+			// No thresholds or no event severity: reported above; a
+			// second error about repeat would only be noise.
 		case !slices.Contains(used, sev):
 			c.add(l.Errorf(field, "the rule never fires with %s; remove it (the rule has %s)", sev, oneOf(used)))
 		case d <= 0:
@@ -454,13 +474,13 @@ func validateEventRule(r *Rule, c *collector) {
 	case r.Event == "":
 		c.add(l.Errorf("event", "is required for scope: event: %s", oneOf(eventNames)))
 	case !slices.Contains(eventNames, r.Event):
-		c.add(l.Errorf("event", "%s", unknownChoice("event", r.Event, eventNames)))
+		c.add(l.Errorf("event", "%s", unknownChoice(c, "event", r.Event, eventNames)))
 	}
 	switch {
 	case r.Severity == "":
 		c.add(l.Errorf("severity", "is required for an event rule: %s", oneOf(severityNames)))
 	case !slices.Contains(severityNames, r.Severity):
-		c.add(l.Errorf("severity", "%s", unknownChoice("severity", r.Severity, severityNames)))
+		c.add(l.Errorf("severity", "%s", unknownChoice(c, "severity", r.Severity, severityNames)))
 	}
 	for _, k := range []string{"metric", "above", "below", "hysteresis", "for", "window"} {
 		if l.written(k) {
@@ -485,7 +505,7 @@ func validateThresholdRule(r *Rule, c *collector) {
 		for _, m := range metrics.All() {
 			names = append(names, m.String())
 		}
-		if s := suggest(r.Metric, names); s != "" {
+		if s := c.suggest(r.Metric, names); s != "" {
 			c.add(l.Errorf("metric", "unknown metric %q (did you mean %q?)", r.Metric, s))
 		} else {
 			c.add(l.Errorf("metric", "unknown metric %q (known metrics: %s)", r.Metric, strings.Join(names, ", ")))
@@ -525,7 +545,7 @@ func validateThresholdRule(r *Rule, c *collector) {
 	ordered := true
 	for sev := range th {
 		if !slices.Contains(severityNames, sev) {
-			c.add(l.Errorf(field+"."+sev, "%s", unknownChoice("severity", sev, severityNames)))
+			c.add(l.Errorf(field+"."+sev, "%s", unknownChoice(c, "severity", sev, severityNames)))
 			ordered = false
 		}
 	}
