@@ -1,5 +1,7 @@
 // Package console writes alerts as one readable line each to a terminal or
-// log stream (stdout under systemd ends up in the journal).
+// log stream (stdout under systemd ends up in the journal). A digest
+// (notifiers.KindDigest) is the exception: a header line, then the digest's
+// own lines, each indented by two spaces so they read as one block.
 package console
 
 import (
@@ -44,8 +46,8 @@ func New(w io.Writer, color bool) *Notifier {
 	return &Notifier{w: w, color: color, loc: time.Local, now: time.Now}
 }
 
-// Notify writes one line per alert, in order, with a single Write so that
-// concurrent callers never interleave. A write error is retryable: a full
+// Notify writes one line per alert (a block of lines per digest), in order,
+// with a single Write so that concurrent callers never interleave. A write error is retryable: a full
 // disk or a closed pipe may recover.
 func (n *Notifier) Notify(ctx context.Context, alerts ...notifiers.Alert) (bool, error) {
 	if err := ctx.Err(); err != nil {
@@ -53,6 +55,10 @@ func (n *Notifier) Notify(ctx context.Context, alerts ...notifiers.Alert) (bool,
 	}
 	var b strings.Builder
 	for _, a := range alerts {
+		if a.Kind == notifiers.KindDigest {
+			n.digest(&b, a)
+			continue
+		}
 		n.line(&b, a)
 	}
 	n.mu.Lock()
@@ -105,6 +111,49 @@ func (n *Notifier) line(b *strings.Builder, a notifiers.Alert) {
 	}
 	b.WriteByte('\n')
 }
+
+// digest renders a digest as a header line and its text indented:
+//
+//	TIME DIGEST   NAME
+//	  first line of the digest
+//	  …
+//
+// Every line is indented, empty ones too, so that a reader (or a script)
+// can tell where the block ends: the next line that does not start with
+// two spaces. Control characters are blanked per line, as in line, so the
+// digest's text cannot forge an alert line.
+func (n *Notifier) digest(b *strings.Builder, a notifiers.Alert) {
+	at := a.At
+	if at.IsZero() {
+		at = n.now()
+	}
+	b.WriteString(at.In(n.loc).Format(time.DateTime))
+	b.WriteByte(' ')
+	label := fmt.Sprintf("%-8s", "DIGEST")
+	if n.color {
+		label = colorOf(a) + label + reset
+	}
+	b.WriteString(label)
+	b.WriteByte(' ')
+	name, ok := strings.CutPrefix(a.Rule, digestPrefix)
+	if !ok || name == "" {
+		name = a.Rule
+	}
+	b.WriteString(clean(name))
+	b.WriteByte('\n')
+	if a.Summary == "" {
+		return
+	}
+	for l := range strings.SplitSeq(a.Summary, "\n") {
+		b.WriteString("  ")
+		b.WriteString(clean(strings.TrimSuffix(l, "\r")))
+		b.WriteByte('\n')
+	}
+}
+
+// digestPrefix starts the Rule of a digest ("digest:morning"); the rest is
+// the digest's name.
+const digestPrefix = "digest:"
 
 func colorOf(a notifiers.Alert) string {
 	if a.Status == notifiers.Resolved {

@@ -6,6 +6,10 @@
 // "[CRITICAL] main: liquidation-near BTCUSDT long (+1 more)", so a phone's
 // lock screen is enough to decide whether to get up.
 //
+// A digest (notifiers.KindDigest) is a mail of its own kind: subject
+// "[DIGEST] marginwatch morning", the digest's text as the plain-text part,
+// the same text escaped in <pre> as the HTML part, and no thread headers.
+//
 // Threading needs no storage: the Message-ID of an incident's first notice
 // is derived from the incident's Alert.ID ("<incident-ID@marginwatch>"), and
 // every later notice (repeat, escalation, resolution) refers to it with

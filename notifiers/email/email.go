@@ -198,7 +198,7 @@ func (n *Notifier) message(alerts []notifiers.Alert) (*mail.Msg, error) {
 	// RFC 3834: tells vacation responders not to answer a machine.
 	m.SetGenHeader("Auto-Submitted", "auto-generated")
 	m.SetUserAgent("marginwatch")
-	if alerts[0].Status == notifiers.Firing && alerts[0].Severity == notifiers.Critical && alerts[0].Kind != notifiers.KindTest {
+	if a, ok := lead(alerts); ok && a.Status == notifiers.Firing && a.Severity == notifiers.Critical && a.Kind != notifiers.KindTest {
 		m.SetImportance(mail.ImportanceHigh)
 	}
 	m.SetBodyString(mail.TypeTextPlain, view.text())

@@ -32,9 +32,14 @@ type threading struct {
 // severe) alert. The first notice of an incident (KindFiring, or the one
 // notice of an event) gets the incident's root ID; later notices get an ID
 // of their own and point at the root, so mail clients show one thread per
-// incident. A test alert never joins a thread.
+// incident. A test alert never joins a thread, nor does a digest: it is no
+// incident, and a mail of digests only gets an ID of its own
+// ("<digest-…>").
 func thread(alerts []notifiers.Alert) threading {
-	first := alerts[0]
+	first, ok := lead(alerts)
+	if !ok {
+		return threading{MessageID: "<digest-" + noticeHash(alerts) + "@" + msgDomain + ">"}
+	}
 	notice := "<notice-" + noticeHash(alerts) + "@" + msgDomain + ">"
 	if first.Kind == notifiers.KindTest || first.ID == "" {
 		return threading{MessageID: notice}
@@ -74,12 +79,43 @@ func idPart(id string) string {
 	return "h" + hex.EncodeToString(sum[:12])
 }
 
+// lead returns the alert that speaks for a mail: the first that is not a
+// digest. It reports false when alerts are all digests.
+func lead(alerts []notifiers.Alert) (notifiers.Alert, bool) {
+	for _, a := range alerts {
+		if a.Kind != notifiers.KindDigest {
+			return a, true
+		}
+	}
+	return notifiers.Alert{}, false
+}
+
+// digestPrefix starts the Rule of a digest ("digest:morning"); the rest is
+// the digest's name.
+const digestPrefix = "digest:"
+
+// digestName is the name of digest a, from its Rule.
+func digestName(a notifiers.Alert) string {
+	if name, ok := strings.CutPrefix(a.Rule, digestPrefix); ok && name != "" {
+		return name
+	}
+	return a.Rule
+}
+
 // subject summarises the message from its first alert:
 // "[CRITICAL] main: liquidation-near BTCUSDT long (+1 more)". A resolution
 // leads with RESOLVED, a test with TEST, so neither can be mistaken for an
-// incident.
+// incident; a digest says "[DIGEST] marginwatch morning". Alerts speak
+// before digests: a digest is never urgent.
 func subject(alerts []notifiers.Alert) string {
-	a := alerts[0]
+	a, ok := lead(alerts)
+	if !ok {
+		s := "[DIGEST] marginwatch " + digestName(alerts[0])
+		if len(alerts) > 1 {
+			s += fmt.Sprintf(" (+%d more)", len(alerts)-1)
+		}
+		return oneLine(s)
+	}
 	var b strings.Builder
 	if a.Kind == notifiers.KindTest {
 		b.WriteString("[TEST] ")
@@ -112,11 +148,15 @@ func label(a notifiers.Alert) string {
 	return strings.ToUpper(a.Severity.String())
 }
 
-// message is what both MIME parts show: a banner and one block per alert.
+// message is what both MIME parts show: a banner, one block per alert,
+// then the digests.
 type message struct {
 	// Banner marks a test so that nobody acts on it; empty otherwise.
 	Banner string
 	Alerts []alertView
+	// Digests are the texts of the digests, shown as they are (preformatted
+	// in HTML).
+	Digests []string
 }
 
 // alertView is one alert, already reduced to the strings both parts print.
@@ -140,12 +180,27 @@ const testBanner = "TEST - sent by marginwatch notify-test to check this channel
 func newMessage(alerts []notifiers.Alert, loc *time.Location) message {
 	var m message
 	for _, a := range alerts {
+		if a.Kind == notifiers.KindDigest {
+			m.Digests = append(m.Digests, digestText(a.Summary))
+			continue
+		}
 		if a.Kind == notifiers.KindTest {
 			m.Banner = testBanner
 		}
 		m.Alerts = append(m.Alerts, newAlertView(a, loc))
 	}
 	return m
+}
+
+// digestText is a digest's text with CRLF as LF and every other control
+// character blanked, as multiLine, but keeping the indentation of every
+// line: it is the digest's layout.
+func digestText(s string) string {
+	lines := strings.Split(strings.ReplaceAll(s, "\r\n", "\n"), "\n")
+	for i, l := range lines {
+		lines[i] = oneLine(l)
+	}
+	return strings.Join(lines, "\n")
 }
 
 func newAlertView(a notifiers.Alert, loc *time.Location) alertView {
@@ -293,7 +348,12 @@ func labelsText(labels map[string]string) string {
 //	  …
 //
 // A multi-line value keeps its lines, indented under the value column.
+// Digests follow the alerts as they are; a mail of digests only is their
+// text and nothing else (the digest names marginwatch itself).
 func (m message) text() string {
+	if len(m.Alerts) == 0 && len(m.Digests) > 0 {
+		return strings.Join(m.Digests, "\n\n") + "\n"
+	}
 	var b strings.Builder
 	if m.Banner != "" {
 		b.WriteString(m.Banner)
@@ -308,6 +368,11 @@ func (m message) text() string {
 			// Continuation lines line up under the value column.
 			fmt.Fprintf(&b, "  %-9s %s\n", f.Name, strings.ReplaceAll(f.Value, "\n", "\n            "))
 		}
+	}
+	for _, d := range m.Digests {
+		b.WriteByte('\n')
+		b.WriteString(d)
+		b.WriteByte('\n')
 	}
 	b.WriteString("\n-- \nmarginwatch\n")
 	return b.String()
@@ -328,6 +393,9 @@ var htmlTemplate = template.Must(template.New("mail").Parse(`<!DOCTYPE html>
 <tr><td style="color:#666;vertical-align:top">{{.Name}}</td><td style="white-space:pre-wrap">{{.Value}}</td></tr>
 {{- end}}
 </table>
+{{- end}}
+{{- range .Digests}}
+<pre style="font-family:Menlo,Consolas,monospace;font-size:13px;margin:0 0 16px 0">{{.}}</pre>
 {{- end}}
 <p style="color:#888;font-size:12px">marginwatch</p>
 </body></html>

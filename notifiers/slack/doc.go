@@ -10,6 +10,13 @@
 // resolved green. Slack renders at most 50 blocks per message, so alerts that
 // do not fit are listed in a final "… and N more" attachment.
 //
+// A digest (notifiers.KindDigest) is a message of its own, not an
+// attachment: the notification text "marginwatch digest NAME" and the
+// digest's text as preformatted (```) mrkdwn sections, split between lines
+// so that each stays within Slack's 3,000 characters, without a colour bar.
+// Past 50 sections the last block says how many lines were left out.
+// Digests are never threaded.
+//
 // # Modes
 //
 // Webhook mode (webhook_url) posts to an incoming webhook. Slack answers a

@@ -49,7 +49,7 @@ type botPeer struct {
 
 // post is one accepted chat.postMessage, as the form fields Slack reads.
 type post struct {
-	Channel, Text, Attachments, ThreadTS, Broadcast, TS string
+	Channel, Text, Attachments, Blocks, ThreadTS, Broadcast, TS string
 }
 
 func newBotPeer(t *testing.T) *botPeer {
@@ -89,7 +89,7 @@ func (p *botPeer) Delivered() []string {
 	defer p.mu.Unlock()
 	out := make([]string, len(p.posts))
 	for i, m := range p.posts {
-		out[i] = m.Text + "\n" + m.Attachments
+		out[i] = m.Text + "\n" + m.Attachments + m.Blocks
 	}
 	return out
 }
@@ -167,7 +167,7 @@ func (p *botPeer) serve(w http.ResponseWriter, r *http.Request) {
 	answer["ts"] = ts
 	p.posts = append(p.posts, post{
 		Channel: form.Get("channel"), Text: form.Get("text"), Attachments: form.Get("attachments"),
-		ThreadTS: form.Get("thread_ts"), Broadcast: form.Get("reply_broadcast"), TS: ts,
+		Blocks: form.Get("blocks"), ThreadTS: form.Get("thread_ts"), Broadcast: form.Get("reply_broadcast"), TS: ts,
 	})
 	p.mu.Unlock()
 	b, _ := json.Marshal(answer)

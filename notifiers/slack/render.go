@@ -364,3 +364,105 @@ func formatNum(v float64) string {
 	}
 	return s
 }
+
+// digestPrefix starts the Rule of a digest ("digest:morning"); the rest is
+// the digest's name.
+const digestPrefix = "digest:"
+
+// Code fences around a digest section; the newlines keep the fences off the
+// digest's first and last lines.
+const (
+	fenceOpen  = "```\n"
+	fenceClose = "\n```"
+)
+
+// digestName is the name of digest a, from its Rule.
+func digestName(a notifiers.Alert) string {
+	if name, ok := strings.CutPrefix(a.Rule, digestPrefix); ok && name != "" {
+		return name
+	}
+	return a.Rule
+}
+
+// digestMessage renders a digest as a message of its own: the notification
+// text "marginwatch digest NAME" and the digest as preformatted text, in as
+// many sections as its length needs (see digestBlocks). The blocks are the
+// message's own, not an attachment's: a digest is not an incident and gets
+// no severity colour bar.
+func digestMessage(a notifiers.Alert) (string, []goslack.Block) {
+	return escape(oneLineClean("marginwatch digest " + digestName(a))), digestBlocks(a.Summary)
+}
+
+// digestBlocks splits text at line boundaries into code sections of at most
+// maxSectionText bytes, fences included (Slack counts characters; bytes are
+// never fewer). A blank line where one section ends and the next begins is
+// dropped: the section break shows the gap. Should the sections pass
+// maxBlocks, the last block says how many lines were left out. A single
+// line too long for a section is cut.
+func digestBlocks(text string) []goslack.Block {
+	budget := maxSectionText - len(fenceOpen) - len(fenceClose)
+	lines := strings.Split(strings.ReplaceAll(text, "\r\n", "\n"), "\n")
+	for i, l := range lines {
+		lines[i] = truncate(codeLine(l), budget)
+	}
+	type chunk struct {
+		text string
+		end  int // index in lines after the chunk's last line
+	}
+	var chunks []chunk
+	var cur []string
+	size := 0
+	flush := func(end int) {
+		for len(cur) > 0 && cur[len(cur)-1] == "" {
+			cur = cur[:len(cur)-1]
+		}
+		if len(cur) > 0 {
+			chunks = append(chunks, chunk{strings.Join(cur, "\n"), end})
+		}
+		cur, size = nil, 0
+	}
+	for i, l := range lines {
+		add := len(l)
+		if len(cur) > 0 {
+			add++ // the newline
+		}
+		if len(cur) > 0 && size+add > budget {
+			flush(i)
+			add = len(l)
+		}
+		if len(cur) == 0 && l == "" && len(chunks) > 0 {
+			continue
+		}
+		cur = append(cur, l)
+		size += add
+	}
+	flush(len(lines))
+
+	blocks := make([]goslack.Block, 0, min(len(chunks), maxBlocks))
+	for i, c := range chunks {
+		if i == maxBlocks-1 && len(chunks) > maxBlocks {
+			left := 0
+			for _, l := range lines[chunks[i-1].end:] {
+				if strings.TrimSpace(l) != "" {
+					left++
+				}
+			}
+			blocks = append(blocks, section(fmt.Sprintf("_… %d more lines of the digest left out: a Slack message holds at most %d blocks._", left, maxBlocks)))
+			break
+		}
+		blocks = append(blocks, section(fenceOpen+c.text+fenceClose))
+	}
+	return blocks
+}
+
+// codeLine makes one line of a digest safe inside a code block: control
+// characters blanked, mrkdwn's &, < and > escaped (Slack parses them even
+// there), and a run of backticks broken with zero-width spaces so that it
+// cannot close the block early.
+func codeLine(s string) string {
+	s = escape(oneLineClean(s))
+	if strings.Contains(s, "```") {
+		s = strings.ReplaceAll(s, "`", "`\u200b")
+	}
+	return s
+}

@@ -117,25 +117,65 @@ func New(cfg config.Notifier, opts Options) (*Notifier, error) {
 // Notify posts alerts as one message. In bot mode it replies in the
 // incident's thread when every alert belongs to one known thread, and
 // remembers the new message as the thread of incidents that had none.
+//
+// A digest (notifiers.KindDigest) is posted as a message of its own, after
+// any alerts of the same call, and never threaded: it is not an incident.
+// The daemon sends a digest alone; should a call mix them and a later post
+// fail, a retry posts the earlier ones again (at-least-once, as always).
+// Each post gets the notifier's timeout.
 func (n *Notifier) Notify(ctx context.Context, alerts ...notifiers.Alert) (bool, error) {
 	if err := ctx.Err(); err != nil {
 		return true, fmt.Errorf("slack: %w", err)
 	}
-	if len(alerts) == 0 {
-		return false, nil
+	var incidents, digests []notifiers.Alert
+	for _, a := range alerts {
+		if a.Kind == notifiers.KindDigest {
+			digests = append(digests, a)
+		} else {
+			incidents = append(incidents, a)
+		}
 	}
+	if len(incidents) > 0 {
+		if retry, err := n.notifyAlerts(ctx, incidents); err != nil {
+			return retry, err
+		}
+	}
+	for _, d := range digests {
+		if retry, err := n.notifyDigest(ctx, d); err != nil {
+			return retry, err
+		}
+	}
+	return false, nil
+}
+
+// notifyAlerts posts alerts (no digest among them) as one message.
+func (n *Notifier) notifyAlerts(ctx context.Context, alerts []notifiers.Alert) (bool, error) {
 	ctx, cancel := context.WithTimeout(ctx, n.timeout)
 	defer cancel()
 	text, atts := message(alerts)
 	if n.api == nil {
-		return n.postWebhook(ctx, text, atts)
+		return n.postWebhook(ctx, &goslack.WebhookMessage{Text: text, Attachments: atts})
 	}
 	return n.postBot(ctx, alerts, text, atts)
 }
 
-func (n *Notifier) postWebhook(ctx context.Context, text string, atts []goslack.Attachment) (bool, error) {
+// notifyDigest posts one digest to the channel, never in a thread.
+func (n *Notifier) notifyDigest(ctx context.Context, d notifiers.Alert) (bool, error) {
+	ctx, cancel := context.WithTimeout(ctx, n.timeout)
+	defer cancel()
+	text, blocks := digestMessage(d)
+	if n.api == nil {
+		return n.postWebhook(ctx, &goslack.WebhookMessage{Text: text, Blocks: &goslack.Blocks{BlockSet: blocks}})
+	}
+	if _, err := n.postMessage(ctx, nil, text, nil, blocks, ""); err != nil {
+		return err.retry, err.err
+	}
+	return false, nil
+}
+
+func (n *Notifier) postWebhook(ctx context.Context, msg *goslack.WebhookMessage) (bool, error) {
 	off := false
-	msg := &goslack.WebhookMessage{Text: text, Attachments: atts, UnfurlLinks: &off, UnfurlMedia: &off}
+	msg.UnfurlLinks, msg.UnfurlMedia = &off, &off
 	ctx, info := withResponseInfo(ctx)
 	if err := goslack.PostWebhookCustomHTTPContext(ctx, n.webhook, n.client, msg); err != nil {
 		return n.fail(ctx, "post to webhook", err, info)
@@ -145,14 +185,14 @@ func (n *Notifier) postWebhook(ctx context.Context, text string, atts []goslack.
 
 func (n *Notifier) postBot(ctx context.Context, alerts []notifiers.Alert, text string, atts []goslack.Attachment) (bool, error) {
 	thread := n.sharedThread(alerts)
-	ts, err := n.postMessage(ctx, alerts, text, atts, thread)
+	ts, err := n.postMessage(ctx, alerts, text, atts, nil, thread)
 	replace := false
 	if err != nil && thread != "" && isLostThread(err) {
 		// The parent was deleted or cannot take replies: post to the
 		// channel rather than lose the alert, and thread there from now on.
 		n.logger.Warn("slack thread no longer exists; posting to the channel", "thread_ts", thread, "err", err.err)
 		thread, replace = "", true
-		ts, err = n.postMessage(ctx, alerts, text, atts, "")
+		ts, err = n.postMessage(ctx, alerts, text, atts, nil, "")
 	}
 	if err != nil {
 		return err.retry, err.err
@@ -163,14 +203,18 @@ func (n *Notifier) postBot(ctx context.Context, alerts []notifiers.Alert, text s
 	return false, nil
 }
 
-// postMessage makes one chat.postMessage call; thread, when set, is the
-// parent's ts.
-func (n *Notifier) postMessage(ctx context.Context, alerts []notifiers.Alert, text string, atts []goslack.Attachment, thread string) (string, *sendError) {
+// postMessage makes one chat.postMessage call with attachments, blocks of
+// the message's own, or both; thread, when set, is the parent's ts.
+func (n *Notifier) postMessage(ctx context.Context, alerts []notifiers.Alert, text string, atts []goslack.Attachment, blocks []goslack.Block, thread string) (string, *sendError) {
 	opts := []goslack.MsgOption{
 		goslack.MsgOptionText(text, false),
 		goslack.MsgOptionAttachments(atts...),
 		goslack.MsgOptionDisableLinkUnfurl(),
 		goslack.MsgOptionDisableMediaUnfurl(),
+	}
+	if len(blocks) > 0 {
+		// Only when there are some: no blocks would send "blocks=[]".
+		opts = append(opts, goslack.MsgOptionBlocks(blocks...))
 	}
 	if thread != "" {
 		opts = append(opts, goslack.MsgOptionTS(thread))
@@ -200,9 +244,10 @@ func (e *sendError) Unwrap() error { return e.err }
 
 // threaded reports whether an alert may go to, and found, a thread. Test
 // notifications stand alone: a test should be seen in the channel, and
-// notify-test may reuse its incident ID.
+// notify-test may reuse its incident ID. Digests are no incidents (Notify
+// never lets them this far; this says so once more).
 func threaded(a notifiers.Alert) bool {
-	return a.Kind != notifiers.KindTest && a.ID != ""
+	return a.Kind != notifiers.KindTest && a.Kind != notifiers.KindDigest && a.ID != ""
 }
 
 // sharedThread returns the thread every alert belongs to, or "" when any

@@ -21,6 +21,13 @@
 // next would pass Telegram's 4,096 characters, then a new message starts:
 // the split falls between alerts only, never inside an entity.
 //
+// A digest (notifiers.KindDigest) reads "📋 DIGEST · NAME" (bold DIGEST),
+// then the digest's text, escaped, in <pre>. A long digest is split
+// between lines into messages of their own, each with the head line and
+// its own <pre>, marked "(k/n)". Digest messages are sent silently
+// (disable_notification, whatever silent_warnings says: a digest is never
+// urgent) and are never replies to an incident.
+//
 // Config (config.Notifier, type telegram): token or token_file (from
 // @BotFather), chat_id (numeric, e.g. "-1001234567890", or "@channel"),
 // message_thread_id (post into a forum topic), silent_warnings (deliver

@@ -35,38 +35,48 @@ const footerReserve = 32
 // ellipsis marks text that was cut.
 const ellipsis = "…"
 
-// part is one Telegram message: the HTML text and the alerts it carries.
+// part is one Telegram message: the HTML text and the alerts it carries
+// (a digest split over several parts is carried by each of them).
 type part struct {
 	text   string
 	alerts []notifiers.Alert
 }
 
-// split renders alerts into as few messages as fit, in order, cutting only
-// between alerts so that no entity (and no alert) is ever split. A message
-// of several parts ends each with "(k/n)".
+// split renders alerts into as few messages as fit, in order. It packs
+// pieces — one per alert, one or more per digest (see digestPieces) — and
+// cuts only between pieces, so that no entity (and no alert) is ever split;
+// each piece of a digest goes into a message of its own. A message of
+// several parts ends each with "(k/n)".
 func split(alerts []notifiers.Alert) []part {
 	const sep = "\n\n"
 	limit := maxMessage - footerReserve
 	var parts []part
 	var cur strings.Builder
 	var curAlerts []notifiers.Alert
+	last := -1 // index in alerts of the last alert added to curAlerts
 	flush := func() {
-		if len(curAlerts) > 0 {
+		if cur.Len() > 0 {
 			parts = append(parts, part{text: cur.String(), alerts: curAlerts})
 		}
 		cur.Reset()
-		curAlerts = nil
+		curAlerts, last = nil, -1
 	}
-	for _, a := range alerts {
-		h := fitLines(alertLines(a), limit)
-		if len(curAlerts) > 0 && utf16Len(cur.String())+utf16Len(sep)+utf16Len(h) > limit {
-			flush()
+	for i, a := range alerts {
+		for _, h := range pieces(a, limit) {
+			// The pieces of one digest are messages of their own: joined,
+			// their <pre> blocks would read as one with a gap.
+			if cur.Len() > 0 && (last == i || utf16Len(cur.String())+utf16Len(sep)+utf16Len(h) > limit) {
+				flush()
+			}
+			if cur.Len() > 0 {
+				cur.WriteString(sep)
+			}
+			cur.WriteString(h)
+			if last != i {
+				curAlerts = append(curAlerts, a)
+				last = i
+			}
 		}
-		if len(curAlerts) > 0 {
-			cur.WriteString(sep)
-		}
-		cur.WriteString(h)
-		curAlerts = append(curAlerts, a)
 	}
 	flush()
 	if len(parts) > 1 {
@@ -75,6 +85,75 @@ func split(alerts []notifiers.Alert) []part {
 		}
 	}
 	return parts
+}
+
+// pieces renders one alert as the HTML pieces split packs, each at most
+// limit long: an alert is one piece, a digest as many as its length needs.
+func pieces(a notifiers.Alert, limit int) []string {
+	if a.Kind == notifiers.KindDigest {
+		return digestPieces(a, limit)
+	}
+	return []string{fitLines(alertLines(a), limit)}
+}
+
+// digestPrefix starts the Rule of a digest ("digest:morning"); the rest is
+// the digest's name.
+const digestPrefix = "digest:"
+
+// digestPieces renders a digest as preformatted text under a head line:
+//
+//	📋 <b>DIGEST</b> · morning
+//	<pre>marginwatch digest morning — Sat 2026-11-28 07:00 UTC
+//	…</pre>
+//
+// Its lines are cut into pieces of at most limit UTF-16 units, head line
+// and tags included, between lines only: each piece opens and closes its
+// own <pre>, and each repeats the head line so that every message says
+// what it is. A blank line where one piece ends and the next begins is
+// dropped; a single line too long for a piece is clipped.
+func digestPieces(a notifiers.Alert, limit int) []string {
+	name, ok := strings.CutPrefix(a.Rule, digestPrefix)
+	if !ok || name == "" {
+		name = a.Rule
+	}
+	title := "📋 <b>DIGEST</b> · " + clip(name, capName)
+	head := title + "\n<pre>"
+	const tail = "</pre>"
+	budget := limit - utf16Len(head) - utf16Len(tail)
+
+	var out []string
+	var cur []string
+	size := 0
+	flush := func() {
+		for len(cur) > 0 && cur[len(cur)-1] == "" {
+			cur = cur[:len(cur)-1]
+		}
+		if len(cur) > 0 {
+			out = append(out, head+strings.Join(cur, "\n")+tail)
+		}
+		cur, size = nil, 0
+	}
+	for l := range strings.SplitSeq(strings.ReplaceAll(a.Summary, "\r\n", "\n"), "\n") {
+		l = clip(l, budget)
+		w := utf16Len(l)
+		if len(cur) > 0 && size+1+w > budget {
+			flush()
+		}
+		switch {
+		case len(cur) == 0 && l == "" && len(out) > 0:
+			continue // a blank line on a break
+		case len(cur) > 0:
+			size++ // the newline
+		}
+		cur = append(cur, l)
+		size += w
+	}
+	flush()
+	if len(out) == 0 {
+		// An empty digest still says that it came.
+		out = append(out, title)
+	}
+	return out
 }
 
 // render returns the HTML of one alert, for tests and single-alert callers.

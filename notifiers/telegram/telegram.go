@@ -123,8 +123,10 @@ func New(cfg config.Notifier, opts Options) (*Notifier, error) {
 }
 
 // Notify sends the alerts as one message, or as several when together they
-// exceed Telegram's 4,096 characters: the split falls only between alerts,
-// parts go out in order about a second apart, and each ends with "(k/n)".
+// exceed Telegram's 4,096 characters: the split falls only between alerts
+// (between lines inside a digest), parts go out in order about a second
+// apart, and each ends with "(k/n)". A message that carries only a digest
+// is always silent and never a reply.
 //
 // If part k fails after parts 1..k-1 were delivered, Notify returns part k's
 // error; a retry of the call sends every part again, so a reader may see
@@ -170,7 +172,7 @@ func (n *Notifier) send(ctx context.Context, p part) (int, bool, error) {
 		MessageThreadID:     n.threadID,
 		Text:                p.text,
 		ParseMode:           models.ParseModeHTML,
-		DisableNotification: n.silent && !urgent(p.alerts),
+		DisableNotification: digestOnly(p.alerts) || (n.silent && !urgent(p.alerts)),
 		// A runbook link would otherwise unfurl into a preview card that
 		// pushes the alert itself off a phone's lock screen.
 		LinkPreviewOptions: &models.LinkPreviewOptions{IsDisabled: bot.True()},
@@ -194,6 +196,17 @@ func urgent(alerts []notifiers.Alert) bool {
 		}
 	}
 	return false
+}
+
+// digestOnly reports whether a message carries digests only: a digest is
+// never urgent, so it does not ring whatever silent_warnings says.
+func digestOnly(alerts []notifiers.Alert) bool {
+	for _, a := range alerts {
+		if a.Kind != notifiers.KindDigest {
+			return false
+		}
+	}
+	return len(alerts) > 0
 }
 
 // replyTo returns the reply to an incident's first message when the part
@@ -245,9 +258,9 @@ func (n *Notifier) remember(p part, msgID int) {
 }
 
 // threaded reports whether an alert belongs to an incident thread; a test
-// alert never does.
+// alert or a digest never does.
 func threaded(a notifiers.Alert) bool {
-	return a.ID != "" && a.Kind != notifiers.KindTest
+	return a.ID != "" && a.Kind != notifiers.KindTest && a.Kind != notifiers.KindDigest
 }
 
 // classify turns a failed sendMessage into (retry, error). The returned

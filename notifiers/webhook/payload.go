@@ -40,7 +40,7 @@ type PayloadAlert struct {
 	ID     string `json:"id"`
 	Status string `json:"status"` // firing | resolved
 	// Kind says why this notification was sent: firing, escalated, eased,
-	// repeat, resolved, event or test.
+	// repeat, resolved, event, test or digest (a scheduled summary).
 	Kind     string   `json:"kind"`
 	Severity string   `json:"severity"` // info | warning | critical
 	Rule     string   `json:"rule"`
@@ -57,7 +57,7 @@ type PayloadAlert struct {
 	// At is when this notification was produced.
 	At time.Time `json:"at"`
 	// Summary is the rule's rendered summary; a notify-test alert's starts
-	// with "[TEST] ".
+	// with "[TEST] "; a digest's is the whole digest, several lines.
 	Summary string            `json:"summary"`
 	Runbook string            `json:"runbook"`
 	Labels  map[string]string `json:"labels"`

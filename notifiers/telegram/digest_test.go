@@ -1,0 +1,192 @@
+package telegram
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/marginwatch/marginwatch/notifiers"
+	"github.com/marginwatch/marginwatch/watcher/config"
+	"github.com/marginwatch/marginwatch/watcher/digest"
+	"github.com/marginwatch/marginwatch/watcher/metrics"
+)
+
+// digestAlert is what the daemon sends for digest "morning" at 07:00 UTC:
+// one account with a position and an alert whose summary needs escaping,
+// and one account never polled.
+func digestAlert() notifiers.Alert {
+	now := time.Date(2026, 11, 28, 7, 0, 0, 0, time.UTC)
+	a := &metrics.Account{Name: "main", Exchange: "binance-usdm", Time: now}
+	a.Metrics.Put(metrics.Equity, 10000)
+	a.Metrics.Put(metrics.MarginRatio, 0.025)
+	a.Metrics.Put(metrics.EffectiveLeverage, 3)
+	a.Metrics.Put(metrics.FundingPaid24h, 1.5)
+	p := metrics.Position{Symbol: "BTCUSDT", Side: "long"}
+	p.Metrics.Put(metrics.SizePctEquity, 300)
+	p.Metrics.Put(metrics.Leverage, 10)
+	p.Metrics.Put(metrics.LiqDistancePct, 10)
+	a.Positions = []metrics.Position{p}
+	recent := []notifiers.Alert{{
+		Account: "main", Kind: notifiers.KindFiring, Severity: notifiers.Critical, Rule: "liquidation-near",
+		Symbol: "BTCUSDT", Side: "long", At: now.Add(-time.Hour), Summary: "BTCUSDT <long> & 6.2% from liquidation",
+	}}
+	never := metrics.Stale("sub", "", nil, time.Time{}, now)
+	return digest.Render("morning", []*metrics.Account{a, never}, recent, now, nil)
+}
+
+func TestDigestRender(t *testing.T) {
+	parts := split([]notifiers.Alert{digestAlert()})
+	const want = "📋 <b>DIGEST</b> · morning\n" +
+		"<pre>marginwatch digest morning — Sat 2026-11-28 07:00 UTC\n" +
+		"\n" +
+		"main (binance-usdm)\n" +
+		"  equity 10000.00 · margin ratio 2.50% · leverage 3.00x · funding paid 24h 1.50 · drawdown n/a\n" +
+		"  1 position:\n" +
+		"    BTCUSDT long: size 300.00% of equity · leverage 10x · liquidation 10.00% away · no stop-loss\n" +
+		"  alerts in the last 24h (1), newest first:\n" +
+		"    06:00 critical firing liquidation-near BTCUSDT long — BTCUSDT &lt;long&gt; &amp; 6.2% from liquidation\n" +
+		"\n" +
+		"sub\n" +
+		"  no data received yet: the exchange has not answered\n" +
+		"  no alerts in the last 24h</pre>"
+	if len(parts) != 1 || parts[0].text != want {
+		t.Fatalf("parts %+v\nwant one: %q", parts, want)
+	}
+	if empty := split([]notifiers.Alert{{Kind: notifiers.KindDigest, Rule: "digest:x"}}); len(empty) != 1 || empty[0].text != "📋 <b>DIGEST</b> · x" {
+		t.Errorf("empty digest: %+v", empty)
+	}
+}
+
+// longDigest is a digest of n numbered lines of 100 characters (105
+// UTF-16 units, 110 once escaped) with a blank line every tenth.
+func longDigest(n int) string {
+	var b strings.Builder
+	for i := range n {
+		if i > 0 {
+			b.WriteByte('\n')
+		}
+		if i%10 == 9 {
+			continue
+		}
+		fmt.Fprintf(&b, "line %04d <a&b> 🚀🚀🚀🚀🚀 %s", i, strings.Repeat("é", 74))
+	}
+	return b.String()
+}
+
+// TestDigestSplit sends a digest of 20,000 characters: it goes out as
+// several messages, each within Telegram's limit (the fake API checks the
+// HTML and the length), each with the head line, its own <pre> and its
+// "(k/n)", silent although silent_warnings is off, and a reply to nothing
+// although a thread is stored under the digest's ID; together they hold
+// every line in order.
+func TestDigestSplit(t *testing.T) {
+	d := notifiers.Alert{
+		ID: "digest:night:20261128T0700Z", Kind: notifiers.KindDigest, Status: notifiers.Firing,
+		Severity: notifiers.Info, Rule: "digest:night", Summary: longDigest(200),
+	}
+	th := &memThreads{refs: map[string]string{"phone/" + d.ID: "77"}}
+	w := &noWait{}
+	n, api := newTest(t, nil, Options{Threads: th, Wait: w.wait})
+	if retry, err := n.Notify(context.Background(), d); err != nil {
+		t.Fatalf("Notify: retry=%v err=%v", retry, err)
+	}
+	reqs := api.requests()
+	// 180 lines of 111 units and 20 blank ones; 4,064 units per message
+	// less 36 for the head line and the tags: 35 lines of text each.
+	if len(reqs) != 6 || len(w.waits) != 5 {
+		t.Fatalf("%d messages after %d pauses, want 6 after 5", len(reqs), len(w.waits))
+	}
+	var lines []string
+	for k, r := range reqs {
+		f := r.fields
+		if f["disable_notification"] != "true" || f["reply_parameters"] != "" {
+			t.Errorf("message %d: disable_notification %q, reply_parameters %q; want silent, no reply",
+				k+1, f["disable_notification"], f["reply_parameters"])
+		}
+		footer := fmt.Sprintf("</pre>\n\n<i>(%d/6)</i>", k+1)
+		body, ok := strings.CutPrefix(f["text"], "📋 <b>DIGEST</b> · night\n<pre>")
+		body, ok2 := strings.CutSuffix(body, footer)
+		if !ok || !ok2 {
+			t.Fatalf("message %d is not a digest part: %q", k+1, f["text"])
+		}
+		if strings.HasPrefix(body, "\n") || strings.HasSuffix(body, "\n") {
+			t.Errorf("message %d starts or ends with a blank line", k+1)
+		}
+		text, err := parseHTML(body)
+		if err != nil {
+			t.Fatalf("message %d: %v", k+1, err)
+		}
+		lines = append(lines, strings.Split(text, "\n")...)
+	}
+	// Every line of text, in order; of the blank lines only those on a
+	// break are gone.
+	j := 0
+	for l := range strings.SplitSeq(d.Summary, "\n") {
+		if j < len(lines) && lines[j] == l {
+			j++
+		} else if l != "" {
+			t.Fatalf("line %q missing or out of order", l)
+		}
+	}
+	if j != len(lines) {
+		t.Errorf("messages hold %d lines, matched %d", len(lines), j)
+	}
+	if len(th.refs) != 1 {
+		t.Errorf("threads = %v; a digest must store none", th.refs)
+	}
+}
+
+// TestDigestPiecesStandAlone: a digest's pieces never share a message,
+// even when two would fit (here "a" and "b", apart by more blank lines
+// than a message holds); an alert may share one with a digest's piece.
+func TestDigestPiecesStandAlone(t *testing.T) {
+	d := notifiers.Alert{Kind: notifiers.KindDigest, Rule: "digest:d", Summary: "a" + strings.Repeat("\n", 5000) + "b"}
+	parts := split([]notifiers.Alert{d, alert(notifiers.Warning, notifiers.Firing, notifiers.KindFiring, "w")})
+	if len(parts) != 2 {
+		t.Fatalf("%d parts, want 2: %+v", len(parts), parts)
+	}
+	const head = "📋 <b>DIGEST</b> · d\n<pre>"
+	if want := head + "a</pre>\n\n<i>(1/2)</i>"; parts[0].text != want || len(parts[0].alerts) != 1 {
+		t.Errorf("first part carries %d alerts: %q, want %q", len(parts[0].alerts), parts[0].text, want)
+	}
+	if want := head + "b</pre>\n\n🟠 <b>WARNING</b> · firing\n"; !strings.HasPrefix(parts[1].text, want) || len(parts[1].alerts) != 2 {
+		t.Errorf("second part carries %d alerts: %q, want it to start %q", len(parts[1].alerts), parts[1].text, want)
+	}
+}
+
+// TestDigestSilence: a digest alone never rings; should it share a
+// message with alerts, the alerts decide as usual.
+func TestDigestSilence(t *testing.T) {
+	d := notifiers.Alert{Kind: notifiers.KindDigest, Status: notifiers.Firing, Severity: notifiers.Info, Rule: "digest:d", Summary: "short"}
+	crit := alert(notifiers.Critical, notifiers.Firing, notifiers.KindFiring, "c")
+	warn := alert(notifiers.Warning, notifiers.Firing, notifiers.KindFiring, "w")
+	tests := []struct {
+		name       string
+		silent     bool
+		alerts     []notifiers.Alert
+		wantSilent string
+	}{
+		{"digest, silent off", false, []notifiers.Alert{d}, "true"},
+		{"digest, silent on", true, []notifiers.Alert{d}, "true"},
+		{"warning and digest, silent off", false, []notifiers.Alert{warn, d}, ""},
+		{"critical and digest, silent on", true, []notifiers.Alert{crit, d}, ""},
+		{"warning and digest, silent on", true, []notifiers.Alert{warn, d}, "true"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			n, api := newTest(t, func(c *config.Notifier) { c.SilentWarnings = tt.silent }, Options{})
+			if retry, err := n.Notify(context.Background(), tt.alerts...); err != nil {
+				t.Fatalf("Notify: retry=%v err=%v", retry, err)
+			}
+			reqs := api.requests()
+			if len(reqs) != 1 {
+				t.Fatalf("%d messages, want 1", len(reqs))
+			}
+			if got := reqs[0].fields["disable_notification"]; got != tt.wantSilent {
+				t.Errorf("disable_notification = %q, want %q", got, tt.wantSilent)
+			}
+		})
+	}
+}
