@@ -178,3 +178,45 @@ func TestNotifyTestConsole(t *testing.T) {
 		t.Errorf("unknown notifier: exit %d, %q", code, errOut)
 	}
 }
+
+// TestCheckBadConfigs runs every bad config of watcher/config's testdata
+// through the real `check`: exit 1, and the first line names the file, the
+// line and (but for a YAML syntax error, where the parser knows no column)
+// the column and field. The exact messages are pinned in watcher/config.
+func TestCheckBadConfigs(t *testing.T) {
+	files, err := filepath.Glob("../../watcher/config/testdata/*.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	bad := 0
+	for _, f := range files {
+		base := filepath.Base(f)
+		if base == "full.yaml" {
+			continue
+		}
+		bad++
+		t.Run(base, func(t *testing.T) {
+			t.Setenv("BINANCE_API_KEY", "")
+			os.Unsetenv("BINANCE_API_KEY")
+			code, out, errOut := runCLI("check", "-config", f)
+			if code != exitFailure {
+				t.Fatalf("exit %d, want 1; stdout %q", code, out)
+			}
+			first, _, _ := strings.Cut(errOut, "\n")
+			prefix := f + ":"
+			if !strings.HasPrefix(first, prefix) {
+				t.Fatalf("error %q does not start with the file", first)
+			}
+			pos, msg, _ := strings.Cut(strings.TrimPrefix(first, prefix), ": ")
+			if pos == "" || msg == "" || strings.Trim(pos, "0123456789:") != "" {
+				t.Errorf("error %q has no line:col position", first)
+			}
+			if base != "syntax.yaml" && (strings.Count(pos, ":") != 1 || !strings.Contains(msg, ": ")) {
+				t.Errorf("error %q does not name line, column and field", first)
+			}
+		})
+	}
+	if bad < 10 {
+		t.Errorf("only %d bad configs found", bad)
+	}
+}
