@@ -158,3 +158,11 @@ type Threads interface {
 	// SetThread stores ref for the incident.
 	SetThread(notifier, incident, ref string) error
 }
+
+// Threaded reports whether a belongs to an incident thread (see Threads).
+// A test alert stands alone, since notify-test may reuse an incident ID and
+// a test should be seen on its own; a digest is no incident; an alert
+// without an ID has nothing to key a thread on.
+func (a Alert) Threaded() bool {
+	return a.ID != "" && a.Kind != KindTest && a.Kind != KindDigest
+}

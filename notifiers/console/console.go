@@ -8,7 +8,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"math"
 	"strconv"
 	"strings"
 	"sync"
@@ -85,14 +84,14 @@ func (n *Notifier) line(b *strings.Builder, a notifiers.Alert) {
 		sev = colorOf(a) + sev + reset
 	}
 	b.WriteString(sev)
-	fmt.Fprintf(b, " %-9s %s", a.Kind, clean(a.Rule))
+	fmt.Fprintf(b, " %-9s %s", a.Kind, notifiers.OneLine(a.Rule))
 
 	b.WriteString("  ")
-	b.WriteString(clean(a.Account))
+	b.WriteString(notifiers.OneLine(a.Account))
 	for _, s := range []string{a.Symbol, a.Side} {
 		if s != "" {
 			b.WriteByte(' ')
-			b.WriteString(clean(s))
+			b.WriteString(notifiers.OneLine(s))
 		}
 	}
 
@@ -107,7 +106,7 @@ func (n *Notifier) line(b *strings.Builder, a notifiers.Alert) {
 	}
 	if a.Runbook != "" {
 		b.WriteString("  runbook: ")
-		b.WriteString(clean(a.Runbook))
+		b.WriteString(notifiers.OneLine(a.Runbook))
 	}
 	b.WriteByte('\n')
 }
@@ -135,25 +134,17 @@ func (n *Notifier) digest(b *strings.Builder, a notifiers.Alert) {
 	}
 	b.WriteString(label)
 	b.WriteByte(' ')
-	name, ok := strings.CutPrefix(a.Rule, digestPrefix)
-	if !ok || name == "" {
-		name = a.Rule
-	}
-	b.WriteString(clean(name))
+	b.WriteString(notifiers.OneLine(a.DigestName()))
 	b.WriteByte('\n')
 	if a.Summary == "" {
 		return
 	}
 	for l := range strings.SplitSeq(a.Summary, "\n") {
 		b.WriteString("  ")
-		b.WriteString(clean(strings.TrimSuffix(l, "\r")))
+		b.WriteString(notifiers.OneLine(strings.TrimSuffix(l, "\r")))
 		b.WriteByte('\n')
 	}
 }
-
-// digestPrefix starts the Rule of a digest ("digest:morning"); the rest is
-// the digest's name.
-const digestPrefix = "digest:"
 
 func colorOf(a notifiers.Alert) string {
 	if a.Status == notifiers.Resolved {
@@ -189,37 +180,7 @@ func comparison(a notifiers.Alert) string {
 		op = ">="
 	default:
 		// Events have no threshold; their metric is the event name.
-		return clean(a.Metric)
+		return notifiers.OneLine(a.Metric)
 	}
-	return fmt.Sprintf("%s %s %s %s", clean(a.Metric), formatNum(a.Value), op, formatNum(a.Threshold))
-}
-
-// formatNum shows two decimals for ordinary magnitudes and three
-// significant digits for small ones (funding rates like 0.000125), without
-// trailing zeros.
-func formatNum(v float64) string {
-	if math.IsNaN(v) || math.IsInf(v, 0) {
-		return strconv.FormatFloat(v, 'f', -1, 64)
-	}
-	if v == 0 || math.Abs(v) >= 1 {
-		s := strconv.FormatFloat(v, 'f', 2, 64)
-		s = strings.TrimRight(s, "0")
-		s = strings.TrimSuffix(s, ".")
-		if s == "-0" {
-			s = "0"
-		}
-		return s
-	}
-	return strconv.FormatFloat(v, 'g', 3, 64)
-}
-
-// clean replaces control characters (a newline in a rule name or runbook
-// would split the line and could forge a fake alert line).
-func clean(s string) string {
-	return strings.Map(func(r rune) rune {
-		if r < 0x20 || r == 0x7f {
-			return ' '
-		}
-		return r
-	}, s)
+	return fmt.Sprintf("%s %s %s %s", notifiers.OneLine(a.Metric), notifiers.FormatNumber(a.Value), op, notifiers.FormatNumber(a.Threshold))
 }

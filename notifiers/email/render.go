@@ -5,9 +5,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"html/template"
-	"math"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 
@@ -41,7 +39,7 @@ func thread(alerts []notifiers.Alert) threading {
 		return threading{MessageID: "<digest-" + noticeHash(alerts) + "@" + msgDomain + ">"}
 	}
 	notice := "<notice-" + noticeHash(alerts) + "@" + msgDomain + ">"
-	if first.Kind == notifiers.KindTest || first.ID == "" {
+	if !first.Threaded() { // a test, or no incident ID
 		return threading{MessageID: notice}
 	}
 	root := "<incident-" + idPart(first.ID) + "@" + msgDomain + ">"
@@ -90,18 +88,6 @@ func lead(alerts []notifiers.Alert) (notifiers.Alert, bool) {
 	return notifiers.Alert{}, false
 }
 
-// digestPrefix starts the Rule of a digest ("digest:morning"); the rest is
-// the digest's name.
-const digestPrefix = "digest:"
-
-// digestName is the name of digest a, from its Rule.
-func digestName(a notifiers.Alert) string {
-	if name, ok := strings.CutPrefix(a.Rule, digestPrefix); ok && name != "" {
-		return name
-	}
-	return a.Rule
-}
-
 // subject summarises the message from its first alert:
 // "[CRITICAL] main: liquidation-near BTCUSDT long (+1 more)". A resolution
 // leads with RESOLVED, a test with TEST, so neither can be mistaken for an
@@ -110,11 +96,11 @@ func digestName(a notifiers.Alert) string {
 func subject(alerts []notifiers.Alert) string {
 	a, ok := lead(alerts)
 	if !ok {
-		s := "[DIGEST] marginwatch " + digestName(alerts[0])
+		s := "[DIGEST] marginwatch " + alerts[0].DigestName()
 		if len(alerts) > 1 {
 			s += fmt.Sprintf(" (+%d more)", len(alerts)-1)
 		}
-		return oneLine(s)
+		return notifiers.OneLine(s)
 	}
 	var b strings.Builder
 	if a.Kind == notifiers.KindTest {
@@ -137,7 +123,7 @@ func subject(alerts []notifiers.Alert) string {
 	}
 	// A newline in a header value would end the header and let the rest
 	// forge new ones.
-	return oneLine(b.String())
+	return notifiers.OneLine(b.String())
 }
 
 // label is the word the eye looks for first: the severity, or RESOLVED.
@@ -198,13 +184,13 @@ func newMessage(alerts []notifiers.Alert, loc *time.Location) message {
 func digestText(s string) string {
 	lines := strings.Split(strings.ReplaceAll(s, "\r\n", "\n"), "\n")
 	for i, l := range lines {
-		lines[i] = oneLine(l)
+		lines[i] = notifiers.OneLine(l)
 	}
 	return strings.Join(lines, "\n")
 }
 
 func newAlertView(a notifiers.Alert, loc *time.Location) alertView {
-	v := alertView{Label: label(a), Color: color(a), Rule: oneLine(a.Rule), Kind: kindText(a)}
+	v := alertView{Label: label(a), Color: color(a), Rule: notifiers.OneLine(a.Rule), Kind: kindText(a)}
 	add := func(name, value string) {
 		if value = multiLine(value); value != "" {
 			v.Fields = append(v.Fields, field{name, value})
@@ -218,7 +204,7 @@ func newAlertView(a notifiers.Alert, loc *time.Location) alertView {
 	add("runbook", a.Runbook)
 	add("started", timeText(a.StartsAt, loc))
 	add("time", timeText(a.At, loc))
-	add("labels", labelsText(a.Labels))
+	add("labels", notifiers.FormatLabels(a.Labels))
 	return v
 }
 
@@ -265,7 +251,7 @@ func valueText(a notifiers.Alert) string {
 	if a.Metric == "" {
 		return ""
 	}
-	v, thr := formatNum(a.Value), formatNum(a.Threshold)
+	v, thr := notifiers.FormatNumber(a.Value), notifiers.FormatNumber(a.Threshold)
 	resolved := a.Status == notifiers.Resolved
 	switch {
 	case a.Op == "above" && !resolved:
@@ -281,31 +267,18 @@ func valueText(a notifiers.Alert) string {
 	}
 }
 
-// contextKeys are the context figures a trader reads at a glance, in the
-// order they read them, with the unit each is shown in.
-var contextKeys = []struct{ key, name, unit string }{
-	{"mark_price", "mark", ""},
-	{"entry_price", "entry", ""},
-	{"liq_price", "liq", ""},
-	{"liq_distance_pct", "liq distance", "%"},
-	{"leverage", "leverage", "x"},
-	{"margin_ratio", "margin ratio", ""},
-	{"account_margin_ratio", "account margin ratio", ""},
-	{"equity", "equity", ""},
-}
-
-// contextText lists the known context figures in reading order, then any
-// others by name, so nothing the engine attached is hidden.
+// contextText lists notifiers.ContextFields in reading order, then any
+// other figures by name, so nothing the engine attached is hidden.
 func contextText(ctx map[string]float64) string {
 	if len(ctx) == 0 {
 		return ""
 	}
 	var parts []string
-	known := make(map[string]bool, len(contextKeys))
-	for _, k := range contextKeys {
-		known[k.key] = true
-		if v, ok := ctx[k.key]; ok {
-			parts = append(parts, k.name+" "+formatNum(v)+k.unit)
+	known := make(map[string]bool, len(notifiers.ContextFields))
+	for _, f := range notifiers.ContextFields {
+		known[f.Key] = true
+		if v, ok := ctx[f.Key]; ok {
+			parts = append(parts, f.Label+" "+notifiers.FormatNumber(v)+f.Unit)
 		}
 	}
 	var rest []string
@@ -316,7 +289,7 @@ func contextText(ctx map[string]float64) string {
 	}
 	slices.Sort(rest)
 	for _, k := range rest {
-		parts = append(parts, k+" "+formatNum(ctx[k]))
+		parts = append(parts, k+" "+notifiers.FormatNumber(ctx[k]))
 	}
 	return strings.Join(parts, " · ")
 }
@@ -326,19 +299,6 @@ func timeText(t time.Time, loc *time.Location) string {
 		return ""
 	}
 	return t.In(loc).Format("2006-01-02 15:04:05 MST")
-}
-
-func labelsText(labels map[string]string) string {
-	keys := make([]string, 0, len(labels))
-	for k := range labels {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	parts := make([]string, len(keys))
-	for i, k := range keys {
-		parts[i] = k + "=" + labels[k]
-	}
-	return strings.Join(parts, ", ")
 }
 
 // text renders the plain-text part:
@@ -410,43 +370,13 @@ func (m message) html() (string, error) {
 	return b.String(), nil
 }
 
-// formatNum shows two decimals for ordinary magnitudes and three
-// significant digits for small ones (funding rates like 0.000125), without
-// trailing zeros — the same as the console notifier.
-func formatNum(v float64) string {
-	if math.IsNaN(v) || math.IsInf(v, 0) {
-		return strconv.FormatFloat(v, 'f', -1, 64)
-	}
-	if v == 0 || math.Abs(v) >= 1 {
-		s := strconv.FormatFloat(v, 'f', 2, 64)
-		s = strings.TrimRight(s, "0")
-		s = strings.TrimSuffix(s, ".")
-		if s == "-0" {
-			s = "0"
-		}
-		return s
-	}
-	return strconv.FormatFloat(v, 'g', 3, 64)
-}
-
-// oneLine replaces control characters with spaces, for headers and
-// headings.
-func oneLine(s string) string {
-	return strings.Map(func(r rune) rune {
-		if r < 0x20 || r == 0x7f {
-			return ' '
-		}
-		return r
-	}, s)
-}
-
 // multiLine keeps a value's line breaks (CRLF or LF, as LF) and replaces
 // every other control character with a space, and trims surrounding space.
 func multiLine(s string) string {
 	s = strings.ReplaceAll(s, "\r\n", "\n")
 	lines := strings.Split(s, "\n")
 	for i, l := range lines {
-		lines[i] = oneLine(l)
+		lines[i] = notifiers.OneLine(l)
 	}
 	return strings.TrimSpace(strings.Join(lines, "\n"))
 }

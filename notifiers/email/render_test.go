@@ -183,18 +183,3 @@ func TestThread(t *testing.T) {
 		t.Error("noticeHash is not a function of the notice")
 	}
 }
-
-func TestFormatNum(t *testing.T) {
-	tests := []struct {
-		v    float64
-		want string
-	}{
-		{0, "0"}, {7, "7"}, {6.21, "6.21"}, {91234.5, "91234.5"}, {-0.001, "-0.001"},
-		{0.000125, "0.000125"}, {0.41, "0.41"}, {-0.0001, "-0.0001"}, {1.005, "1"},
-	}
-	for _, tt := range tests {
-		if got := formatNum(tt.v); got != tt.want {
-			t.Errorf("formatNum(%v) = %q, want %q", tt.v, got, tt.want)
-		}
-	}
-}

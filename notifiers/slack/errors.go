@@ -213,13 +213,20 @@ func parseRetryAfter(v string, now time.Time) (time.Duration, bool) {
 		if s < 0 {
 			return 0, false
 		}
+		if s > int64(maxRetryAfter/time.Second) { // also keeps the multiplication from overflowing
+			return maxRetryAfter, true
+		}
 		return time.Duration(s) * time.Second, true
 	}
 	if t, err := http.ParseTime(v); err == nil {
-		return max(t.Sub(now), 0), true
+		return min(max(t.Sub(now), 0), maxRetryAfter), true
 	}
 	return 0, false
 }
+
+// maxRetryAfter caps the wait a server may ask for: a day is already far
+// past any notifier's max_age.
+const maxRetryAfter = 24 * time.Hour
 
 // scrub keeps secrets out of an error's text. classify already avoids the
 // places where libraries print URLs; this catches what it did not foresee.

@@ -33,21 +33,6 @@ const (
 	maxFieldText   = 2000
 )
 
-// contextFields are the Alert.Context keys shown as fields, in order, with
-// their label and how their value is written.
-var contextFields = []struct {
-	key, label, unit string
-}{
-	{"mark_price", "Mark price", ""},
-	{"entry_price", "Entry price", ""},
-	{"liq_price", "Liq. price", ""},
-	{"liq_distance_pct", "Liq. distance", "%"},
-	{"leverage", "Leverage", "x"},
-	{"margin_ratio", "Margin ratio", ""},
-	{"account_margin_ratio", "Account margin ratio", ""},
-	{"equity", "Equity", ""},
-}
-
 // message renders alerts as one Slack message: the notification text and
 // one attachment per alert, the alerts that do not fit in maxBlocks
 // summarised in a last attachment.
@@ -102,12 +87,12 @@ func alertBlocks(a notifiers.Alert) []goslack.Block {
 	blocks := []goslack.Block{section(b.String())}
 
 	var fields []*goslack.TextBlockObject
-	for _, f := range contextFields {
-		v, ok := a.Context[f.key]
+	for _, f := range notifiers.ContextFields {
+		v, ok := a.Context[f.Key]
 		if !ok || math.IsNaN(v) || math.IsInf(v, 0) {
 			continue
 		}
-		fields = append(fields, mrkdwn(truncate(fmt.Sprintf("*%s*\n%s%s", f.label, formatNum(v), f.unit), maxFieldText)))
+		fields = append(fields, mrkdwn(truncate(fmt.Sprintf("*%s*\n%s%s", f.Title, formatNum(v), f.Unit), maxFieldText)))
 	}
 	if len(fields) > 0 {
 		blocks = append(blocks, goslack.NewSectionBlock(nil, fields, nil))
@@ -225,7 +210,7 @@ func oneLine(a notifiers.Alert) string {
 	default:
 		fmt.Fprintf(&b, " · %s %s %s %s", a.Metric, formatNum(a.Value), op, formatNum(a.Threshold))
 	}
-	return oneLineClean(b.String())
+	return notifiers.OneLine(b.String())
 }
 
 // opSymbol is the comparison that holds: the rule's operator while firing,
@@ -317,17 +302,6 @@ func escape(s string) string {
 	return strings.NewReplacer("&", "&amp;", "<", "&lt;", ">", "&gt;").Replace(s)
 }
 
-// oneLineClean replaces control characters so a newline in a rule name or
-// summary cannot break the one-line forms.
-func oneLineClean(s string) string {
-	return strings.Map(func(r rune) rune {
-		if r < 0x20 || r == 0x7f {
-			return ' '
-		}
-		return r
-	}, s)
-}
-
 // truncate cuts s to at most limit bytes on a rune boundary, marking the cut.
 // Slack rejects the whole message when one text is too long, and a
 // message that is refused is worse than a shortened runbook.
@@ -343,31 +317,23 @@ func truncate(s string, limit int) string {
 	return s[:cut] + mark
 }
 
-// formatNum shows two decimals for ordinary magnitudes and four significant
-// digits for small ones (funding rates, prices of small coins), never in
-// exponent notation, without trailing zeros.
+// formatNum is notifiers.FormatNumber except below 1 in magnitude: there it
+// shows four significant digits, not three (funding rates, prices of small
+// coins), at most 12 decimals, never in exponent notation.
 func formatNum(v float64) string {
-	if math.IsNaN(v) || math.IsInf(v, 0) {
-		return strconv.FormatFloat(v, 'f', -1, 64)
+	a := math.Abs(v)
+	if v == 0 || !(a < 1) { // NaN and ±Inf included
+		return notifiers.FormatNumber(v)
 	}
-	prec := 2
-	if a := math.Abs(v); a != 0 && a < 1 {
-		prec = min(3-int(math.Floor(math.Log10(a))), 12)
-	}
+	prec := min(3-int(math.Floor(math.Log10(a))), 12)
 	s := strconv.FormatFloat(v, 'f', prec, 64)
-	if strings.Contains(s, ".") {
-		s = strings.TrimRight(s, "0")
-		s = strings.TrimSuffix(s, ".")
-	}
-	if s == "-0" {
+	s = strings.TrimRight(s, "0")
+	s = strings.TrimSuffix(s, ".")
+	if s == "-0" { // a negative value too small for 12 decimals
 		s = "0"
 	}
 	return s
 }
-
-// digestPrefix starts the Rule of a digest ("digest:morning"); the rest is
-// the digest's name.
-const digestPrefix = "digest:"
 
 // Code fences around a digest section; the newlines keep the fences off the
 // digest's first and last lines.
@@ -376,21 +342,13 @@ const (
 	fenceClose = "\n```"
 )
 
-// digestName is the name of digest a, from its Rule.
-func digestName(a notifiers.Alert) string {
-	if name, ok := strings.CutPrefix(a.Rule, digestPrefix); ok && name != "" {
-		return name
-	}
-	return a.Rule
-}
-
 // digestMessage renders a digest as a message of its own: the notification
 // text "marginwatch digest NAME" and the digest as preformatted text, in as
 // many sections as its length needs (see digestBlocks). The blocks are the
 // message's own, not an attachment's: a digest is not an incident and gets
 // no severity colour bar.
 func digestMessage(a notifiers.Alert) (string, []goslack.Block) {
-	return escape(oneLineClean("marginwatch digest " + digestName(a))), digestBlocks(a.Summary)
+	return escape(notifiers.OneLine("marginwatch digest " + a.DigestName())), digestBlocks(a.Summary)
 }
 
 // digestBlocks splits text at line boundaries into code sections of at most
@@ -460,7 +418,7 @@ func digestBlocks(text string) []goslack.Block {
 // there), and a run of backticks broken with zero-width spaces so that it
 // cannot close the block early.
 func codeLine(s string) string {
-	s = escape(oneLineClean(s))
+	s = escape(notifiers.OneLine(s))
 	if strings.Contains(s, "```") {
 		s = strings.ReplaceAll(s, "`", "`\u200b")
 	}

@@ -239,6 +239,8 @@ func TestParseRetryAfter(t *testing.T) {
 		{"soon", "0s", false},
 		{"Sat, 28 Nov 2026 03:14:30 GMT", "30s", true},
 		{"Sat, 28 Nov 2026 03:13:00 GMT", "0s", true}, // in the past: now
+		{"9223372036854775807", "24h0m0s", true},      // capped, no overflow
+		{"Sun, 28 Nov 2027 03:14:00 GMT", "24h0m0s", true},
 	}
 	for _, tt := range tests {
 		got, ok := parseRetryAfter(tt.in, now)

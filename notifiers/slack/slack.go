@@ -242,14 +242,6 @@ type sendError struct {
 func (e *sendError) Error() string { return e.err.Error() }
 func (e *sendError) Unwrap() error { return e.err }
 
-// threaded reports whether an alert may go to, and found, a thread. Test
-// notifications stand alone: a test should be seen in the channel, and
-// notify-test may reuse its incident ID. Digests are no incidents (Notify
-// never lets them this far; this says so once more).
-func threaded(a notifiers.Alert) bool {
-	return a.Kind != notifiers.KindTest && a.Kind != notifiers.KindDigest && a.ID != ""
-}
-
 // sharedThread returns the thread every alert belongs to, or "" when any
 // alert has no known thread or two alerts have different ones.
 func (n *Notifier) sharedThread(alerts []notifiers.Alert) string {
@@ -258,7 +250,7 @@ func (n *Notifier) sharedThread(alerts []notifiers.Alert) string {
 	}
 	shared := ""
 	for _, a := range alerts {
-		if !threaded(a) {
+		if !a.Threaded() {
 			return ""
 		}
 		ref, ok := n.threads.Thread(n.name, a.ID)
@@ -281,7 +273,7 @@ func (n *Notifier) remember(alerts []notifiers.Alert, ts string, replace bool) {
 	}
 	seen := make(map[string]bool, len(alerts))
 	for _, a := range alerts {
-		if !threaded(a) || seen[a.ID] {
+		if !a.Threaded() || seen[a.ID] {
 			continue
 		}
 		seen[a.ID] = true

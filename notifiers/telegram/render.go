@@ -3,7 +3,6 @@ package telegram
 import (
 	"fmt"
 	"math"
-	"sort"
 	"strconv"
 	"strings"
 	"unicode/utf8"
@@ -96,10 +95,6 @@ func pieces(a notifiers.Alert, limit int) []string {
 	return []string{fitLines(alertLines(a), limit)}
 }
 
-// digestPrefix starts the Rule of a digest ("digest:morning"); the rest is
-// the digest's name.
-const digestPrefix = "digest:"
-
 // digestPieces renders a digest as preformatted text under a head line:
 //
 //	📋 <b>DIGEST</b> · morning
@@ -112,11 +107,7 @@ const digestPrefix = "digest:"
 // what it is. A blank line where one piece ends and the next begins is
 // dropped; a single line too long for a piece is clipped.
 func digestPieces(a notifiers.Alert, limit int) []string {
-	name, ok := strings.CutPrefix(a.Rule, digestPrefix)
-	if !ok || name == "" {
-		name = a.Rule
-	}
-	title := "📋 <b>DIGEST</b> · " + clip(name, capName)
+	title := "📋 <b>DIGEST</b> · " + clip(a.DigestName(), capName)
 	head := title + "\n<pre>"
 	const tail = "</pre>"
 	budget := limit - utf16Len(head) - utf16Len(tail)
@@ -256,25 +247,13 @@ func comparison(a notifiers.Alert) string {
 	return fmt.Sprintf("%s <code>%s</code> %s <code>%s</code>", metric, formatNum(a.Value), op, formatNum(a.Threshold))
 }
 
-// contextKeys are the alert.Context entries shown, in the order a trader
-// reads them, with their label and unit. Other keys are left out: the
-// context map is open-ended and the message has a hard size limit.
-var contextKeys = []struct{ key, label, unit string }{
-	{"mark_price", "mark", ""},
-	{"entry_price", "entry", ""},
-	{"liq_price", "liq", ""},
-	{"liq_distance_pct", "liq distance", "%"},
-	{"leverage", "leverage", "x"},
-	{"margin_ratio", "margin ratio", ""},
-	{"account_margin_ratio", "account margin ratio", ""},
-	{"equity", "equity", ""},
-}
-
+// contextLine shows notifiers.ContextFields only. Other keys are left out:
+// the context map is open-ended and the message has a hard size limit.
 func contextLine(ctx map[string]float64) string {
 	var items []string
-	for _, k := range contextKeys {
-		if v, ok := ctx[k.key]; ok {
-			items = append(items, fmt.Sprintf("%s <code>%s%s</code>", k.label, formatNum(v), k.unit))
+	for _, f := range notifiers.ContextFields {
+		if v, ok := ctx[f.Key]; ok {
+			items = append(items, fmt.Sprintf("%s <code>%s%s</code>", f.Label, formatNum(v), f.Unit))
 		}
 	}
 	return strings.Join(items, " · ")
@@ -284,21 +263,7 @@ func labelsLine(labels map[string]string) string {
 	if len(labels) == 0 {
 		return ""
 	}
-	keys := make([]string, 0, len(labels))
-	for k := range labels {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	var b strings.Builder
-	for i, k := range keys {
-		if i > 0 {
-			b.WriteString(", ")
-		}
-		b.WriteString(k)
-		b.WriteByte('=')
-		b.WriteString(labels[k])
-	}
-	return "Labels: " + clip(b.String(), capLabels)
+	return "Labels: " + clip(notifiers.FormatLabels(labels), capLabels)
 }
 
 // fitLines joins lines with newlines. If the result would exceed limit it
@@ -379,25 +344,14 @@ func utf16Len(s string) int {
 	return n
 }
 
-// formatNum shows two decimals for ordinary magnitudes and three
-// significant digits for small ones (funding rates like 0.000125), without
-// trailing zeros or exponents.
+// formatNum is notifiers.FormatNumber except below 1e-4 in magnitude, where
+// FormatNumber switches to exponent notation: here the three significant
+// digits are written out ("0.0000123", not "1.23e-05").
 func formatNum(v float64) string {
-	if math.IsNaN(v) || math.IsInf(v, 0) {
-		return strconv.FormatFloat(v, 'f', -1, 64)
+	if v == 0 || !(math.Abs(v) < 1) { // NaN and ±Inf included
+		return notifiers.FormatNumber(v)
 	}
-	var s string
-	if v == 0 || math.Abs(v) >= 1 {
-		s = strconv.FormatFloat(v, 'f', 2, 64)
-		s = strings.TrimRight(s, "0")
-		s = strings.TrimSuffix(s, ".")
-	} else {
-		// Round to three significant digits, then print without an exponent.
-		r, _ := strconv.ParseFloat(strconv.FormatFloat(v, 'g', 3, 64), 64)
-		s = strconv.FormatFloat(r, 'f', -1, 64)
-	}
-	if s == "-0" {
-		s = "0"
-	}
-	return s
+	// Round to three significant digits, then print without an exponent.
+	r, _ := strconv.ParseFloat(strconv.FormatFloat(v, 'g', 3, 64), 64)
+	return strconv.FormatFloat(r, 'f', -1, 64)
 }

@@ -217,7 +217,7 @@ func (n *Notifier) replyTo(alerts []notifiers.Alert) *models.ReplyParameters {
 	}
 	id := ""
 	for _, a := range alerts {
-		if !threaded(a) {
+		if !a.Threaded() {
 			return nil
 		}
 		if id != "" && a.ID != id {
@@ -244,7 +244,7 @@ func (n *Notifier) remember(p part, msgID int) {
 		return
 	}
 	for _, a := range p.alerts {
-		if !threaded(a) || a.Status == notifiers.Resolved {
+		if !a.Threaded() || a.Status == notifiers.Resolved {
 			continue
 		}
 		if _, ok := n.threads.Thread(n.name, a.ID); ok {
@@ -255,12 +255,6 @@ func (n *Notifier) remember(p part, msgID int) {
 			n.log.Warn("remember incident message", "incident", a.ID, "err", err)
 		}
 	}
-}
-
-// threaded reports whether an alert belongs to an incident thread; a test
-// alert or a digest never does.
-func threaded(a notifiers.Alert) bool {
-	return a.ID != "" && a.Kind != notifiers.KindTest && a.Kind != notifiers.KindDigest
 }
 
 // classify turns a failed sendMessage into (retry, error). The returned

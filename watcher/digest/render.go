@@ -27,7 +27,7 @@ const MaxAlerts = 20
 const MaxSummary = 120
 
 // RulePrefix starts the Rule of every digest notification ("digest:morning").
-const RulePrefix = "digest:"
+const RulePrefix = notifiers.DigestRulePrefix
 
 // Render builds digest name as one notification: Kind KindDigest, Severity
 // Info, Status Firing, Rule "digest:"+name, At and StartsAt now, and the

@@ -1,0 +1,96 @@
+package notifiers
+
+import (
+	"math"
+	"slices"
+	"strconv"
+	"strings"
+)
+
+// FormatNumber shows two decimals for ordinary magnitudes and three
+// significant digits for small ones (funding rates like 0.000125), without
+// trailing zeros. Below 1e-4 Go's %g switches to exponent notation
+// ("1.25e-05"); Slack and Telegram avoid that with their own small-value
+// rule and use this one for the rest.
+func FormatNumber(v float64) string {
+	if math.IsNaN(v) || math.IsInf(v, 0) {
+		return strconv.FormatFloat(v, 'f', -1, 64)
+	}
+	if v == 0 || math.Abs(v) >= 1 {
+		s := strconv.FormatFloat(v, 'f', 2, 64)
+		s = strings.TrimRight(s, "0")
+		s = strings.TrimSuffix(s, ".")
+		if s == "-0" {
+			s = "0"
+		}
+		return s
+	}
+	return strconv.FormatFloat(v, 'g', 3, 64)
+}
+
+// OneLine replaces every control character (C0 and DEL) with a space. A
+// newline in a rule name, runbook or header value would otherwise split a
+// line and could forge a fake alert line or mail header. Invalid UTF-8
+// comes out as U+FFFD.
+func OneLine(s string) string {
+	return strings.Map(func(r rune) rune {
+		if r < 0x20 || r == 0x7f {
+			return ' '
+		}
+		return r
+	}, s)
+}
+
+// ContextField is one Alert.Context figure a notifier shows.
+type ContextField struct {
+	Key string // the Alert.Context key, e.g. "liq_distance_pct"
+	// Label names the figure inline, before its value ("liq distance 6.2%").
+	Label string
+	// Title names it as a heading above its value ("Liq. distance").
+	Title string
+	Unit  string // written right after the value: "%", "x" or ""
+}
+
+// ContextFields are the Alert.Context figures a trader reads at a glance,
+// in the order they read them. Each notifier decides what to do with the
+// keys not listed.
+var ContextFields = []ContextField{
+	{"mark_price", "mark", "Mark price", ""},
+	{"entry_price", "entry", "Entry price", ""},
+	{"liq_price", "liq", "Liq. price", ""},
+	{"liq_distance_pct", "liq distance", "Liq. distance", "%"},
+	{"leverage", "leverage", "Leverage", "x"},
+	{"margin_ratio", "margin ratio", "Margin ratio", ""},
+	{"account_margin_ratio", "account margin ratio", "Account margin ratio", ""},
+	{"equity", "equity", "Equity", ""},
+}
+
+// FormatLabels lists labels as "k=v, k=v", sorted by key; "" when there
+// are none.
+func FormatLabels(labels map[string]string) string {
+	keys := make([]string, 0, len(labels))
+	for k := range labels {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	parts := make([]string, len(keys))
+	for i, k := range keys {
+		parts[i] = k + "=" + labels[k]
+	}
+	return strings.Join(parts, ", ")
+}
+
+// DigestRulePrefix starts the Rule of a digest (KindDigest): "digest:morning".
+// It is defined here, not in watcher/digest, so that notifiers need not
+// import the engine.
+const DigestRulePrefix = "digest:"
+
+// DigestName is the name of digest a, the part of its Rule after
+// DigestRulePrefix. A Rule without the prefix, or with nothing after it, is
+// returned whole, so a digest always has a name to show.
+func (a Alert) DigestName() string {
+	if name, ok := strings.CutPrefix(a.Rule, DigestRulePrefix); ok && name != "" {
+		return name
+	}
+	return a.Rule
+}
