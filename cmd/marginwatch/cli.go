@@ -12,6 +12,7 @@ import (
 
 	"golang.org/x/term"
 
+	"github.com/marginwatch/marginwatch/watcher"
 	"github.com/marginwatch/marginwatch/watcher/config"
 	"github.com/marginwatch/marginwatch/watcher/rules"
 )
@@ -123,6 +124,19 @@ func cmdCheck(args []string, stdout, stderr io.Writer) int {
 	cfg, compiled, err := load(p)
 	if err != nil {
 		fmt.Fprintln(stderr, err)
+		return exitFailure
+	}
+	// Build every notifier as the daemon would (no network): what only a
+	// constructor can judge, like a whsec_ secret that is not base64, is a
+	// check error too, not a start-up surprise.
+	var errs config.Errors
+	for _, n := range cfg.Notifiers {
+		if _, err := watcher.NewTarget(n, watcher.NotifierEnv{}); err != nil {
+			errs = append(errs, n.At.Errorf("", "%v", err))
+		}
+	}
+	if len(errs) > 0 {
+		fmt.Fprintln(stderr, errs)
 		return exitFailure
 	}
 	fmt.Fprintf(stdout, "%s: ok: %d accounts, %d notifiers, %d rules (%d built in), %d files read\n",

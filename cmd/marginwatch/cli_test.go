@@ -220,3 +220,23 @@ func TestCheckBadConfigs(t *testing.T) {
 		t.Errorf("only %d bad configs found", bad)
 	}
 }
+
+// TestCheckBuildsNotifiers: what only a notifier's constructor can judge is
+// reported by check, positioned at the notifier.
+func TestCheckBuildsNotifiers(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "c.yaml")
+	text := "notifiers:\n  - {name: term, type: console}\n  - name: hook\n    type: webhook\n    url: https://example.com/hook\n    secret: whsec_not*base64\n"
+	if err := os.WriteFile(path, []byte(text), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	code, _, errOut := runCLI("check", "-config", path)
+	if code != exitFailure {
+		t.Fatalf("exit %d, want 1", code)
+	}
+	if want := path + ":3:5: notifiers[1]: "; !strings.HasPrefix(errOut, want) || !strings.Contains(errOut, "not valid base64") {
+		t.Errorf("error %q, want it to start with %q and say what is wrong", errOut, want)
+	}
+	if strings.Contains(errOut, "not*base64") {
+		t.Errorf("the secret leaked: %q", errOut)
+	}
+}
