@@ -26,8 +26,15 @@ import (
 // historyCapacity bounds how far back drawdown windows can look.
 const historyCapacity = 7 * 24 * time.Hour
 
-// shutdownFlush bounds how long Run keeps delivering after ctx is done.
-const shutdownFlush = 10 * time.Second
+// shutdownFlush bounds how long Run takes once ctx is done: stopping the
+// polls, delivering what is pending and finishing sends in flight. SIGTERM
+// must end the daemon within 10 s; the rest is for closing the exchanges and
+// the store.
+const shutdownFlush = 9 * time.Second
+
+// abortGrace is how long sends cut short at the shutdown deadline get to
+// return before Run stops waiting for them.
+const abortGrace = 500 * time.Millisecond
 
 // Options are the parts of a Watcher that callers and tests choose.
 type Options struct {
@@ -68,6 +75,8 @@ type Watcher struct {
 	started time.Time
 	opts    Options
 	reloads chan struct{}
+	// commit writes a batch; the store's Commit (tests make it fail).
+	commit func(*store.Batch) error
 	// lastCycle is when a poll cycle last completed (unix nanoseconds), for
 	// the service manager's watchdog.
 	lastCycle atomic.Int64
@@ -109,7 +118,7 @@ type account struct {
 // New builds a watcher for cfg with its compiled rules, restoring alert state
 // and equity history from st. It does not start polling; see Run.
 func New(cfg *config.Config, compiled []*rules.Rule, st *store.Store, opts Options) (*Watcher, error) {
-	w := &Watcher{store: st, log: opts.Logger, now: opts.Now, opts: opts, reloads: make(chan struct{}, 1)}
+	w := &Watcher{store: st, log: opts.Logger, now: opts.Now, opts: opts, reloads: make(chan struct{}, 1), commit: st.Commit}
 	if w.log == nil {
 		w.log = slog.New(slog.DiscardHandler)
 	}
@@ -140,6 +149,8 @@ func New(cfg *config.Config, compiled []*rules.Rule, st *store.Store, opts Optio
 // build makes a setup from cfg, reusing the accounts of old whose settings
 // did not change (their exchange connection, caches and equity history).
 // It returns the accounts it created anew; on error it closes them again.
+// It changes nothing of old (whose pollers still run): swap gives a reused
+// account its new config. s.accounts[i] is cfg.Accounts[i]'s.
 func (w *Watcher) build(cfg *config.Config, compiled []*rules.Rule, old *setup) (*setup, []*account, error) {
 	if len(cfg.Accounts) == 0 {
 		return nil, nil, fmt.Errorf("%s: no accounts configured: add at least one under accounts: (see examples/demo.yaml)", cfg.Path)
@@ -161,7 +172,6 @@ func (w *Watcher) build(cfg *config.Config, compiled []*rules.Rule, old *setup) 
 	}
 	for _, a := range cfg.Accounts {
 		if prev := old.account(a.Name); prev != nil && sameAccount(prev.cfg, a) {
-			prev.cfg = a
 			s.accounts = append(s.accounts, prev)
 			continue
 		}
@@ -331,16 +341,17 @@ func (w *Watcher) DeliveryStats() map[string]delivery.Stats {
 
 // generation is one setup running: its pollers and delivery workers.
 type generation struct {
+	disp                    *delivery.Dispatcher
 	stopPolls, stopDelivery context.CancelFunc
 	polls, delivery         sync.WaitGroup
 }
 
 // start runs the current setup's pollers and delivery workers.
 func (w *Watcher) start(ctx context.Context) *generation {
-	g := &generation{}
 	w.mu.Lock()
 	s, disp := w.cur, w.disp
 	w.mu.Unlock()
+	g := &generation{disp: disp}
 	// Delivery outlives ctx: at shutdown it drains the outbox first.
 	dctx, stopDelivery := context.WithCancel(context.WithoutCancel(ctx))
 	g.stopDelivery = stopDelivery
@@ -354,6 +365,7 @@ func (w *Watcher) start(ctx context.Context) *generation {
 	g.stopPolls = stopPolls
 	for _, a := range s.accounts {
 		g.polls.Go(func() { w.poll(pctx, a) })
+		g.polls.Go(func() { w.watchBlind(pctx, a) })
 	}
 	if len(s.cfg.Digests) > 0 {
 		// Validated by config.Load, so an error here is a bug worth a log line.
@@ -367,18 +379,74 @@ func (w *Watcher) start(ctx context.Context) *generation {
 	return g
 }
 
-// stop ends the generation: polling first, then delivery (sends in flight
-// finish, bounded by their timeout).
-func (g *generation) stop() {
+// stop ends the generation for a reload: delivery first (a send in flight
+// finishes, bounded by its timeout, while the accounts are still watched),
+// then polling. If ctx ends meanwhile (SIGTERM), sends in flight are cut
+// short: the shutdown must not wait for a hung notifier.
+func (g *generation) stop(ctx context.Context) {
+	g.stopDelivery()
+	done := make(chan struct{})
+	go func() {
+		g.delivery.Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+	case <-ctx.Done():
+		g.disp.Abort()
+		<-done
+	}
 	g.stopPolls()
 	g.polls.Wait()
+}
+
+// shutdown ends g once ctx is done, within shutdownFlush: polling stops, the
+// batches it made are committed, the outbox drains while there is time, and
+// sends still in flight at the deadline are cut short (they stay in the
+// outbox and go out after the next start). A poll or a send that ignores
+// cancellation is left behind rather than holding up the exit.
+func (w *Watcher) shutdown(g *generation) {
+	deadline := time.Now().Add(shutdownFlush)
+	g.stopPolls()
+	if !waitUntil(&g.polls, deadline) {
+		w.log.Warn("a poll did not stop in time; exiting without it")
+	}
+	w.mu.Lock()
+	w.commitUnsaved()
+	w.mu.Unlock()
+	w.drain(g.disp, deadline)
 	g.stopDelivery()
-	g.delivery.Wait()
+	if waitUntil(&g.delivery, deadline) {
+		return
+	}
+	w.log.Warn("cutting sends in flight short at shutdown; they stay in the outbox and go out after the next start")
+	g.disp.Abort()
+	if !waitUntil(&g.delivery, time.Now().Add(abortGrace)) {
+		w.log.Warn("a notifier ignores cancellation; exiting without waiting for it")
+	}
+}
+
+// waitUntil waits for wg until deadline and reports whether it finished.
+func waitUntil(wg *sync.WaitGroup, deadline time.Time) bool {
+	done := make(chan struct{})
+	go func() {
+		wg.Wait()
+		close(done)
+	}()
+	t := time.NewTimer(time.Until(deadline))
+	defer t.Stop()
+	select {
+	case <-done:
+		return true
+	case <-t.C:
+		return false
+	}
 }
 
 // Run polls every account until ctx is done, reloading the configuration
 // when asked (RequestReload, or an edited file with Options.WatchFiles).
-// At the end it delivers what is pending for up to 10 s and returns nil.
+// At the end it delivers what is pending and returns nil, within
+// shutdownFlush.
 func (w *Watcher) Run(ctx context.Context) error {
 	var bg sync.WaitGroup
 	bg.Go(func() { w.maintain(ctx) })
@@ -391,28 +459,26 @@ func (w *Watcher) Run(ctx context.Context) error {
 	for {
 		select {
 		case <-ctx.Done():
-			g.stopPolls()
-			g.polls.Wait()
-			// Let the workers finish in-flight sends and empty the outbox,
-			// for a bounded time; what is left stays in the store and goes
-			// out after the next start.
-			w.mu.Lock()
-			w.commitUnsaved()
-			w.mu.Unlock()
-			w.drain(shutdownFlush)
-			g.stopDelivery()
-			g.delivery.Wait()
+			w.shutdown(g)
 			return nil
 		case <-w.reloads:
 			if w.opts.Hooks.Reloading != nil {
 				w.opts.Hooks.Reloading()
 			}
 			next, created, err := w.prepare(ctx)
+			if ctx.Err() != nil {
+				// Shutting down: a key check cut off is no rejected config,
+				// and a new setup is not worth starting.
+				if err == nil {
+					closeAccounts(w.log, created)
+				}
+				continue
+			}
 			if err != nil {
 				w.reloadFailure(err)
 				continue
 			}
-			g.stop()
+			g.stop(ctx)
 			w.swap(next, created)
 			g = w.start(ctx)
 			w.reloadSuccess()
@@ -445,13 +511,17 @@ func (w *Watcher) prepare(ctx context.Context) (*setup, []*account, error) {
 	return next, created, nil
 }
 
-// swap puts next in place of the current setup. Alert states carry over by
-// identity: an alert of a rule that is still there keeps its incident,
-// timers and severity; states of removed rules are dropped.
+// swap puts next in place of the current setup, whose generation has
+// stopped. Alert states carry over by identity: an alert of a rule that is
+// still there keeps its incident, timers and severity; states of removed
+// rules are dropped. Each notifier keeps its failure run (notifier-failing).
 func (w *Watcher) swap(next *setup, created []*account) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	w.commitUnsaved()
+	for i, a := range next.accounts {
+		a.cfg = next.cfg.Accounts[i] // a reused account's config moved in the file
+	}
 	var gone []*account
 	for _, a := range w.cur.accounts {
 		if next.account(a.cfg.Name) != a {
@@ -461,7 +531,9 @@ func (w *Watcher) swap(next *setup, created []*account) {
 	closeAccounts(w.log, gone)
 	w.engine = rules.NewEngine(next.rules, w.engine.States())
 	w.cur = next
-	w.disp = w.newDispatcher(next)
+	disp := w.newDispatcher(next)
+	disp.Adopt(w.disp)
+	w.disp = disp
 	w.log.Info("configuration reloaded", "accounts", len(next.accounts), "new_accounts", len(created),
 		"rules", len(next.rules), "notifiers", len(next.names))
 }
@@ -494,14 +566,18 @@ func (w *Watcher) maintain(ctx context.Context) {
 	}
 }
 
-// drain waits until the outbox is empty or timeout passes.
-func (w *Watcher) drain(timeout time.Duration) {
-	deadline := time.Now().Add(timeout)
+// drain waits until disp's notifiers have nothing left in the outbox or
+// deadline passes. Entries of notifiers no longer configured do not count:
+// nobody will send them.
+func (w *Watcher) drain(disp *delivery.Dispatcher, deadline time.Time) {
+	w.mu.Lock()
+	names := w.cur.names
+	w.mu.Unlock()
 	for {
 		depth, err := w.store.OutboxDepth()
 		pending := 0
-		for _, n := range depth {
-			pending += n
+		for _, name := range names {
+			pending += depth[name]
 		}
 		if err != nil || pending == 0 {
 			return
@@ -510,7 +586,7 @@ func (w *Watcher) drain(timeout time.Duration) {
 			w.log.Warn("notifications still pending at shutdown; they are kept and sent after the next start", "pending", pending)
 			return
 		}
-		w.disp.Kick()
+		disp.Kick()
 		time.Sleep(100 * time.Millisecond)
 	}
 }
@@ -526,6 +602,9 @@ func (w *Watcher) poll(ctx context.Context, a *account) {
 			return
 		case <-t.C:
 		}
+		if ctx.Err() != nil {
+			return // a tick and the stop were both ready: no poll after the stop
+		}
 	}
 }
 
@@ -535,9 +614,11 @@ func (w *Watcher) cycle(ctx context.Context, a *account) {
 	pctx, cancel := context.WithTimeout(ctx, a.cfg.PollInterval)
 	snap, err := a.ex.Snapshot(pctx)
 	cancel()
-	if ctx.Err() != nil {
+	if err != nil && ctx.Err() != nil {
 		return // shutting down: a cancelled poll is not an exchange failure
 	}
+	// A snapshot that made it is evaluated even when shutdown has begun: its
+	// events were taken from the exchange and exist nowhere else.
 	now := w.now()
 	if w.opts.Hooks.Polled != nil {
 		weight := -1
@@ -549,10 +630,7 @@ func (w *Watcher) cycle(ctx context.Context, a *account) {
 	var acct *metrics.Account
 	batch := &store.Batch{}
 	if err != nil {
-		since := a.lastSuccess
-		if since.Before(w.started) {
-			since = w.started // give a restarted daemon stale_after before crying blind
-		}
+		since := blindSince(a.lastSuccess, w.started)
 		a.log.Warn("poll failed", "err", err, "blind_for", now.Sub(since).Round(time.Second))
 		acct = metrics.Stale(a.cfg.Name, a.cfg.Exchange, a.cfg.Labels, since, now)
 		if es, ok := a.ex.(exchanges.EventSource); ok {
@@ -569,13 +647,78 @@ func (w *Watcher) cycle(ctx context.Context, a *account) {
 
 	w.mu.Lock()
 	defer w.mu.Unlock()
+	w.evaluate(a, acct, batch, now)
+	w.lastCycle.Store(time.Now().UnixNano())
+}
+
+// blindSince is when an account's current blindness began: its last
+// successful poll, but no earlier than the daemon's start (a restarted
+// daemon gets stale_after before crying blind).
+func blindSince(lastSuccess, started time.Time) time.Time {
+	if lastSuccess.Before(started) {
+		return started
+	}
+	return lastSuccess
+}
+
+// blindSlack puts the blindness check just past stale_after: data-stale
+// fires on an age strictly above it.
+const blindSlack = time.Millisecond
+
+// watchBlind evaluates a as stale the moment stale_after has passed without
+// fresh data, whatever its poller is doing: polls that fail between two
+// ticks, or one that hangs until its timeout, would otherwise raise
+// data-stale up to a poll interval late. The polls take it from there
+// (repeats, resolution).
+func (w *Watcher) watchBlind(ctx context.Context, a *account) {
+	var judged time.Time // the blindness already evaluated, by its start
+	for ctx.Err() == nil {
+		w.mu.Lock()
+		since := blindSince(a.lastSuccess, w.started)
+		w.mu.Unlock()
+		wait := a.cfg.PollInterval // only to see fresh data start a new wait
+		if !since.Equal(judged) {
+			wait = since.Add(a.cfg.StaleAfter + blindSlack).Sub(w.now())
+		}
+		if wait <= 0 {
+			w.evaluateBlind(a, since)
+			judged = since
+			continue
+		}
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// evaluateBlind evaluates a as stale, unless fresh data came since.
+func (w *Watcher) evaluateBlind(a *account, since time.Time) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if !blindSince(a.lastSuccess, w.started).Equal(since) {
+		return
+	}
+	now := w.now()
+	a.log.Warn("no fresh data for stale_after", "blind_for", now.Sub(since).Round(time.Second), "stale_after", a.cfg.StaleAfter)
+	w.evaluate(a, metrics.Stale(a.cfg.Name, a.cfg.Exchange, a.cfg.Labels, since, now), &store.Batch{}, now)
+}
+
+// evaluate runs the rules on acct and commits the outcome with batch.
+// Callers hold w.mu.
+func (w *Watcher) evaluate(a *account, acct *metrics.Account, batch *store.Batch, now time.Time) {
 	a.latest = acct
 	if !acct.Stale {
 		a.lastSuccess = now
 	}
 	res := w.engine.Evaluate(acct, now)
-	batch.Put = res.Changed
-	batch.Delete = res.Deleted
+	// The engine reuses its Result slices at the account's next evaluation;
+	// a batch held after a failed commit must not change under it.
+	batch.Put = slices.Clone(res.Changed)
+	batch.Delete = slices.Clone(res.Deleted)
 	batch.Enqueue = delivery.Entries(res.Notices, w.cur.names, now)
 	w.unsaved = append(w.unsaved, batch)
 	if w.commitUnsaved() && len(batch.Enqueue) > 0 {
@@ -584,7 +727,6 @@ func (w *Watcher) cycle(ctx context.Context, a *account) {
 	if w.opts.Hooks.Evaluated != nil {
 		w.opts.Hooks.Evaluated(w.engine.States())
 	}
-	w.lastCycle.Store(time.Now().UnixNano())
 }
 
 // enqueue queues daemon-made notices (not from rules) and wakes delivery.
@@ -646,7 +788,7 @@ func (w *Watcher) sendDigest(d config.Digest, at time.Time) {
 // Callers hold w.mu.
 func (w *Watcher) commitUnsaved() bool {
 	for len(w.unsaved) > 0 {
-		err := w.store.Commit(w.unsaved[0])
+		err := w.commit(w.unsaved[0])
 		if errors.Is(err, store.ErrBadBatch) {
 			// This batch can never be written (a value JSON cannot hold):
 			// holding it would block every later one.

@@ -72,7 +72,9 @@ func TestReloadOnEdit(t *testing.T) {
 	}
 
 	// SIGHUP reloads without an edit: the firing alerts keep their state
-	// and are not sent again.
+	// and are not sent again. (Let the console finish printing the first
+	// message, one line per position, before counting.)
+	time.Sleep(time.Second)
 	firedBefore := count(d.output(), "leverage-cap", "firing")
 	if err := d.cmd.Process.Signal(syscall.SIGHUP); err != nil {
 		t.Fatal(err)

@@ -24,6 +24,12 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 	if code, done := parseFlags(fs, args); done {
 		return code
 	}
+	// Catch SIGHUP first: its default action ends the process, and start-up
+	// (the key check above all) can take a while. A reload asked for
+	// meanwhile runs once the daemon is up.
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
 	logger, err := newLogger(*logFormat, stderr)
 	if err != nil {
 		fmt.Fprintf(stderr, "marginwatch run: %v\n", err)
@@ -92,9 +98,6 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 			}
 		}()
 	}
-	hup := make(chan os.Signal, 1)
-	signal.Notify(hup, syscall.SIGHUP)
-	defer signal.Stop(hup)
 	go func() {
 		for {
 			select {

@@ -97,6 +97,9 @@ type Dispatcher struct {
 	st      *store.Store
 	log     *slog.Logger
 	workers []*worker
+	// aborted ends when Abort is called: it cuts sends in flight short.
+	aborted context.Context
+	abort   context.CancelFunc
 }
 
 type worker struct {
@@ -124,6 +127,7 @@ func New(st *store.Store, targets []Target, logger *slog.Logger) *Dispatcher {
 		logger = slog.New(slog.DiscardHandler)
 	}
 	d := &Dispatcher{Now: time.Now, Rand: rand.Float64, st: st, log: logger}
+	d.aborted, d.abort = context.WithCancel(context.Background())
 	for _, t := range targets {
 		if t.Timeout <= 0 {
 			t.Timeout = DefaultTimeout
@@ -143,7 +147,8 @@ func New(st *store.Store, targets []Target, logger *slog.Logger) *Dispatcher {
 
 // Run starts one worker per target and blocks until ctx is done; it then
 // returns nil once every worker has stopped (a send in flight is finished
-// first, bounded by the target's Timeout). Each worker delivers its
+// first, bounded by the target's Timeout, unless Abort cuts it short). Each
+// worker delivers its
 // pending entries in order: Notify with a per-attempt timeout; success ->
 // Ack; retry=false -> log + Ack (dropped, counted); retry=true ->
 // Reschedule with exponential backoff (1s, 2s, 4s … capped at 5m, with ±20%
@@ -152,13 +157,39 @@ func New(st *store.Store, targets []Target, logger *slog.Logger) *Dispatcher {
 // NextAttempt or a Kick, and always select on ctx.Done(). Call Run once.
 func (d *Dispatcher) Run(ctx context.Context) error {
 	d.warnOrphans()
+	wctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	defer context.AfterFunc(d.aborted, cancel)()
 	var wg sync.WaitGroup
 	for _, w := range d.workers {
-		wg.Go(func() { d.work(ctx, w) })
+		wg.Go(func() { d.work(wctx, w) })
 	}
 	wg.Wait()
-	<-ctx.Done()
+	<-wctx.Done()
 	return nil
+}
+
+// Abort cuts every send in flight short (its context is cancelled) and
+// stops Run's workers: for a shutdown that cannot wait for a hung notifier
+// any longer. A send cut short is neither counted as a failure nor
+// rescheduled; it stays in the outbox and goes out after the next start
+// (the peer may have got it already, so it may arrive twice). Abort is
+// final: the Dispatcher sends nothing more.
+func (d *Dispatcher) Abort() { d.abort() }
+
+// Adopt carries over, from old, the failure run of each notifier of the
+// same name, so that a notifier reported failing before a reload is
+// reported healthy when it delivers again (and not reported failing a second
+// time). old must not be running (its Run has returned). Call before Run.
+func (d *Dispatcher) Adopt(old *Dispatcher) {
+	if old == nil {
+		return
+	}
+	for _, w := range d.workers {
+		if o := old.worker(w.t.Name); o != nil {
+			w.lastAttempt, w.failStart, w.failing = o.lastAttempt, o.failStart, o.failing
+		}
+	}
 }
 
 // warnOrphans logs outbox entries of notifiers that are no longer
@@ -270,7 +301,7 @@ func (d *Dispatcher) pass(ctx context.Context, w *worker, force bool) (time.Time
 	}
 	defer func() { <-w.turn }()
 
-	for ctx.Err() == nil {
+	for ctx.Err() == nil && d.aborted.Err() == nil {
 		entries, err := d.st.Pending(w.t.Name, batchSize)
 		if err != nil {
 			return time.Time{}, err
@@ -279,7 +310,7 @@ func (d *Dispatcher) pass(ctx context.Context, w *worker, force bool) (time.Time
 			return time.Time{}, nil
 		}
 		for _, e := range entries {
-			if ctx.Err() != nil {
+			if ctx.Err() != nil || d.aborted.Err() != nil {
 				return time.Time{}, nil
 			}
 			// An entry without a creation time never expires: dropping
@@ -321,9 +352,16 @@ func (d *Dispatcher) attempt(ctx context.Context, w *worker, e store.Entry) (tim
 	// A send in flight when ctx ends (shutdown, reload) runs to completion,
 	// bounded by its own timeout: cutting a request off midway can leave the
 	// peer with the message while we believe it failed.
+	// Only Abort (a shutdown out of time) cuts it short.
 	actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), w.t.Timeout)
+	stopAbort := context.AfterFunc(d.aborted, cancel)
 	retry, err := notify(actx, w.t.Notifier, e.Alerts)
+	stopAbort()
 	cancel()
+	if err != nil && d.aborted.Err() != nil {
+		w.log.Warn("send cut short at shutdown; it stays in the outbox and goes out after the next start", "entry", e.ID, "err", err)
+		return time.Time{}, nil
+	}
 	if err == nil {
 		w.sent.Add(1)
 		d.health(w, nil, false)

@@ -144,7 +144,11 @@ func (e *Engine) States() []State {
 //
 // When acct.Stale (the poll failed), only rules on data_age_seconds are
 // evaluated and every other alert keeps its state: an exchange failing in a
-// crash must not look like recovery. Events are reported either way.
+// crash must not look like recovery. Nor does a stale evaluation ease or
+// resolve a firing data_age_seconds alert: its age may read low only because
+// the daemon restarted (the watcher counts a restarted daemon's blindness
+// from its start), and the exchange has not answered. Events are reported
+// either way.
 func (e *Engine) Evaluate(acct *metrics.Account, now time.Time) Result {
 	if acct == nil {
 		return Result{}
@@ -195,7 +199,7 @@ func (e *Engine) Evaluate(acct *metrics.Account, now time.Time) Result {
 	// resolve like a false condition; states of rules not evaluated this
 	// time (stale poll, other accounts) stay as they are.
 	for k, en := range e.states {
-		if k.Account != acct.Name || en.seen == e.gen || e.evaluated[en.rule] != e.gen {
+		if k.Account != acct.Name || en.seen == e.gen || e.evaluated[en.rule] != e.gen || acct.Stale {
 			continue
 		}
 		e.end(b, en, e.rules[en.rule], acct, target{sym: k.Symbol, side: k.Side}, now)
@@ -294,6 +298,9 @@ func (e *Engine) step(b *buffers, ri int, r *Rule, acct *metrics.Account, t targ
 	sev := plain
 	if ok {
 		sev = max(sev, r.held(v, st.Severity))
+	}
+	if acct.Stale && sev < st.Severity {
+		return // no fresh data, so no sign of recovery (see Evaluate)
 	}
 	switch {
 	case sev == notifiers.None:

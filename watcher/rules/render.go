@@ -294,13 +294,20 @@ func alertContext(r *Rule, acct *metrics.Account, t target) map[string]float64 {
 	if r.scope == scopePositionID {
 		if t.pos != nil && t.pos.Raw != nil {
 			raw := t.pos.Raw
-			c["mark_price"] = raw.MarkPrice
-			c["entry_price"] = raw.EntryPrice
+			// Exchange figures, unlike metrics, may be NaN or infinite; JSON
+			// (the outbox) cannot hold those, so they are left out.
+			finite := func(name string, v float64) {
+				if !math.IsNaN(v) && !math.IsInf(v, 0) {
+					c[name] = v
+				}
+			}
+			finite("mark_price", raw.MarkPrice)
+			finite("entry_price", raw.EntryPrice)
 			if raw.LiquidationPrice > 0 {
-				c["liq_price"] = raw.LiquidationPrice
+				finite("liq_price", raw.LiquidationPrice)
 			}
 			if raw.Leverage > 0 {
-				c["leverage"] = raw.Leverage
+				finite("leverage", raw.Leverage)
 			}
 		}
 		put("liq_distance_pct", t.set, metrics.LiqDistancePct)
