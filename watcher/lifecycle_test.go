@@ -457,3 +457,70 @@ func TestDataStaleFiresAtStaleAfter(t *testing.T) {
 		})
 	}
 }
+
+// TestRemovedRuleClosesItsAlerts: a reload that removes a rule sends a
+// closing notice for each of its firing alerts, so the incident does not stay
+// open in the user's chat forever; the rule's pending alerts just vanish.
+func TestRemovedRuleClosesItsAlerts(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		path := writeConfig(t, testConfig)
+		out := &lockedBuffer{}
+		w, _ := loadWatcher(t, path, nil, Options{Stdout: out, NewExchange: scriptedExchange(&scripted{liq: 95000})})
+		stop := runWatcher(t, w)
+		time.Sleep(2 * time.Second)
+		synctest.Wait()
+		if n := out.lines("liquidation-near", "firing"); n != 1 {
+			t.Fatalf("liquidation-near fired %d times, want 1:\n%s", n, out)
+		}
+		withoutRule := testConfig[:strings.Index(testConfig, "rules:")]
+		if err := os.WriteFile(path, []byte(withoutRule), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		w.RequestReload()
+		time.Sleep(5 * time.Second)
+		synctest.Wait()
+		stop()
+		if n := out.lines("liquidation-near", "resolved", "alert closed: rule liquidation-near no longer watches account main on BTCUSDT long"); n != 1 {
+			t.Errorf("closing notice printed %d times, want 1:\n%s", n, out)
+		}
+	})
+}
+
+// TestOrphanedOutboxEntriesArePruned: entries of a notifier that is no
+// longer configured are dropped once older than the default max_age; newer
+// ones are kept (the notifier may come back).
+func TestOrphanedOutboxEntriesArePruned(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		path := writeConfig(t, testConfig)
+		cfg, err := config.Load(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		st, err := store.Open(cfg.StateDir, store.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer st.Close()
+		now := time.Now()
+		old := notifiers.Alert{ID: "old", Status: notifiers.Firing, Severity: notifiers.Critical, At: now}
+		recent := notifiers.Alert{ID: "recent", Status: notifiers.Firing, Severity: notifiers.Critical, At: now}
+		if err := st.Commit(&store.Batch{Enqueue: []store.Entry{
+			{Notifier: "ghost", Created: now.Add(-2 * time.Hour), NextAttempt: now, Alerts: []notifiers.Alert{old}},
+			{Notifier: "ghost", Created: now.Add(-time.Minute), NextAttempt: now, Alerts: []notifiers.Alert{recent}},
+		}}); err != nil {
+			t.Fatal(err)
+		}
+		w, _ := loadWatcher(t, path, st, Options{NewExchange: scriptedExchange(&scripted{liq: 50000})})
+		stop := runWatcher(t, w)
+		time.Sleep(time.Second)
+		synctest.Wait()
+		stop()
+		left, err := st.Pending("ghost", 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(left) != 1 || left[0].Alerts[0].ID != "recent" {
+			t.Errorf("ghost's outbox after maintenance = %+v, want only the recent entry", left)
+		}
+	})
+}

@@ -143,6 +143,9 @@ func New(cfg *config.Config, compiled []*rules.Rule, st *store.Store, opts Optio
 	w.cur = s
 	w.engine = rules.NewEngine(compiled, states)
 	w.disp = w.newDispatcher(s)
+	w.mu.Lock()
+	w.closeOrphans(states)
+	w.mu.Unlock()
 	return w, nil
 }
 
@@ -529,8 +532,10 @@ func (w *Watcher) swap(next *setup, created []*account) {
 		}
 	}
 	closeAccounts(w.log, gone)
-	w.engine = rules.NewEngine(next.rules, w.engine.States())
+	before := w.engine.States()
+	w.engine = rules.NewEngine(next.rules, before)
 	w.cur = next
+	w.closeOrphans(before)
 	disp := w.newDispatcher(next)
 	disp.Adopt(w.disp)
 	w.disp = disp
@@ -558,10 +563,45 @@ func (w *Watcher) maintain(ctx context.Context) {
 		if _, err := w.store.PruneHistory(now.Add(-historyKept)); err != nil {
 			w.log.Warn("prune alert history", "err", err)
 		}
+		w.pruneOrphanOutbox(now)
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
+		}
+	}
+}
+
+// pruneOrphanOutbox drops outbox entries of notifiers no longer configured
+// once they are older than the default max_age: no worker will ever send
+// them. Each drop is an error log line, as for any undeliverable alert.
+func (w *Watcher) pruneOrphanOutbox(now time.Time) {
+	depth, err := w.store.OutboxDepth()
+	if err != nil {
+		w.log.Warn("read outbox depth", "err", err)
+		return
+	}
+	w.mu.Lock()
+	names := w.cur.names
+	w.mu.Unlock()
+	for name := range depth {
+		if slices.Contains(names, name) {
+			continue
+		}
+		entries, err := w.store.Pending(name, 0)
+		if err != nil {
+			w.log.Warn("read outbox", "notifier", name, "err", err)
+			continue
+		}
+		for _, e := range entries {
+			if now.Sub(e.Created) < delivery.DefaultMaxAge {
+				continue
+			}
+			if err := w.store.Ack(name, e.ID); err != nil {
+				w.log.Warn("drop orphaned outbox entry", "notifier", name, "err", err)
+				continue
+			}
+			w.log.Error("dropping undeliverable notification: its notifier is no longer configured", "notifier", name, "entry", e.ID, "alerts", len(e.Alerts), "created", e.Created)
 		}
 	}
 }
@@ -726,6 +766,44 @@ func (w *Watcher) evaluate(a *account, acct *metrics.Account, batch *store.Batch
 	}
 	if w.opts.Hooks.Evaluated != nil {
 		w.opts.Hooks.Evaluated(w.engine.States())
+	}
+}
+
+// closeOrphans sends a closing notice for every alert of before that was
+// firing but that the current engine dropped: its rule or account left the
+// configuration, or the rule stopped watching the account. Without it the
+// incident would stay open in the user's chat forever. The notice goes to
+// every notifier (the rule that named its notifiers is gone). Callers hold
+// w.mu.
+func (w *Watcher) closeOrphans(before []rules.State) {
+	kept := make(map[rules.Key]bool)
+	for _, st := range w.engine.States() {
+		kept[st.Key] = true
+	}
+	now := w.now()
+	var notices []rules.Notice
+	for _, st := range before {
+		if st.Phase != rules.Active || kept[st.Key] {
+			continue
+		}
+		target := strings.TrimSpace(st.Key.Symbol + " " + st.Key.Side)
+		if target != "" {
+			target = " on " + target
+		}
+		notices = append(notices, rules.Notice{Alert: notifiers.Alert{
+			ID: st.ID, Status: notifiers.Resolved, Kind: notifiers.KindResolved, Severity: st.Severity,
+			Rule: st.Key.Rule, Account: st.Key.Account, Symbol: st.Key.Symbol, Side: st.Key.Side,
+			Value: st.Value, Threshold: st.Threshold, StartsAt: st.StartsAt, At: now,
+			Summary: fmt.Sprintf("alert closed: rule %s no longer watches account %s%s (the configuration changed)", st.Key.Rule, st.Key.Account, target),
+		}})
+	}
+	if len(notices) == 0 {
+		return
+	}
+	w.log.Info("closing alerts whose rule or account left the configuration", "alerts", len(notices))
+	w.unsaved = append(w.unsaved, &store.Batch{Enqueue: delivery.Entries(notices, w.cur.names, now)})
+	if w.commitUnsaved() && w.disp != nil {
+		w.disp.Kick()
 	}
 }
 

@@ -15,7 +15,6 @@ import (
 	"github.com/marginwatch/marginwatch/notifiers"
 	"github.com/marginwatch/marginwatch/watcher/config"
 	"github.com/marginwatch/marginwatch/watcher/delivery"
-	"github.com/marginwatch/marginwatch/watcher/rules"
 	"github.com/marginwatch/marginwatch/watcher/store"
 )
 
@@ -100,30 +99,11 @@ func (b *lockedBuffer) String() string {
 	return b.b.String()
 }
 
-// newTestWatcher builds a watcher from config text on a fresh state store in
-// a temporary folder, with opts (Stdout, NewExchange, NewTarget …).
+// newTestWatcher builds a watcher from config text (written to a fresh
+// folder, so a reload can read it) on its own fresh state store.
 func newTestWatcher(t *testing.T, text string, opts Options) (*Watcher, *store.Store) {
 	t.Helper()
-	dir := t.TempDir()
-	cfg, err := config.Parse(dir+"/config.yaml", []byte(text), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	compiled, err := rules.Compile(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	st, err := store.Open(cfg.StateDir, store.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-	w, err := New(cfg, compiled, st, opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(w.Close)
-	return w, st
+	return loadWatcher(t, writeConfig(t, text), nil, opts)
 }
 
 // runWatcher starts w.Run and returns a function that stops it and checks
