@@ -150,7 +150,13 @@ func TestRestartWhileBlindKeepsDataStale(t *testing.T) {
 
 		w2, _ := loadWatcher(t, path, st, opts) // restart; the exchange is still down
 		stop = runWatcher(t, w2)
-		time.Sleep(50 * time.Second)
+		time.Sleep(time.Second)
+		synctest.Wait()
+		// Within stale_after of the restart, /healthz must not call it healthy.
+		if ok, detail := w2.Health(); ok || !strings.Contains(detail, "account main: no fresh data since before the restart") {
+			t.Errorf("Health right after a restart while blind = %v %q, want unhealthy", ok, detail)
+		}
+		time.Sleep(49 * time.Second)
 		synctest.Wait()
 		stop()
 		if n := out.lines("resolved", "data-stale"); n != 0 {

@@ -318,14 +318,22 @@ func (w *Watcher) Health() (ok bool, detail string) {
 	now := w.now()
 	w.mu.Lock()
 	defer w.mu.Unlock()
+	// data-stale still firing (restored after a restart while the exchange
+	// is down) counts too: the daemon's own start is no fresh data.
+	blind := map[string]bool{}
+	for _, st := range w.engine.States() {
+		if st.Key.Rule == rules.DataStale && st.Phase == rules.Active {
+			blind[st.Key.Account] = true
+		}
+	}
 	var lines []string
 	for _, a := range w.cur.accounts {
-		since := a.lastSuccess
-		if since.IsZero() || since.Before(w.started) {
-			since = w.started
-		}
-		if age := now.Sub(since); age > a.cfg.StaleAfter {
+		age := now.Sub(blindSince(a.lastSuccess, w.started))
+		switch {
+		case age > a.cfg.StaleAfter:
 			lines = append(lines, fmt.Sprintf("account %s: no fresh data for %s", a.cfg.Name, age.Round(time.Second)))
+		case blind[a.cfg.Name] && a.lastSuccess.Before(w.started):
+			lines = append(lines, fmt.Sprintf("account %s: no fresh data since before the restart", a.cfg.Name))
 		}
 	}
 	if len(lines) == 0 {
