@@ -173,35 +173,49 @@ func TestWebhookRetryAfter(t *testing.T) {
 	}
 }
 
-// TestOutboxSurvivesKill: notifications still in the outbox when the daemon
-// is killed with SIGKILL are delivered exactly once after the restart.
-func TestOutboxSurvivesKill(t *testing.T) {
+// TestPendingSurvivesStop: notifications still in the outbox when the
+// daemon stops during a notifier outage are delivered exactly once after the
+// restart, whether it was killed with SIGKILL or stopped with SIGTERM (which
+// must exit within 10 s even though the notifier keeps failing).
+func TestPendingSurvivesStop(t *testing.T) {
 	if testing.Short() {
 		t.Skip("end-to-end test")
 	}
-	t.Parallel()
-	r := newReceiver(t)
-	r.set(http.StatusServiceUnavailable, "")
-	cfg := webhookConfig(t, r.srv.URL)
-	first := startDaemon(t, cfg)
-	first.waitFor(t, 20*time.Second, "missing-stop-loss", "firing")
-	waitUntil(t, 20*time.Second, "a failed webhook attempt", func() bool {
-		reqs, _ := r.snapshot()
-		return len(reqs) >= 1
-	})
-	if err := first.cmd.Process.Signal(syscall.SIGKILL); err != nil {
-		t.Fatal(err)
-	}
-	_ = first.cmd.Wait()
+	for _, sig := range []syscall.Signal{syscall.SIGKILL, syscall.SIGTERM} {
+		t.Run(sig.String(), func(t *testing.T) {
+			t.Parallel()
+			r := newReceiver(t)
+			r.set(http.StatusServiceUnavailable, "")
+			cfg := webhookConfig(t, r.srv.URL)
+			first := startDaemon(t, cfg)
+			first.waitFor(t, 20*time.Second, "missing-stop-loss", "firing")
+			waitUntil(t, 20*time.Second, "a failed webhook attempt", func() bool {
+				reqs, _ := r.snapshot()
+				return len(reqs) >= 1
+			})
+			start := time.Now()
+			if err := first.cmd.Process.Signal(sig); err != nil {
+				t.Fatal(err)
+			}
+			if sig == syscall.SIGTERM {
+				waitExit(t, first, 12*time.Second)
+				if took := time.Since(start); took > 11*time.Second {
+					t.Errorf("SIGTERM during an outage took %s to exit, want within 10 s", took)
+				}
+			} else {
+				_ = first.cmd.Wait()
+			}
 
-	r.set(http.StatusOK, "")
-	startDaemon(t, cfg)
-	waitUntil(t, 60*time.Second, "the queued stop-loss alert after the restart", func() bool {
-		_, acc := r.snapshot()
-		return countAccepted(acc, "missing-stop-loss", "firing") >= 1
-	})
-	time.Sleep(3 * time.Second)
-	if _, acc := r.snapshot(); countAccepted(acc, "missing-stop-loss", "firing") != 1 {
-		t.Errorf("missing-stop-loss delivered %d times after the restart, want exactly 1: %+v", countAccepted(acc, "missing-stop-loss", "firing"), acc)
+			r.set(http.StatusOK, "")
+			startDaemon(t, cfg)
+			waitUntil(t, 60*time.Second, "the pending stop-loss alert after the restart", func() bool {
+				_, acc := r.snapshot()
+				return countAccepted(acc, "missing-stop-loss", "firing") >= 1
+			})
+			time.Sleep(3 * time.Second)
+			if _, acc := r.snapshot(); countAccepted(acc, "missing-stop-loss", "firing") != 1 {
+				t.Errorf("missing-stop-loss delivered %d times after the restart, want exactly 1: %+v", countAccepted(acc, "missing-stop-loss", "firing"), acc)
+			}
+		})
 	}
 }
