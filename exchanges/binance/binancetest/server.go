@@ -1,7 +1,7 @@
 // Package binancetest is a fake Binance REST API for tests: an httptest
 // server on 127.0.0.1 that serves realistic USDⓈ-M and COIN-M accounts in
 // the exact shapes of Binance's responses (the bodies follow
-// /work/shared/fixtures/binance, which come from Binance's documentation
+// the project's shared Binance fixtures, which come from Binance's documentation
 // and official connector), checks API keys and HMAC-SHA256 signatures the
 // way Binance does, counts requests and request weight per endpoint, and
 // injects failures: 429 and 418 with Retry-After, 5xx, HTML error pages,
