@@ -170,7 +170,7 @@ func TestDigestLongLine(t *testing.T) {
 // stores a thread, even when one is stored under its ID.
 func TestDigestBot(t *testing.T) {
 	p := newBotPeer(t)
-	threads := newMemThreads()
+	threads := &notifiertest.Threads{}
 	d := digestAlert()
 	_ = threads.SetThread("ops", d.ID, "1600000000.000001")
 	n, err := New(botConfig(p.front.URL, 5*time.Second), Options{Threads: threads})
@@ -201,8 +201,8 @@ func TestDigestBot(t *testing.T) {
 	if len(blocks) != 1 || blocks[0].Type != "section" || blocks[0].Text.Type != "mrkdwn" || blocks[0].Text.Text != digestSection {
 		t.Errorf("blocks = %+v", blocks)
 	}
-	if len(threads.m) != 1 {
-		t.Errorf("threads = %v; a digest must store none", threads.m)
+	if len(threads.Refs()) != 1 {
+		t.Errorf("threads = %v; a digest must store none", threads.Refs())
 	}
 }
 
@@ -233,7 +233,7 @@ func TestDigestWebhook(t *testing.T) {
 // go out as usual (threaded) and the digest after them on its own.
 func TestDigestAmongAlerts(t *testing.T) {
 	p := newBotPeer(t)
-	threads := newMemThreads()
+	threads := &notifiertest.Threads{}
 	n, err := New(botConfig(p.front.URL, 5*time.Second), Options{Threads: threads})
 	if err != nil {
 		t.Fatal(err)
@@ -254,7 +254,7 @@ func TestDigestAmongAlerts(t *testing.T) {
 	if posts[2].ThreadTS != "" || posts[2].Attachments != "" || posts[2].Text != "marginwatch digest morning" {
 		t.Errorf("the digest: %+v; want its own top-level message", posts[2])
 	}
-	if len(threads.m) != 1 {
-		t.Errorf("threads = %v, want A's only", threads.m)
+	if len(threads.Refs()) != 1 {
+		t.Errorf("threads = %v, want A's only", threads.Refs())
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/marginwatch/marginwatch/notifiers"
+	"github.com/marginwatch/marginwatch/notifiers/notifiertest"
 	"github.com/marginwatch/marginwatch/watcher/config"
 )
 
@@ -113,7 +114,7 @@ func TestBotAPIErrors(t *testing.T) {
 		t.Run(tt.code, func(t *testing.T) {
 			p := newBotPeer(t)
 			var logs bytes.Buffer
-			n, err := New(botConfig(p.front.URL, 5*time.Second), Options{Logger: slog.New(slog.NewTextHandler(&logs, nil)), Threads: newMemThreads()})
+			n, err := New(botConfig(p.front.URL, 5*time.Second), Options{Logger: slog.New(slog.NewTextHandler(&logs, nil)), Threads: &notifiertest.Threads{}})
 			if err != nil {
 				t.Fatal(err)
 			}

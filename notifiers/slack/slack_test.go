@@ -32,7 +32,7 @@ func TestConformanceBot(t *testing.T) {
 	notifiertest.Run(t, notifiertest.Setup{
 		New: func(t *testing.T, timeout time.Duration, logger *slog.Logger) (notifiers.Notifier, notifiertest.Peer) {
 			p := newBotPeer(t)
-			n, err := New(botConfig(p.front.URL, timeout), Options{Logger: logger, Threads: newMemThreads()})
+			n, err := New(botConfig(p.front.URL, timeout), Options{Logger: logger, Threads: &notifiertest.Threads{}})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -64,32 +64,6 @@ func TestConformanceWebhook(t *testing.T) {
 	if len(hooks) == 0 {
 		t.Fatal("the suite built no notifier")
 	}
-}
-
-// memThreads is notifiers.Threads in memory.
-type memThreads struct {
-	mu  sync.Mutex
-	m   map[string]string
-	err error // SetThread fails with it when set
-}
-
-func newMemThreads() *memThreads { return &memThreads{m: map[string]string{}} }
-
-func (m *memThreads) Thread(notifier, incident string) (string, bool) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	ref, ok := m.m[notifier+"\x00"+incident]
-	return ref, ok
-}
-
-func (m *memThreads) SetThread(notifier, incident, ref string) error {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if m.err != nil {
-		return m.err
-	}
-	m.m[notifier+"\x00"+incident] = ref
-	return nil
 }
 
 var t0 = time.Date(2026, 11, 28, 3, 14, 0, 0, time.UTC)
@@ -197,7 +171,7 @@ func TestThreading(t *testing.T) {
 
 func TestLostThreadStartsANewOne(t *testing.T) {
 	p := newBotPeer(t)
-	threads := newMemThreads()
+	threads := &notifiertest.Threads{}
 	_ = threads.SetThread("ops", "A", "1600000000.000001")
 	var logs bytes.Buffer
 	n, err := New(botConfig(p.front.URL, 5*time.Second), Options{Threads: threads, Logger: slog.New(slog.NewTextHandler(&logs, nil))})
@@ -222,8 +196,8 @@ func TestLostThreadStartsANewOne(t *testing.T) {
 
 func TestThreadStoreFailureDoesNotFailDelivery(t *testing.T) {
 	p := newBotPeer(t)
-	threads := newMemThreads()
-	threads.err = errors.New("disk full")
+	threads := &notifiertest.Threads{}
+	threads.Err = errors.New("disk full")
 	var logs bytes.Buffer
 	n, err := New(botConfig(p.front.URL, 5*time.Second), Options{Threads: threads, Logger: slog.New(slog.NewTextHandler(&logs, nil))})
 	if err != nil {

@@ -69,7 +69,8 @@ func TestDigestSplit(t *testing.T) {
 		ID: "digest:night:20261128T0700Z", Kind: notifiers.KindDigest, Status: notifiers.Firing,
 		Severity: notifiers.Info, Rule: "digest:night", Summary: longDigest(200),
 	}
-	th := &memThreads{refs: map[string]string{"phone/" + d.ID: "77"}}
+	th := &notifiertest.Threads{}
+	_ = th.SetThread("phone", d.ID, "77")
 	w := &noWait{}
 	n, api := newTest(t, nil, Options{Threads: th, Wait: w.wait})
 	if retry, err := n.Notify(context.Background(), d); err != nil {
@@ -116,8 +117,8 @@ func TestDigestSplit(t *testing.T) {
 	if j != len(lines) {
 		t.Errorf("messages hold %d lines, matched %d", len(lines), j)
 	}
-	if len(th.refs) != 1 {
-		t.Errorf("threads = %v; a digest must store none", th.refs)
+	if len(th.Refs()) != 1 {
+		t.Errorf("threads = %v; a digest must store none", th.Refs())
 	}
 }
 

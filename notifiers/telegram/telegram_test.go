@@ -364,37 +364,10 @@ func TestCancelledBetweenParts(t *testing.T) {
 	}
 }
 
-// memThreads is an in-memory notifiers.Threads.
-type memThreads struct {
-	mu   sync.Mutex
-	refs map[string]string
-	err  error
-}
-
-func (m *memThreads) Thread(notifier, incident string) (string, bool) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	ref, ok := m.refs[notifier+"/"+incident]
-	return ref, ok
-}
-
-func (m *memThreads) SetThread(notifier, incident, ref string) error {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if m.err != nil {
-		return m.err
-	}
-	if m.refs == nil {
-		m.refs = map[string]string{}
-	}
-	m.refs[notifier+"/"+incident] = ref
-	return nil
-}
-
 // TestThreads: an incident's first message is remembered, and its later
 // notices reply to it; a message about several incidents replies to none.
 func TestThreads(t *testing.T) {
-	th := &memThreads{}
+	th := &notifiertest.Threads{}
 	n, api := newTest(t, nil, Options{Threads: th})
 	fire := alert(notifiers.Warning, notifiers.Firing, notifiers.KindFiring, "inc1")
 	other := alert(notifiers.Warning, notifiers.Firing, notifiers.KindFiring, "inc2")
@@ -422,8 +395,8 @@ func TestThreads(t *testing.T) {
 		}
 	}
 	want := map[string]string{"phone/inc1": "101", "phone/inc2": "103"}
-	if fmt.Sprint(th.refs) != fmt.Sprint(want) {
-		t.Errorf("threads = %v, want %v", th.refs, want)
+	if fmt.Sprint(th.Refs()) != fmt.Sprint(want) {
+		t.Errorf("threads = %v, want %v", th.Refs(), want)
 	}
 }
 
@@ -431,7 +404,7 @@ func TestThreads(t *testing.T) {
 // thread reference cannot be stored; the failure is logged.
 func TestThreadStoreFailure(t *testing.T) {
 	var logs bytes.Buffer
-	th := &memThreads{err: errors.New("disk full")}
+	th := &notifiertest.Threads{Err: errors.New("disk full")}
 	n, _ := newTest(t, nil, Options{Threads: th, Logger: slog.New(slog.NewTextHandler(&logs, nil))})
 	if retry, err := n.Notify(context.Background(), notifiertest.Alerts()...); err != nil {
 		t.Fatalf("Notify: retry=%v err=%v", retry, err)
