@@ -189,3 +189,24 @@ type KeyChecker interface {
 type EventSource interface {
 	PendingEvents() []Event
 }
+
+// Ban is a rate-limit ban an exchange imposed (Binance: HTTP 429 or 418 with
+// Retry-After): nothing may be sent to Host before Until.
+type Ban struct {
+	Host   string    `json:"host"`
+	Status int       `json:"status"`
+	Until  time.Time `json:"until"`
+}
+
+// BanKeeper is implemented by exchanges that obey bans, so that the daemon
+// can persist them and honour them after a restart: a restarted daemon that
+// hammered a banned IP would only lengthen the ban (Binance escalates 418
+// bans up to 3 days).
+//
+// Bans returns the bans in force now (Until in the future), for the daemon
+// to store after a poll; RestoreBans hands back what was stored, before the
+// first request. Bans already over are ignored.
+type BanKeeper interface {
+	Bans() []Ban
+	RestoreBans([]Ban)
+}

@@ -106,16 +106,32 @@ const (
 // Kind says why a notification was sent.
 type Kind string
 
-// Notification kinds. All but KindResolved have Status Firing.
+// Notification kinds. All but KindResolved and KindClosed have Status
+// Firing.
 const (
 	KindFiring    Kind = "firing"    // the incident started
 	KindEscalated Kind = "escalated" // severity stepped up
 	KindEased     Kind = "eased"     // severity stepped down, still firing
 	KindRepeat    Kind = "repeat"    // still firing, repeat interval passed
 	KindResolved  Kind = "resolved"  // the condition cleared
-	KindEvent     Kind = "event"     // a one-off account event
-	KindTest      Kind = "test"      // notify-test
-	KindDigest    Kind = "digest"    // a scheduled summary; Summary holds the whole text
+	// KindClosed ends an incident whose subject went away while it fired:
+	// the position closed or was liquidated (Reason says which), or the
+	// rule or account left the configuration. Its Status is Resolved, but it
+	// is no recovery: channels render it as "closed", never in green.
+	KindClosed Kind = "closed"
+	KindEvent  Kind = "event"  // a one-off account event
+	KindTest   Kind = "test"   // notify-test
+	KindDigest Kind = "digest" // a scheduled summary; Summary holds the whole text
+)
+
+// Reasons a KindClosed alert gives.
+const (
+	// ReasonClosed: the position (or the rule or account watching it) went
+	// away without the exchange reporting a liquidation.
+	ReasonClosed = "closed"
+	// ReasonLiquidated: the exchange reported a liquidation or ADL of the
+	// position.
+	ReasonLiquidated = "liquidated"
 )
 
 // Alert is one alert notification, self-contained so it can sit in the
@@ -123,9 +139,12 @@ const (
 type Alert struct {
 	// ID identifies the incident (stable across repeats, escalation and
 	// resolution of one incident).
-	ID        string   `json:"id"`
-	Status    Status   `json:"status"`
-	Kind      Kind     `json:"kind"`
+	ID     string `json:"id"`
+	Status Status `json:"status"`
+	Kind   Kind   `json:"kind"`
+	// Reason says why a KindClosed alert ended (ReasonClosed or
+	// ReasonLiquidated); empty for every other kind.
+	Reason    string   `json:"reason,omitempty"`
 	Severity  Severity `json:"severity"`
 	Rule      string   `json:"rule"`
 	Account   string   `json:"account"`
@@ -146,6 +165,20 @@ type Alert struct {
 	// Context is what a trader wants at a glance, by metric name
 	// (mark_price, liq_price, liq_distance_pct, leverage, margin_ratio, equity…).
 	Context map[string]float64 `json:"context,omitempty"`
+}
+
+// Splitter is implemented by notifiers whose channel caps the size of one
+// message (Telegram: 4096 characters), so that one outbox entry may need
+// several messages. Split groups alerts, in order, into the parts that each
+// go out as one message; every part is a non-empty run of consecutive
+// alerts and together they are all of them. The dispatcher sends the parts
+// one Notify call each (each with its own timeout and pacing) and records
+// in the outbox how many went out, so that a retry resumes at the first
+// part not yet delivered instead of sending the earlier ones again. Split
+// must be deterministic: the same alerts give the same parts after a
+// restart.
+type Splitter interface {
+	Split(alerts []Alert) [][]Alert
 }
 
 // Threads remembers, per notifier and incident (Alert.ID), the

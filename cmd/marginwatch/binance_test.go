@@ -133,7 +133,7 @@ func checkMetrics(t *testing.T, what string, got map[string]*float64, want map[s
 	}
 }
 
-// TestRunRefusesUnsafeKeys: a key that can withdraw stops `run` with exit 1
+// TestRunRefusesUnsafeKeys: a key that can withdraw stops `run` with exit 78
 // and says why; a trading key too, unless allow_trading_key is set.
 func TestRunRefusesUnsafeKeys(t *testing.T) {
 	for _, tc := range []struct {
@@ -149,8 +149,8 @@ func TestRunRefusesUnsafeKeys(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			srv := binancetest.NewServer(t, binancetest.Options{Account: binancetest.USDMOneWay, Permissions: tc.perm})
 			code, _, errOut := runCLI("run", "-config", binanceConfig(t, "binance-usdm", srv.URL, tc.extra))
-			if code != exitFailure {
-				t.Fatalf("exit %d, want 1; stderr:\n%s", code, errOut)
+			if code != exitConfig {
+				t.Fatalf("exit %d, want 78; stderr:\n%s", code, errOut)
 			}
 			if !strings.Contains(errOut, "refusing to start") || !strings.Contains(errOut, tc.want) {
 				t.Errorf("stderr does not say why:\n%s", errOut)

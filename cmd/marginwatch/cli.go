@@ -25,6 +25,11 @@ const (
 	exitOK      = 0
 	exitFailure = 1
 	exitUsage   = 2
+	// exitConfig (EX_CONFIG) is what `run` exits with when it refuses to
+	// start on something only the user can fix: an invalid config, a key
+	// with forbidden permissions. The unit's RestartPreventExitStatus=78
+	// keeps systemd from restarting it in a loop.
+	exitConfig = 78
 )
 
 const defaultConfigPath = "/etc/marginwatch/config.yaml"

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -9,6 +10,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/marginwatch/marginwatch/exchanges"
 	"github.com/marginwatch/marginwatch/watcher"
 	"github.com/marginwatch/marginwatch/watcher/service"
 	"github.com/marginwatch/marginwatch/watcher/store"
@@ -39,7 +41,7 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 	cfg, compiled, err := load(p)
 	if err != nil {
 		fmt.Fprintln(stderr, err)
-		return exitFailure
+		return exitConfig
 	}
 	st, err := store.Open(cfg.StateDir, store.Options{})
 	if err != nil {
@@ -85,8 +87,14 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 	defer stop()
 	go service.Watchdog(ctx, w.Alive, logger)
 	if err := w.CheckKeys(ctx); err != nil {
-		logger.Error("refusing to start", "err", err)
-		return exitFailure
+		if errors.Is(err, exchanges.ErrPermanent) {
+			logger.Error("refusing to start", "err", err)
+			return exitConfig
+		}
+		// The exchange could not be asked (DNS, refused, 5xx, rate limit):
+		// run anyway. The adapter checks the key again before it polls,
+		// and data-stale speaks while the exchange stays out of reach.
+		logger.Warn("cannot check the API keys yet; starting anyway and checking again before polling", "err", err)
 	}
 
 	failed := make(chan error, 1)

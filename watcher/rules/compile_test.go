@@ -235,7 +235,7 @@ func TestAlertContent(t *testing.T) {
 	want := Notice{
 		Notify: []string{"phone", "ops"},
 		Alert: notifiers.Alert{
-			ID:        hashID(key, "", t0),
+			ID:        IncidentID(key, "", t0),
 			Status:    notifiers.Firing,
 			Kind:      notifiers.KindFiring,
 			Severity:  notifiers.Critical,

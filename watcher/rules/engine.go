@@ -322,7 +322,7 @@ func (e *Engine) fire(b *buffers, en *entry, r *Rule, acct *metrics.Account, t t
 	st := &en.st
 	st.Phase = Active
 	st.StartsAt = now
-	st.ID = hashID(st.Key, "", now)
+	st.ID = IncidentID(st.Key, "", now)
 	e.notify(b, en, r, acct, t, st.Severity, notifiers.KindFiring, now)
 }
 

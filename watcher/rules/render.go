@@ -117,7 +117,7 @@ func eventAlert(r *Rule, acct *metrics.Account, ev *exchanges.Event, now time.Ti
 		id = strconv.FormatInt(starts.UnixNano(), 10)
 	}
 	a := notifiers.Alert{
-		ID:       hashID(k, id, starts),
+		ID:       IncidentID(k, id, starts),
 		Status:   notifiers.Firing,
 		Kind:     notifiers.KindEvent,
 		Severity: r.eventSev,
@@ -332,10 +332,12 @@ func alertContext(r *Rule, acct *metrics.Account, t target) map[string]float64 {
 	return c
 }
 
-// hashID names an incident: FNV-1a over its key, a discriminator and its
+// IncidentID names an incident: FNV-1a over its key, a discriminator and its
 // start, so every notice about one incident carries the same ID and the next
-// incident of the same key gets a new one.
-func hashID(k Key, extra string, t time.Time) string {
+// incident of the same key gets a new one. It is the one incident-id scheme
+// of the daemon: rule alerts, events and the daemon's own alerts
+// (notifier-failing, config-reload-failed) all use it.
+func IncidentID(k Key, extra string, t time.Time) string {
 	const (
 		offset = 14695981039346656037
 		prime  = 1099511628211

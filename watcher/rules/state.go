@@ -49,3 +49,28 @@ type Notice struct {
 	Alert  notifiers.Alert
 	Notify []string
 }
+
+// Closed returns the notice that ends st's incident because its subject went
+// away while it fired: reason is notifiers.ReasonLiquidated or
+// notifiers.ReasonClosed (a closed position, or a rule or account that left
+// the configuration), summary says what happened. It needs nothing but the
+// persisted state, so the daemon can close an incident whose rule no longer
+// exists, after a reload or a restart alike.
+func Closed(st State, reason, summary string, now time.Time) notifiers.Alert {
+	return notifiers.Alert{
+		ID:        st.ID,
+		Status:    notifiers.Resolved,
+		Kind:      notifiers.KindClosed,
+		Reason:    reason,
+		Severity:  st.Severity,
+		Rule:      st.Key.Rule,
+		Account:   st.Key.Account,
+		Symbol:    st.Key.Symbol,
+		Side:      st.Key.Side,
+		Value:     st.Value,
+		Threshold: st.Threshold,
+		StartsAt:  st.StartsAt,
+		At:        now,
+		Summary:   summary,
+	}
+}

@@ -16,6 +16,7 @@ import (
 	bolt "go.etcd.io/bbolt"
 	berrors "go.etcd.io/bbolt/errors"
 
+	"github.com/marginwatch/marginwatch/exchanges"
 	"github.com/marginwatch/marginwatch/watcher/rules"
 )
 
@@ -198,6 +199,9 @@ type AccountState struct {
 	LastSuccess time.Time `json:"last_success"`
 	// History is metrics.EquityHistory's MarshalBinary output.
 	History []byte `json:"history,omitempty"`
+	// Bans are the exchange's rate-limit bans in force at the last poll
+	// (exchanges.BanKeeper), honoured again after a restart.
+	Bans []exchanges.Ban `json:"bans,omitempty"`
 }
 
 // Account returns an account's state, and false when none is stored.
