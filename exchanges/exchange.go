@@ -210,3 +210,12 @@ type BanKeeper interface {
 	Bans() []Ban
 	RestoreBans([]Ban)
 }
+
+// KeyHealth is implemented by exchanges whose API key can go bad while the
+// daemon runs. KeyProblem returns what is wrong with the key now (rejected or
+// revoked, or permissions changed to ones marginwatch refuses), saying how to
+// fix it and never containing the key, or nil while the key is fine. The
+// daemon's /healthz reports it until it clears.
+type KeyHealth interface {
+	KeyProblem() error
+}
