@@ -20,10 +20,13 @@ const (
 	DefaultPollInterval      = 15 * time.Second
 	DefaultStaleAfter        = 60 * time.Second
 	DefaultReconcileInterval = 5 * time.Minute
-	DefaultNotifierTimeout   = 10 * time.Second
-	DefaultNotifierMaxAge    = time.Hour
-	DefaultEmailTLS          = "starttls"
-	DefaultDrawdownWindow    = 24 * time.Hour
+	// DefaultPermissionCheckInterval is how often a running daemon asks
+	// the exchange for its API key's permissions again.
+	DefaultPermissionCheckInterval = time.Hour
+	DefaultNotifierTimeout         = 10 * time.Second
+	DefaultNotifierMaxAge          = time.Hour
+	DefaultEmailTLS                = "starttls"
+	DefaultDrawdownWindow          = 24 * time.Hour
 )
 
 // defaultRepeat is how often a firing rule repeats its notice, per severity,
@@ -239,6 +242,7 @@ func assignDefaults(v reflect.Value) {
 		p.StaleAfter = DefaultStaleAfter
 	case *Account:
 		p.ReconcileInterval = DefaultReconcileInterval
+		p.PermissionCheckInterval = DefaultPermissionCheckInterval
 	case *Notifier:
 		p.Timeout = DefaultNotifierTimeout
 		p.MaxAge = DefaultNotifierMaxAge

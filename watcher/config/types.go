@@ -41,23 +41,26 @@ type Defaults struct {
 // StaleAfter are set (from Defaults when the account leaves them out) and
 // APIKey/APISecret hold the secrets whether given inline or as files.
 type Account struct {
-	Name              string            `yaml:"name"`
-	Exchange          string            `yaml:"exchange"` // binance-usdm | binance-coinm | simulated
-	APIKey            Secret            `yaml:"api_key"`
-	APIKeyFile        string            `yaml:"api_key_file"`
-	APISecret         Secret            `yaml:"api_secret"`
-	APISecretFile     string            `yaml:"api_secret_file"`
-	Testnet           bool              `yaml:"testnet"`
-	Endpoint          string            `yaml:"endpoint"`
-	StreamEndpoint    string            `yaml:"stream_endpoint"`
-	Stream            bool              `yaml:"stream"`
-	ReconcileInterval time.Duration     `yaml:"reconcile_interval"` // default 5m
-	PollInterval      time.Duration     `yaml:"poll_interval"`
-	StaleAfter        time.Duration     `yaml:"stale_after"`
-	AllowTradingKey   bool              `yaml:"allow_trading_key"`
-	Labels            map[string]string `yaml:"labels"`
-	Scenario          string            `yaml:"scenario"` // simulated only: crash | funding-spike | calm
-	At                Location          `yaml:"-"`
+	Name              string        `yaml:"name"`
+	Exchange          string        `yaml:"exchange"` // binance-usdm | binance-coinm | simulated
+	APIKey            Secret        `yaml:"api_key"`
+	APIKeyFile        string        `yaml:"api_key_file"`
+	APISecret         Secret        `yaml:"api_secret"`
+	APISecretFile     string        `yaml:"api_secret_file"`
+	Testnet           bool          `yaml:"testnet"`
+	Endpoint          string        `yaml:"endpoint"`
+	StreamEndpoint    string        `yaml:"stream_endpoint"`
+	Stream            bool          `yaml:"stream"`
+	ReconcileInterval time.Duration `yaml:"reconcile_interval"` // default 5m
+	PollInterval      time.Duration `yaml:"poll_interval"`
+	StaleAfter        time.Duration `yaml:"stale_after"`
+	AllowTradingKey   bool          `yaml:"allow_trading_key"`
+	// PermissionCheckInterval is how often the key's permissions are read
+	// again while running; a change raises key_problem. Default 1h.
+	PermissionCheckInterval time.Duration     `yaml:"permission_check_interval"`
+	Labels                  map[string]string `yaml:"labels"`
+	Scenario                string            `yaml:"scenario"` // simulated only: crash | funding-spike | calm
+	At                      Location          `yaml:"-"`
 }
 
 // Notifier is one delivery channel. Which fields apply depends on Type

@@ -281,6 +281,9 @@ func validateAccount(a *Account, c *collector) {
 	if a.ReconcileInterval <= 0 {
 		c.add(l.Errorf("reconcile_interval", "must be more than 0 (e.g. 5m): how often a streaming account is re-read over REST"))
 	}
+	if a.PermissionCheckInterval <= 0 {
+		c.add(l.Errorf("permission_check_interval", "must be more than 0 (e.g. 1h): how often the API key's permissions are checked again"))
+	}
 	if a.Endpoint != "" {
 		checkURL(l, "endpoint", a.Endpoint, false, c, "http", "https")
 	}
