@@ -106,9 +106,11 @@ func (s *Set) Get(id ID) (float64, bool) {
 	return s.vals[id], true
 }
 
-// Put sets id to v. NaN and ±Inf mean "absent" and are not stored.
+// Put sets id to v. NaN means "absent" and is not stored. ±Inf is a value:
+// equity at or below zero makes effective_leverage, size_pct_equity and
+// net_exposure_ratio infinite, and above-rules must see that.
 func (s *Set) Put(id ID, v float64) {
-	if math.IsNaN(v) || math.IsInf(v, 0) {
+	if math.IsNaN(v) {
 		s.Delete(id)
 		return
 	}
@@ -119,7 +121,8 @@ func (s *Set) Put(id ID, v float64) {
 // Delete removes id.
 func (s *Set) Delete(id ID) { s.has &^= 1 << id }
 
-// Map returns the present values by name (for JSON output and templates).
+// Map returns the present values by name (for templates). Values may be
+// ±Inf, which encoding/json refuses: JSON output shows them as null (SPEC).
 func (s *Set) Map() map[string]float64 {
 	m := make(map[string]float64)
 	for i := range catalogue {
