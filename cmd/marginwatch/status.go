@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"strconv"
 	"text/tabwriter"
 	"time"
@@ -22,31 +23,32 @@ const statusTimeout = 30 * time.Second
 // statusJSON is the `status -json` document (SPEC.md). Every metric of a
 // scope is present; null means "not defined for this target" (no
 // liquidation price, a cross position's own margin ratio, no drawdown history
-// in a one-off poll).
+// in a one-off poll) or infinite (equity at or below zero: SPEC shows
+// effective_leverage, net_exposure_ratio and size_pct_equity as null then).
 type statusJSON struct {
 	Accounts []accountJSON `json:"accounts"`
 }
 
 type accountJSON struct {
-	Name      string              `json:"name"`
-	Exchange  string              `json:"exchange"`
-	Time      *time.Time          `json:"time,omitempty"`
-	Error     string              `json:"error,omitempty"`
-	Metrics   map[string]*float64 `json:"metrics"`
-	Assets    []assetJSON         `json:"assets,omitempty"`
-	Positions []positionJSON      `json:"positions"`
-	Firing    []rules.Hit         `json:"firing"`
+	Name      string         `json:"name"`
+	Exchange  string         `json:"exchange"`
+	Time      *time.Time     `json:"time,omitempty"`
+	Error     string         `json:"error,omitempty"`
+	Metrics   metricsJSON    `json:"metrics"`
+	Assets    []assetJSON    `json:"assets,omitempty"`
+	Positions []positionJSON `json:"positions"`
+	Firing    []rules.Hit    `json:"firing"`
 }
 
 type assetJSON struct {
-	Asset   string              `json:"asset"`
-	Metrics map[string]*float64 `json:"metrics"`
+	Asset   string      `json:"asset"`
+	Metrics metricsJSON `json:"metrics"`
 }
 
 type positionJSON struct {
-	Symbol  string              `json:"symbol"`
-	Side    string              `json:"side"`
-	Metrics map[string]*float64 `json:"metrics"`
+	Symbol  string      `json:"symbol"`
+	Side    string      `json:"side"`
+	Metrics metricsJSON `json:"metrics"`
 }
 
 func cmdStatus(args []string, stdout, stderr io.Writer) int {
@@ -86,7 +88,7 @@ func cmdStatus(args []string, stdout, stderr io.Writer) int {
 }
 
 func pollOnce(a config.Account, compiled []*rules.Rule) accountJSON {
-	aj := accountJSON{Name: a.Name, Exchange: a.Exchange, Metrics: map[string]*float64{}, Positions: []positionJSON{}, Firing: []rules.Hit{}}
+	aj := accountJSON{Name: a.Name, Exchange: a.Exchange, Metrics: metricsJSON{}, Positions: []positionJSON{}, Firing: []rules.Hit{}}
 	ex, err := watcher.NewExchange(a, time.Now, slog.New(slog.DiscardHandler))
 	if err != nil {
 		aj.Error = err.Error()
@@ -104,6 +106,12 @@ func pollOnce(a config.Account, compiled []*rules.Rule) accountJSON {
 	acct := metrics.Compute(a.Name, a.Exchange, a.Labels, snap, nil, now)
 	t := snap.Time
 	aj.Time = &t
+	fillAccount(&aj, acct, compiled, now)
+	return aj
+}
+
+// fillAccount puts acct's metrics and the rules that would fire on it into aj.
+func fillAccount(aj *accountJSON, acct *metrics.Account, compiled []*rules.Rule, now time.Time) {
 	aj.Metrics = metricMap(&acct.Metrics, metrics.AccountScope)
 	for i := range acct.Assets {
 		aj.Assets = append(aj.Assets, assetJSON{Asset: acct.Assets[i].Asset, Metrics: metricMap(&acct.Assets[i].Metrics, metrics.AccountScope)})
@@ -113,12 +121,28 @@ func pollOnce(a config.Account, compiled []*rules.Rule) accountJSON {
 		aj.Positions = append(aj.Positions, positionJSON{Symbol: p.Symbol, Side: string(p.Side), Metrics: metricMap(&p.Metrics, metrics.PositionScope)})
 	}
 	aj.Firing = append(aj.Firing, rules.FiringNow(compiled, acct, now)...)
-	return aj
+}
+
+// metricsJSON is one target's metrics by name, nil where undefined. An
+// infinite value stays in the map (the table prints it) and is written as
+// null, which SPEC asks for and without which encoding/json would refuse
+// the whole document.
+type metricsJSON map[string]*float64
+
+func (m metricsJSON) MarshalJSON() ([]byte, error) {
+	out := make(map[string]*float64, len(m))
+	for k, v := range m {
+		if v != nil && (math.IsInf(*v, 0) || math.IsNaN(*v)) {
+			v = nil
+		}
+		out[k] = v
+	}
+	return json.Marshal(out)
 }
 
 // metricMap lists every metric of scope, nil where s has no value.
-func metricMap(s *metrics.Set, scope metrics.Scope) map[string]*float64 {
-	m := make(map[string]*float64)
+func metricMap(s *metrics.Set, scope metrics.Scope) metricsJSON {
+	m := make(metricsJSON)
 	for _, id := range metrics.All() {
 		if id.Info().Scopes&scope == 0 {
 			continue

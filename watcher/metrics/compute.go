@@ -36,10 +36,19 @@ const year = 365 * 24 * time.Hour
 // margin is required but the margin balance is zero or negative, where the
 // quotient would be meaningless.
 //
+// An equity (margin balance of the pool) of zero or below counts as
+// infinitely leveraged (SPEC): effective_leverage and each position's
+// size_pct_equity are +Inf and net_exposure_ratio is ±Inf by the sign of the
+// net exposure. Where there is nothing to lever — no exposure, a zero net
+// exposure, a position of zero notional — the ratio is 0 instead, so an
+// empty account at zero equity does not page. A position's leverage is its
+// setting and does not depend on equity.
+//
 // The returned Account shares labels, snap.Events and snap.Positions (through
 // Position.Raw) with the caller; treat them as read-only. A nil snap yields a
 // stale Account. Compute never panics on odd numbers: NaN and infinite
-// results simply leave the metric absent.
+// results of odd exchange figures simply leave the metric absent; the
+// infinities above are the only ones Compute stores.
 func Compute(name, exchange string, labels map[string]string, snap *exchanges.Snapshot, hist *EquityHistory, now time.Time) *Account {
 	if snap == nil {
 		return Stale(name, exchange, labels, time.Time{}, now)
@@ -157,10 +166,10 @@ func marginRatio(maint, marginBalance float64) float64 {
 // funding sum over the positions in asset (every position when all is set).
 func moneyMetrics(s *Set, b *exchanges.Balance, positions []Position, asset string, all bool) {
 	eq := b.MarginBalance
-	s.Put(Equity, eq)
-	s.Put(AvailableBalance, b.AvailableBalance)
-	s.Put(UnrealizedPnL, b.UnrealizedPnL)
-	s.Put(MarginRatio, marginRatio(b.CrossMaintMargin, b.CrossWalletBalance+b.CrossUnPnL))
+	putFinite(s, Equity, eq)
+	putFinite(s, AvailableBalance, b.AvailableBalance)
+	putFinite(s, UnrealizedPnL, b.UnrealizedPnL)
+	putFinite(s, MarginRatio, marginRatio(b.CrossMaintMargin, b.CrossWalletBalance+b.CrossUnPnL))
 
 	var gross, net, funding float64
 	for i := range positions {
@@ -175,12 +184,37 @@ func moneyMetrics(s *Set, b *exchanges.Balance, positions []Position, asset stri
 			funding += v
 		}
 	}
-	if eq > 0 {
-		s.Put(EffectiveLeverage, gross/eq)
-		s.Put(NetExposureRatio, net/eq)
+	s.Put(EffectiveLeverage, perEquity(gross, eq))
+	s.Put(NetExposureRatio, perEquity(net, eq))
+	putFinite(s, FundingNextCost, funding)
+	putFinite(s, FundingPaid24h, b.FundingPaid24h) // NaN (unknown) is dropped
+}
+
+// perEquity is x / eq, with an equity at or below zero counting as
+// infinitely leveraged: ±Inf by the sign of x, 0 when x is 0. NaN (unknown
+// equity or exposure) leaves the metric absent.
+func perEquity(x, eq float64) float64 {
+	switch {
+	case math.IsNaN(x) || math.IsNaN(eq) || math.IsInf(x, 0) || math.IsInf(eq, 0):
+		return math.NaN()
+	case eq > 0:
+		return x / eq
+	case x == 0:
+		return 0
+	default:
+		return math.Inf(int(math.Copysign(1, x)))
 	}
-	s.Put(FundingNextCost, funding)
-	s.Put(FundingPaid24h, b.FundingPaid24h) // NaN (unknown) is dropped by Put
+}
+
+// putFinite stores v only when it is finite: an infinite result of odd
+// exchange figures is no measurement. The deliberate infinities of an
+// equity at or below zero come from perEquity and pass.
+func putFinite(s *Set, id ID, v float64) {
+	if math.IsInf(v, 0) {
+		s.Delete(id)
+		return
+	}
+	s.Put(id, v)
 }
 
 // drawdown records b's equity in hist and sets drawdown_pct on s.
@@ -191,7 +225,7 @@ func drawdown(s *Set, hist *EquityHistory, b *exchanges.Balance, at, now time.Ti
 	eq := b.MarginBalance
 	hist.Observe(at, eq)
 	if dd, ok := hist.Drawdown(now, DefaultDrawdownWindow, eq); ok {
-		s.Put(DrawdownPct, dd)
+		putFinite(s, DrawdownPct, dd)
 	}
 }
 
@@ -203,16 +237,16 @@ func positionMetrics(s *Set, p *exchanges.Position, inverse bool, eq float64, eq
 
 	if p.LiquidationPrice > 0 && p.MarkPrice > 0 {
 		dist := math.Abs(p.MarkPrice - p.LiquidationPrice)
-		s.Put(LiqDistancePct, dist/p.MarkPrice*100)
+		putFinite(s, LiqDistancePct, dist/p.MarkPrice*100)
 		if atr, ok := memo.atr(p.Candles); ok && atr > 0 {
-			s.Put(LiqDistanceATR, dist/atr)
+			putFinite(s, LiqDistanceATR, dist/atr)
 		}
 	}
 	if p.Leverage > 0 {
-		s.Put(Leverage, p.Leverage)
+		putFinite(s, Leverage, p.Leverage)
 	}
-	if eqOK && eq > 0 {
-		s.Put(SizePctEquity, notional/eq*100)
+	if eqOK {
+		s.Put(SizePctEquity, perEquity(notional*100, eq))
 	}
 
 	// A positive rate means longs pay shorts: a cost to a long, income to a short.
@@ -220,12 +254,12 @@ func positionMetrics(s *Set, p *exchanges.Position, inverse bool, eq float64, eq
 	if interval <= 0 {
 		interval = defaultFundingInterval
 	}
-	s.Put(FundingRate, p.FundingRate)
-	s.Put(FundingAPRPct, p.FundingRate*(float64(year)/float64(interval))*100*sign)
-	s.Put(FundingNextCost, notional*p.FundingRate*sign)
+	putFinite(s, FundingRate, p.FundingRate)
+	putFinite(s, FundingAPRPct, p.FundingRate*(float64(year)/float64(interval))*100*sign)
+	putFinite(s, FundingNextCost, notional*p.FundingRate*sign)
 
 	if im := initialMargin(p, inverse); im > 0 {
-		s.Put(UnrealizedPnLPct, p.UnrealizedPnL/im*100)
+		putFinite(s, UnrealizedPnLPct, p.UnrealizedPnL/im*100)
 	}
 	stop := 0.0
 	if p.HasStopLoss {
@@ -233,7 +267,7 @@ func positionMetrics(s *Set, p *exchanges.Position, inverse bool, eq float64, eq
 	}
 	s.Put(HasStopLoss, stop)
 	if p.MarginType == exchanges.Isolated {
-		s.Put(MarginRatio, marginRatio(p.MaintMargin, p.IsolatedWallet+p.UnrealizedPnL))
+		putFinite(s, MarginRatio, marginRatio(p.MaintMargin, p.IsolatedWallet+p.UnrealizedPnL))
 	}
 }
 

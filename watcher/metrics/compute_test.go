@@ -16,6 +16,8 @@ type want map[ID]float64
 
 var absent = math.NaN()
 
+var inf = math.Inf(1)
+
 func checkSet(t *testing.T, what string, s *Set, w want) {
 	t.Helper()
 	for id, v := range w {
@@ -28,6 +30,12 @@ func checkSet(t *testing.T, what string, s *Set, w want) {
 		}
 		if !ok {
 			t.Errorf("%s %s absent, want %v", what, id, v)
+			continue
+		}
+		if math.IsInf(v, 0) || math.IsInf(got, 0) {
+			if got != v {
+				t.Errorf("%s %s = %v, want %v", what, id, got, v)
+			}
 			continue
 		}
 		if math.Abs(got-v) > 1e-9*math.Max(1, math.Abs(v)) {
@@ -190,17 +198,48 @@ func TestComputeEquityEdgeCases(t *testing.T) {
 			positions: []exchanges.Position{pos},
 			account: want{
 				Equity: 0, MarginRatio: 1, // margin balance 0 with 2.5 maintenance: liquidation
-				EffectiveLeverage: absent, NetExposureRatio: absent, PositionCount: 1,
+				EffectiveLeverage: inf, NetExposureRatio: inf, PositionCount: 1,
 			},
-			position: want{SizePctEquity: absent, LiqDistancePct: 20, UnrealizedPnLPct: -100}, // 100/500; −500/(1000/2)
+			// 100/500; −500/(1000/2); leverage is the setting, equity does not matter.
+			position: want{SizePctEquity: inf, LiqDistancePct: 20, UnrealizedPnLPct: -100, Leverage: 2},
 		},
 		{
 			name: "negative equity",
 			bal: exchanges.Balance{WalletBalance: 400, UnrealizedPnL: -500, MarginBalance: -100,
 				CrossWalletBalance: 400, CrossUnPnL: -500, CrossMaintMargin: 2.5},
 			positions: []exchanges.Position{pos},
-			account:   want{Equity: -100, MarginRatio: 1, EffectiveLeverage: absent, NetExposureRatio: absent},
-			position:  want{SizePctEquity: absent},
+			account:   want{Equity: -100, MarginRatio: 1, EffectiveLeverage: inf, NetExposureRatio: inf},
+			position:  want{SizePctEquity: inf, Leverage: 2},
+		},
+		{
+			name: "negative equity, net short",
+			bal:  exchanges.Balance{MarginBalance: -100},
+			positions: []exchanges.Position{pos, func() exchanges.Position {
+				p := pos
+				p.Side, p.Notional = exchanges.Short, 800
+				return p
+			}()},
+			account: want{EffectiveLeverage: inf, NetExposureRatio: math.Inf(-1)},
+		},
+		{
+			// Net exposure 0 has no sign: the ratio is 0, and the gross
+			// exposure still reads as infinite leverage.
+			name: "negative equity, hedged",
+			bal:  exchanges.Balance{MarginBalance: -100},
+			positions: []exchanges.Position{pos, func() exchanges.Position {
+				p := pos
+				p.Side = exchanges.Short
+				return p
+			}()},
+			account:  want{EffectiveLeverage: inf, NetExposureRatio: 0},
+			position: want{SizePctEquity: inf},
+		},
+		{
+			// Nothing held: no exposure to lever, so an empty account at 0
+			// does not read as infinitely leveraged.
+			name:    "zero equity, no positions",
+			bal:     exchanges.Balance{},
+			account: want{Equity: 0, EffectiveLeverage: 0, NetExposureRatio: 0, MarginRatio: 0},
 		},
 		{
 			name: "no positions",

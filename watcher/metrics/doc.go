@@ -4,9 +4,12 @@
 // liquidation distance, leverage, size, funding, return on margin and stop
 // coverage per position.
 //
-// Definitions follow Binance. Where a figure cannot be defined (equity <= 0,
-// no liquidation price, too few candles for ATR) the metric is absent rather
-// than infinite or made up: a rule on an absent metric is simply false.
+// Definitions follow Binance. Where a figure cannot be defined (no
+// liquidation price, too few candles for ATR, a gap in the exchange's
+// answer) the metric is absent rather than made up; the rules treat an
+// absent value as a gap that changes no alert. Equity at or below zero is
+// the one infinite case (SPEC): effective_leverage and size_pct_equity are
+// +Inf and net_exposure_ratio ±Inf by its sign, so above-rules fire.
 //
 // Compute is on the polling hot path. For a snapshot with n positions it
 // allocates the Account, its Positions slice and, on COIN-M, the Assets slice

@@ -50,8 +50,8 @@ var catalogue = [numMetrics]Info{
 	Equity:            {"equity", AccountScope, "wallet balance + unrealized PnL (Binance totalMarginBalance)"},
 	AvailableBalance:  {"available_balance", AccountScope, "balance free for new positions or withdrawal"},
 	UnrealizedPnL:     {"unrealized_pnl", AccountScope, "unrealized PnL of all positions"},
-	EffectiveLeverage: {"effective_leverage", AccountScope, "Σ|notional| / equity"},
-	NetExposureRatio:  {"net_exposure_ratio", AccountScope, "(long notional − short notional) / equity"},
+	EffectiveLeverage: {"effective_leverage", AccountScope, "Σ|notional| / equity; +Inf when equity <= 0"},
+	NetExposureRatio:  {"net_exposure_ratio", AccountScope, "(long notional − short notional) / equity; ±Inf by its sign when equity <= 0"},
 	DrawdownPct:       {"drawdown_pct", AccountScope, "fall of equity from its peak within the window (default 24h), in %"},
 	FundingNextCost:   {"funding_next_cost", AccountScope | PositionScope, "projected cost of the next funding; positive = you pay"},
 	FundingPaid24h:    {"funding_paid_24h", AccountScope, "funding paid over the last 24h; positive = paid"},
@@ -60,7 +60,7 @@ var catalogue = [numMetrics]Info{
 	LiqDistancePct:    {"liq_distance_pct", PositionScope, "|mark − liquidation price| / mark × 100; absent without a liquidation price"},
 	LiqDistanceATR:    {"liq_distance_atr", PositionScope, "distance to liquidation in units of ATR(14) on 1h candles"},
 	Leverage:          {"leverage", PositionScope, "the position's leverage setting"},
-	SizePctEquity:     {"size_pct_equity", PositionScope, "|notional| / equity × 100"},
+	SizePctEquity:     {"size_pct_equity", PositionScope, "|notional| / equity × 100; +Inf when equity <= 0"},
 	FundingRate:       {"funding_rate", PositionScope, "current predicted funding rate per interval"},
 	FundingAPRPct:     {"funding_apr_pct", PositionScope, "funding rate annualised, in %, signed as cost to this position"},
 	UnrealizedPnLPct:  {"unrealized_pnl_pct", PositionScope, "PnL / (size × entry / leverage) × 100 (Binance's ROE)"},
@@ -106,9 +106,11 @@ func (s *Set) Get(id ID) (float64, bool) {
 	return s.vals[id], true
 }
 
-// Put sets id to v. NaN and ±Inf mean "absent" and are not stored.
+// Put sets id to v. NaN means "absent" and is not stored. ±Inf is a value:
+// equity at or below zero makes effective_leverage, size_pct_equity and
+// net_exposure_ratio infinite, and above-rules must see that.
 func (s *Set) Put(id ID, v float64) {
-	if math.IsNaN(v) || math.IsInf(v, 0) {
+	if math.IsNaN(v) {
 		s.Delete(id)
 		return
 	}
@@ -119,7 +121,8 @@ func (s *Set) Put(id ID, v float64) {
 // Delete removes id.
 func (s *Set) Delete(id ID) { s.has &^= 1 << id }
 
-// Map returns the present values by name (for JSON output and templates).
+// Map returns the present values by name (for templates). Values may be
+// ±Inf, which encoding/json refuses: JSON output shows them as null (SPEC).
 func (s *Set) Map() map[string]float64 {
 	m := make(map[string]float64)
 	for i := range catalogue {

@@ -370,7 +370,7 @@ func compileTemplate(at config.Location, field, text string) (*template.Template
 }
 
 // templateFields lists TemplateData's fields for the unknown-field hint.
-const templateFields = "Account, Rule, Symbol, Side, Metric, Value, Threshold, Op, Severity, Status, Event, Message, Labels, Metrics"
+const templateFields = "Account, Rule, Symbol, Side, Metric, Value, Threshold, Op, Severity, Status, Reason, Event, Message, Labels, Metrics"
 
 // templateError rewords a text/template error for a rule author: the
 // template's name and Go type names say nothing to them, the position inside

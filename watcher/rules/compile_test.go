@@ -27,7 +27,7 @@ var at = config.Location{
 }
 
 func TestCompileTemplateErrors(t *testing.T) {
-	const fields = "(fields: Account, Rule, Symbol, Side, Metric, Value, Threshold, Op, Severity, Status, Event, Message, Labels, Metrics)"
+	const fields = "(fields: Account, Rule, Symbol, Side, Metric, Value, Threshold, Op, Severity, Status, Reason, Event, Message, Labels, Metrics)"
 	tests := []struct {
 		name             string
 		summary, runbook string

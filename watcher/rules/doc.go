@@ -14,12 +14,31 @@
 // # Conditions
 //
 // An `above` rule fires at severity s when value > threshold[s], a `below`
-// rule when value < threshold[s]; the most severe match wins. A missing
-// metric (no liquidation price, say) is a false condition. While an alert
+// rule when value < threshold[s]; the most severe match wins. ±Inf is a
+// value like any other: equity at or below zero makes effective_leverage
+// +Inf, which fires (or keeps firing) every above-rule on it. While an alert
 // fires at severity c, each severity up to c stays matched until the value
 // has moved `hysteresis` back past that severity's threshold; stepping up
 // always uses the plain thresholds, and `for` only delays the start of an
 // incident, never an escalation.
+//
+// A missing metric (a gap in the exchange's answer, no liquidation price)
+// is no sign either way: it starts no alert and changes none — no
+// resolution, easing, escalation or re-fire, a pending alert stays pending —
+// and the alert keeps its incident ID and last known value. A firing alert
+// keeps repeating on its timer through a gap, with the last known value.
+//
+// # Endings
+//
+// An alert resolves (kind resolved, when send_resolved) only when its metric
+// is present and back on the safe side past the hysteresis. When its target
+// goes away in a fresh evaluation — a position closed or liquidated, a COIN-M
+// margin asset no longer held — a firing alert ends with status resolved,
+// kind closed and reason "liquidated" when the same evaluation's events hold
+// a liquidation of that symbol (and side, when the event names one), else
+// "closed"; a pending one ends silently. send_resolved: false silences a
+// plain close but never a liquidation. The closing summary is built in (see
+// Closed); the runbook is the rule's, executed with .Reason set.
 //
 // Account-scope rules read the account's metrics. On a COIN-M account, whose
 // money metrics exist per margin asset, a metric the account level lacks is

@@ -2,10 +2,12 @@ package rules
 
 import (
 	"cmp"
+	"maps"
 	"slices"
 	"sync"
 	"time"
 
+	"github.com/marginwatch/marginwatch/exchanges"
 	"github.com/marginwatch/marginwatch/notifiers"
 	"github.com/marginwatch/marginwatch/watcher/metrics"
 )
@@ -69,8 +71,9 @@ type Result struct {
 // NewEngine returns an engine for rules that resumes from states (as read
 // from the store). States are dropped, and reported in the first Evaluate's
 // Result.Deleted, when no rule claims them any more: the rule was removed,
-// its account filter now excludes the account, the account left the config,
-// the rule changed scope, or the state is malformed.
+// its account or symbol filter now excludes the target, the account left the
+// config, the rule changed scope, or the state is malformed. Closing the
+// firing ones (Closed) is the caller's job.
 func NewEngine(rules []*Rule, states []State) *Engine {
 	e := &Engine{
 		rules:     slices.Clone(rules),
@@ -116,7 +119,9 @@ func (e *Engine) claim(st *State) int {
 				return -1
 			}
 		case scopePositionID:
-			if st.Key.Symbol == "" {
+			// A symbol the rule no longer watches is no closed position:
+			// the state is the caller's to close as orphaned.
+			if st.Key.Symbol == "" || !r.symbolOK(st.Key.Symbol) {
 				return -1
 			}
 		default:
@@ -148,7 +153,8 @@ func (e *Engine) States() []State {
 // resolve a firing data_age_seconds alert: its age may read low only because
 // the daemon restarted (the watcher counts a restarted daemon's blindness
 // from its start), and the exchange has not answered. Events are reported
-// either way.
+// either way. A fresh evaluation that lacks one metric keeps that alert's
+// state (see step); one that lacks the alert's target closes it (see close).
 func (e *Engine) Evaluate(acct *metrics.Account, now time.Time) Result {
 	if acct == nil {
 		return Result{}
@@ -195,14 +201,14 @@ func (e *Engine) Evaluate(acct *metrics.Account, now time.Time) Result {
 		}
 	}
 
-	// States whose target was not seen (a closed position, an asset gone)
-	// resolve like a false condition; states of rules not evaluated this
-	// time (stale poll, other accounts) stay as they are.
+	// States whose target was not seen (a closed or liquidated position, a
+	// margin asset gone) are closed, never resolved; states of rules not
+	// evaluated this time (stale poll, other accounts) stay as they are.
 	for k, en := range e.states {
 		if k.Account != acct.Name || en.seen == e.gen || e.evaluated[en.rule] != e.gen || acct.Stale {
 			continue
 		}
-		e.end(b, en, e.rules[en.rule], acct, target{sym: k.Symbol, side: k.Side}, now)
+		e.close(b, en, e.rules[en.rule], acct, now)
 	}
 
 	if len(b.notices) > 1 {
@@ -225,21 +231,29 @@ func (e *Engine) evalAccount(b *buffers, ri int, r *Rule, acct *metrics.Account,
 	} else {
 		v, ok = acct.Metrics.Get(r.metric)
 	}
+	e.step(b, ri, r, acct, target{set: &acct.Metrics}, v, ok, now)
 	if ok || len(acct.Assets) == 0 || r.window > 0 {
-		e.step(b, ri, r, acct, target{set: &acct.Metrics}, v, ok, now)
 		return
 	}
-	// COIN-M: money metrics live on each margin asset.
+	// COIN-M: money metrics live on each margin asset. An asset without the
+	// metric is a gap (its alert keeps its state); an asset no longer listed
+	// closes its alert.
 	for i := range acct.Assets {
 		as := &acct.Assets[i]
-		if v, ok := as.Metrics.Get(r.metric); ok {
-			e.step(b, ri, r, acct, target{sym: as.Asset, set: &as.Metrics}, v, ok, now)
-		}
+		v, ok := as.Metrics.Get(r.metric)
+		e.step(b, ri, r, acct, target{sym: as.Asset, set: &as.Metrics}, v, ok, now)
 	}
 }
 
 // step advances the alert of rule r on one target, whose metric value is v
 // (ok false: absent).
+//
+// An absent value is a gap in the exchange's answer, not a sign either way:
+// it starts nothing and changes nothing — no resolution, easing, escalation
+// or re-fire, a pending alert stays pending however long its `for` — and the
+// state keeps its last known Value. A firing alert's repeat timer keeps
+// running: as far as anyone knows the alert still fires, so a due repeat goes
+// out with the last known value.
 func (e *Engine) step(b *buffers, ri int, r *Rule, acct *metrics.Account, t target, v float64, ok bool, now time.Time) {
 	plain := notifiers.None
 	if ok {
@@ -274,9 +288,15 @@ func (e *Engine) step(b *buffers, ri int, r *Rule, acct *metrics.Account, t targ
 	}
 	en.seen = e.gen
 	st := &en.st
-	if ok {
-		st.Value = v
+	if !ok {
+		if st.Phase == Active {
+			if rep := r.repeat[st.Severity]; rep > 0 && now.Sub(st.LastSent) >= rep {
+				e.notify(b, en, r, acct, t, st.Severity, notifiers.KindRepeat, now)
+			}
+		}
+		return
 	}
+	st.Value = v
 
 	if st.Phase == Pending {
 		if plain == notifiers.None {
@@ -295,10 +315,7 @@ func (e *Engine) step(b *buffers, ri int, r *Rule, acct *metrics.Account, t targ
 		return
 	}
 
-	sev := plain
-	if ok {
-		sev = max(sev, r.held(v, st.Severity))
-	}
+	sev := max(plain, r.held(v, st.Severity))
 	if acct.Stale && sev < st.Severity {
 		return // no fresh data, so no sign of recovery (see Evaluate)
 	}
@@ -326,13 +343,51 @@ func (e *Engine) fire(b *buffers, en *entry, r *Rule, acct *metrics.Account, t t
 	e.notify(b, en, r, acct, t, st.Severity, notifiers.KindFiring, now)
 }
 
-// notify sends a firing-status notice at sev and restarts the repeat timer.
+// notify sends a firing-status notice at sev, restarts the repeat timer and
+// records in the state what the notice told (for Closed).
 func (e *Engine) notify(b *buffers, en *entry, r *Rule, acct *metrics.Account, t target, sev notifiers.Severity, kind notifiers.Kind, now time.Time) {
 	st := &en.st
 	st.Severity, st.Threshold = sev, r.thr[sev]
 	st.LastSent = now
+	a := alert(r, acct, t, st, kind, now)
+	st.Metric, st.Op, st.Runbook = a.Metric, a.Op, a.Runbook
+	if !maps.Equal(st.Labels, a.Labels) {
+		// A new map, never one shared with an earlier Changed state or
+		// the alert (whose maps are the caller's).
+		st.Labels = maps.Clone(a.Labels)
+	}
 	b.changed = append(b.changed, *st)
-	b.notices = append(b.notices, Notice{Alert: alert(r, acct, t, st, kind, now), Notify: r.notify})
+	b.notices = append(b.notices, Notice{Alert: a, Notify: r.notify})
+}
+
+// close ends an alert whose target is gone: a pending one silently, a firing
+// one with a KindClosed notice (Closed) whose reason is liquidated when this
+// evaluation's events report a liquidation of that position, else closed.
+// send_resolved: false silences a plain close but never a liquidation: that
+// is exactly what the user must hear about.
+func (e *Engine) close(b *buffers, en *entry, r *Rule, acct *metrics.Account, now time.Time) {
+	if en.st.Phase == Active {
+		reason := notifiers.ReasonClosed
+		if r.scope == scopePositionID && liquidated(acct.Events, en.st.Key) {
+			reason = notifiers.ReasonLiquidated
+		}
+		if reason == notifiers.ReasonLiquidated || r.sendResolved {
+			b.notices = append(b.notices, Notice{Alert: closing(r, acct, en.st, reason, now), Notify: r.notify})
+		}
+	}
+	e.remove(b, en)
+}
+
+// liquidated reports whether events hold a liquidation of the position k:
+// its symbol, and its side when the event names one.
+func liquidated(events []exchanges.Event, k Key) bool {
+	for i := range events {
+		ev := &events[i]
+		if ev.Kind == exchanges.Liquidation && ev.Symbol == k.Symbol && (ev.Side == "" || string(ev.Side) == k.Side) {
+			return true
+		}
+	}
+	return false
 }
 
 // end finishes an alert whose condition is false: a pending one silently, a

@@ -121,14 +121,15 @@ func TestLifecycle(t *testing.T) {
 			{at: time.Minute, v: 20, want: "", state: ""},
 			{at: 2 * time.Minute, v: 5, want: "firing:critical", state: "firing:critical"},
 		}},
-		{"a missing value is a false condition", liqRule(nil), []step{
+		{"a missing value is a gap, not a resolution", liqRule(nil), []step{
 			{at: 0, v: absent, want: "", state: ""},
 			{at: time.Minute, v: 5, want: "firing:critical", state: "firing:critical"},
-			{at: 2 * time.Minute, v: absent, want: "resolved:critical", state: ""},
+			{at: 2 * time.Minute, v: absent, want: "", state: "firing:critical"},
+			{at: 3 * time.Minute, v: 20, want: "resolved:critical", state: ""},
 		}},
-		{"a closed position resolves", liqRule(nil), []step{
+		{"a closed position is closed, not resolved", liqRule(nil), []step{
 			{at: 0, v: 5, want: "firing:critical", state: "firing:critical"},
-			{at: time.Minute, closed: true, want: "resolved:critical", state: ""},
+			{at: time.Minute, closed: true, want: "closed:critical", state: ""},
 			{at: 2 * time.Minute, closed: true, want: "", state: ""},
 		}},
 		{"a closed position drops its pending state silently", liqRule(func(r *config.Rule) { r.For = time.Hour }), []step{
@@ -499,7 +500,7 @@ func TestRestoreDropsUnclaimedStates(t *testing.T) {
 	rs := mustCompile(t, liqRule(nil), config.Rule{
 		Name: "main-only", Scope: "account", Metric: "equity", Below: map[string]float64{"warning": 10},
 		Accounts: []string{"main"}, Repeat: map[string]time.Duration{"warning": time.Hour},
-	})
+	}, liqRule(func(r *config.Rule) { r.Name = "btc-only"; r.Symbols = []string{"BTCUSDT"} }))
 	firing := func(k Key) State {
 		return State{Key: k, Phase: Active, ID: "x", Severity: notifiers.Warning, Since: t0, StartsAt: t0, LastSent: t0}
 	}
@@ -514,6 +515,7 @@ func TestRestoreDropsUnclaimedStates(t *testing.T) {
 		{Key: Key{Account: "main", Rule: "liq", Symbol: "ETHUSDT", Side: "long"}},        // no phase
 		{Key: Key{Account: "main", Rule: "liq", Symbol: "SOLUSDT"}, Phase: Active},       // no severity
 		firing(Key{Account: "main", Rule: "main-only", Symbol: "BTCUSDT", Side: "long"}), // account rule with a side
+		firing(Key{Account: "main", Rule: "btc-only", Symbol: "ETHUSDT", Side: "long"}),  // symbol filter excludes it
 	}
 	e := NewEngine(rs, states)
 	if got := e.States(); !reflect.DeepEqual(got, []State{kept}) {
@@ -524,6 +526,7 @@ func TestRestoreDropsUnclaimedStates(t *testing.T) {
 	want := []Key{
 		{Account: "gone", Rule: "data-stale"},
 		{Account: "gone", Rule: "liq", Symbol: "BTCUSDT", Side: "long"},
+		{Account: "main", Rule: "btc-only", Symbol: "ETHUSDT", Side: "long"},
 		{Account: "main", Rule: "liq"},
 		{Account: "main", Rule: "liq", Symbol: "ETHUSDT", Side: "long"},
 		{Account: "main", Rule: "liq", Symbol: "SOLUSDT"},
@@ -597,10 +600,10 @@ func TestHedgeModeSidesAreSeparateAlerts(t *testing.T) {
 	if res.Notices[0].Alert.ID == res.Notices[1].Alert.ID {
 		t.Errorf("long and short share ID %s", res.Notices[0].Alert.ID)
 	}
-	// Closing only the short resolves only the short.
+	// Closing only the short closes only the short's alert.
 	a = positionsAcct("main", pos{"BTCUSDT", "long", metrics.LiqDistancePct, 5})
 	res = e.Evaluate(a, t0.Add(time.Minute))
-	if len(res.Notices) != 1 || res.Notices[0].Alert.Side != "short" || res.Notices[0].Alert.Kind != notifiers.KindResolved {
+	if len(res.Notices) != 1 || res.Notices[0].Alert.Side != "short" || res.Notices[0].Alert.Kind != notifiers.KindClosed {
 		t.Errorf("after closing the short: %+v", res.Notices)
 	}
 }

@@ -2,6 +2,8 @@ package rules
 
 import (
 	"cmp"
+	"encoding/json"
+	"math"
 	"slices"
 	"time"
 
@@ -97,4 +99,23 @@ func FiringNow(rules []*Rule, acct *metrics.Account, now time.Time) []Hit {
 	}
 	slices.SortStableFunc(hits, func(a, b Hit) int { return cmp.Compare(b.Severity, a.Severity) })
 	return hits
+}
+
+// MarshalJSON writes a non-finite Value (equity at or below zero makes
+// leverage infinite) as null, as status -json shows infinities (SPEC);
+// encoding/json would refuse the whole document.
+func (h Hit) MarshalJSON() ([]byte, error) {
+	type fields Hit
+	return json.Marshal(struct {
+		fields
+		Value     *float64 `json:"value"`
+		Threshold *float64 `json:"threshold"`
+	}{fields(h), finiteOrNil(h.Value), finiteOrNil(h.Threshold)})
+}
+
+func finiteOrNil(v float64) *float64 {
+	if math.IsNaN(v) || math.IsInf(v, 0) {
+		return nil
+	}
+	return &v
 }

@@ -34,6 +34,11 @@ type TemplateData struct {
 	Severity string
 	// Status is "firing" or "resolved".
 	Status string
+	// Reason says why a closed alert ended: "closed" or "liquidated" (its
+	// position went away); "" otherwise. Only a runbook sees it: a closed
+	// alert's summary is built in, since a summary written for a firing
+	// alert ("is 3% from liquidation") would mislead.
+	Reason string
 	// Event and Message describe the occurrence for event rules
 	// (Event is margin_call, liquidation or key_problem).
 	Event   string
@@ -102,6 +107,34 @@ func alert(r *Rule, acct *metrics.Account, t target, st *State, kind notifiers.K
 	}
 	a.Summary = render(r.summary, d, defaultSummary)
 	a.Runbook = render(r.runbook, d, nil)
+	return a
+}
+
+// closing builds the KindClosed notice of st, whose target is gone, with
+// Closed. The rule at hand says what the notice tells (labels and runbook as
+// the rule has them now; the runbook sees .Reason); the context is what is
+// left of the account.
+func closing(r *Rule, acct *metrics.Account, st State, reason string, now time.Time) notifiers.Alert {
+	st.Metric, st.Op = r.Metric, r.Op()
+	st.Threshold = r.thr[clampSev(st.Severity)]
+	st.Labels = mergeLabels(acct.Labels, r.labels)
+	st.Runbook = render(r.runbook, &TemplateData{
+		Account:   st.Key.Account,
+		Rule:      r.Name,
+		Symbol:    st.Key.Symbol,
+		Side:      st.Key.Side,
+		Metric:    st.Metric,
+		Value:     st.Value,
+		Threshold: st.Threshold,
+		Op:        st.Op,
+		Severity:  st.Severity.String(),
+		Status:    string(notifiers.Resolved),
+		Reason:    reason,
+		Labels:    st.Labels,
+		Metrics:   map[string]float64{},
+	}, nil)
+	a := Closed(st, reason, "", now)
+	a.Context = alertContext(r, acct, target{sym: st.Key.Symbol, side: st.Key.Side})
 	return a
 }
 
@@ -267,7 +300,10 @@ func alertContext(r *Rule, acct *metrics.Account, t target) map[string]float64 {
 			return false
 		}
 		v, ok := s.Get(id)
-		if ok {
+		// An infinite metric (equity at or below zero) is left out: the
+		// alert's Value carries it where it matters, and a Context that
+		// JSON cannot hold would cost the outbox the whole alert.
+		if ok && !math.IsInf(v, 0) {
 			c[name] = v
 		}
 		return ok

@@ -1,9 +1,15 @@
 package rules
 
 import (
+	"encoding/json"
+	"fmt"
+	"maps"
+	"math"
+	"strings"
 	"time"
 
 	"github.com/marginwatch/marginwatch/notifiers"
+	"github.com/marginwatch/marginwatch/watcher/metrics"
 )
 
 // Key is an alert's identity. Account-scope alerts have empty Symbol and Side.
@@ -25,6 +31,10 @@ const (
 
 // State is the persisted lifecycle of one alert. It survives restarts so that
 // a restart neither re-sends a firing alert early nor forgets its resolution.
+//
+// Its JSON form (MarshalJSON) writes an infinite Value or Threshold as the
+// string "+Inf" or "-Inf": equity at or below zero makes leverage infinite,
+// and plain encoding/json would refuse the whole state.
 type State struct {
 	Key   Key   `json:"key"`
 	Phase Phase `json:"phase"`
@@ -38,9 +48,90 @@ type State struct {
 	Since    time.Time `json:"since"`
 	StartsAt time.Time `json:"starts_at,omitzero"`
 	// LastSent is when the last notice went out; the repeat timer runs from it.
-	LastSent  time.Time `json:"last_sent,omitzero"`
-	Value     float64   `json:"value"`
-	Threshold float64   `json:"threshold"`
+	LastSent time.Time `json:"last_sent,omitzero"`
+	// Value is the metric's last known value (a gap in the data keeps it);
+	// Threshold is the threshold of Severity.
+	Value     float64 `json:"value"`
+	Threshold float64 `json:"threshold"`
+
+	// What the last notice told, recorded whenever one goes out (firing,
+	// escalated, eased, repeat), so that Closed can end the incident with a
+	// complete notice when its rule or account is gone. Empty while pending
+	// and in states written before these fields existed. Labels are the
+	// account's merged with the rule's; treat the map as read-only.
+	Metric  string            `json:"metric,omitempty"`
+	Op      string            `json:"op,omitempty"`
+	Labels  map[string]string `json:"labels,omitempty"`
+	Runbook string            `json:"runbook,omitempty"`
+}
+
+// stateFields is State without its JSON methods.
+type stateFields State
+
+// MarshalJSON encodes s with non-finite Value and Threshold as strings.
+func (s State) MarshalJSON() ([]byte, error) {
+	return json.Marshal(struct {
+		stateFields
+		Value     jsonFloat `json:"value"`
+		Threshold jsonFloat `json:"threshold"`
+	}{stateFields(s), jsonFloat(s.Value), jsonFloat(s.Threshold)})
+}
+
+// UnmarshalJSON decodes what MarshalJSON wrote, and plain numbers.
+func (s *State) UnmarshalJSON(b []byte) error {
+	v := struct {
+		*stateFields
+		Value     jsonFloat `json:"value"`
+		Threshold jsonFloat `json:"threshold"`
+	}{stateFields: (*stateFields)(s)}
+	if err := json.Unmarshal(b, &v); err != nil {
+		return err
+	}
+	s.Value, s.Threshold = float64(v.Value), float64(v.Threshold)
+	return nil
+}
+
+// jsonFloat is a number that may be infinite: "+Inf", "-Inf" and "NaN" in
+// JSON, a plain number otherwise.
+type jsonFloat float64
+
+func (f jsonFloat) MarshalJSON() ([]byte, error) {
+	v := float64(f)
+	switch {
+	case math.IsInf(v, 1):
+		return []byte(`"+Inf"`), nil
+	case math.IsInf(v, -1):
+		return []byte(`"-Inf"`), nil
+	case math.IsNaN(v):
+		return []byte(`"NaN"`), nil
+	}
+	return json.Marshal(v)
+}
+
+func (f *jsonFloat) UnmarshalJSON(b []byte) error {
+	if len(b) > 0 && b[0] == '"' {
+		var s string
+		if err := json.Unmarshal(b, &s); err != nil {
+			return err
+		}
+		switch s {
+		case "+Inf", "Inf":
+			*f = jsonFloat(math.Inf(1))
+		case "-Inf":
+			*f = jsonFloat(math.Inf(-1))
+		case "NaN":
+			*f = jsonFloat(math.NaN())
+		default:
+			return fmt.Errorf("alert state: %q is not a number (want a number, \"+Inf\", \"-Inf\" or \"NaN\")", s)
+		}
+		return nil
+	}
+	var v float64
+	if err := json.Unmarshal(b, &v); err != nil {
+		return err
+	}
+	*f = jsonFloat(v)
+	return nil
 }
 
 // Notice is one notification the engine decided to send, with the notifiers
@@ -53,10 +144,19 @@ type Notice struct {
 // Closed returns the notice that ends st's incident because its subject went
 // away while it fired: reason is notifiers.ReasonLiquidated or
 // notifiers.ReasonClosed (a closed position, or a rule or account that left
-// the configuration), summary says what happened. It needs nothing but the
-// persisted state, so the daemon can close an incident whose rule no longer
-// exists, after a reload or a restart alike.
+// the configuration), summary says what happened; an empty summary gets a
+// built-in one from st and reason ("BTCUSDT long was liquidated while
+// liquidation-near was critical (2.1% from liquidation)"). A rule's own
+// summary template is never used: it was written for a firing alert. The
+// notice carries the metric, op, threshold, last value, labels and runbook
+// the last notice carried (see State). It needs nothing but the persisted
+// state, so the daemon can close an incident whose rule no longer exists,
+// after a reload or a restart alike; the engine closes a gone position's
+// alerts with it too.
 func Closed(st State, reason, summary string, now time.Time) notifiers.Alert {
+	if summary == "" {
+		summary = closedSummary(&st, reason)
+	}
 	return notifiers.Alert{
 		ID:        st.ID,
 		Status:    notifiers.Resolved,
@@ -67,10 +167,49 @@ func Closed(st State, reason, summary string, now time.Time) notifiers.Alert {
 		Account:   st.Key.Account,
 		Symbol:    st.Key.Symbol,
 		Side:      st.Key.Side,
+		Metric:    st.Metric,
 		Value:     st.Value,
 		Threshold: st.Threshold,
+		Op:        st.Op,
 		StartsAt:  st.StartsAt,
 		At:        now,
 		Summary:   summary,
+		Runbook:   st.Runbook,
+		Labels:    maps.Clone(st.Labels),
 	}
+}
+
+// closedSummary says what ended st's incident and what it was about.
+func closedSummary(st *State, reason string) string {
+	k := st.Key
+	verb := "was closed"
+	if reason == notifiers.ReasonLiquidated {
+		verb = "was liquidated"
+	}
+	var b strings.Builder
+	switch {
+	case k.Side != "": // a position
+		b.WriteString(k.Symbol + " " + k.Side + " " + verb + " while " + k.Rule + " was ")
+	case k.Symbol != "" && reason == notifiers.ReasonClosed: // a COIN-M margin asset
+		b.WriteString(k.Account + " " + k.Symbol + " margin asset is gone while " + k.Rule + " was ")
+	case k.Symbol != "":
+		b.WriteString(k.Account + " " + k.Symbol + " " + verb + " while " + k.Rule + " was ")
+	default:
+		b.WriteString(k.Rule + " on " + k.Account + " " + verb + " while ")
+	}
+	b.WriteString(st.Severity.String())
+	if st.Metric == "" {
+		return b.String()
+	}
+	b.WriteString(" (")
+	if st.Metric == metrics.LiqDistancePct.String() && !math.IsInf(st.Value, 0) {
+		b.WriteString(formatNum(st.Value) + "% from liquidation)")
+		return b.String()
+	}
+	op := " > "
+	if st.Op == "below" {
+		op = " < "
+	}
+	b.WriteString(st.Metric + " " + formatNum(st.Value) + op + formatNum(st.Threshold) + ")")
+	return b.String()
 }
