@@ -76,9 +76,14 @@ func (s *Store) Reschedule(e Entry) error {
 }
 
 // MarkSent records that the first sent parts of an entry (see Entry.Sent)
-// were delivered. An entry that no longer exists is not an error.
+// were delivered. The receiver took them, so the rest is due at once:
+// NextAttempt and ServerWait are cleared. An entry that no longer exists is
+// not an error.
 func (s *Store) MarkSent(notifier string, id uint64, sent int) error {
-	if err := s.update(notifier, id, func(cur *Entry) { cur.Sent = sent }); err != nil {
+	err := s.update(notifier, id, func(cur *Entry) {
+		cur.Sent, cur.NextAttempt, cur.ServerWait = sent, time.Time{}, false
+	})
+	if err != nil {
 		return fmt.Errorf("record parts sent of outbox entry %d of %s: %w", id, notifier, err)
 	}
 	return nil

@@ -16,10 +16,25 @@ func TestMarkSentAndServerWait(t *testing.T) {
 		t.Fatal(err)
 	}
 	id := b.Enqueue[0].ID
+	upd := b.Enqueue[0]
+	upd.Attempts, upd.NextAttempt, upd.ServerWait, upd.LastError = 1, t0.Add(time.Hour), true, "503"
+	if err := s.Reschedule(upd); err != nil {
+		t.Fatal(err)
+	}
+	// Parts went out: the rest is due at once.
 	if err := s.MarkSent("tg", id, 11); err != nil {
 		t.Fatal(err)
 	}
-	upd := b.Enqueue[0]
+	pend, err := s.Pending("tg", 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := b.Enqueue[0]
+	want.Sent, want.Attempts, want.NextAttempt, want.ServerWait, want.LastError = 11, 1, time.Time{}, false, "503"
+	if !reflect.DeepEqual(pend, []Entry{want}) {
+		t.Fatalf("after MarkSent Pending = %+v\nwant %+v", pend, want)
+	}
+
 	upd.Attempts, upd.NextAttempt, upd.ServerWait, upd.LastError = 1, t0.Add(30*time.Second), true, "429"
 	upd.Sent = 99 // not Reschedule's to write
 	if err := s.Reschedule(upd); err != nil {
@@ -41,11 +56,10 @@ func TestMarkSentAndServerWait(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer s2.Close()
-	pend, err := s2.Pending("tg", 0)
+	pend, err = s2.Pending("tg", 0)
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := b.Enqueue[0]
 	want.Sent, want.Attempts, want.NextAttempt, want.ServerWait, want.LastError = 11, 1, t0.Add(30*time.Second), true, "429"
 	if len(pend) != 2 || !reflect.DeepEqual(pend[0], want) {
 		t.Fatalf("Pending = %+v\nwant [%+v, _]", pend, want)
