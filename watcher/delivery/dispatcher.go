@@ -24,8 +24,13 @@ const (
 )
 
 const (
+	// minBackoff is the first wait after a failure, and the least time
+	// between two attempts when a new notice cuts a backoff short.
 	minBackoff = time.Second
-	maxBackoff = 5 * time.Minute
+	// maxBackoff caps the wait between attempts. With jitter the longest
+	// wait is 9.6 s, so held notices go out within 10 s of a receiver's
+	// recovery however long it was down (SPEC "Delivery").
+	maxBackoff = 8 * time.Second
 	// jitter is the ± fraction applied to each backoff, so that notifiers
 	// failing together do not retry in lockstep.
 	jitter = 0.2
@@ -40,20 +45,27 @@ const (
 	// reported as failing (see Dispatcher.OnHealth); a permanent failure
 	// reports it at once.
 	FailingAfter = time.Minute
+	// MaxRetryAfter is the longest receiver-requested wait (Retry-After,
+	// Telegram's retry_after) that is honoured; a longer one is cut to it.
+	// The notifiers already cap what they parse at a day; an hour is the
+	// default max_age, past which the entry would be dropped anyway.
+	MaxRetryAfter = time.Hour
 )
 
 // Target is one configured notifier.
 type Target struct {
-	Name     string
+	Name string
+	// Notifier sends the messages. When it also implements
+	// notifiers.Splitter, each entry goes out as the parts it splits into.
 	Notifier notifiers.Notifier
-	// Timeout bounds one attempt; zero means DefaultTimeout.
+	// Timeout bounds one attempt (one part); zero means DefaultTimeout.
 	Timeout time.Duration
 	// MaxAge is how long an entry may wait in the outbox before it is
 	// dropped; zero means DefaultMaxAge.
 	MaxAge time.Duration
-	// MinInterval paces sends: the next attempt starts no sooner than this
-	// after the previous one began (Slack and Telegram allow about one
-	// message a second per channel or chat). Zero: no pacing.
+	// MinInterval paces sends: the next attempt (or part) starts no sooner
+	// than this after the previous one began (Slack and Telegram allow
+	// about one message a second per channel or chat). Zero: no pacing.
 	MinInterval time.Duration
 }
 
@@ -70,9 +82,10 @@ type Health struct {
 	LastError string
 }
 
-// Stats counts what a notifier's worker did since the Dispatcher was created.
+// Stats counts what a notifier's worker did since the process started:
+// Adopt carries the counts over a reload, so they suit Prometheus counters.
 type Stats struct {
-	// Sent counts entries delivered.
+	// Sent counts entries delivered (an entry split into parts counts once).
 	Sent uint64
 	// Failed counts failed attempts (retryable or not).
 	Failed uint64
@@ -81,13 +94,19 @@ type Stats struct {
 	Dropped uint64
 }
 
+// counters back Stats. Workers share them by pointer across Adopt, and
+// Stats reads them without any lock, so /metrics never waits on a send or
+// an fsync.
+type counters struct {
+	sent, failed, dropped atomic.Uint64
+}
+
 // Dispatcher delivers outbox entries, one worker per target.
 type Dispatcher struct {
 	// Now is the clock; it must agree with the time package's timers (tests
-	// use testing/synctest, which fakes both). Set before Run or Flush.
+	// use testing/synctest, which fakes both). Set before Run.
 	Now func() time.Time
-	// Rand returns a number in [0, 1) for backoff jitter. Set before Run or
-	// Flush.
+	// Rand returns a number in [0, 1) for backoff jitter. Set before Run.
 	Rand func() float64
 	// OnHealth, when set, is called from the notifier's worker each time a
 	// notifier turns failing or healthy (the daemon raises notifier-failing
@@ -97,6 +116,9 @@ type Dispatcher struct {
 	st      *store.Store
 	log     *slog.Logger
 	workers []*worker
+	// retired keeps the counters of notifiers a reload removed, so that
+	// they continue where they were if a later reload brings them back.
+	retired map[string]*counters
 	// aborted ends when Abort is called: it cuts sends in flight short.
 	aborted context.Context
 	abort   context.CancelFunc
@@ -108,17 +130,19 @@ type worker struct {
 	// kick wakes the worker; capacity 1 so Kick never blocks and several
 	// kicks while busy collapse into one.
 	kick chan struct{}
-	// turn is held while a worker or Flush delivers this target's entries,
-	// so the two never send the same entry twice. A channel rather than a
-	// mutex so waiting for it can give up when ctx ends.
-	turn chan struct{}
+	c    *counters
 
-	// Guarded by turn.
+	// Owned by the worker's goroutine once Run starts (Adopt sets them
+	// before).
 	lastAttempt time.Time // when the last attempt began, for pacing
 	failStart   time.Time // first failure of the current run; zero when healthy
 	failing     bool      // reported failing through OnHealth
-
-	sent, failed, dropped atomic.Uint64
+	// tried is the newest entry ID that was waiting when the last attempt
+	// began. A newer entry is a notice the receiver has not been tried
+	// with yet, so it cuts the head's backoff short (see pass). triedSet is
+	// false until Run (or Adopt) has set it.
+	tried    uint64
+	triedSet bool
 }
 
 // New returns a Dispatcher for targets. A nil logger discards logs.
@@ -139,7 +163,7 @@ func New(st *store.Store, targets []Target, logger *slog.Logger) *Dispatcher {
 			t:    t,
 			log:  logger.With("notifier", t.Name),
 			kick: make(chan struct{}, 1),
-			turn: make(chan struct{}, 1),
+			c:    new(counters),
 		})
 	}
 	return d
@@ -147,14 +171,10 @@ func New(st *store.Store, targets []Target, logger *slog.Logger) *Dispatcher {
 
 // Run starts one worker per target and blocks until ctx is done; it then
 // returns nil once every worker has stopped (a send in flight is finished
-// first, bounded by the target's Timeout, unless Abort cuts it short). Each
-// worker delivers its
-// pending entries in order: Notify with a per-attempt timeout; success ->
-// Ack; retry=false -> log + Ack (dropped, counted); retry=true ->
-// Reschedule with exponential backoff (1s, 2s, 4s … capped at 5m, with ±20%
-// jitter) or the RetryAfterError wait if longer; an entry older than MaxAge
-// is dropped with a log line (counted). Workers sleep until the earliest
-// NextAttempt or a Kick, and always select on ctx.Done(). Call Run once.
+// first, bounded by the target's Timeout, unless Abort cuts it short).
+// Each worker delivers its pending entries in order, as the package doc
+// describes. Workers sleep until the earliest NextAttempt or a Kick, and
+// always select on ctx.Done(). Call Run once.
 func (d *Dispatcher) Run(ctx context.Context) error {
 	d.warnOrphans()
 	wctx, cancel := context.WithCancel(ctx)
@@ -177,17 +197,36 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 // final: the Dispatcher sends nothing more.
 func (d *Dispatcher) Abort() { d.abort() }
 
-// Adopt carries over, from old, the failure run of each notifier of the
-// same name, so that a notifier reported failing before a reload is
-// reported healthy when it delivers again (and not reported failing a second
-// time). old must not be running (its Run has returned). Call before Run.
+// Adopt carries over, from old, each same-named notifier's state: its
+// Stats counters (so Prometheus counters reset only when the process
+// restarts, not on a reload; a notifier removed and later re-added
+// continues its counts too), its pacing, which notices it was already tried
+// with, and its failure run (so a notifier reported failing before a reload
+// is reported healthy when it delivers again, and not reported failing a
+// second time). old must not be running (its Run has returned). Call before
+// Run and before Stats is read.
 func (d *Dispatcher) Adopt(old *Dispatcher) {
 	if old == nil {
 		return
 	}
 	for _, w := range d.workers {
 		if o := old.worker(w.t.Name); o != nil {
+			w.c = o.c
 			w.lastAttempt, w.failStart, w.failing = o.lastAttempt, o.failStart, o.failing
+			w.tried, w.triedSet = o.tried, o.triedSet
+		} else if c := old.retired[w.t.Name]; c != nil {
+			w.c = c
+		}
+	}
+	d.retired = make(map[string]*counters)
+	for name, c := range old.retired {
+		if d.worker(name) == nil {
+			d.retired[name] = c
+		}
+	}
+	for _, o := range old.workers {
+		if d.worker(o.t.Name) == nil {
+			d.retired[o.t.Name] = o.c
 		}
 	}
 }
@@ -226,38 +265,29 @@ func (d *Dispatcher) Kick() {
 	}
 }
 
-// Flush delivers what is pending now (one pass, no waiting for backoff)
-// until ctx is done; used at shutdown and by tests. A target whose attempt
-// fails with a retryable error keeps its remaining entries (order is kept)
-// for the next run. Flush returns store errors and ctx's error if ctx ended
-// first.
-func (d *Dispatcher) Flush(ctx context.Context) error {
-	errs := make([]error, len(d.workers))
-	var wg sync.WaitGroup
-	for i, w := range d.workers {
-		wg.Go(func() {
-			if _, err := d.pass(ctx, w, true); err != nil {
-				errs[i] = fmt.Errorf("flush %s: %w", w.t.Name, err)
-			}
-		})
-	}
-	wg.Wait()
-	return errors.Join(append(errs, ctx.Err())...)
-}
-
-// Stats returns sent, failed attempts and dropped entries per notifier.
+// Stats returns sent, failed attempts and dropped entries per configured
+// notifier. It takes no lock.
 func (d *Dispatcher) Stats() map[string]Stats {
 	out := make(map[string]Stats, len(d.workers))
 	for _, w := range d.workers {
-		out[w.t.Name] = Stats{Sent: w.sent.Load(), Failed: w.failed.Load(), Dropped: w.dropped.Load()}
+		out[w.t.Name] = Stats{Sent: w.c.sent.Load(), Failed: w.c.failed.Load(), Dropped: w.c.dropped.Load()}
 	}
 	return out
 }
 
 // work is one target's loop.
 func (d *Dispatcher) work(ctx context.Context, w *worker) {
+	if !w.triedSet {
+		// What waits at start was tried before the restart (or is due
+		// anyway): only notices queued from now on cut a backoff short.
+		id, err := d.st.LastID(w.t.Name)
+		if err != nil {
+			w.log.Error("read outbox", "err", err)
+		}
+		w.tried, w.triedSet = id, true
+	}
 	for ctx.Err() == nil {
-		next, err := d.pass(ctx, w, false)
+		next, err := d.pass(ctx, w)
 		if ctx.Err() != nil {
 			return
 		}
@@ -291,16 +321,8 @@ func (d *Dispatcher) work(ctx context.Context, w *worker) {
 
 // pass delivers w's due entries in order. It returns when the queue is
 // empty (zero time), when the head entry must wait (the time it becomes
-// due or expires, whichever is first), or on a store error. force ignores
-// NextAttempt (Flush).
-func (d *Dispatcher) pass(ctx context.Context, w *worker, force bool) (time.Time, error) {
-	select {
-	case w.turn <- struct{}{}:
-	case <-ctx.Done():
-		return time.Time{}, nil
-	}
-	defer func() { <-w.turn }()
-
+// due or expires, whichever is first), or on a store error.
+func (d *Dispatcher) pass(ctx context.Context, w *worker) (time.Time, error) {
 	for ctx.Err() == nil && d.aborted.Err() == nil {
 		entries, err := d.st.Pending(w.t.Name, batchSize)
 		if err != nil {
@@ -309,10 +331,11 @@ func (d *Dispatcher) pass(ctx context.Context, w *worker, force bool) (time.Time
 		if len(entries) == 0 {
 			return time.Time{}, nil
 		}
-		for _, e := range entries {
+		for i := 0; i < len(entries); {
 			if ctx.Err() != nil || d.aborted.Err() != nil {
 				return time.Time{}, nil
 			}
+			e := &entries[i]
 			// An entry without a creation time never expires: dropping
 			// it at once would lose an alert over a caller's slip.
 			var expires time.Time
@@ -321,74 +344,176 @@ func (d *Dispatcher) pass(ctx context.Context, w *worker, force bool) (time.Time
 			}
 			now := d.Now()
 			if !expires.IsZero() && !now.Before(expires) {
-				if err := d.drop(w, e, "older than max_age", "age", now.Sub(e.Created).Round(time.Second), "max_age", w.t.MaxAge); err != nil {
+				if err := d.drop(w, *e, "older than max_age", "age", now.Sub(e.Created).Round(time.Second), "max_age", w.t.MaxAge); err != nil {
 					return time.Time{}, err
 				}
+				i++
 				continue
 			}
-			if !force && now.Before(e.NextAttempt) {
-				return earliest(e.NextAttempt, expires), nil
+			if now.Before(e.NextAttempt) {
+				until, err := d.hold(w, *e, now)
+				if err != nil {
+					return time.Time{}, err
+				}
+				if !until.IsZero() {
+					return earliest(until, expires), nil
+				}
 			}
-			if paced := w.lastAttempt.Add(w.t.MinInterval); !force && w.t.MinInterval > 0 && now.Before(paced) {
-				return paced, nil
+			if paced := w.lastAttempt.Add(w.t.MinInterval); w.t.MinInterval > 0 && now.Before(paced) {
+				return earliest(paced, expires), nil
 			}
-			next, err := d.attempt(ctx, w, e)
+			done, next, err := d.attempt(ctx, w, e)
 			if err != nil {
 				return time.Time{}, err
 			}
 			if !next.IsZero() {
 				return earliest(next, expires), nil
 			}
+			if done {
+				i++
+			}
 		}
 	}
 	return time.Time{}, nil
 }
 
-// attempt sends one entry. It returns the zero time when the queue may go
-// on (delivered or dropped), or the entry's next attempt time when the
-// queue must wait for it.
-func (d *Dispatcher) attempt(ctx context.Context, w *worker, e store.Entry) (time.Time, error) {
+// hold decides about a head entry in backoff: it returns when to look
+// again, or the zero time to try it now. A notice queued since the last
+// attempt is tried at once (SPEC: a new notice is not queued behind the old
+// wait), the head first so order is kept; if that succeeds everything
+// flows. Only notices newer than the last attempt count, so kicks from
+// commits that queued nothing for this notifier change nothing, and such
+// early attempts are at least minBackoff apart. A wait the receiver asked
+// for (Retry-After) is never cut short.
+func (d *Dispatcher) hold(w *worker, e store.Entry, now time.Time) (time.Time, error) {
+	if e.ServerWait {
+		return e.NextAttempt, nil
+	}
+	last, err := d.st.LastID(w.t.Name)
+	if err != nil {
+		return time.Time{}, err
+	}
+	if last <= w.tried {
+		return e.NextAttempt, nil
+	}
+	if gap := w.lastAttempt.Add(minBackoff); now.Before(gap) {
+		return earliest(gap, e.NextAttempt), nil
+	}
+	w.log.Debug("new notice: trying now instead of waiting out the backoff", "entry", e.ID, "newest", last, "due", e.NextAttempt)
+	return time.Time{}, nil
+}
+
+// attempt sends the next undelivered part of e (the whole entry unless the
+// notifier splits it). done reports that the entry left the outbox
+// (delivered or dropped); a zero next with done false means its next part
+// may go now; a non-zero next is when the entry may be tried again.
+func (d *Dispatcher) attempt(ctx context.Context, w *worker, e *store.Entry) (done bool, next time.Time, err error) {
+	parts, from := d.parts(w, e)
 	w.lastAttempt = d.Now()
+	if id, err := d.st.LastID(w.t.Name); err == nil {
+		w.tried = max(w.tried, id)
+	} else {
+		w.log.Warn("read outbox", "err", err)
+	}
 	// A send in flight when ctx ends (shutdown, reload) runs to completion,
 	// bounded by its own timeout: cutting a request off midway can leave the
 	// peer with the message while we believe it failed.
 	// Only Abort (a shutdown out of time) cuts it short.
 	actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), w.t.Timeout)
 	stopAbort := context.AfterFunc(d.aborted, cancel)
-	retry, err := notify(actx, w.t.Notifier, e.Alerts)
+	retry, err := notify(actx, w.t.Notifier, parts[from])
 	stopAbort()
 	cancel()
 	if err != nil && d.aborted.Err() != nil {
 		w.log.Warn("send cut short at shutdown; it stays in the outbox and goes out after the next start", "entry", e.ID, "err", err)
-		return time.Time{}, nil
+		return false, time.Time{}, nil
 	}
 	if err == nil {
-		w.sent.Add(1)
 		d.health(w, nil, false)
+		// The rest of a split entry is due at once, whatever the backoff.
+		e.Sent, e.NextAttempt, e.ServerWait = from+1, time.Time{}, false
+		if e.Sent < len(parts) {
+			if err := d.st.MarkSent(w.t.Name, e.ID, e.Sent); err != nil {
+				// Sent but not recorded: that part will go out again.
+				return false, time.Time{}, fmt.Errorf("delivered part %d of %d of entry %d but could not record it (it will be sent again): %w", e.Sent, len(parts), e.ID, err)
+			}
+			w.log.Debug("delivered part", "entry", e.ID, "part", e.Sent, "parts", len(parts))
+			return false, time.Time{}, nil
+		}
+		w.c.sent.Add(1)
 		if err := d.st.Ack(w.t.Name, e.ID); err != nil {
 			// Sent but still in the outbox: it will go out again.
-			return time.Time{}, fmt.Errorf("delivered entry %d but could not remove it (it will be sent again): %w", e.ID, err)
+			return false, time.Time{}, fmt.Errorf("delivered entry %d but could not remove it (it will be sent again): %w", e.ID, err)
 		}
-		w.log.Debug("delivered", "entry", e.ID, "alerts", len(e.Alerts), "attempts", e.Attempts+1)
-		return time.Time{}, nil
+		w.log.Debug("delivered", "entry", e.ID, "alerts", len(e.Alerts), "parts", len(parts), "attempts", e.Attempts+1)
+		return true, time.Time{}, nil
 	}
-	w.failed.Add(1)
+	w.c.failed.Add(1)
 	d.health(w, err, !retry)
 	if !retry {
-		return time.Time{}, d.drop(w, e, "permanent failure", "err", err, "attempts", e.Attempts+1)
+		return true, time.Time{}, d.drop(w, *e, "permanent failure", "err", err, "attempts", e.Attempts+1, "parts_sent", from, "parts", len(parts))
 	}
 	e.Attempts++
 	wait := backoff(e.Attempts, d.Rand())
-	if ra, ok := notifiers.RetryAfter(err); ok && ra > wait {
-		wait = ra
+	ra, asked := notifiers.RetryAfter(err)
+	if asked {
+		wait = max(wait, min(ra, MaxRetryAfter))
 	}
-	e.NextAttempt = d.Now().Add(wait)
+	e.NextAttempt, e.ServerWait = d.Now().Add(wait), asked
 	e.LastError = truncate(err.Error(), maxErrorLen)
-	w.log.Warn("delivery failed, will retry", "entry", e.ID, "attempts", e.Attempts, "retry_in", wait.Round(time.Millisecond), "err", err)
-	if err := d.st.Reschedule(e); err != nil {
-		return time.Time{}, err
+	w.log.Warn("delivery failed, will retry", "entry", e.ID, "attempts", e.Attempts, "retry_in", wait.Round(time.Millisecond), "part", from+1, "parts", len(parts), "err", err)
+	if err := d.st.Reschedule(*e); err != nil {
+		return false, time.Time{}, err
 	}
-	return e.NextAttempt, nil
+	return false, e.NextAttempt, nil
+}
+
+// parts returns the messages e goes out as and the index of the first one
+// not yet delivered. A notifier that is no Splitter, or whose Split breaks
+// its contract, gets the whole entry as one message.
+func (d *Dispatcher) parts(w *worker, e *store.Entry) ([][]notifiers.Alert, int) {
+	whole := [][]notifiers.Alert{e.Alerts}
+	sp, ok := w.t.Notifier.(notifiers.Splitter)
+	if !ok {
+		return whole, 0
+	}
+	parts, err := split(sp, e.Alerts)
+	if err != nil {
+		w.log.Error("notifier split a notification wrongly; sending it as one message (parts already sent may arrive again)", "entry", e.ID, "err", err)
+		return whole, 0
+	}
+	if e.Sent >= len(parts) {
+		// All parts but the last had gone out, under a Split that gave
+		// more parts than this one: which alerts remain is unknown.
+		w.log.Warn("notification now splits into fewer parts than were sent; sending every part again", "entry", e.ID, "sent", e.Sent, "parts", len(parts))
+		return parts, 0
+	}
+	return parts, e.Sent
+}
+
+// split calls sp.Split and checks its contract: non-empty parts that add
+// up to all the alerts. A panic is an error too.
+func split(sp notifiers.Splitter, alerts []notifiers.Alert) (parts [][]notifiers.Alert, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			parts, err = nil, fmt.Errorf("split panicked: %v", r)
+		}
+	}()
+	parts = sp.Split(alerts)
+	if len(parts) == 0 {
+		return nil, errors.New("split gave no parts")
+	}
+	n := 0
+	for i, p := range parts {
+		if len(p) == 0 {
+			return nil, fmt.Errorf("split gave an empty part %d", i+1)
+		}
+		n += len(p)
+	}
+	if n != len(alerts) {
+		return nil, fmt.Errorf("split gave %d alerts in its parts for %d", n, len(alerts))
+	}
+	return parts, nil
 }
 
 // health tracks runs of failures and reports a notifier turning failing
@@ -428,7 +553,7 @@ func notify(ctx context.Context, n notifiers.Notifier, alerts []notifiers.Alert)
 // drop gives up on an entry: logged at error level, because an alert the
 // trader never sees is exactly what this daemon exists to prevent.
 func (d *Dispatcher) drop(w *worker, e store.Entry, reason string, attrs ...any) error {
-	w.dropped.Add(1)
+	w.c.dropped.Add(1)
 	args := append([]any{"entry", e.ID, "alerts", len(e.Alerts), "created", e.Created, "reason", reason}, attrs...)
 	if e.LastError != "" {
 		args = append(args, "last_error", e.LastError)
@@ -441,12 +566,13 @@ func (d *Dispatcher) drop(w *worker, e store.Entry, reason string, attrs ...any)
 }
 
 // backoff is the wait after the given number of failed attempts: 1s, 2s,
-// 4s … capped at 5m, times a jitter factor in [0.8, 1.2) from r in [0, 1).
+// 4s, 8s, then 8s each time, times a jitter factor in [0.8, 1.2) from r in
+// [0, 1): never more than 9.6 s.
 func backoff(attempts int, r float64) time.Duration {
 	b := maxBackoff
-	// 1s << 9 = 512s is past the cap, so larger shifts (which would
+	// 1s << 4 = 16s is past the cap, so larger shifts (which would
 	// overflow) are never computed.
-	if attempts >= 1 && attempts <= 9 {
+	if attempts >= 1 && attempts <= 4 {
 		b = min(minBackoff<<(attempts-1), maxBackoff)
 	} else if attempts < 1 {
 		b = minBackoff

@@ -200,9 +200,9 @@ func TestPermanentFailureDropped(t *testing.T) {
 		f := &fake{script: []result{{false, errors.New("400 invalid_payload")}}}
 		d := newDispatcher(st, &logs, Target{Name: "ops", Notifier: f})
 		enqueue(t, st, "ops", "a", "b")
-		if err := d.Flush(t.Context()); err != nil {
-			t.Fatal(err)
-		}
+		stop := running(t, d)
+		synctest.Wait()
+		stop()
 		if got, want := callIDs(f.get()), [][]string{{"a"}, {"b"}}; !reflect.DeepEqual(got, want) {
 			t.Errorf("calls = %v, want %v", got, want)
 		}
@@ -220,6 +220,8 @@ func TestPermanentFailureDropped(t *testing.T) {
 	})
 }
 
+// TestRetryAfter: a receiver's requested wait is honoured when longer than
+// the backoff, up to MaxRetryAfter, and a new notice does not cut it short.
 func TestRetryAfter(t *testing.T) {
 	tests := []struct {
 		name  string
@@ -227,23 +229,31 @@ func TestRetryAfter(t *testing.T) {
 		want  []time.Duration
 	}{
 		// Longer than the 1s backoff: honoured.
-		{"longer than backoff", 30 * time.Second, []time.Duration{0, 30 * time.Second}},
+		{"longer than backoff", 30 * time.Second, []time.Duration{0, 30 * time.Second, 30 * time.Second}},
 		// Shorter: the backoff wins.
-		{"shorter than backoff", 100 * time.Millisecond, []time.Duration{0, time.Second}},
+		{"shorter than backoff", 100 * time.Millisecond, []time.Duration{0, time.Second, time.Second}},
+		// Longer than MaxRetryAfter: cut to it.
+		{"longer than the cap", 2 * time.Hour, []time.Duration{0, MaxRetryAfter, MaxRetryAfter}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
 				st := openStore(t, t.TempDir())
 				f := &fake{script: []result{{true, &notifiers.RetryAfterError{After: tt.after, Err: errors.New("429")}}}}
-				d := newDispatcher(st, nil, Target{Name: "phone", Notifier: f})
+				d := newDispatcher(st, nil, Target{Name: "phone", Notifier: f, MaxAge: 3 * time.Hour})
 				start := time.Now()
 				enqueue(t, st, "phone", "a")
 				stop := running(t, d)
-				time.Sleep(time.Hour - time.Second)
+				time.Sleep(500 * time.Millisecond)
+				enqueue(t, st, "phone", "b")
+				d.Kick()
+				time.Sleep(2*time.Hour - time.Second)
 				stop()
 				if got := offsets(f.get(), start); !reflect.DeepEqual(got, tt.want) {
 					t.Errorf("call times = %v, want %v", got, tt.want)
+				}
+				if got, want := callIDs(f.get()), [][]string{{"a"}, {"a"}, {"b"}}; !reflect.DeepEqual(got, want) {
+					t.Errorf("calls = %v, want %v", got, want)
 				}
 			})
 		})
@@ -297,9 +307,9 @@ func TestExpiredEntryNeverSent(t *testing.T) {
 		enqueue(t, st, "ops", "new")
 		f := &fake{}
 		d := newDispatcher(st, nil, Target{Name: "ops", Notifier: f})
-		if err := d.Flush(t.Context()); err != nil {
-			t.Fatal(err)
-		}
+		stop := running(t, d)
+		synctest.Wait()
+		stop()
 		if got, want := callIDs(f.get()), [][]string{{"new"}}; !reflect.DeepEqual(got, want) {
 			t.Errorf("calls = %v, want %v", got, want)
 		}
@@ -340,10 +350,6 @@ func TestRestartDeliversExactlyOnce(t *testing.T) {
 		d2 := newDispatcher(st2, nil, Target{Name: "ops", Notifier: ops}, Target{Name: "term", Notifier: term})
 		stop := running(t, d2)
 		time.Sleep(time.Minute)
-		d2.Kick()
-		if err := d2.Flush(t.Context()); err != nil {
-			t.Fatal(err)
-		}
 		stop()
 
 		// The new dispatcher (from 2s) sends a, whose backoff has passed, then
@@ -466,31 +472,18 @@ type panicky struct{}
 func (panicky) Notify(context.Context, ...notifiers.Alert) (bool, error) { panic("boom") }
 
 func TestNotifierPanicIsRetryable(t *testing.T) {
-	st := openStore(t, t.TempDir())
-	enqueue(t, st, "p", "a")
-	d := newDispatcher(st, nil, Target{Name: "p", Notifier: panicky{}})
-	if err := d.Flush(t.Context()); err != nil {
-		t.Fatal(err)
-	}
-	es := pending(t, st, "p")
-	if len(es) != 1 || es[0].Attempts != 1 || !strings.Contains(es[0].LastError, "notifier panicked: boom") {
-		t.Errorf("entry = %+v", es)
-	}
-}
-
-func TestFlushStopsAtCancelledContext(t *testing.T) {
-	st := openStore(t, t.TempDir())
-	enqueue(t, st, "ops", "a")
-	f := &fake{}
-	d := newDispatcher(st, nil, Target{Name: "ops", Notifier: f})
-	ctx, cancel := context.WithCancel(t.Context())
-	cancel()
-	if err := d.Flush(ctx); !errors.Is(err, context.Canceled) {
-		t.Errorf("Flush = %v, want context.Canceled", err)
-	}
-	if n := len(f.get()); n != 0 {
-		t.Errorf("Flush with a cancelled ctx sent %d messages", n)
-	}
+	synctest.Test(t, func(t *testing.T) {
+		st := openStore(t, t.TempDir())
+		enqueue(t, st, "p", "a")
+		d := newDispatcher(st, nil, Target{Name: "p", Notifier: panicky{}})
+		stop := running(t, d)
+		synctest.Wait()
+		stop()
+		es := pending(t, st, "p")
+		if len(es) != 1 || es[0].Attempts != 1 || !strings.Contains(es[0].LastError, "notifier panicked: boom") {
+			t.Errorf("entry = %+v", es)
+		}
+	})
 }
 
 func TestRunWarnsAboutOrphanedEntries(t *testing.T) {
@@ -533,7 +526,7 @@ func TestHealth(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		st := openStore(t, t.TempDir())
 		var script []result
-		for range 8 { // 1+2+4+8+16+32 s of backoff passes FailingAfter
+		for range 11 { // failures at 0, 1, 3, 7, 15, 23 … 63 s: the last passes FailingAfter
 			script = append(script, result{true, errDown})
 		}
 		f := &fake{script: script}

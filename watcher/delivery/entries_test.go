@@ -1,6 +1,7 @@
 package delivery
 
 import (
+	"math"
 	"reflect"
 	"testing"
 	"time"
@@ -124,6 +125,9 @@ func TestEntriesEdgeCases(t *testing.T) {
 	}
 }
 
+// TestBackoff: 1, 2, 4, 8 s, then 8 s each time, ±20%: the longest wait,
+// jitter included, stays under the 10 s in which held notices must arrive
+// after a receiver recovers, however long it was down.
 func TestBackoff(t *testing.T) {
 	tests := []struct {
 		attempts int
@@ -133,18 +137,26 @@ func TestBackoff(t *testing.T) {
 		{1, 0.5, time.Second},
 		{2, 0.5, 2 * time.Second},
 		{3, 0.5, 4 * time.Second},
-		{9, 0.5, 256 * time.Second},
-		{10, 0.5, 5 * time.Minute},
-		{64, 0.5, 5 * time.Minute}, // no shift overflow
+		{4, 0.5, 8 * time.Second},
+		{5, 0.5, 8 * time.Second},
+		{10, 0.5, 8 * time.Second},
+		{64, 0.5, 8 * time.Second}, // no shift overflow
+		{math.MaxInt, 0.5, 8 * time.Second},
 		{0, 0.5, time.Second},
+		{-1, 0.5, time.Second},
 		{1, 0, 800 * time.Millisecond},
-		{10, 0, 4 * time.Minute},
+		{10, 0, 6400 * time.Millisecond},
 		{1, 0.75, 1100 * time.Millisecond},
 		{3, 2, 4 * time.Second}, // out-of-range r: no jitter
 	}
 	for _, tt := range tests {
 		if got := backoff(tt.attempts, tt.r); got != tt.want {
 			t.Errorf("backoff(%d, %v) = %v, want %v", tt.attempts, tt.r, got, tt.want)
+		}
+	}
+	for attempts := range 100 {
+		if got := backoff(attempts, math.Nextafter(1, 0)); got >= 9600*time.Millisecond+time.Microsecond || got > 10*time.Second {
+			t.Errorf("backoff(%d, ~1) = %v, want under 9.6s", attempts, got)
 		}
 	}
 }

@@ -30,8 +30,8 @@ const historyTimeLen = 8
 // errBadHistory marks an alert that cannot be recorded.
 var errBadHistory = errors.New("alert cannot be recorded in the history")
 
-// RecordAlerts adds sent (or enqueued) alert notifications to the history,
-// in one transaction: either all of them are stored or none is. Recording a
+// RecordAlerts adds alert notifications to the history, in one
+// transaction: either all of them are stored or none is. Recording a
 // notification that is already there changes nothing. Digests (KindDigest)
 // and test notifications (KindTest) are not alerts about an account and are
 // skipped.
@@ -39,9 +39,39 @@ var errBadHistory = errors.New("alert cannot be recorded in the history")
 // An alert without ID, with a NUL byte in its ID or kind, or with an At that
 // Unix nanoseconds cannot hold (before 1970 or after 2262, the zero time
 // among them) makes RecordAlerts fail with an error wrapping ErrBadBatch.
+//
+// Deprecated: Commit records every enqueued alert in the same transaction;
+// RecordAlerts stays only until no caller is left.
 func (s *Store) RecordAlerts(alerts []notifiers.Alert) error {
-	type record struct{ k, v []byte }
-	recs := make([]record, 0, len(alerts))
+	recs, err := historyRecords(alerts)
+	if err != nil {
+		return fmt.Errorf("record alert history: %w: %w", ErrBadBatch, err)
+	}
+	if len(recs) == 0 {
+		return nil
+	}
+	err = s.db.Update(func(tx *bolt.Tx) error { return putHistory(tx, recs) })
+	if err != nil {
+		if isBad(err) {
+			return fmt.Errorf("record alert history: %w: %w", ErrBadBatch, err)
+		}
+		return fmt.Errorf("record alert history: %w", err)
+	}
+	return nil
+}
+
+// historyRecord is one alert's key and value in the history bucket.
+type historyRecord struct{ k, v []byte }
+
+// historyRecords encodes the alerts the history keeps (every kind but
+// digests and tests), each once. It returns the alerts it cannot encode as
+// one joined error, alongside the records of the others.
+func historyRecords(alerts []notifiers.Alert) ([]historyRecord, error) {
+	var (
+		recs []historyRecord
+		errs []error
+		seen = make(map[string]bool, len(alerts))
+	)
 	for i := range alerts {
 		a := &alerts[i]
 		if a.Kind == notifiers.KindDigest || a.Kind == notifiers.KindTest {
@@ -49,34 +79,36 @@ func (s *Store) RecordAlerts(alerts []notifiers.Alert) error {
 		}
 		k, err := historyKey(a)
 		if err != nil {
-			return fmt.Errorf("record alert history: %w: %w", ErrBadBatch, err)
+			errs = append(errs, err)
+			continue
 		}
+		if seen[string(k)] {
+			continue
+		}
+		seen[string(k)] = true
 		v, err := json.Marshal(a)
 		if err != nil {
-			return fmt.Errorf("record alert history: %w: alert %s of rule %q: %w", ErrBadBatch, a.ID, a.Rule, err)
+			errs = append(errs, fmt.Errorf("%w: alert %s of rule %q: %w", errBadHistory, a.ID, a.Rule, err))
+			continue
 		}
-		recs = append(recs, record{k, v})
+		recs = append(recs, historyRecord{k, v})
 	}
+	return recs, errors.Join(errs...)
+}
+
+// putHistory writes records into the history bucket, creating it if needed.
+func putHistory(tx *bolt.Tx, recs []historyRecord) error {
 	if len(recs) == 0 {
 		return nil
 	}
-	err := s.db.Update(func(tx *bolt.Tx) error {
-		b, err := tx.CreateBucketIfNotExists(bucketHistory)
-		if err != nil {
-			return err
-		}
-		for _, r := range recs {
-			if err := b.Put(r.k, r.v); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
+	b, err := tx.CreateBucketIfNotExists(bucketHistory)
 	if err != nil {
-		if isBad(err) {
-			return fmt.Errorf("record alert history: %w: %w", ErrBadBatch, err)
+		return fmt.Errorf("create history bucket: %w", err)
+	}
+	for _, r := range recs {
+		if err := b.Put(r.k, r.v); err != nil {
+			return fmt.Errorf("record alert history: %w", err)
 		}
-		return fmt.Errorf("record alert history: %w", err)
 	}
 	return nil
 }

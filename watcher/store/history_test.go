@@ -6,12 +6,14 @@ import (
 	"path/filepath"
 	"reflect"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
 
 	"github.com/marginwatch/marginwatch/notifiers"
+	"github.com/marginwatch/marginwatch/watcher/rules"
 )
 
 // sent is a recorded notification of incident id at t0+offset.
@@ -236,5 +238,116 @@ func TestRecordAlertsFailsOnClosedStore(t *testing.T) {
 	err = s.RecordAlerts([]notifiers.Alert{histAlert("a", notifiers.KindFiring, 0)})
 	if err == nil || errors.Is(err, ErrBadBatch) {
 		t.Errorf("RecordAlerts on a closed store = %v, want a non-ErrBadBatch error", err)
+	}
+}
+
+// TestCommitRecordsHistory: the alerts a Commit enqueues are in the history
+// as soon as Commit returns (same transaction, so a crash cannot leave a
+// queued notice missing from the next digest), each once even when it goes
+// to several notifiers; digests and tests are not.
+func TestCommitRecordsHistory(t *testing.T) {
+	s, dir := openTemp(t)
+	a := histAlert("a", notifiers.KindFiring, 0)
+	b := histAlert("b", notifiers.KindResolved, time.Minute)
+	dg := histAlert("digest:morning", notifiers.KindDigest, time.Minute)
+	tst := histAlert("t", notifiers.KindTest, time.Minute)
+	batch := Batch{Enqueue: []Entry{
+		{Notifier: "slack", Created: t0, Alerts: []notifiers.Alert{a, b}},
+		{Notifier: "tg", Created: t0, Alerts: []notifiers.Alert{a, b, tst}},
+		{Notifier: "mail", Created: t0, Alerts: []notifiers.Alert{dg}},
+	}}
+	if err := s.Commit(&batch); err != nil {
+		t.Fatal(err)
+	}
+	if batch.HistoryErr != nil {
+		t.Errorf("HistoryErr = %v, want nil", batch.HistoryErr)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s2, err := Open(dir, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = s2.Close() })
+	got, err := s2.RecentAlerts(time.Time{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if g, want := histTags(got), []string{"a/firing", "b/resolved"}; !slices.Equal(g, want) {
+		t.Errorf("history after Commit = %v, want %v", g, want)
+	}
+	var n int
+	_ = s2.db.View(func(tx *bolt.Tx) error {
+		n = tx.Bucket(bucketHistory).Stats().KeyN
+		return nil
+	})
+	if n != 2 {
+		t.Errorf("%d history records, want 2", n)
+	}
+}
+
+// TestCommitKeepsNoticeHistoryCannotHold: an alert the history cannot hold
+// (no ID, a time outside 1970..2262) is still enqueued; only its digest line
+// is skipped, and HistoryErr says which alert.
+func TestCommitKeepsNoticeHistoryCannotHold(t *testing.T) {
+	tests := []struct {
+		name string
+		bad  func(*notifiers.Alert)
+		want string
+	}{
+		{"zero time", func(a *notifiers.Alert) { a.At = time.Time{} }, "outside 1970..2262"},
+		{"after 2262", func(a *notifiers.Alert) { a.At = time.Date(2263, 1, 1, 0, 0, 0, 0, time.UTC) }, "outside 1970..2262"},
+		{"no ID", func(a *notifiers.Alert) { a.ID = "" }, "has no ID"},
+		{"NUL in ID", func(a *notifiers.Alert) { a.ID = "x\x00y" }, "NUL byte"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s, _ := openTemp(t)
+			good := histAlert("good", notifiers.KindFiring, 0)
+			bad := histAlert("bad", notifiers.KindFiring, time.Minute)
+			tt.bad(&bad)
+			batch := Batch{
+				Put:     []rules.State{state("main", "r", "", "", notifiers.Critical, 1)},
+				Enqueue: []Entry{{Notifier: "ops", Created: t0, Alerts: []notifiers.Alert{bad, good}}},
+			}
+			if err := s.Commit(&batch); err != nil {
+				t.Fatalf("Commit = %v, want the notice queued", err)
+			}
+			if batch.HistoryErr == nil || !strings.Contains(batch.HistoryErr.Error(), tt.want) {
+				t.Errorf("HistoryErr = %v, want it to mention %q", batch.HistoryErr, tt.want)
+			}
+			pend, err := s.Pending("ops", 0)
+			if err != nil || len(pend) != 1 || len(pend[0].Alerts) != 2 {
+				t.Fatalf("Pending = %+v, %v; want the entry with both alerts", pend, err)
+			}
+			got, err := s.RecentAlerts(time.Time{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if g, want := histTags(got), []string{"good/firing"}; !slices.Equal(g, want) {
+				t.Errorf("history = %v, want %v", g, want)
+			}
+			// A later commit without trouble clears HistoryErr.
+			batch.Enqueue = []Entry{{Notifier: "ops", Created: t0, Alerts: []notifiers.Alert{good}}}
+			if err := s.Commit(&batch); err != nil || batch.HistoryErr != nil {
+				t.Errorf("second Commit = %v, HistoryErr %v; want nil, nil", err, batch.HistoryErr)
+			}
+		})
+	}
+}
+
+// TestCommitHistoryRollsBack: a batch that fails records no history.
+func TestCommitHistoryRollsBack(t *testing.T) {
+	s, _ := openTemp(t)
+	batch := Batch{Enqueue: []Entry{
+		{Notifier: "ops", Created: t0, Alerts: []notifiers.Alert{histAlert("a", notifiers.KindFiring, 0)}},
+		{Notifier: "", Created: t0, Alerts: []notifiers.Alert{histAlert("b", notifiers.KindFiring, 0)}},
+	}}
+	if err := s.Commit(&batch); !errors.Is(err, ErrBadBatch) {
+		t.Fatalf("Commit = %v, want ErrBadBatch", err)
+	}
+	if got, err := s.RecentAlerts(time.Time{}); err != nil || len(got) != 0 {
+		t.Errorf("history after a failed Commit = %v, %v; want none", histTags(got), err)
 	}
 }

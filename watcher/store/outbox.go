@@ -1,6 +1,7 @@
 package store
 
 import (
+	"encoding/binary"
 	"encoding/json"
 	"fmt"
 	"time"
@@ -21,6 +22,13 @@ type Entry struct {
 	Attempts int `json:"attempts"`
 	// NextAttempt is the earliest time to try again.
 	NextAttempt time.Time `json:"next_attempt,omitzero"`
+	// ServerWait is true when NextAttempt is the wait the receiver asked
+	// for (Retry-After), which a newer notice must not cut short.
+	ServerWait bool `json:"server_wait,omitempty"`
+	// Sent counts the parts already delivered when the notifier splits the
+	// entry into several messages (notifiers.Splitter), so that a retry or
+	// a restart resumes at the first part not yet delivered.
+	Sent int `json:"sent,omitempty"`
 	// LastError is the last failure's text (notifier errors carry no secrets).
 	LastError string            `json:"last_error,omitempty"`
 	Alerts    []notifiers.Alert `json:"alerts"`
@@ -54,16 +62,42 @@ func (s *Store) Pending(notifier string, limit int) ([]Entry, error) {
 	return out, nil
 }
 
-// Reschedule stores e's Attempts, NextAttempt and LastError on the entry
-// (e.Notifier, e.ID). The alerts themselves are never rewritten. An entry
-// that no longer exists (acknowledged meanwhile) is not an error.
+// Reschedule stores e's Attempts, NextAttempt, ServerWait and LastError on
+// the entry (e.Notifier, e.ID). The alerts themselves are never rewritten.
+// An entry that no longer exists (acknowledged meanwhile) is not an error.
 func (s *Store) Reschedule(e Entry) error {
-	err := s.db.Update(func(tx *bolt.Tx) error {
-		nb := tx.Bucket(bucketOutbox).Bucket([]byte(e.Notifier))
+	err := s.update(e.Notifier, e.ID, func(cur *Entry) {
+		cur.Attempts, cur.NextAttempt, cur.ServerWait, cur.LastError = e.Attempts, e.NextAttempt, e.ServerWait, e.LastError
+	})
+	if err != nil {
+		return fmt.Errorf("reschedule outbox entry %d of %s: %w", e.ID, e.Notifier, err)
+	}
+	return nil
+}
+
+// MarkSent records that the first sent parts of an entry (see Entry.Sent)
+// were delivered. The receiver took them, so the rest is due at once:
+// NextAttempt and ServerWait are cleared. An entry that no longer exists is
+// not an error.
+func (s *Store) MarkSent(notifier string, id uint64, sent int) error {
+	err := s.update(notifier, id, func(cur *Entry) {
+		cur.Sent, cur.NextAttempt, cur.ServerWait = sent, time.Time{}, false
+	})
+	if err != nil {
+		return fmt.Errorf("record parts sent of outbox entry %d of %s: %w", id, notifier, err)
+	}
+	return nil
+}
+
+// update rewrites one outbox entry in its own transaction; a missing entry
+// is left alone.
+func (s *Store) update(notifier string, id uint64, change func(*Entry)) error {
+	return s.db.Update(func(tx *bolt.Tx) error {
+		nb := tx.Bucket(bucketOutbox).Bucket([]byte(notifier))
 		if nb == nil {
 			return nil
 		}
-		k := idKey(e.ID)
+		k := idKey(id)
 		v := nb.Get(k)
 		if v == nil {
 			return nil
@@ -72,17 +106,33 @@ func (s *Store) Reschedule(e Entry) error {
 		if err := json.Unmarshal(v, &cur); err != nil {
 			return fmt.Errorf("decode: %w", err)
 		}
-		cur.Attempts, cur.NextAttempt, cur.LastError = e.Attempts, e.NextAttempt, e.LastError
+		change(&cur)
 		nv, err := json.Marshal(cur)
 		if err != nil {
 			return fmt.Errorf("encode: %w", err)
 		}
 		return nb.Put(k, nv)
 	})
+}
+
+// LastID returns the ID of notifier's newest waiting entry, 0 when none is
+// waiting. IDs only grow, so a larger LastID means something new arrived.
+func (s *Store) LastID(notifier string) (uint64, error) {
+	var id uint64
+	err := s.db.View(func(tx *bolt.Tx) error {
+		nb := tx.Bucket(bucketOutbox).Bucket([]byte(notifier))
+		if nb == nil {
+			return nil
+		}
+		if k, _ := nb.Cursor().Last(); len(k) == 8 {
+			id = binary.BigEndian.Uint64(k)
+		}
+		return nil
+	})
 	if err != nil {
-		return fmt.Errorf("reschedule outbox entry %d of %s: %w", e.ID, e.Notifier, err)
+		return 0, fmt.Errorf("read outbox of %s: %w", notifier, err)
 	}
-	return nil
+	return id, nil
 }
 
 // Ack removes an entry after delivery (or after giving up on it). A missing

@@ -17,6 +17,7 @@ import (
 	berrors "go.etcd.io/bbolt/errors"
 
 	"github.com/marginwatch/marginwatch/exchanges"
+	"github.com/marginwatch/marginwatch/notifiers"
 	"github.com/marginwatch/marginwatch/watcher/rules"
 )
 
@@ -233,18 +234,34 @@ type Batch struct {
 	Delete []rules.Key
 	// Accounts replaces account states by name.
 	Accounts map[string]AccountState
-	// Enqueue adds outbox entries; Commit sets their ID.
+	// Enqueue adds outbox entries; Commit sets their ID and records their
+	// alerts in the history for digests.
 	Enqueue []Entry
+
+	// HistoryErr is set by Commit: the alerts of Enqueue that the history
+	// cannot hold (no ID, a NUL byte in ID or kind, an At outside
+	// 1970..2262), nil when there were none. They were enqueued all the
+	// same: a digest line is worth less than the notice. Callers log it.
+	HistoryErr error
 }
 
 // Commit writes b atomically. On success each b.Enqueue[i].ID holds its new,
-// monotonically increasing outbox ID. On any error (a value that cannot be
-// encoded, a full disk) nothing is written and the IDs are left zero; errors
-// that retrying cannot fix wrap ErrBadBatch.
+// monotonically increasing outbox ID, and every enqueued alert is in the
+// history (see RecentAlerts) once, even if it goes to several notifiers;
+// digests and test notifications are not recorded, and alerts the history
+// cannot hold are skipped and reported in b.HistoryErr. On any error (a
+// value that cannot be encoded, a full disk) nothing is written and the IDs
+// are left zero; errors that retrying cannot fix wrap ErrBadBatch.
 func (s *Store) Commit(b *Batch) error {
 	if b == nil {
 		return nil
 	}
+	b.HistoryErr = nil
+	var alerts []notifiers.Alert
+	for _, e := range b.Enqueue {
+		alerts = append(alerts, e.Alerts...)
+	}
+	history, historyErr := historyRecords(alerts)
 	err := s.db.Update(func(tx *bolt.Tx) error {
 		alerts := tx.Bucket(bucketAlerts)
 		for _, k := range b.Delete {
@@ -294,7 +311,7 @@ func (s *Store) Commit(b *Batch) error {
 				return fmt.Errorf("enqueue for %s: %w", e.Notifier, err)
 			}
 		}
-		return nil
+		return putHistory(tx, history)
 	})
 	if err != nil {
 		// The transaction rolled back, so the IDs handed out never existed.
@@ -305,6 +322,9 @@ func (s *Store) Commit(b *Batch) error {
 			return fmt.Errorf("commit: %w: %w", ErrBadBatch, err)
 		}
 		return fmt.Errorf("commit: %w", err)
+	}
+	if historyErr != nil {
+		b.HistoryErr = fmt.Errorf("commit: not recorded for digests (the notices were queued): %w", historyErr)
 	}
 	return nil
 }
