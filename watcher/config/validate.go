@@ -14,8 +14,6 @@ import (
 	"time"
 	"unicode"
 
-	"github.com/robfig/cron/v3"
-
 	"github.com/marginwatch/marginwatch/watcher/metrics"
 )
 
@@ -600,10 +598,6 @@ func article(s string) string {
 	return "a"
 }
 
-// cronParser accepts standard 5-field schedules, descriptors (@daily,
-// @every 1h) and a CRON_TZ= prefix.
-var cronParser = cron.NewParser(cron.Minute | cron.Hour | cron.Dom | cron.Month | cron.Dow | cron.Descriptor)
-
 func validateDigest(d *Digest, c *collector) {
 	l := d.At
 	checkName(l, "digest", d.Name, "morning", c)
@@ -611,24 +605,7 @@ func validateDigest(d *Digest, c *collector) {
 		c.add(l.Errorf("schedule", "is required: a cron schedule, e.g. \"0 8 * * *\" or \"CRON_TZ=Europe/Berlin 0 8 * * *\""))
 		return
 	}
-	if err := parseSchedule(d.Schedule); err != nil {
+	if _, err := ParseSchedule(d.Schedule); err != nil {
 		c.add(l.Errorf("schedule", "%q: %v (use 5 fields \"minute hour day-of-month month weekday\", e.g. \"0 8 * * *\", optionally after CRON_TZ=Europe/Berlin)", d.Schedule, err))
 	}
-}
-
-// parseSchedule checks a cron schedule. cron v3 slices past the end of a
-// "CRON_TZ=zone" with nothing after it, so that case is caught first.
-func parseSchedule(s string) (err error) {
-	if strings.HasPrefix(s, "TZ=") || strings.HasPrefix(s, "CRON_TZ=") {
-		if !strings.Contains(s, " ") {
-			return fmt.Errorf("no schedule after the time zone")
-		}
-	}
-	defer func() {
-		if r := recover(); r != nil {
-			err = fmt.Errorf("cannot parse: %v", r)
-		}
-	}()
-	_, err = cronParser.Parse(s)
-	return err
 }
