@@ -144,8 +144,22 @@ func cmdCheck(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, errs)
 		return exitFailure
 	}
-	fmt.Fprintf(stdout, "%s: ok: %d accounts, %d notifiers, %d rules (%d built in), %d files read\n",
-		p, len(cfg.Accounts), len(cfg.Notifiers), len(compiled), len(compiled)-len(cfg.Rules), len(cfg.Files))
+	// Warnings are about a config that runs but will not do all it seems
+	// to say; they go with the result and leave the exit code at 0.
+	warnings := cfg.Warnings()
+	for _, w := range warnings {
+		fmt.Fprintln(stdout, w)
+	}
+	var warned string
+	switch len(warnings) {
+	case 0:
+	case 1:
+		warned = ", 1 warning"
+	default:
+		warned = fmt.Sprintf(", %d warnings", len(warnings))
+	}
+	fmt.Fprintf(stdout, "%s: ok: %d accounts, %d notifiers, %d rules (%d built in), %d files read%s\n",
+		p, len(cfg.Accounts), len(cfg.Notifiers), len(compiled), len(compiled)-len(cfg.Rules), len(cfg.Files), warned)
 	if len(cfg.Accounts) == 0 {
 		fmt.Fprintln(stdout, "note: no accounts: this file is fine as a rule file, but `run` needs at least one account")
 	}

@@ -25,4 +25,9 @@
 // filled in, and finally every invariant is validated. Secrets given as
 // *_file are read into the plain field; their content never appears in an
 // error.
+//
+// A valid config can still hold things that will not do what they seem to
+// say, such as an event rule no configured account can fire. Those are not
+// errors: Config.Warnings lists them, positioned like errors, for `check` to
+// print and `run` to log.
 package config

@@ -14,7 +14,8 @@ import (
 )
 
 // FuzzLoad feeds arbitrary bytes to Parse: it must never panic, and must
-// return exactly one of a config and an error (of type Errors).
+// return exactly one of a config and an error (of type Errors); a config's
+// Warnings must not panic either.
 //
 // The config is parsed as /fuzz/config.yaml over an in-memory file system
 // holding testdata's rule files and secrets: a path the fuzzer makes up
@@ -25,6 +26,8 @@ func FuzzLoad(f *testing.F) {
 		f.Fatal(err)
 	}
 	more, _ := filepath.Glob("testdata/rules.d/*.yaml")
+	warn, _ := filepath.Glob("testdata/warnings/*.yaml")
+	more = append(more, warn...)
 	for _, p := range append(seeds, more...) {
 		data, err := os.ReadFile(p)
 		if err != nil {
@@ -51,6 +54,12 @@ func FuzzLoad(f *testing.F) {
 			var es Errors
 			if !errors.As(err, &es) || len(es) == 0 {
 				t.Fatalf("error %T %q is not a non-empty config.Errors", err, err)
+			}
+			return
+		}
+		for _, w := range cfg.Warnings() {
+			if w.File == "" || w.Msg == "" {
+				t.Fatalf("warning %q names no file or says nothing", w)
 			}
 		}
 	})

@@ -23,10 +23,13 @@ const (
 	// DefaultPermissionCheckInterval is how often a running daemon asks
 	// the exchange for its API key's permissions again.
 	DefaultPermissionCheckInterval = time.Hour
-	DefaultNotifierTimeout         = 10 * time.Second
-	DefaultNotifierMaxAge          = time.Hour
-	DefaultEmailTLS                = "starttls"
-	DefaultDrawdownWindow          = 24 * time.Hour
+	// MinPermissionCheckInterval keeps the permission check from spending
+	// the exchange's request weight: Binance bans an IP that overspends.
+	MinPermissionCheckInterval = time.Minute
+	DefaultNotifierTimeout     = 10 * time.Second
+	DefaultNotifierMaxAge      = time.Hour
+	DefaultEmailTLS            = "starttls"
+	DefaultDrawdownWindow      = 24 * time.Hour
 )
 
 // defaultRepeat is how often a firing rule repeats its notice, per severity,

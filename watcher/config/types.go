@@ -205,22 +205,29 @@ type Error struct {
 	Msg  string
 }
 
-func (e *Error) Error() string {
+func (e *Error) Error() string { return format(e.File, e.Pos, "", e.Path, e.Msg) }
+
+// format writes "file:line:col: tag: path: msg", leaving out what is unknown.
+func format(file string, pos Pos, tag, path, msg string) string {
 	var b strings.Builder
-	b.WriteString(e.File)
-	if e.Pos.Line > 0 {
-		fmt.Fprintf(&b, ":%d", e.Pos.Line)
+	b.WriteString(file)
+	if pos.Line > 0 {
+		fmt.Fprintf(&b, ":%d", pos.Line)
 		// A column is unknown for YAML syntax errors (yaml.v3 reports lines only).
-		if e.Pos.Col > 0 {
-			fmt.Fprintf(&b, ":%d", e.Pos.Col)
+		if pos.Col > 0 {
+			fmt.Fprintf(&b, ":%d", pos.Col)
 		}
 	}
 	b.WriteString(": ")
-	if e.Path != "" {
-		b.WriteString(e.Path)
+	if tag != "" {
+		b.WriteString(tag)
 		b.WriteString(": ")
 	}
-	b.WriteString(e.Msg)
+	if path != "" {
+		b.WriteString(path)
+		b.WriteString(": ")
+	}
+	b.WriteString(msg)
 	return b.String()
 }
 

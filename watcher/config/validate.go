@@ -5,6 +5,7 @@ import (
 	"maps"
 	"net"
 	"net/mail"
+	"net/netip"
 	"net/url"
 	"reflect"
 	"regexp"
@@ -13,8 +14,6 @@ import (
 	"strings"
 	"time"
 	"unicode"
-
-	"github.com/robfig/cron/v3"
 
 	"github.com/marginwatch/marginwatch/watcher/metrics"
 )
@@ -225,12 +224,12 @@ func secretGiven(l Location, key string, val Secret, c *collector) bool {
 	return l.written(key + "_file")
 }
 
-// checkURL reports a value that is not an absolute URL with one of schemes.
-// A secret value is never quoted back.
-func checkURL(l Location, field, value string, secret bool, c *collector, schemes ...string) {
+// checkURL reports a value that is not an absolute URL with one of schemes,
+// and says whether it is one. A secret value is never quoted back.
+func checkURL(l Location, field, value string, secret bool, c *collector, schemes ...string) bool {
 	u, err := url.Parse(value)
 	if err == nil && slices.Contains(schemes, u.Scheme) && u.Host != "" {
-		return
+		return true
 	}
 	var eg string
 	switch schemes[0] {
@@ -242,9 +241,33 @@ func checkURL(l Location, field, value string, secret bool, c *collector, scheme
 	what := strings.Join(schemes, " or ")
 	if secret {
 		c.add(l.Errorf(field, "is not an absolute %s URL (e.g. %s)", what, eg))
-		return
+		return false
 	}
 	c.add(l.Errorf(field, "%q is not an absolute %s URL (e.g. %s)", value, what, eg))
+	return false
+}
+
+// checkClearText refuses an exchange endpoint (a valid absolute URL) that
+// talks in clear text to another machine: the API key and the account's
+// data would cross the network readable by anyone on the path. secure is
+// the scheme to use instead (https, wss).
+func checkClearText(l Location, field, value, secure string, c *collector) {
+	u, err := url.Parse(value)
+	if err != nil || u.Scheme == secure || isLoopbackHost(u.Hostname()) {
+		return
+	}
+	c.add(l.Errorf(field, "%q is plain %s to another machine: the API key and the account's data would cross the network in clear text; use %s://, or plain %s only to this machine (127.0.0.1, ::1 or localhost, e.g. a local test server or a TLS-terminating proxy)", value, u.Scheme, secure, u.Scheme))
+}
+
+// isLoopbackHost reports whether host (a name or an IP address without
+// port or brackets) is this machine: localhost, 127.0.0.0/8 or ::1. Other
+// names are not resolved: what a name resolves to can change.
+func isLoopbackHost(host string) bool {
+	if strings.EqualFold(strings.TrimSuffix(host, "."), "localhost") {
+		return true
+	}
+	ip, err := netip.ParseAddr(host)
+	return err == nil && ip.Unmap().IsLoopback()
 }
 
 func validateAccount(a *Account, c *collector) {
@@ -281,14 +304,14 @@ func validateAccount(a *Account, c *collector) {
 	if a.ReconcileInterval <= 0 {
 		c.add(l.Errorf("reconcile_interval", "must be more than 0 (e.g. 5m): how often a streaming account is re-read over REST"))
 	}
-	if a.PermissionCheckInterval <= 0 {
-		c.add(l.Errorf("permission_check_interval", "must be more than 0 (e.g. 1h): how often the API key's permissions are checked again"))
+	if a.PermissionCheckInterval < MinPermissionCheckInterval {
+		c.add(l.Errorf("permission_check_interval", "%v is too short: check the API key's permissions at most once a minute (1m or more; the default 1h is plenty), every check spends request weight the exchange rate-limits", a.PermissionCheckInterval))
 	}
-	if a.Endpoint != "" {
-		checkURL(l, "endpoint", a.Endpoint, false, c, "http", "https")
+	if a.Endpoint != "" && checkURL(l, "endpoint", a.Endpoint, false, c, "http", "https") {
+		checkClearText(l, "endpoint", a.Endpoint, "https", c)
 	}
-	if a.StreamEndpoint != "" {
-		checkURL(l, "stream_endpoint", a.StreamEndpoint, false, c, "ws", "wss")
+	if a.StreamEndpoint != "" && checkURL(l, "stream_endpoint", a.StreamEndpoint, false, c, "ws", "wss") {
+		checkClearText(l, "stream_endpoint", a.StreamEndpoint, "wss", c)
 	}
 	checkLabels(l, a.Labels, c)
 }
@@ -402,8 +425,12 @@ func validateEmail(n *Notifier, c *collector) {
 			c.add(l.Errorf(fmt.Sprintf("to[%d]", i), "%q is not an email address (e.g. me@example.com)", to))
 		}
 	}
-	if secretGiven(l, "password", n.Password, c) && n.Username == "" {
+	password := secretGiven(l, "password", n.Password, c)
+	if password && n.Username == "" {
 		c.add(l.Errorf("password", "needs username: set the SMTP login name too"))
+	}
+	if host, _, err := net.SplitHostPort(n.SMTP); password && n.TLS == "none" && err == nil && host != "" && !isLoopbackHost(host) {
+		c.add(l.Errorf("tls", "none would send the SMTP password to %s in clear text over the network; use tls: starttls (usually port 587) or tls: implicit (usually port 465), or send through a relay on this machine (smtp: 127.0.0.1:25) that forwards with TLS", host))
 	}
 }
 
@@ -600,10 +627,6 @@ func article(s string) string {
 	return "a"
 }
 
-// cronParser accepts standard 5-field schedules, descriptors (@daily,
-// @every 1h) and a CRON_TZ= prefix.
-var cronParser = cron.NewParser(cron.Minute | cron.Hour | cron.Dom | cron.Month | cron.Dow | cron.Descriptor)
-
 func validateDigest(d *Digest, c *collector) {
 	l := d.At
 	checkName(l, "digest", d.Name, "morning", c)
@@ -611,24 +634,7 @@ func validateDigest(d *Digest, c *collector) {
 		c.add(l.Errorf("schedule", "is required: a cron schedule, e.g. \"0 8 * * *\" or \"CRON_TZ=Europe/Berlin 0 8 * * *\""))
 		return
 	}
-	if err := parseSchedule(d.Schedule); err != nil {
+	if _, err := ParseSchedule(d.Schedule); err != nil {
 		c.add(l.Errorf("schedule", "%q: %v (use 5 fields \"minute hour day-of-month month weekday\", e.g. \"0 8 * * *\", optionally after CRON_TZ=Europe/Berlin)", d.Schedule, err))
 	}
-}
-
-// parseSchedule checks a cron schedule. cron v3 slices past the end of a
-// "CRON_TZ=zone" with nothing after it, so that case is caught first.
-func parseSchedule(s string) (err error) {
-	if strings.HasPrefix(s, "TZ=") || strings.HasPrefix(s, "CRON_TZ=") {
-		if !strings.Contains(s, " ") {
-			return fmt.Errorf("no schedule after the time zone")
-		}
-	}
-	defer func() {
-		if r := recover(); r != nil {
-			err = fmt.Errorf("cannot parse: %v", r)
-		}
-	}()
-	_, err = cronParser.Parse(s)
-	return err
 }

@@ -32,6 +32,15 @@ c.yaml:1:88: accounts[0].api_secret_file: a simulated account needs no keys; rem
 		{"reconcile zero", "accounts: [{name: a, exchange: simulated, scenario: calm, reconcile_interval: 0s}]\n", `c.yaml:1:79: accounts[0].reconcile_interval: must be more than 0 (e.g. 5m): how often a streaming account is re-read over REST`},
 		{"endpoint scheme", "accounts: [{name: a, exchange: binance-usdm, api_key: k, api_secret: s, endpoint: ftp://x, stream_endpoint: http://127.0.0.1:1}]\n", `c.yaml:1:83: accounts[0].endpoint: "ftp://x" is not an absolute http or https URL (e.g. https://example.com/path)
 c.yaml:1:109: accounts[0].stream_endpoint: "http://127.0.0.1:1" is not an absolute ws or wss URL (e.g. ws://127.0.0.1:8080)`},
+		{"endpoint plain http to another machine", "accounts: [{name: a, exchange: binance-usdm, api_key: k, api_secret: s, endpoint: \"http://10.0.0.5:8080\", stream_endpoint: \"ws://localhost.example.com:8080\"}]\n", `c.yaml:1:83: accounts[0].endpoint: "http://10.0.0.5:8080" is plain http to another machine: the API key and the account's data would cross the network in clear text; use https://, or plain http only to this machine (127.0.0.1, ::1 or localhost, e.g. a local test server or a TLS-terminating proxy)
+c.yaml:1:124: accounts[0].stream_endpoint: "ws://localhost.example.com:8080" is plain ws to another machine: the API key and the account's data would cross the network in clear text; use wss://, or plain ws only to this machine (127.0.0.1, ::1 or localhost, e.g. a local test server or a TLS-terminating proxy)`},
+		{"endpoint plain http to this machine", "accounts:\n" +
+			"  - {name: a, exchange: binance-usdm, api_key: k, api_secret: s, endpoint: \"http://127.0.0.1:8080\", stream_endpoint: \"ws://127.1.2.3:8080\"}\n" +
+			"  - {name: b, exchange: binance-usdm, api_key: k, api_secret: s, endpoint: \"http://[::1]:8080/api\", stream_endpoint: \"ws://localhost:8080\"}\n" +
+			"  - {name: c, exchange: binance-coinm, api_key: k, api_secret: s, endpoint: \"http://LocalHost.\", stream_endpoint: \"ws://[::ffff:127.0.0.1]:1\"}\n" +
+			"  - {name: d, exchange: binance-coinm, api_key: k, api_secret: s, endpoint: \"https://dapi.example.com\", stream_endpoint: \"wss://dstream.example.com\"}\n", ``},
+		{"permission check too often", "accounts: [{name: a, exchange: simulated, scenario: calm, permission_check_interval: 30s}, {name: b, exchange: simulated, scenario: calm, permission_check_interval: 0s}, {name: c, exchange: simulated, scenario: calm, permission_check_interval: 1m}]\n", `c.yaml:1:86: accounts[0].permission_check_interval: 30s is too short: check the API key's permissions at most once a minute (1m or more; the default 1h is plenty), every check spends request weight the exchange rate-limits
+c.yaml:1:166: accounts[1].permission_check_interval: 0s is too short: check the API key's permissions at most once a minute (1m or more; the default 1h is plenty), every check spends request weight the exchange rate-limits`},
 		{"label name", "accounts: [{name: a, exchange: simulated, scenario: calm, labels: {1desk: x}}]\n", `c.yaml:1:75: accounts[0].labels.1desk: label name "1desk": use letters, digits and _, not starting with a digit`},
 		{"notifier type missing", "notifiers: [{name: n}]\n", `c.yaml:1:13: notifiers[0].type: is required: console, slack, telegram, email or webhook`},
 		{"notifier type unknown", "notifiers: [{name: n, type: telegarm}]\n", `c.yaml:1:29: notifiers[0].type: unknown notifier type "telegarm" (did you mean "telegram"?)`},
@@ -57,6 +66,15 @@ c.yaml:1:65: notifiers[0].tls: unknown tls mode "ssl" (use starttls, implicit or
 c.yaml:1:76: notifiers[0].from: "nobody" is not an email address (e.g. marginwatch@example.com)
 c.yaml:1:105: notifiers[0].to[1]: "bad" is not an email address (e.g. me@example.com)
 c.yaml:1:121: notifiers[0].password: needs username: set the SMTP login name too`},
+		{"email password in clear text", "notifiers: [{name: n, type: email, smtp: \"smtp.example.com:25\", tls: none, username: u, password: p, from: a@example.com, to: [b@example.com]}, {name: m, type: email, smtp: \"mail:25\", tls: none, username: u, password_file: /nonexistent, from: a@example.com, to: [b@example.com]}]\n", `c.yaml:1:70: notifiers[0].tls: none would send the SMTP password to smtp.example.com in clear text over the network; use tls: starttls (usually port 587) or tls: implicit (usually port 465), or send through a relay on this machine (smtp: 127.0.0.1:25) that forwards with TLS
+c.yaml:1:190: notifiers[1].tls: none would send the SMTP password to mail in clear text over the network; use tls: starttls (usually port 587) or tls: implicit (usually port 465), or send through a relay on this machine (smtp: 127.0.0.1:25) that forwards with TLS
+c.yaml:1:224: notifiers[1].password_file: cannot read the secret: stat /nonexistent: no such file or directory`},
+		{"email tls none to this machine or without password", "notifiers:\n" +
+			"  - {name: a, type: email, smtp: \"127.0.0.1:25\", tls: none, username: u, password: p, from: a@example.com, to: [b@example.com]}\n" +
+			"  - {name: b, type: email, smtp: \"[::1]:25\", tls: none, username: u, password: p, from: a@example.com, to: [b@example.com]}\n" +
+			"  - {name: c, type: email, smtp: \"localhost:25\", tls: none, username: u, password: p, from: a@example.com, to: [b@example.com]}\n" +
+			"  - {name: d, type: email, smtp: \"smtp.example.com:25\", tls: none, from: a@example.com, to: [b@example.com]}\n" +
+			"  - {name: e, type: email, smtp: \"smtp.example.com:587\", username: u, password: p, from: a@example.com, to: [b@example.com]}\n", ``},
 		{"webhook nothing", "notifiers: [{name: n, type: webhook}]\n", `c.yaml:1:13: notifiers[0].url: is required: the http(s) URL to POST alerts to`},
 		{"webhook ftp", "notifiers: [{name: n, type: webhook, url: ftp://x}]\n", `c.yaml:1:43: notifiers[0].url: is not an absolute https or http URL (e.g. https://example.com/path)`},
 		{"timeout zero", "notifiers: [{name: n, type: console, timeout: 0s}]\n", `c.yaml:1:47: notifiers[0].timeout: must be more than 0 (e.g. 10s): how long one delivery attempt may take`},

@@ -14,10 +14,6 @@ import (
 	"github.com/marginwatch/marginwatch/watcher/config"
 )
 
-// parser is the schedule syntax config validation accepts: standard five
-// fields, descriptors (@daily, @every 1h) and a CRON_TZ= (or TZ=) prefix.
-var parser = cron.NewParser(cron.Minute | cron.Hour | cron.Dom | cron.Month | cron.Dow | cron.Descriptor)
-
 // recheck bounds how long a scheduler loop sleeps before looking at the wall
 // clock again. Go timers run on the monotonic clock, which stands still
 // while the machine is suspended and ignores wall-clock steps, so one long
@@ -62,27 +58,13 @@ func NewScheduler(digests []config.Digest, fire func(config.Digest, time.Time), 
 			return nil, fmt.Errorf("digest %q: duplicate name", d.Name)
 		}
 		seen[d.Name] = true
-		sched, err := parse(d.Schedule)
+		sched, err := config.ParseSchedule(d.Schedule)
 		if err != nil {
 			return nil, fmt.Errorf("digest %q: schedule %q: %w", d.Name, d.Schedule, err)
 		}
 		s.jobs = append(s.jobs, job{digest: d, sched: sched, loc: Location(d.Schedule)})
 	}
 	return s, nil
-}
-
-// parse parses a schedule without letting cron panic: cron v3 slices past
-// the end of a "CRON_TZ=zone" with nothing after it.
-func parse(spec string) (sched cron.Schedule, err error) {
-	if _, _, ok := zonePrefix(spec); ok && !strings.Contains(spec, " ") {
-		return nil, errors.New("no schedule after the time zone")
-	}
-	defer func() {
-		if r := recover(); r != nil {
-			sched, err = nil, fmt.Errorf("cannot parse: %v", r)
-		}
-	}()
-	return parser.Parse(spec)
 }
 
 // zonePrefix returns the zone name of a CRON_TZ= or TZ= prefix and the rest

@@ -1,0 +1,150 @@
+package config
+
+import (
+	"cmp"
+	"fmt"
+	"net/url"
+	"slices"
+	"strings"
+)
+
+// Warning is something in a valid config that loads and runs but will not
+// do what it seems to say, such as an event rule that can never fire. It
+// prints as "file:line:col: warning: field.path: message". A warning never
+// stops marginwatch: `check` prints it and still exits 0, `run` logs it.
+type Warning Error
+
+func (w Warning) String() string { return format(w.File, w.Pos, "warning", w.Path, w.Msg) }
+
+// warnf is Errorf for a warning.
+func (l Location) warnf(field, format string, args ...any) Warning {
+	return Warning(*l.Errorf(field, format, args...))
+}
+
+// Warnings returns what the config, as loaded by Load or Parse, will not do
+// as written, in file order (the config file, then each rule file, by line
+// and column). It reads the config only and is cheap: call it after every
+// load or reload.
+//
+// What it reports:
+//   - an event rule that cannot fire on the accounts it applies to:
+//     margin_call on any account (only the exchange's user-data stream
+//     reports it, and this release polls every account), liquidation and
+//     key_problem on a simulated account;
+//   - a Slack or Telegram api_url, or a Slack webhook_url, that is plain
+//     http to another machine: the token (or the webhook URL, which is
+//     the credential) would cross the network in clear text. It is a
+//     warning, not an error, because a self-hosted Bot API server on a
+//     private network is a legitimate setup that only the user can judge.
+//     A webhook notifier's url may be plain http anywhere: its body is
+//     signed and its secret never leaves the machine.
+func (c *Config) Warnings() []Warning {
+	var ws []Warning
+	for i := range c.Notifiers {
+		ws = append(ws, notifierWarnings(&c.Notifiers[i])...)
+	}
+	for i := range c.Rules {
+		if w, ok := eventRuleWarning(&c.Rules[i], c.Accounts); ok {
+			ws = append(ws, w)
+		}
+	}
+	rank := map[string]int{c.At.File: 0}
+	for _, w := range ws {
+		if _, ok := rank[w.File]; !ok {
+			rank[w.File] = len(rank)
+		}
+	}
+	slices.SortStableFunc(ws, func(a, b Warning) int {
+		return cmp.Or(cmp.Compare(rank[a.File], rank[b.File]), cmp.Compare(a.Pos.Line, b.Pos.Line), cmp.Compare(a.Pos.Col, b.Pos.Col))
+	})
+	return ws
+}
+
+// notifierWarnings reports credentials a notifier would send in clear text
+// to another machine.
+func notifierWarnings(n *Notifier) []Warning {
+	var ws []Warning
+	switch n.Type {
+	case "slack", "telegram":
+		if clearTextToOtherHost(n.APIURL) {
+			ws = append(ws, n.At.warnf("api_url", "%q is plain http to another machine: the bot token would cross the network in clear text with every message; use https://, or plain http only to a server on this machine (127.0.0.1, ::1 or localhost)", n.APIURL))
+		}
+	}
+	if n.Type == "slack" && clearTextToOtherHost(n.WebhookURL.Reveal()) {
+		// The URL is the credential: never quote it.
+		ws = append(ws, n.At.warnf("webhook_url", "is plain http to another machine: the webhook URL is the credential and would cross the network in clear text with every message; use the https:// URL Slack gave you, or plain http only to a proxy on this machine (127.0.0.1, ::1 or localhost)"))
+	}
+	return ws
+}
+
+// clearTextToOtherHost reports whether s is a plain http URL whose host is
+// not this machine.
+func clearTextToOtherHost(s string) bool {
+	if s == "" {
+		return false
+	}
+	u, err := url.Parse(s)
+	return err == nil && u.Scheme == "http" && !isLoopbackHost(u.Hostname())
+}
+
+// neverReports says why an account on exchange never reports the event
+// kind in this release, or "" when it can. margin_call is left out: no
+// account reports it (see eventRuleWarning).
+func neverReports(kind, exchange string) string {
+	if exchange != "simulated" {
+		return "" // Binance: liquidation from forceOrders, key_problem from the key checks
+	}
+	switch kind {
+	case "liquidation":
+		return "the simulated exchange never liquidates a position"
+	case "key_problem":
+		return "a simulated account has no API key to go bad"
+	}
+	return ""
+}
+
+// eventRuleWarning reports an event rule that cannot fire, or cannot fire
+// on some of the accounts it applies to.
+func eventRuleWarning(r *Rule, accounts []Account) (Warning, bool) {
+	if r.Scope != "event" {
+		return Warning{}, false
+	}
+	if r.Event == "margin_call" {
+		return r.At.warnf("event", "margin_call is reported only by the exchange's user-data stream, which this release does not have (every account is polled, even with stream: true), so this rule can never fire; margin_ratio and liq_distance_pct rules see a margin call coming while polling: rely on them, and keep this rule for a release with streams or remove it"), true
+	}
+	var dead, live, why []string
+	for i := range accounts {
+		a := &accounts[i]
+		if len(r.Accounts) > 0 && !slices.Contains(r.Accounts, a.Name) {
+			continue
+		}
+		reason := neverReports(r.Event, a.Exchange)
+		if reason == "" {
+			live = append(live, a.Name)
+			continue
+		}
+		dead = append(dead, a.Name)
+		if !slices.Contains(why, reason) {
+			why = append(why, reason)
+		}
+	}
+	if len(dead) == 0 {
+		return Warning{}, false
+	}
+	never := fmt.Sprintf("%s is never reported for %s %s (%s)", r.Event, plural(len(dead), "account", "accounts"), listNames(dead), strings.Join(why, "; "))
+	if len(live) == 0 {
+		return r.At.warnf("event", "%s, so this rule can never fire; only Binance accounts (binance-usdm, binance-coinm) report %s: remove the rule, or apply it to a Binance account", never, r.Event), true
+	}
+	fix := "limit it to those with accounts:"
+	if len(live) <= maxListedNames {
+		fix = fmt.Sprintf("limit it to those with accounts: [%s]", strings.Join(live, ", "))
+	}
+	return r.At.warnf("event", "%s, so this rule fires only for %s; %s to silence this warning", never, listNames(live), fix), true
+}
+
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return one
+	}
+	return many
+}

@@ -1,0 +1,98 @@
+package config
+
+import (
+	"strings"
+	"testing"
+)
+
+// TestWarnings checks every warning of a testdata config with its exact
+// text, in file order: the config file by line, then the rule file.
+func TestWarnings(t *testing.T) {
+	cfg, err := Load("testdata/warnings/events.yaml")
+	if err != nil {
+		t.Fatalf("Load: %v", err)
+	}
+	const f, r = "testdata/warnings/events.yaml", "testdata/warnings/rules.d/more.yaml"
+	want := []string{
+		f + `:11:12: warning: rules[0].event: margin_call is reported only by the exchange's user-data stream, which this release does not have (every account is polled, even with stream: true), so this rule can never fire; margin_ratio and liq_distance_pct rules see a margin call coming while polling: rely on them, and keep this rule for a release with streams or remove it`,
+		f + `:15:12: warning: rules[1].event: liquidation is never reported for account demo (the simulated exchange never liquidates a position), so this rule fires only for main; limit it to those with accounts: [main] to silence this warning`,
+		f + `:18:43: warning: rules[3].event: key_problem is never reported for account demo (a simulated account has no API key to go bad), so this rule can never fire; only Binance accounts (binance-usdm, binance-coinm) report key_problem: remove the rule, or apply it to a Binance account`,
+		f + `:22:62: warning: notifiers[0].api_url: "http://10.0.0.5:8080/api" is plain http to another machine: the bot token would cross the network in clear text with every message; use https://, or plain http only to a server on this machine (127.0.0.1, ::1 or localhost)`,
+		f + `:23:44: warning: notifiers[1].webhook_url: is plain http to another machine: the webhook URL is the credential and would cross the network in clear text with every message; use the https:// URL Slack gave you, or plain http only to a proxy on this machine (127.0.0.1, ::1 or localhost)`,
+		f + `:24:65: warning: notifiers[2].api_url: "http://bot-api:8081" is plain http to another machine: the bot token would cross the network in clear text with every message; use https://, or plain http only to a server on this machine (127.0.0.1, ::1 or localhost)`,
+		r + `:2:48: warning: rules[0].event: margin_call is reported only by the exchange's user-data stream, which this release does not have (every account is polled, even with stream: true), so this rule can never fire; margin_ratio and liq_distance_pct rules see a margin call coming while polling: rely on them, and keep this rule for a release with streams or remove it`,
+		r + `:3:38: warning: rules[1].event: key_problem is never reported for account demo (a simulated account has no API key to go bad), so this rule fires only for main; limit it to those with accounts: [main] to silence this warning`,
+	}
+	var got []string
+	for _, w := range cfg.Warnings() {
+		got = append(got, w.String())
+	}
+	if g, w := strings.Join(got, "\n"), strings.Join(want, "\n"); g != w {
+		t.Errorf("warnings:\n%s\nwant:\n%s", g, w)
+	}
+	if s := strings.Join(got, "\n"); strings.Contains(s, "s3cret") {
+		t.Errorf("a secret leaked into a warning:\n%s", s)
+	}
+}
+
+// TestWarningsCases covers the account filters and the configs that must
+// stay quiet, on inline configs named c.yaml.
+func TestWarningsCases(t *testing.T) {
+	const binance = "  - {name: main, exchange: binance-usdm, api_key: k, api_secret: s}\n"
+	const sim = "  - {name: demo, exchange: simulated, scenario: calm}\n"
+	tests := []struct {
+		name, src, want string
+	}{
+		{"no rules", "accounts:\n" + binance + sim, ``},
+		{"binance only", "accounts:\n" + binance + "rules:\n  - {name: l, scope: event, event: liquidation, severity: critical}\n  - {name: k, scope: event, event: key_problem, severity: critical}\n", ``},
+		{"no accounts: margin_call still warns", "rules:\n  - {name: m, scope: event, event: margin_call, severity: critical}\n  - {name: l, scope: event, event: liquidation, severity: critical}\n",
+			`c.yaml:2:36: warning: rules[0].event: margin_call is reported only by the exchange's user-data stream, which this release does not have (every account is polled, even with stream: true), so this rule can never fire; margin_ratio and liq_distance_pct rules see a margin call coming while polling: rely on them, and keep this rule for a release with streams or remove it`},
+		{"simulated only, every kind", "accounts:\n" + sim + "  - {name: demo2, exchange: simulated, scenario: crash}\nrules:\n  - {name: l, scope: event, event: liquidation, severity: critical}\n",
+			`c.yaml:5:36: warning: rules[0].event: liquidation is never reported for accounts demo, demo2 (the simulated exchange never liquidates a position), so this rule can never fire; only Binance accounts (binance-usdm, binance-coinm) report liquidation: remove the rule, or apply it to a Binance account`},
+		{"filtered to binance", "accounts:\n" + binance + sim + "rules:\n  - {name: l, scope: event, event: liquidation, severity: critical, accounts: [main]}\n", ``},
+		{"https and loopback notifier URLs", "notifiers:\n  - {name: a, type: telegram, token: t, chat_id: \"1\", api_url: \"https://bot.example.com\"}\n  - {name: b, type: slack, token: t, channel: C, api_url: \"http://[::1]:9/api\"}\n  - {name: c, type: slack, webhook_url: \"http://localhost:9/hook\"}\n  - {name: d, type: slack, webhook_url: \"https://hooks.slack.com/x\"}\n", ``},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg, err := Parse("c.yaml", []byte(tt.src), nil)
+			if err != nil {
+				t.Fatalf("Parse: %v", err)
+			}
+			var got []string
+			for _, w := range cfg.Warnings() {
+				got = append(got, w.String())
+			}
+			if g := strings.Join(got, "\n"); g != tt.want {
+				t.Errorf("warnings:\n%s\nwant:\n%s", g, tt.want)
+			}
+		})
+	}
+}
+
+// TestShippedWarnings pins the warnings of the repository's example files:
+// the demo checks clean, and rules.example.yaml warns only about its
+// margin-call rule (which it explains next to the rule).
+func TestShippedWarnings(t *testing.T) {
+	for _, tt := range []struct {
+		path string
+		want []string
+	}{
+		{"../../examples/demo.yaml", nil},
+		{"../../rules.example.yaml", []string{"rules[10].event: margin_call is reported only by the exchange's user-data stream"}},
+	} {
+		cfg, err := Load(tt.path)
+		if err != nil {
+			t.Fatalf("Load(%s): %v", tt.path, err)
+		}
+		ws := cfg.Warnings()
+		if len(ws) != len(tt.want) {
+			t.Errorf("%s: %d warnings, want %d: %v", tt.path, len(ws), len(tt.want), ws)
+			continue
+		}
+		for i, w := range ws {
+			if !strings.Contains(w.String(), tt.want[i]) {
+				t.Errorf("%s: warning %q, want it to contain %q", tt.path, w, tt.want[i])
+			}
+		}
+	}
+}
