@@ -161,7 +161,7 @@ new (binance-usdm)
   no alerts in the last 24h
 
 idle (simulated)
-  equity 0.00 · margin ratio 0.00% · leverage n/a · funding paid 24h 0.00 · drawdown n/a
+  equity 0.00 · margin ratio 0.00% · leverage 0.00x · funding paid 24h 0.00 · drawdown n/a
   no open positions
   no alerts in the last 24h`,
 		},
