@@ -89,13 +89,14 @@ func TestSnapshotCOINM(t *testing.T) {
 	if p := pos["ETHUSD_PERP"].Raw; p.MarginType != exchanges.Isolated || math.Abs(p.IsolatedWallet-0.05) > 1e-12 || p.ContractSize != 10 || p.MarginAsset != "ETH" {
 		t.Errorf("ETHUSD_PERP raw = %+v", p)
 	}
-	// Steady weight: account 5 + positionRisk 1 + premiumIndex 10 + openOrders 2.
+	// Steady weight: account 5 + positionRisk 1 + openOrders 2; premiumIndex
+	// (10) every third poll (see TestWeightCOINM).
 	srv.ResetCounts()
 	if _, err := ex.Snapshot(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	if w := srv.Weight(); w != 18 {
-		t.Errorf("steady COIN-M poll weight = %d (%v), want 18", w, srv.Weights())
+	if w := srv.Weight(); w != 8 {
+		t.Errorf("steady COIN-M poll weight = %d (%v), want 8", w, srv.Weights())
 	}
 }
 
