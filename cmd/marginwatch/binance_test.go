@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/marginwatch/marginwatch/exchanges/binance/binancetest"
 )
@@ -134,7 +135,8 @@ func checkMetrics(t *testing.T, what string, got map[string]*float64, want map[s
 }
 
 // TestRunRefusesUnsafeKeys: a key that can withdraw stops `run` with exit 78
-// and says why; a trading key too, unless allow_trading_key is set.
+// and says why; a trading key or one that can transfer funds too, unless
+// allow_trading_key is set.
 func TestRunRefusesUnsafeKeys(t *testing.T) {
 	for _, tc := range []struct {
 		name  string
@@ -145,6 +147,8 @@ func TestRunRefusesUnsafeKeys(t *testing.T) {
 		{"withdrawals", binancetest.Withdrawals, "", "can withdraw funds"},
 		{"trading", binancetest.Trading, "", "allow_trading_key"},
 		{"withdrawals even with allow_trading_key", binancetest.Withdrawals, "    allow_trading_key: true\n", "can withdraw funds"},
+		{"universal transfer", binancetest.UniversalTransfer, "", "permitsUniversalTransfer"},
+		{"internal transfer", binancetest.InternalTransfer, "", "enableInternalTransfer"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			srv := binancetest.NewServer(t, binancetest.Options{Account: binancetest.USDMOneWay, Permissions: tc.perm})
@@ -159,6 +163,21 @@ func TestRunRefusesUnsafeKeys(t *testing.T) {
 				t.Errorf("a key or secret leaked into the log:\n%s", errOut)
 			}
 		})
+	}
+}
+
+// TestRunAcceptsTransferKeyWhenAllowed: with allow_trading_key a key that
+// can transfer funds is not refused: the daemon starts and polls (the ETH
+// short's liquidation-near warning reaches the console).
+func TestRunAcceptsTransferKeyWhenAllowed(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs the daemon")
+	}
+	srv := binancetest.NewServer(t, binancetest.Options{Account: binancetest.USDMOneWay, Permissions: binancetest.UniversalTransfer})
+	d := startDaemon(t, binanceConfig(t, "binance-usdm", srv.URL, "    allow_trading_key: true\n"))
+	d.waitFor(t, 60*time.Second, "liquidation-near", "ETHUSDT")
+	if n := srv.Count("/sapi/v1/account/apiRestrictions"); n < 1 {
+		t.Errorf("the key's permissions were not checked (%d requests)", n)
 	}
 }
 

@@ -48,6 +48,10 @@ type Options struct {
 	HTTPClient *http.Client
 }
 
+// signFunc signs a query string with the secret: go-binance's common.Hmac,
+// common.Rsa or common.Ed25519, chosen by common.SignFunc from the key type.
+type signFunc func(secret, data string) (*string, error)
+
 // Exchange is one Binance futures account (USDⓈ-M or COIN-M). Snapshot and
 // CheckKey are serialized; every method is safe for concurrent use.
 type Exchange struct {
@@ -60,29 +64,51 @@ type Exchange struct {
 	tr           *transport
 	httpc        *http.Client
 	key, secret  string
-	base         string // futures REST base URL
-	spotBase     string // for the key-permission check; "" skips it (testnet)
+	keyType      string   // common.KeyTypeHmac, KeyTypeEd25519 or KeyTypeRsa
+	sign         signFunc // go-binance's signer for keyType
+	base         string   // futures REST base URL
+	spotBase     string   // for the key-permission check; "" skips it (testnet)
+	permEvery    time.Duration
 
 	fc *futures.Client  // USDM
 	dc *delivery.Client // COINM
 
-	mu     sync.Mutex // serializes Snapshot and CheckKey; guards the caches
+	mu     sync.Mutex // serializes Snapshot and CheckKey; guards what follows
 	closed bool
 	cache  cache
+	// checked: the key's permissions were read and accepted (or, on
+	// testnet, the key read the account); until then Snapshot checks first.
+	checked bool
+	perms   *apiRestrictions // last read, nil before the first read
+	permAt  time.Time        // when perms were read (or last tried)
+	// lastHeld is every position of the last successful Snapshot, by
+	// posKey, to notice the ones that disappear (liquidations.go).
+	lastHeld map[string]seenPos
 
 	evMu    sync.Mutex
 	pending []exchanges.Event
-	keyBad  bool // a key_problem was reported and no Snapshot succeeded since
+	keyBad  bool  // a key_problem was reported and no Snapshot succeeded since
+	keyErr  error // the key is rejected (KeyError); cleared by a good Snapshot
+	permErr error // the key has permissions marginwatch refuses; cleared by a check that accepts it
 }
 
 var (
 	_ exchanges.Exchange    = (*Exchange)(nil)
 	_ exchanges.KeyChecker  = (*Exchange)(nil)
 	_ exchanges.EventSource = (*Exchange)(nil)
+	_ exchanges.BanKeeper   = (*Exchange)(nil)
+	_ exchanges.KeyHealth   = (*Exchange)(nil)
 )
 
 // New builds the adapter of account cfg (cfg.Exchange is binance-usdm or
-// binance-coinm). It sends nothing; call CheckKey before the first Snapshot.
+// binance-coinm). It sends nothing. The daemon calls CheckKey at start;
+// Snapshot checks the key itself until a check has succeeded, and again
+// every cfg.PermissionCheckInterval (1h when 0).
+//
+// api_secret is an HMAC secret, or the PEM (PKCS#8) private key of an
+// Ed25519 or RSA API key, which Binance recommends: the key type follows
+// from the secret. An http:// endpoint is accepted only for a loopback host,
+// since the key travels in every request.
 func New(cfg config.Account, opts Options) (*Exchange, error) {
 	if cfg.Exchange != USDM && cfg.Exchange != COINM {
 		return nil, fmt.Errorf("account %s: exchange %q is not a Binance exchange (want %s or %s)", cfg.Name, cfg.Exchange, USDM, COINM)
@@ -99,7 +125,20 @@ func New(cfg config.Account, opts Options) (*Exchange, error) {
 		now:          opts.Now,
 		key:          cfg.APIKey.Reveal(),
 		secret:       cfg.APISecret.Reveal(),
+		permEvery:    cfg.PermissionCheckInterval,
 	}
+	if e.permEvery <= 0 {
+		e.permEvery = config.DefaultPermissionCheckInterval
+	}
+	kt, err := keyTypeOf(e.secret)
+	if err != nil {
+		return nil, fmt.Errorf("account %s: api_secret: %w", cfg.Name, err)
+	}
+	sf, err := common.SignFunc(kt)
+	if err != nil {
+		return nil, fmt.Errorf("account %s: api_secret: %w", cfg.Name, err)
+	}
+	e.keyType, e.sign = kt, sf
 	if e.log == nil {
 		e.log = slog.New(slog.DiscardHandler)
 	}
@@ -118,6 +157,8 @@ func New(cfg config.Account, opts Options) (*Exchange, error) {
 	if endpoint != "" {
 		if u, err := url.Parse(endpoint); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 			return nil, fmt.Errorf("account %s: endpoint %q is not an http(s) URL such as https://fapi.binance.com", cfg.Name, cfg.Endpoint)
+		} else if u.Scheme == "http" && !loopback(u.Hostname()) {
+			return nil, fmt.Errorf("account %s: endpoint %q is plain http to a host that is not this machine: the API key would cross the network unencrypted; use https://, or http:// only to a loopback address (127.0.0.1, ::1, localhost) such as a local proxy or test server", cfg.Name, cfg.Endpoint)
 		}
 	}
 	// go-binance's loggers print the signed URL in debug mode only, which
@@ -133,7 +174,7 @@ func New(cfg config.Account, opts Options) (*Exchange, error) {
 			e.base = endpoint
 		}
 		e.fc = futures.NewClient(e.key, e.secret)
-		e.fc.BaseURL, e.fc.HTTPClient, e.fc.Logger = e.base, e.httpc, quiet
+		e.fc.BaseURL, e.fc.HTTPClient, e.fc.Logger, e.fc.KeyType = e.base, e.httpc, quiet, e.keyType
 	case COINM:
 		e.base = delivery.BaseApiMainUrl
 		if cfg.Testnet {
@@ -143,7 +184,7 @@ func New(cfg config.Account, opts Options) (*Exchange, error) {
 			e.base = endpoint
 		}
 		e.dc = delivery.NewClient(e.key, e.secret)
-		e.dc.BaseURL, e.dc.HTTPClient, e.dc.Logger = e.base, e.httpc, quiet
+		e.dc.BaseURL, e.dc.HTTPClient, e.dc.Logger, e.dc.KeyType = e.base, e.httpc, quiet, e.keyType
 	}
 	switch {
 	case endpoint != "":
@@ -181,11 +222,38 @@ func (e *Exchange) PendingEvents() []exchanges.Event {
 }
 
 // Snapshot reads the account once. See exchanges.Exchange.
+//
+// Until the key's permissions have been checked and accepted (CheckKey
+// failed transiently at start), Snapshot checks them first and fails like
+// CheckKey when the key is refused. Every permEvery it reads them again:
+// a change raises a key_problem event and, when the key now has
+// permissions marginwatch refuses, KeyProblem reports it while polling
+// goes on (a trader in a crash needs the data; the problem is loud).
 func (e *Exchange) Snapshot(ctx context.Context) (*exchanges.Snapshot, error) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if e.closed {
 		return nil, ErrClosed
+	}
+	snap, err := e.snapshot(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("account %s: %w", e.name, err)
+	}
+	e.evMu.Lock()
+	e.keyBad, e.keyErr = false, nil
+	snap.Events = append(e.pending, snap.Events...)
+	e.pending = nil
+	e.evMu.Unlock()
+	return snap, nil
+}
+
+func (e *Exchange) snapshot(ctx context.Context) (*exchanges.Snapshot, error) {
+	if !e.checked {
+		if err := e.checkKey(ctx); err != nil {
+			return nil, err
+		}
+	} else if err := e.recheckKey(ctx); err != nil {
+		return nil, err
 	}
 	var (
 		snap *exchanges.Snapshot
@@ -197,20 +265,39 @@ func (e *Exchange) Snapshot(ctx context.Context) (*exchanges.Snapshot, error) {
 		snap, err = e.snapshotCOINM(ctx)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("account %s: %w", e.name, err)
+		return nil, err
 	}
-	e.evMu.Lock()
-	e.keyBad = false
-	snap.Events = append(snap.Events, e.pending...)
-	e.pending = nil
-	e.evMu.Unlock()
+	if err := e.liquidations(ctx, snap); err != nil {
+		return nil, err
+	}
 	return snap, nil
+}
+
+// KeyProblem says what is wrong with the key now: rejected by Binance
+// (until a Snapshot succeeds) or holding permissions marginwatch refuses
+// (until a check finds them gone); nil when it is fine. See
+// exchanges.KeyHealth.
+func (e *Exchange) KeyProblem() error {
+	e.evMu.Lock()
+	defer e.evMu.Unlock()
+	if e.keyErr != nil {
+		return e.keyErr
+	}
+	return e.permErr
+}
+
+// queue adds an event for the next Snapshot or PendingEvents.
+func (e *Exchange) queue(ev exchanges.Event) {
+	e.evMu.Lock()
+	defer e.evMu.Unlock()
+	e.pending = append(e.pending, ev)
 }
 
 // keyProblem queues a key_problem event, once per occurrence.
 func (e *Exchange) keyProblem(ke *KeyError) {
 	e.evMu.Lock()
 	defer e.evMu.Unlock()
+	e.keyErr = ke
 	if e.keyBad {
 		return
 	}
@@ -280,8 +367,9 @@ func (e *Exchange) timeOffset() int64 {
 
 // get sends a GET that go-binance has no service for, the way go-binance
 // does: parameters in the query string; when signed, a timestamp (our clock
-// minus the measured offset) and an HMAC-SHA256 signature of the query with
-// the secret, and the key in X-MBX-APIKEY. The JSON body is decoded into out.
+// minus the measured offset) and the signature of the query by go-binance's
+// own signer for the key type (HMAC-SHA256 hex, or Ed25519 or RSA base64,
+// query-escaped), and the key in X-MBX-APIKEY. The JSON body is decoded into out.
 // Error responses come back as *common.APIError, as from go-binance, so that
 // do and classify treat both alike.
 func (e *Exchange) get(ctx context.Context, base, path string, q url.Values, signed bool, out any) error {
@@ -293,11 +381,11 @@ func (e *Exchange) get(ctx context.Context, base, path string, q url.Values, sig
 	if signed {
 		q.Set("timestamp", fmt.Sprint(time.Now().UnixMilli()-e.timeOffset()))
 		query = q.Encode()
-		sig, err := common.Hmac(e.secret, query)
+		sig, err := e.sign(e.secret, query)
 		if err != nil {
-			return err
+			return fmt.Errorf("signing the request: %w", err)
 		}
-		query += "&signature=" + *sig
+		query += "&" + url.Values{"signature": {*sig}}.Encode()
 		header.Set("X-MBX-APIKEY", e.key)
 	}
 	full := base + path

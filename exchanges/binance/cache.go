@@ -45,6 +45,22 @@ type cache struct {
 	brackets map[string]*bracketSet // leverage brackets per held symbol
 
 	symbols map[string]*symbolState // USDⓈ-M per-symbol reads, refreshed in turn
+
+	premium      map[string]premiumRow // COIN-M premiumIndex by symbol
+	premiumAt    time.Time             // when premium was read
+	premiumPolls int                   // polls served from premium since
+	premiumAsked map[string]bool       // held symbols when premium was read
+}
+
+// premiumKnown reports whether symbol was held when premiumIndex was last
+// read (listed or not).
+func (c *cache) premiumKnown(symbol string) bool { return c.premiumAsked[symbol] }
+
+// premiumRow is what a COIN-M poll needs of premiumIndex.
+type premiumRow struct {
+	rate        float64
+	nextFunding time.Time
+	mark        float64
 }
 
 // candles is the cached closed 1h candles of one symbol.

@@ -15,12 +15,13 @@ import (
 
 // snapshotCOINM reads a COIN-M account. Every poll: account (per-asset
 // totals; per-position maintenance margin; weight 5), positionRisk (mark,
-// liquidation price, margin type, isolated margin; 1), premiumIndex (10; no
-// go-binance service: read here) and the open orders per held symbol (1).
-// Cached: exchangeInfo (contract sizes, hourly), fundingInfo and leverage
-// brackets (hourly; brackets via the signed GET /dapi/v2/leverageBracket, no
-// go-binance service), 1h klines (per closed candle), FUNDING_FEE income
-// (5 min; no go-binance service). COIN-M has no algo-order service: its
+// liquidation price, margin type, isolated margin; 1) and the open orders
+// per held symbol (1): 6 + N. Cached: premiumIndex (10, every third poll;
+// no go-binance service: read here; see premiumCOINM), exchangeInfo
+// (contract sizes, hourly), fundingInfo and leverage brackets (hourly;
+// brackets via the signed GET /dapi/v2/leverageBracket, no go-binance
+// service), 1h klines (per closed candle), FUNDING_FEE income (5 min; no
+// go-binance service). COIN-M has no algo-order service: its
 // stops are regular orders. The maintenance margin comes from the account's
 // position row; a position that row does not cover (opened between the two
 // reads) gets it from the brackets.
@@ -104,7 +105,7 @@ func (e *Exchange) snapshotCOINM(ctx context.Context) (*exchanges.Snapshot, erro
 		}
 		h.ContractSize, h.MarginAsset = c.size, c.marginAsset
 	}
-	if err := e.premiumCOINM(ctx, hs); err != nil {
+	if err := e.premiumCOINM(ctx, hs, now); err != nil {
 		return nil, err
 	}
 	for i := range hs {
@@ -208,38 +209,72 @@ func (e *Exchange) refreshContracts(ctx context.Context, now time.Time) error {
 	return nil
 }
 
-// premiumCOINM reads GET /dapi/v1/premiumIndex (every symbol: the weight is
-// 10 with or without one) for the funding rate and time.
-func (e *Exchange) premiumCOINM(ctx context.Context, hs []held) error {
+// premiumEvery is how many polls a COIN-M premiumIndex read serves:
+// weighing 10 with or without a symbol, it cannot be read every poll
+// within 10 + N, so the funding rate and time are at most this many polls
+// old, as on USDⓈ-M.
+const premiumEvery = readKinds
+
+// premiumCOINM sets the funding rate and time (and the mark where
+// positionRisk gave none) from GET /dapi/v1/premiumIndex, read for every
+// symbol at once (weight 10 with or without one) on every premiumEvery-th
+// poll, and at once when a held symbol is new since the last read or its
+// funding time has passed since then (the rate it reported has just been
+// paid). Between reads it is served from the last one. A symbol
+// premiumIndex does not list keeps no funding rather than being asked for
+// again every poll.
+func (e *Exchange) premiumCOINM(ctx context.Context, hs []held, now time.Time) error {
 	if len(hs) == 0 {
 		return nil
 	}
-	var rows []struct {
-		Symbol          string `json:"symbol"`
-		MarkPrice       string `json:"markPrice"`
-		LastFundingRate string `json:"lastFundingRate"`
-		NextFundingTime int64  `json:"nextFundingTime"`
-	}
-	if err := e.do(ctx, "GET /dapi/v1/premiumIndex", func(ctx context.Context) error {
-		return e.get(ctx, e.base, "/dapi/v1/premiumIndex", nil, false, &rows)
-	}); err != nil {
-		return err
-	}
-	p := parser{op: "GET /dapi/v1/premiumIndex"}
-	for _, r := range rows {
-		for i := range hs {
-			h := &hs[i]
-			if h.Symbol != r.Symbol {
-				continue
-			}
-			h.FundingRate = p.f("lastFundingRate", r.LastFundingRate)
-			h.NextFundingTime = ms(r.NextFundingTime)
-			if h.MarkPrice == 0 {
-				h.MarkPrice = p.f("markPrice", r.MarkPrice)
-			}
+	c := &e.cache
+	due := c.premium == nil || c.premiumPolls+1 >= premiumEvery
+	for i := range hs {
+		r, ok := c.premium[hs[i].Symbol]
+		if !ok && !c.premiumKnown(hs[i].Symbol) {
+			due = true
+		}
+		if ok && !r.nextFunding.IsZero() && !now.Before(r.nextFunding) && c.premiumAt.Before(r.nextFunding) {
+			due = true
 		}
 	}
-	return p.err
+	if due {
+		var rows []struct {
+			Symbol          string `json:"symbol"`
+			MarkPrice       string `json:"markPrice"`
+			LastFundingRate string `json:"lastFundingRate"`
+			NextFundingTime int64  `json:"nextFundingTime"`
+		}
+		if err := e.do(ctx, "GET /dapi/v1/premiumIndex", func(ctx context.Context) error {
+			return e.get(ctx, e.base, "/dapi/v1/premiumIndex", nil, false, &rows)
+		}); err != nil {
+			return err
+		}
+		p := parser{op: "GET /dapi/v1/premiumIndex"}
+		m := make(map[string]premiumRow, len(rows))
+		for _, r := range rows {
+			m[r.Symbol] = premiumRow{rate: p.f("lastFundingRate", r.LastFundingRate), nextFunding: ms(r.NextFundingTime), mark: p.f("markPrice", r.MarkPrice)}
+		}
+		if p.err != nil {
+			return p.err
+		}
+		c.premium, c.premiumAt, c.premiumPolls = m, now, 0
+		c.premiumAsked = map[string]bool{}
+		for i := range hs {
+			c.premiumAsked[hs[i].Symbol] = true
+		}
+	} else {
+		c.premiumPolls++
+	}
+	for i := range hs {
+		h := &hs[i]
+		r := c.premium[h.Symbol]
+		h.FundingRate, h.NextFundingTime = r.rate, r.nextFunding
+		if h.MarkPrice == 0 {
+			h.MarkPrice = r.mark
+		}
+	}
+	return nil
 }
 
 // stopsCOINM sets HasStopLoss from the open orders of each held symbol.

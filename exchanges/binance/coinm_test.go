@@ -3,7 +3,9 @@ package binance
 import (
 	"context"
 	"math"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/marginwatch/marginwatch/exchanges"
 	"github.com/marginwatch/marginwatch/exchanges/binance/binancetest"
@@ -89,13 +91,14 @@ func TestSnapshotCOINM(t *testing.T) {
 	if p := pos["ETHUSD_PERP"].Raw; p.MarginType != exchanges.Isolated || math.Abs(p.IsolatedWallet-0.05) > 1e-12 || p.ContractSize != 10 || p.MarginAsset != "ETH" {
 		t.Errorf("ETHUSD_PERP raw = %+v", p)
 	}
-	// Steady weight: account 5 + positionRisk 1 + premiumIndex 10 + openOrders 2.
+	// Steady weight: account 5 + positionRisk 1 + openOrders 2; premiumIndex
+	// (10) every third poll (see TestWeightCOINM).
 	srv.ResetCounts()
 	if _, err := ex.Snapshot(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	if w := srv.Weight(); w != 18 {
-		t.Errorf("steady COIN-M poll weight = %d (%v), want 18", w, srv.Weights())
+	if w := srv.Weight(); w != 8 {
+		t.Errorf("steady COIN-M poll weight = %d (%v), want 8", w, srv.Weights())
 	}
 }
 
@@ -174,4 +177,55 @@ func TestSnapshotCOINMHedge(t *testing.T) {
 		"position_count":   2,
 		"data_age_seconds": 0,
 	})
+}
+
+// TestPremiumCOINMRotation: the COIN-M funding rate is served from the
+// last premiumIndex read for two polls and read again on the third; a
+// newly held symbol the last read did not list gets it at once.
+func TestPremiumCOINMRotation(t *testing.T) {
+	ex, srv, clk := fixture(t, COINM, binancetest.Options{Account: binancetest.COINM}, nil)
+	ctx := context.Background()
+	full := srv.Body("/dapi/v1/premiumIndex")
+	var rows []string
+	for _, l := range strings.Split(full, "\n") {
+		if !strings.Contains(l, "LINKUSD_PERP") {
+			rows = append(rows, l)
+		}
+	}
+	srv.SetBody("/dapi/v1/premiumIndex", strings.Join(rows, "\n")) // not listed yet
+	rate := func(symbol string) float64 {
+		t.Helper()
+		snap, err := ex.Snapshot(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, p := range snap.Positions {
+			if p.Symbol == symbol {
+				return p.FundingRate
+			}
+		}
+		t.Fatalf("%s not held", symbol)
+		return 0
+	}
+	if r := rate("BTCUSD_PERP"); r != 0.0001 {
+		t.Fatalf("first poll rate %v", r)
+	}
+	full = strings.Replace(full, `"lastFundingRate":"0.00010000"`, `"lastFundingRate":"0.00050000"`, 1)
+	srv.SetBody("/dapi/v1/premiumIndex", strings.Replace(srv.Body("/dapi/v1/premiumIndex"), `"lastFundingRate":"0.00010000"`, `"lastFundingRate":"0.00050000"`, 1))
+	for i, want := range []float64{0.0001, 0.0001, 0.0005} {
+		clk.Advance(15 * time.Second)
+		if r := rate("BTCUSD_PERP"); r != want {
+			t.Errorf("poll %d after the change: rate %v, want %v", i+2, r, want)
+		}
+	}
+	// LINKUSD_PERP is listed and opens on a poll whose turn is not
+	// premiumIndex.
+	srv.SetBody("/dapi/v1/premiumIndex", full)
+	risk := strings.TrimSpace(srv.Body("/dapi/v1/positionRisk"))
+	srv.SetBody("/dapi/v1/positionRisk", strings.TrimSuffix(risk, "]")+`,{"symbol":"LINKUSD_PERP","positionAmt":"100","entryPrice":"14.0","markPrice":"15.0","unRealizedProfit":"0.4","liquidationPrice":"9","leverage":"10","maxQty":"50000","marginType":"cross","isolatedMargin":"0","isAutoAddMargin":"false","positionSide":"BOTH","updateTime":1}]`)
+	clk.Advance(15 * time.Second)
+	srv.ResetCounts()
+	if r := rate("LINKUSD_PERP"); r != 0.0001 || srv.Count("/dapi/v1/premiumIndex") != 1 {
+		t.Errorf("new symbol: rate %v, %d premiumIndex reads; want 0.0001, 1", r, srv.Count("/dapi/v1/premiumIndex"))
+	}
 }

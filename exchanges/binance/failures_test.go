@@ -188,6 +188,11 @@ func TestCheckKey(t *testing.T) {
 		{"withdrawals even when trading is allowed", binancetest.Withdrawals, true, "can withdraw funds"},
 		{"trading", binancetest.Trading, false, "the API key can trade (Enable Futures)"},
 		{"trading allowed", binancetest.Trading, true, ""},
+		{"universal transfer", binancetest.UniversalTransfer, false, "the API key can transfer funds (Permits Universal Transfer (permitsUniversalTransfer))"},
+		{"internal transfer", binancetest.InternalTransfer, false, "the API key can transfer funds (Enable Internal Transfer (enableInternalTransfer)); marginwatch needs a read-only key"},
+		{"transfer allowed", binancetest.UniversalTransfer, true, ""},
+		{"the fixture's key", binancetest.FixturePermissions, false, "the API key can trade (Enable Portfolio Margin Trading) and transfer funds (Permits Universal Transfer (permitsUniversalTransfer), Enable Internal Transfer (enableInternalTransfer))"},
+		{"the fixture's key allowed", binancetest.FixturePermissions, true, ""},
 	}
 	for _, c := range cases {
 		for _, exch := range []string{USDM, COINM} {

@@ -43,6 +43,13 @@ func fixture(t *testing.T, exchange string, so binancetest.Options, mod func(*co
 		so.Now = clk.Now
 	}
 	srv := binancetest.NewServer(t, so)
+	// Limits are per host and process-wide: a ban left behind must not hit
+	// a later test whose server gets the same port.
+	t.Cleanup(func() {
+		limitsMu.Lock()
+		delete(limits, hostOf(srv.URL))
+		limitsMu.Unlock()
+	})
 	acct := config.Account{
 		Name:      "main",
 		Exchange:  exchange,

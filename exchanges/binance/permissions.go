@@ -2,8 +2,10 @@ package binance
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/marginwatch/marginwatch/exchanges"
 )
@@ -12,6 +14,7 @@ import (
 // APIKeyPermission lacks some of the trading flags, so the adapter reads
 // the body itself.
 type apiRestrictions struct {
+	IPRestrict                   bool `json:"ipRestrict"`
 	EnableReading                bool `json:"enableReading"`
 	EnableWithdrawals            bool `json:"enableWithdrawals"`
 	EnableInternalTransfer       bool `json:"enableInternalTransfer"`
@@ -24,20 +27,70 @@ type apiRestrictions struct {
 	EnableFixAPITrade            bool `json:"enableFixApiTrade"`
 }
 
+// permission is one flag of apiRestrictions, named as Binance API
+// Management shows it (and, for the transfer flags, as the API does).
+type permission struct {
+	on   bool
+	name string
+}
+
 // trading lists the trading permissions the key holds.
 func (r *apiRestrictions) trading() []string {
-	var on []string
-	for _, p := range []struct {
-		on   bool
-		name string
-	}{
+	return names([]permission{
 		{r.EnableFutures, "Enable Futures"},
 		{r.EnableSpotAndMarginTrading, "Enable Spot & Margin Trading"},
 		{r.EnableMargin, "Enable Margin Loan, Repay & Transfer"},
 		{r.EnableVanillaOptions, "Enable European Options"},
 		{r.EnablePortfolioMarginTrading, "Enable Portfolio Margin Trading"},
 		{r.EnableFixAPITrade, "FIX API trading"},
-	} {
+	})
+}
+
+// transfers lists the permissions to move funds between accounts the key
+// holds: a stolen key could empty the futures wallet into a sub-account.
+func (r *apiRestrictions) transfers() []string {
+	return names([]permission{
+		{r.PermitsUniversalTransfer, "Permits Universal Transfer (permitsUniversalTransfer)"},
+		{r.EnableInternalTransfer, "Enable Internal Transfer (enableInternalTransfer)"},
+	})
+}
+
+// all is every flag, for telling what changed.
+func (r *apiRestrictions) all() []permission {
+	return []permission{
+		{r.EnableReading, "Enable Reading"},
+		{r.EnableWithdrawals, "Enable Withdrawals"},
+		{r.PermitsUniversalTransfer, "Permits Universal Transfer"},
+		{r.EnableInternalTransfer, "Enable Internal Transfer"},
+		{r.EnableFutures, "Enable Futures"},
+		{r.EnableSpotAndMarginTrading, "Enable Spot & Margin Trading"},
+		{r.EnableMargin, "Enable Margin Loan, Repay & Transfer"},
+		{r.EnableVanillaOptions, "Enable European Options"},
+		{r.EnablePortfolioMarginTrading, "Enable Portfolio Margin Trading"},
+		{r.EnableFixAPITrade, "FIX API trading"},
+		{r.IPRestrict, "Restrict access to trusted IPs only"},
+	}
+}
+
+// changes describes how r differs from old ("Enable Futures turned on, …"),
+// "" when it does not.
+func (r *apiRestrictions) changes(old *apiRestrictions) string {
+	var out []string
+	was, now := old.all(), r.all()
+	for i := range now {
+		switch {
+		case now[i].on && !was[i].on:
+			out = append(out, now[i].name+" turned on")
+		case !now[i].on && was[i].on:
+			out = append(out, now[i].name+" turned off")
+		}
+	}
+	return strings.Join(out, ", ")
+}
+
+func names(ps []permission) []string {
+	var on []string
+	for _, p := range ps {
 		if p.on {
 			on = append(on, p.name)
 		}
@@ -45,46 +98,165 @@ func (r *apiRestrictions) trading() []string {
 	return on
 }
 
+// judge returns why marginwatch refuses a key with permissions r (wrapping
+// exchanges.ErrPermanent and saying how to fix it), or nil.
+func (e *Exchange) judge(r *apiRestrictions) error {
+	const fix = "marginwatch needs a read-only key: create one with only \"Enable Reading\" in Binance API Management"
+	if r.EnableWithdrawals {
+		return fmt.Errorf("the API key can withdraw funds; %s: %w", fix, exchanges.ErrPermanent)
+	}
+	t, m := r.trading(), r.transfers()
+	if len(t)+len(m) > 0 && !e.allowTrading {
+		var can []string
+		if len(t) > 0 {
+			can = append(can, "trade ("+strings.Join(t, ", ")+")")
+		}
+		if len(m) > 0 {
+			can = append(can, "transfer funds ("+strings.Join(m, ", ")+")")
+		}
+		return fmt.Errorf("the API key can %s; %s, or set allow_trading_key: true on this account to accept the risk: %w", strings.Join(can, " and "), fix, exchanges.ErrPermanent)
+	}
+	if !r.EnableReading {
+		return fmt.Errorf("the API key cannot read the account: turn on \"Enable Reading\" for it in Binance API Management: %w", exchanges.ErrPermanent)
+	}
+	return nil
+}
+
 // CheckKey asks Binance for the key's permissions (GET
 // /sapi/v1/account/apiRestrictions on the spot API, or on endpoint when it
-// is set) and refuses a key that can withdraw, or trade unless
-// allow_trading_key is set. The errors wrap exchanges.ErrPermanent and say
-// how to fix the key. On testnet, which has no such endpoint, it only checks
-// that the key can read the account.
+// is set) and refuses a key that can withdraw, or trade or transfer funds
+// unless allow_trading_key is set. The errors wrap exchanges.ErrPermanent
+// and say how to fix the key; any other error is transient. On testnet,
+// which has no such endpoint, it only checks that the key can read the
+// account.
 func (e *Exchange) CheckKey(ctx context.Context) error {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if e.closed {
 		return ErrClosed
 	}
+	if err := e.checkKey(ctx); err != nil {
+		return fmt.Errorf("account %s: %w", e.name, err)
+	}
+	return nil
+}
+
+// checkKey is CheckKey with e.mu held. A refused key is also reported as a
+// key_problem (once) and by KeyProblem; an accepted one marks the key
+// checked.
+func (e *Exchange) checkKey(ctx context.Context) error {
 	if e.spotBase == "" {
 		e.log.Info("testnet: Binance's testnet has no key-permission endpoint; checking that the key can read the account only")
+		var err error
 		if e.kind == USDM {
-			return e.do(ctx, "GET /fapi/v1/positionSide/dual", func(ctx context.Context) error {
+			err = e.do(ctx, "GET /fapi/v1/positionSide/dual", func(ctx context.Context) error {
 				_, err := e.fc.NewGetPositionModeService().Do(ctx)
 				return err
 			})
+		} else {
+			err = e.do(ctx, "GET /dapi/v1/positionSide/dual", func(ctx context.Context) error {
+				_, err := e.dc.NewGetPositionModeService().Do(ctx)
+				return err
+			})
 		}
-		return e.do(ctx, "GET /dapi/v1/positionSide/dual", func(ctx context.Context) error {
-			_, err := e.dc.NewGetPositionModeService().Do(ctx)
-			return err
-		})
+		e.checked = err == nil
+		return err
 	}
+	r, err := e.readPermissions(ctx)
+	if err != nil {
+		return fmt.Errorf("checking the API key's permissions: %w", err)
+	}
+	e.perms, e.permAt = r, e.now()
+	if err := e.judge(r); err != nil {
+		e.refuse(err, "")
+		return err
+	}
+	e.accept()
+	e.checked = true
+	return nil
+}
+
+// recheckKey reads the permissions again when permEvery has passed since
+// the last read. A change raises a key_problem event saying what changed;
+// permissions marginwatch refuses are reported by KeyProblem until they
+// go, while polling goes on. Only a rejected key or the caller giving up
+// fails the Snapshot: after any other failure the check is tried again a
+// minute later.
+func (e *Exchange) recheckKey(ctx context.Context) error {
+	now := e.now()
+	if e.spotBase == "" || now.Sub(e.permAt) < e.permEvery {
+		return nil
+	}
+	r, err := e.readPermissions(ctx)
+	if err != nil {
+		var ke *KeyError
+		if errors.As(err, &ke) || ctx.Err() != nil {
+			return fmt.Errorf("checking the API key's permissions: %w", err)
+		}
+		e.log.Warn("API key permissions not re-checked; trying again in a minute", "err", err)
+		e.permAt = now.Add(time.Minute - e.permEvery)
+		return nil
+	}
+	old := e.perms
+	e.perms, e.permAt = r, now
+	var what string
+	if old != nil {
+		what = r.changes(old)
+	}
+	if err := e.judge(r); err != nil {
+		e.refuse(err, what)
+		return nil
+	}
+	e.accept()
+	if what != "" {
+		e.queue(e.keyEvent(now, "the API key's permissions changed: "+what))
+	}
+	return nil
+}
+
+// readPermissions reads GET /sapi/v1/account/apiRestrictions.
+func (e *Exchange) readPermissions(ctx context.Context) (*apiRestrictions, error) {
 	var r apiRestrictions
 	err := e.do(ctx, "GET /sapi/v1/account/apiRestrictions", func(ctx context.Context) error {
 		return e.get(ctx, e.spotBase, "/sapi/v1/account/apiRestrictions", nil, true, &r)
 	})
 	if err != nil {
-		return fmt.Errorf("account %s: checking the API key's permissions: %w", e.name, err)
+		return nil, err
 	}
-	if r.EnableWithdrawals {
-		return fmt.Errorf("account %s: the API key can withdraw funds; marginwatch needs a read-only key: create one with only \"Enable Reading\" in Binance API Management: %w", e.name, exchanges.ErrPermanent)
+	return &r, nil
+}
+
+// refuse records that the key has permissions marginwatch refuses (why),
+// raising a key_problem when that is new or the permissions changed (what).
+func (e *Exchange) refuse(why error, what string) {
+	now := e.now()
+	err := fmt.Errorf("account %s: %w", e.name, why)
+	e.evMu.Lock()
+	fresh := e.permErr == nil
+	e.permErr = err
+	e.evMu.Unlock()
+	switch {
+	case what != "":
+		e.queue(e.keyEvent(now, "the API key's permissions changed: "+what+"; "+why.Error()))
+	case fresh:
+		e.queue(e.keyEvent(now, why.Error()))
 	}
-	if t := r.trading(); len(t) > 0 && !e.allowTrading {
-		return fmt.Errorf("account %s: the API key can trade (%s); marginwatch needs a read-only key: create one with only \"Enable Reading\" in Binance API Management, or set allow_trading_key: true on this account to accept the risk: %w", e.name, strings.Join(t, ", "), exchanges.ErrPermanent)
+}
+
+// accept clears a refusal.
+func (e *Exchange) accept() {
+	e.evMu.Lock()
+	defer e.evMu.Unlock()
+	e.permErr = nil
+}
+
+// keyEvent is a key_problem event about the key's permissions.
+func (e *Exchange) keyEvent(now time.Time, msg string) exchanges.Event {
+	msg = "account " + e.name + ": " + strings.TrimSuffix(msg, ": "+exchanges.ErrPermanent.Error())
+	return exchanges.Event{
+		ID:      fmt.Sprintf("%s/key_permissions/%d", e.name, now.UnixMilli()),
+		Kind:    exchanges.KeyProblem,
+		Time:    now,
+		Message: msg,
 	}
-	if !r.EnableReading {
-		return fmt.Errorf("account %s: the API key cannot read the account: turn on \"Enable Reading\" for it in Binance API Management: %w", e.name, exchanges.ErrPermanent)
-	}
-	return nil
 }

@@ -35,9 +35,13 @@ func pollWeight(t *testing.T, ex *Exchange, srv *binancetest.Server) (weight int
 // first poll reads everything: account 5 + positionRisk 5 + premiumIndex,
 // openOrders and openAlgoOrders per symbol 3 × 3 + fundingInfo 1 + klines
 // 3 × 1 + income 30 + leverage brackets 3 × 1 = 56. A steady poll reads one
-// kind per symbol, in turn: 10 + N = 13.
+// kind per symbol, in turn: 10 + N = 13. The key check before (weight 1,
+// on the spot API in production) is not part of a poll.
 func TestWeightPerPoll(t *testing.T) {
 	ex, srv, clk := fixture(t, USDM, binancetest.Options{Account: binancetest.USDMOneWay}, nil)
+	if err := ex.CheckKey(context.Background()); err != nil {
+		t.Fatal(err)
+	}
 	if w, _ := pollWeight(t, ex, srv); w != 56 {
 		t.Errorf("first poll weight = %d (%v), want 56", w, srv.Weights())
 	}
@@ -47,8 +51,8 @@ func TestWeightPerPoll(t *testing.T) {
 		if w != 13 || srv.Count(kind) != 3 || srv.Requests() != 5 {
 			t.Errorf("steady poll %d: weight %d, %d requests (%v); want 13 with 3 × %s", i+2, w, srv.Requests(), srv.Weights(), kind)
 		}
-		if i == 2 && ex.UsedWeight() != 56+3*13 { // 04:30:45, still the first minute
-			t.Errorf("UsedWeight = %d, want %d (this minute)", ex.UsedWeight(), 56+3*13)
+		if i == 2 && ex.UsedWeight() != 1+56+3*13 { // 04:30:45, still the first minute
+			t.Errorf("UsedWeight = %d, want %d (this minute)", ex.UsedWeight(), 1+56+3*13)
 		}
 	}
 }
@@ -223,5 +227,68 @@ func TestPremiumUnlisted(t *testing.T) {
 		if (p.Symbol == "SOLUSDT") != (p.FundingRate == 0) {
 			t.Errorf("%s funding rate %v", p.Symbol, p.FundingRate)
 		}
+	}
+}
+
+// TestWeightCOINM measures COIN-M polls like TestWeightHour, with N = 3
+// held symbols (the scenario's two and LINKUSD_PERP): account 5 +
+// positionRisk 1 + openOrders per symbol every poll, premiumIndex (10) on
+// every third poll and the caches as on USDⓈ-M.
+func TestWeightCOINM(t *testing.T) {
+	ex, srv, clk := fixture(t, COINM, binancetest.Options{Account: binancetest.COINM}, nil)
+	risk := strings.TrimSpace(srv.Body("/dapi/v1/positionRisk"))
+	link := `{"symbol": "LINKUSD_PERP", "positionAmt": "100", "entryPrice": "14.0", "breakEvenPrice": "14.01",
+   "markPrice": "15.00000000", "unRealizedProfit": "0.47619048", "liquidationPrice": "9.00000000",
+   "leverage": "10", "maxQty": "50000", "marginType": "cross", "isolatedMargin": "0.00000000",
+   "isAutoAddMargin": "false", "positionSide": "BOTH", "updateTime": 1627026881327}`
+	srv.SetBody("/dapi/v1/positionRisk", strings.TrimSuffix(risk, "]")+","+link+"]")
+	if err := ex.CheckKey(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	paths := []string{"/dapi/v1/premiumIndex", "/dapi/v1/fundingInfo", "/dapi/v1/klines", "/dapi/v1/income", "/dapi/v2/leverageBracket", "/dapi/v1/exchangeInfo"}
+	const n = 3
+	var total, first, steadyMin, steadyMax, cacheMax, premiums int
+	steadyMin = 1 << 30
+	for i := range 240 {
+		srv.ResetCounts()
+		snap, err := ex.Snapshot(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(snap.Positions) != n {
+			t.Fatalf("%d positions", len(snap.Positions))
+		}
+		for _, p := range snap.Positions {
+			if p.FundingRate == 0 || p.NextFundingTime.IsZero() {
+				t.Fatalf("poll %d: %s has no funding", i, p.Symbol)
+			}
+		}
+		w, cached := srv.Weight(), false
+		for _, p := range paths {
+			cached = cached || srv.Count(p) > 0
+		}
+		premiums += srv.Count("/dapi/v1/premiumIndex")
+		total += w
+		switch {
+		case i == 0:
+			first = w
+		case cached:
+			cacheMax = max(cacheMax, w)
+		default:
+			steadyMax, steadyMin = max(steadyMax, w), min(steadyMin, w)
+		}
+		clk.Advance(15 * time.Second)
+	}
+	avg := float64(total) / 240
+	t.Logf("COIN-M, N=%d: first poll %d, steady poll %d..%d, heaviest cache-refresh poll %d, premiumIndex %d times, hour %d = %.2f a poll",
+		n, first, steadyMin, steadyMax, cacheMax, premiums, total, avg)
+	if steadyMax != 6+n {
+		t.Errorf("steady poll weight %d, want 6 + N = %d", steadyMax, 6+n)
+	}
+	if premiums < 80 || premiums > 82 { // every third poll, plus after funding times
+		t.Errorf("premiumIndex read %d times in 240 polls, want about 80", premiums)
+	}
+	if avg > float64(12+n) {
+		t.Errorf("average weight a poll %.2f > 12 + N = %d", avg, 12+n)
 	}
 }

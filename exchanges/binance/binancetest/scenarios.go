@@ -60,6 +60,7 @@ func usdmCommon(b map[string]string) {
 ]`
 	b["/fapi/v1/exchangeInfo"] = `{"rateLimits":[{"interval":"MINUTE","intervalNum":1,"limit":2400,"rateLimitType":"REQUEST_WEIGHT"}],"serverTime":1565613908500,"timezone":"UTC"}`
 	b["/fapi/v1/symbolConfig"] = `[{"symbol":"BTCUSDT","marginType":"CROSSED","isAutoAddMargin":false,"leverage":21,"maxNotionalValue":"1000000"}]`
+	b["/fapi/v1/forceOrders"] = forceOrdersFixture
 }
 
 // usdmOneWay: single-asset mode, one-way.
@@ -251,11 +252,15 @@ func usdmHedge() scenario {
 // PnL as Binance reports it: BTC 1000 × (1/50000 − 1/52000) = 0.00076923;
 // ETH −500 × (1/2000 − 1/2100) = −0.01190476.
 // Stops: BTCUSD_PERP has a STOP_MARKET SELL reduce-only; ETHUSD_PERP only a
-// LIMIT BUY reduce-only (no stop).
+// LIMIT BUY reduce-only (no stop). LINKUSD_PERP (contract 10 USD, mark 15)
+// is listed, priced and bracketed but not held, for tests that open a third
+// position. Forced orders: a liquidation of the BTCUSD_PERP long at
+// COINMLiquidationTime.
 func coinm() scenario {
 	b := map[string]string{}
 	b["/dapi/v1/positionSide/dual"] = `{"dualSidePosition":false}`
 	b["/dapi/v1/fundingInfo"] = `[]`
+	b["/dapi/v1/forceOrders"] = forceOrdersCOINM("BTCUSD_PERP", "BOTH")
 	b["/dapi/v1/account"] = `{
   "assets": [
     {"asset": "BTC", "walletBalance": "0.50000000", "unrealizedProfit": "0.00076923", "marginBalance": "0.50076923",
@@ -300,10 +305,12 @@ func coinm() scenario {
 	b["/dapi/v1/premiumIndex"] = `[
   {"symbol":"BTCUSD_PERP","pair":"BTCUSD","markPrice":"52000.00000000","indexPrice":"51990.00000000","estimatedSettlePrice":"51995.00000000","lastFundingRate":"0.00010000","interestRate":"0.00010000","nextFundingTime":1767254400000,"time":1767240000000},
   {"symbol":"ETHUSD_PERP","pair":"ETHUSD","markPrice":"2100.00000000","indexPrice":"2099.00000000","estimatedSettlePrice":"2099.50000000","lastFundingRate":"0.00020000","interestRate":"0.00010000","nextFundingTime":1767254400000,"time":1767240000000},
+  {"symbol":"LINKUSD_PERP","pair":"LINKUSD","markPrice":"15.00000000","indexPrice":"15.00000000","estimatedSettlePrice":"15.00000000","lastFundingRate":"0.00010000","interestRate":"0.00010000","nextFundingTime":1767254400000,"time":1767240000000},
   {"symbol":"BTCUSD_260327","pair":"BTCUSD","markPrice":"53000.00000000","indexPrice":"51990.00000000","estimatedSettlePrice":"51995.00000000","lastFundingRate":"","interestRate":"","nextFundingTime":0,"time":1767240000000}
 ]`
 	b["/dapi/v1/exchangeInfo"] = `{"timezone":"UTC","serverTime":1767240000000,"rateLimits":[],"exchangeFilters":[],"symbols":[` +
-		coinmSymbol("BTCUSD_PERP", "BTCUSD", "BTC", "PERPETUAL", 100, 4133404800000) + "," + coinmSymbol("ETHUSD_PERP", "ETHUSD", "ETH", "PERPETUAL", 10, 4133404800000) + `]}`
+		coinmSymbol("BTCUSD_PERP", "BTCUSD", "BTC", "PERPETUAL", 100, 4133404800000) + "," + coinmSymbol("ETHUSD_PERP", "ETHUSD", "ETH", "PERPETUAL", 10, 4133404800000) + "," +
+		coinmSymbol("LINKUSD_PERP", "LINKUSD", "LINK", "PERPETUAL", 10, 4133404800000) + `]}`
 	b["/dapi/v1/openOrders"] = `[
   {"avgPrice":"0.0","clientOrderId":"abc","cumBase":"0","executedQty":"0","orderId":1917641,"origQty":"10","origType":"STOP_MARKET","price":"0","reduceOnly":true,"side":"SELL","positionSide":"BOTH","status":"NEW","stopPrice":"45000","closePosition":false,"symbol":"BTCUSD_PERP","pair":"BTCUSD","time":1579276756075,"timeInForce":"GTC","type":"STOP_MARKET","activatePrice":"0","priceRate":"0","updateTime":1579276756075,"workingType":"CONTRACT_PRICE","priceProtect":false,"priceMatch":"NONE","selfTradePreventionMode":"NONE"},
   {"avgPrice":"0.0","clientOrderId":"abd","cumBase":"0","executedQty":"0","orderId":1917642,"origQty":"50","origType":"LIMIT","price":"1800","reduceOnly":true,"side":"BUY","positionSide":"BOTH","status":"NEW","stopPrice":"0","closePosition":false,"symbol":"ETHUSD_PERP","pair":"ETHUSD","time":1579276756075,"timeInForce":"GTC","type":"LIMIT","activatePrice":"0","priceRate":"0","updateTime":1579276756075,"workingType":"CONTRACT_PRICE","priceProtect":false,"priceMatch":"NONE","selfTradePreventionMode":"NONE"}
@@ -312,11 +319,12 @@ func coinm() scenario {
 	// their shape.
 	b["/dapi/v2/leverageBracket"] = `[
   {"symbol":"BTCUSD_PERP","notionalCoef":1.5,"brackets":[{"bracket":1,"initialLeverage":125,"qtyCap":50,"qtylFloor":0,"maintMarginRatio":0.004,"cum":0}]},
-  {"symbol":"ETHUSD_PERP","notionalCoef":1.5,"brackets":[{"bracket":1,"initialLeverage":75,"qtyCap":500,"qtylFloor":0,"maintMarginRatio":0.005,"cum":0}]}
+  {"symbol":"ETHUSD_PERP","notionalCoef":1.5,"brackets":[{"bracket":1,"initialLeverage":75,"qtyCap":500,"qtylFloor":0,"maintMarginRatio":0.005,"cum":0}]},
+  {"symbol":"LINKUSD_PERP","notionalCoef":1.5,"brackets":[{"bracket":1,"initialLeverage":50,"qtyCap":50000,"qtylFloor":0,"maintMarginRatio":0.01,"cum":0}]}
 ]`
 	return scenario{
 		bodies:  b,
-		candles: map[string]candle{"BTCUSD_PERP": {52000, 400}, "ETHUSD_PERP": {2100, 25}},
+		candles: map[string]candle{"BTCUSD_PERP": {52000, 400}, "ETHUSD_PERP": {2100, 25}, "LINKUSD_PERP": {15, 0.2}},
 		income: []incomeRow{
 			{"BTCUSD_PERP", "FUNDING_FEE", "-0.00001000", "BTC", 2 * time.Hour},
 			{"ETHUSD_PERP", "FUNDING_FEE", "0.00020000", "ETH", 10 * time.Hour},
@@ -349,6 +357,7 @@ func coinmHedge() scenario {
 	b := map[string]string{}
 	b["/dapi/v1/positionSide/dual"] = `{"dualSidePosition":true}`
 	b["/dapi/v1/fundingInfo"] = `[]`
+	b["/dapi/v1/forceOrders"] = forceOrdersCOINM("BTCUSD_201225", "LONG")
 	b["/dapi/v1/positionRisk"] = `[
   {"symbol": "BTCUSD_201225", "positionAmt": "0", "entryPrice": "0.0", "breakEvenPrice": "0.0",
    "markPrice": "0.00000000", "unRealizedProfit": "0.00000000", "liquidationPrice": "0",

@@ -2,21 +2,28 @@
 // server on 127.0.0.1 that serves realistic USDⓈ-M and COIN-M accounts in
 // the exact shapes of Binance's responses (the bodies follow
 // the project's shared Binance fixtures, which come from Binance's documentation
-// and official connector), checks API keys and HMAC-SHA256 signatures the
-// way Binance does, counts requests and request weight per endpoint, and
+// and official connector), checks API keys and signatures the way Binance
+// does (HMAC-SHA256 with the secret, or Ed25519 or RSA with the key's
+// public key), counts requests and request weight per endpoint, and
 // injects failures: 429 and 418 with Retry-After, 5xx, HTML error pages,
-// malformed JSON, hung requests, -1021 and -2015.
+// malformed JSON, hung requests, -1021 and -2015. Liquidate makes a
+// position disappear the way a liquidation does, forced order included.
 package binancetest
 
 import (
 	"bytes"
+	"crypto"
+	"crypto/ed25519"
 	"crypto/hmac"
+	"crypto/rsa"
 	"crypto/sha256"
+	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"sort"
 	"strconv"
 	"strings"
@@ -56,6 +63,13 @@ const (
 	ReadOnly Permissions = iota
 	Withdrawals
 	Trading
+	// UniversalTransfer and InternalTransfer: read-only but for
+	// permitsUniversalTransfer or enableInternalTransfer.
+	UniversalTransfer
+	InternalTransfer
+	// FixturePermissions is the shared fixture's body as it is: reading,
+	// internal and universal transfer, portfolio margin trading.
+	FixturePermissions
 )
 
 // Options configure a Server.
@@ -64,6 +78,10 @@ type Options struct {
 	Permissions Permissions
 	// Key and Secret the server accepts; Key and Secret constants when empty.
 	Key, Secret string
+	// PublicKey, when set, is the public half of an Ed25519
+	// (ed25519.PublicKey) or RSA (*rsa.PublicKey) API key: signatures are
+	// checked with it instead of HMAC with Secret.
+	PublicKey crypto.PublicKey
 	// Now is the server's clock (candle times, income times, the weight
 	// minute); time.Now when nil.
 	Now func() time.Time
@@ -140,6 +158,8 @@ type Server struct {
 	weight    int
 	minute    int64 // the clock minute minuteW counts
 	minuteW   int
+	perms     Permissions
+	nextOrder int64 // orderId of the next forced order Liquidate adds
 }
 
 // NewServer starts a fake Binance on 127.0.0.1; it is closed when t ends.
@@ -162,6 +182,8 @@ func NewServer(t testing.TB, o Options) *Server {
 		overrides: map[string]http.HandlerFunc{},
 		counts:    map[string]int{},
 		weights:   map[string]int{},
+		perms:     o.Permissions,
+		nextOrder: 7000000001,
 	}
 	s.srv = httptest.NewServer(http.HandlerFunc(s.serve))
 	s.URL = s.srv.URL
@@ -249,6 +271,13 @@ func (s *Server) ResetCounts() {
 	s.weights = map[string]int{}
 }
 
+// SetPermissions changes what the API key may do from the next request on.
+func (s *Server) SetPermissions(p Permissions) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.perms = p
+}
+
 // SetMinuteWeight sets the weight the server reports as used this minute
 // (to test the 80% slow-down).
 func (s *Server) SetMinuteWeight(w int) {
@@ -272,6 +301,11 @@ func weightOf(path string, q map[string][]string) int {
 		return 40
 	case "/fapi/v1/income":
 		return 30
+	case "/fapi/v1/forceOrders", "/dapi/v1/forceOrders":
+		if has("symbol") {
+			return 20
+		}
+		return 50
 	case "/dapi/v1/income":
 		return 20
 	case "/fapi/v1/positionSide/dual", "/fapi/v1/multiAssetsMargin", "/dapi/v1/positionSide/dual":
@@ -374,9 +408,7 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		payload := strings.TrimSuffix(raw[:i], "&")
-		mac := hmac.New(sha256.New, []byte(s.opts.Secret))
-		mac.Write([]byte(payload))
-		if !hmac.Equal([]byte(hex.EncodeToString(mac.Sum(nil))), []byte(raw[i+len("signature="):])) {
+		if !s.verify(payload, raw[i+len("signature="):]) {
 			writeError(w, http.StatusBadRequest, -1022, "Signature for this request is not valid.")
 			return
 		}
@@ -393,6 +425,33 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
 	w.Write(body)
+}
+
+// verify checks the signature (as sent, query-escaped) of payload.
+func (s *Server) verify(payload, sig string) bool {
+	switch pub := s.opts.PublicKey.(type) {
+	case ed25519.PublicKey:
+		b, ok := unbase64(sig)
+		return ok && ed25519.Verify(pub, []byte(payload), b)
+	case *rsa.PublicKey:
+		b, ok := unbase64(sig)
+		sum := sha256.Sum256([]byte(payload))
+		return ok && rsa.VerifyPKCS1v15(pub, crypto.SHA256, sum[:], b) == nil
+	case nil:
+		mac := hmac.New(sha256.New, []byte(s.opts.Secret))
+		mac.Write([]byte(payload))
+		return hmac.Equal([]byte(hex.EncodeToString(mac.Sum(nil))), []byte(sig))
+	}
+	return false
+}
+
+func unbase64(sig string) ([]byte, bool) {
+	v, err := url.QueryUnescape(sig)
+	if err != nil {
+		return nil, false
+	}
+	b, err := base64.StdEncoding.DecodeString(v)
+	return b, err == nil
 }
 
 func writeError(w http.ResponseWriter, status int, code int, msg string) {
@@ -412,7 +471,12 @@ func (s *Server) body(path string, r *http.Request, now time.Time) ([]byte, int)
 	case "/fapi/v1/time", "/dapi/v1/time":
 		return fmt.Appendf(nil, `{"serverTime":%d}`, now.UnixMilli()), http.StatusOK
 	case "/sapi/v1/account/apiRestrictions":
-		return []byte(permissions(s.opts.Permissions)), http.StatusOK
+		s.mu.Lock()
+		p := s.perms
+		s.mu.Unlock()
+		return []byte(permissions(p)), http.StatusOK
+	case "/fapi/v1/forceOrders", "/dapi/v1/forceOrders":
+		return forceOrders(static, q), http.StatusOK
 	case "/fapi/v1/klines", "/dapi/v1/klines":
 		return s.klines(symbol, q.Get("limit"), now)
 	case "/fapi/v1/income", "/dapi/v1/income":
@@ -568,12 +632,19 @@ func (s *Server) income(path string, q map[string][]string, now time.Time) []byt
 
 // permissions is an apiRestrictions body (fixture shape).
 func permissions(p Permissions) string {
-	withdraw, futures := false, false
+	if p == FixturePermissions {
+		return apiRestrictionsFixture
+	}
+	withdraw, futures, universal, internal := false, false, false, false
 	switch p {
 	case Withdrawals:
 		withdraw = true
 	case Trading:
 		futures = true
+	case UniversalTransfer:
+		universal = true
+	case InternalTransfer:
+		internal = true
 	}
-	return fmt.Sprintf(`{"ipRestrict":false,"createTime":1623840271000,"enableReading":true,"enableWithdrawals":%t,"enableInternalTransfer":false,"enableMargin":false,"enableFutures":%t,"permitsUniversalTransfer":false,"enableVanillaOptions":false,"enableFixApiTrade":false,"enableFixReadOnly":true,"enableSpotAndMarginTrading":false,"enablePortfolioMarginTrading":false}`, withdraw, futures)
+	return fmt.Sprintf(`{"ipRestrict":false,"createTime":1623840271000,"enableReading":true,"enableWithdrawals":%t,"enableInternalTransfer":%t,"enableMargin":false,"enableFutures":%t,"permitsUniversalTransfer":%t,"enableVanillaOptions":false,"enableFixApiTrade":false,"enableFixReadOnly":true,"enableSpotAndMarginTrading":false,"enablePortfolioMarginTrading":false}`, withdraw, internal, futures, universal)
 }
