@@ -385,10 +385,10 @@ func TestTruncateBacksOffAnEntity(t *testing.T) {
 		limit int
 		want  string
 	}{
-		{"abcdef&amp;xyz", 10, "abcdef…"},   // would cut "&amp" → "&a…"
-		{"abcde&lt;xyz", 10, "abcde…"},      // "&lt;" cut after "&l"
-		{"ab&lt;cdefgh", 10, "ab&lt;c…"},    // an entity already closed stays
-		{"abcdefgh&;;;", 11, "abcdefgh…"},   // a lone '&' is dropped with the rest
+		{"abcdef&amp;xyz", 10, "abcdef…"}, // would cut "&amp" → "&a…"
+		{"abcde&lt;xyz", 10, "abcde…"},    // "&lt;" cut after "&l"
+		{"ab&lt;cdefgh", 10, "ab&lt;c…"},  // an entity already closed stays
+		{"abcdefgh&;;;", 11, "abcdefgh…"}, // a lone '&' is dropped with the rest
 		{"short", 10, "short"},
 	}
 	for _, tt := range tests {
