@@ -34,6 +34,9 @@ func (a Alert) MarshalJSON() ([]byte, error) {
 // UnmarshalJSON decodes what MarshalJSON encodes: numbers, and the strings
 // "+Inf", "-Inf" and "NaN" for Value, Threshold and Context figures.
 func (a *Alert) UnmarshalJSON(b []byte) error {
+	if string(b) == "null" {
+		return nil // as encoding/json does for a struct
+	}
 	type plain Alert
 	var w struct {
 		plain

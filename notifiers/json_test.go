@@ -40,7 +40,10 @@ func TestAlertJSONNonFinite(t *testing.T) {
 		t.Errorf("round trip:\n got %+v\nwant %+v", got, a)
 	}
 
-	var ta Alert
+	ta := Alert{ID: "kept"}
+	if err := json.Unmarshal([]byte(`null`), &ta); err != nil || ta.ID != "kept" {
+		t.Errorf("Unmarshal(null) = %v and left %+v; want a no-op", err, ta)
+	}
 	if err := json.Unmarshal([]byte(`{"value":-Inf}`), &ta); err == nil {
 		t.Error("a bare -Inf is not JSON; Unmarshal should fail")
 	}
