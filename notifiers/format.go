@@ -11,10 +11,16 @@ import (
 // significant digits for small ones (funding rates like 0.000125), without
 // trailing zeros. Below 1e-4 Go's %g switches to exponent notation
 // ("1.25e-05"); Slack and Telegram avoid that with their own small-value
-// rule and use this one for the rest.
+// rule and use this one for the rest. ±Inf is "∞" or "-∞" (see
+// InfiniteNote), NaN is "NaN".
 func FormatNumber(v float64) string {
-	if math.IsNaN(v) || math.IsInf(v, 0) {
-		return strconv.FormatFloat(v, 'f', -1, 64)
+	switch {
+	case math.IsNaN(v):
+		return "NaN"
+	case math.IsInf(v, 1):
+		return "∞"
+	case math.IsInf(v, -1):
+		return "-∞"
 	}
 	if v == 0 || math.Abs(v) >= 1 {
 		s := strconv.FormatFloat(v, 'f', 2, 64)
@@ -26,6 +32,45 @@ func FormatNumber(v float64) string {
 		return s
 	}
 	return strconv.FormatFloat(v, 'g', 3, 64)
+}
+
+// InfiniteNote follows an infinite figure wherever a channel shows one:
+// only equity at or below zero makes a figure infinite (effective_leverage,
+// size_pct_equity, net_exposure_ratio), and a bare "∞" would read as a bug.
+const InfiniteNote = " (equity ≤ 0)"
+
+// FormatFigure is v in format's notation followed by unit ("6.21%", "5x"),
+// or, when v is infinite, "∞ (equity ≤ 0)": a unit after ∞ says nothing.
+// Channels pass their own number format (nil means FormatNumber).
+func FormatFigure(v float64, unit string, format func(float64) string) string {
+	if math.IsInf(v, 0) {
+		return FormatNumber(v) + InfiniteNote
+	}
+	if format == nil {
+		format = FormatNumber
+	}
+	return format(v) + unit
+}
+
+// Liquidated reports whether a is the closing notice (KindClosed) of a
+// position the exchange liquidated: the loudest notice there is, never a
+// quiet one.
+func (a Alert) Liquidated() bool {
+	return a.Kind == KindClosed && a.Reason == ReasonLiquidated
+}
+
+// ClosedReason is how a KindClosed alert ended, ReasonLiquidated or
+// ReasonClosed; an empty or unknown Reason reads as ReasonClosed, which
+// claims nothing the exchange did not report. It is "" for other kinds.
+func (a Alert) ClosedReason() string {
+	switch {
+	case a.Kind != KindClosed:
+		return ""
+	case a.Reason == ReasonLiquidated:
+		return ReasonLiquidated
+	default:
+		return ReasonClosed
+	}
 }
 
 // OneLine replaces every control character (C0 and DEL) with a space. A

@@ -22,8 +22,8 @@ func TestFormatNumber(t *testing.T) {
 		{0.9999, "1"},
 		{0.0000123456, "1.23e-05"}, // %g's exponent below 1e-4; see slack's and telegram's formatNum
 		{math.NaN(), "NaN"},
-		{math.Inf(1), "+Inf"},
-		{math.Inf(-1), "-Inf"},
+		{math.Inf(1), "∞"},
+		{math.Inf(-1), "-∞"},
 	}
 	for _, tt := range tests {
 		if got := FormatNumber(tt.v); got != tt.want {
@@ -131,6 +131,52 @@ func TestThreaded(t *testing.T) {
 	for _, tt := range tests {
 		if got := tt.a.Threaded(); got != tt.want {
 			t.Errorf("%+v.Threaded() = %v, want %v", tt.a, got, tt.want)
+		}
+	}
+}
+
+func TestFormatFigure(t *testing.T) {
+	pct := func(v float64) string { return "<" + FormatNumber(v) + ">" }
+	tests := []struct {
+		v      float64
+		unit   string
+		format func(float64) string
+		want   string
+	}{
+		{5, "x", nil, "5x"},
+		{6.21, "%", pct, "<6.21>%"},
+		{math.Inf(1), "x", nil, "∞ (equity ≤ 0)"},
+		{math.Inf(-1), "", pct, "-∞ (equity ≤ 0)"},
+		{math.NaN(), "x", nil, "NaNx"},
+	}
+	for _, tt := range tests {
+		if got := FormatFigure(tt.v, tt.unit, tt.format); got != tt.want {
+			t.Errorf("FormatFigure(%v, %q) = %q, want %q", tt.v, tt.unit, got, tt.want)
+		}
+	}
+}
+
+func TestClosedReason(t *testing.T) {
+	tests := []struct {
+		kind       Kind
+		reason     string
+		want       string
+		liquidated bool
+	}{
+		{KindClosed, ReasonLiquidated, ReasonLiquidated, true},
+		{KindClosed, ReasonClosed, ReasonClosed, false},
+		{KindClosed, "", ReasonClosed, false},
+		{KindClosed, "exploded", ReasonClosed, false},
+		{KindResolved, ReasonLiquidated, "", false},
+		{KindFiring, "", "", false},
+	}
+	for _, tt := range tests {
+		a := Alert{Kind: tt.kind, Status: Resolved, Reason: tt.reason}
+		if got := a.ClosedReason(); got != tt.want {
+			t.Errorf("%s/%q: ClosedReason() = %q, want %q", tt.kind, tt.reason, got, tt.want)
+		}
+		if got := a.Liquidated(); got != tt.liquidated {
+			t.Errorf("%s/%q: Liquidated() = %v, want %v", tt.kind, tt.reason, got, tt.liquidated)
 		}
 	}
 }

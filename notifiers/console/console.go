@@ -8,6 +8,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"math"
 	"strconv"
 	"strings"
 	"sync"
@@ -23,6 +24,7 @@ const (
 	yellow = "\x1b[33m"
 	cyan   = "\x1b[36m"
 	green  = "\x1b[32m"
+	grey   = "\x1b[90m"
 	reset  = "\x1b[0m"
 )
 
@@ -71,6 +73,9 @@ func (n *Notifier) Notify(ctx context.Context, alerts ...notifiers.Alert) (bool,
 // line renders one alert, most useful first:
 //
 //	TIME SEVERITY KIND RULE  ACCOUNT [SYMBOL SIDE]  METRIC VALUE OP THRESHOLD  "SUMMARY"  runbook: RUNBOOK
+//
+// A closing notice (KindClosed) has KIND "closed", or "LIQUIDATED" in
+// capitals, and states the metric's last value: the condition never cleared.
 func (n *Notifier) line(b *strings.Builder, a notifiers.Alert) {
 	at := a.At
 	if at.IsZero() {
@@ -84,7 +89,11 @@ func (n *Notifier) line(b *strings.Builder, a notifiers.Alert) {
 		sev = colorOf(a) + sev + reset
 	}
 	b.WriteString(sev)
-	fmt.Fprintf(b, " %-9s %s", a.Kind, notifiers.OneLine(a.Rule))
+	kind := string(a.Kind)
+	if a.Liquidated() {
+		kind = "LIQUIDATED"
+	}
+	fmt.Fprintf(b, " %-9s %s", notifiers.OneLine(kind), notifiers.OneLine(a.Rule))
 
 	b.WriteString("  ")
 	b.WriteString(notifiers.OneLine(a.Account))
@@ -146,8 +155,15 @@ func (n *Notifier) digest(b *strings.Builder, a notifiers.Alert) {
 	}
 }
 
+// colorOf is the severity's colour while firing and green for a recovery.
+// A closing notice is no recovery: red for a liquidation, grey otherwise.
 func colorOf(a notifiers.Alert) string {
-	if a.Status == notifiers.Resolved {
+	switch {
+	case a.Liquidated():
+		return red
+	case a.Kind == notifiers.KindClosed:
+		return grey
+	case a.Status == notifiers.Resolved:
 		return green
 	}
 	switch a.Severity {
@@ -162,10 +178,23 @@ func colorOf(a notifiers.Alert) string {
 
 // comparison renders "metric value op threshold". A resolved alert shows
 // the negated operator, so the line states what is true now ("17 >= 15"),
-// not the condition that no longer holds.
+// not the condition that no longer holds. A closed one states the last
+// value seen ("last 3.1 (below 7)"): nothing cleared, the subject went away.
+// An infinite value carries notifiers.InfiniteNote.
 func comparison(a notifiers.Alert) string {
 	if a.Metric == "" {
 		return ""
+	}
+	metric := notifiers.OneLine(a.Metric)
+	val := notifiers.FormatNumber(a.Value)
+	if math.IsInf(a.Value, 0) {
+		val += notifiers.InfiniteNote
+	}
+	if a.Kind == notifiers.KindClosed {
+		if a.Op == "" {
+			return metric + " last " + val
+		}
+		return fmt.Sprintf("%s last %s (%s %s)", metric, val, notifiers.OneLine(a.Op), notifiers.FormatNumber(a.Threshold))
 	}
 	var op string
 	resolved := a.Status == notifiers.Resolved
@@ -180,7 +209,7 @@ func comparison(a notifiers.Alert) string {
 		op = ">="
 	default:
 		// Events have no threshold; their metric is the event name.
-		return notifiers.OneLine(a.Metric)
+		return metric
 	}
-	return fmt.Sprintf("%s %s %s %s", notifiers.OneLine(a.Metric), notifiers.FormatNumber(a.Value), op, notifiers.FormatNumber(a.Threshold))
+	return fmt.Sprintf("%s %s %s %s", metric, val, op, notifiers.FormatNumber(a.Threshold))
 }

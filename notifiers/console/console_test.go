@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"math"
 	"strings"
 	"sync"
 	"testing"
@@ -27,7 +28,7 @@ func newTest(w *bytes.Buffer, color bool) *Notifier {
 
 func liq(kind notifiers.Kind, sev notifiers.Severity, v, thr float64) notifiers.Alert {
 	status := notifiers.Firing
-	if kind == notifiers.KindResolved {
+	if kind == notifiers.KindResolved || kind == notifiers.KindClosed {
 		status = notifiers.Resolved
 	}
 	return notifiers.Alert{
@@ -78,6 +79,36 @@ func TestLines(t *testing.T) {
 			alert:     liq(notifiers.KindResolved, notifiers.Critical, 17.5, 15),
 			plain:     ts + "CRITICAL resolved  " + pos + "liq_distance_pct 17.5 >= 15" + tail,
 			colorized: ts + "\x1b[32mCRITICAL\x1b[0m resolved  " + pos + "liq_distance_pct 17.5 >= 15" + tail,
+		},
+		{
+			name: "liquidated: loud, red, the last value, never resolved",
+			alert: func() notifiers.Alert {
+				a := liq(notifiers.KindClosed, notifiers.Critical, 3.1, 7)
+				a.Reason = notifiers.ReasonLiquidated
+				return a
+			}(),
+			plain:     ts + "CRITICAL LIQUIDATED " + pos + "liq_distance_pct last 3.1 (below 7)" + tail,
+			colorized: ts + "\x1b[31mCRITICAL\x1b[0m LIQUIDATED " + pos + "liq_distance_pct last 3.1 (below 7)" + tail,
+		},
+		{
+			name: "closed: grey, the last value",
+			alert: func() notifiers.Alert {
+				a := liq(notifiers.KindClosed, notifiers.Warning, 12, 15)
+				a.Reason = notifiers.ReasonClosed
+				return a
+			}(),
+			plain:     ts + "WARNING  closed    " + pos + "liq_distance_pct last 12 (below 15)" + tail,
+			colorized: ts + "\x1b[90mWARNING \x1b[0m closed    " + pos + "liq_distance_pct last 12 (below 15)" + tail,
+		},
+		{
+			name: "infinite leverage",
+			alert: notifiers.Alert{
+				Status: notifiers.Firing, Kind: notifiers.KindFiring, Severity: notifiers.Critical,
+				Rule: "over-leveraged", Account: "main", Metric: "effective_leverage", Value: math.Inf(1), Threshold: 20,
+				Op: "above", At: at,
+			},
+			plain:     ts + "CRITICAL firing    over-leveraged  main  effective_leverage ∞ (equity ≤ 0) > 20",
+			colorized: ts + "\x1b[31mCRITICAL\x1b[0m firing    over-leveraged  main  effective_leverage ∞ (equity ≤ 0) > 20",
 		},
 		{
 			name: "account scope above, info, small numbers",

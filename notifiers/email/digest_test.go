@@ -85,7 +85,7 @@ marginwatch
 	if wantPre := "</table>\n<pre style=\"font-family:Menlo,Consolas,monospace;font-size:13px;margin:0 0 16px 0\">marginwatch digest d\n\n  main [31m &lt;ok&gt;</pre>\n"; !strings.Contains(html, wantPre) {
 		t.Errorf("html lacks %q:\n%s", wantPre, html)
 	}
-	if got, want := subject(alerts), "[RESOLVED] main: margin-ratio (+1 more)"; got != want {
+	if got, want := subject(alerts), "marginwatch: margin-ratio on main"; got != want {
 		t.Errorf("subject = %q, want %q", got, want)
 	}
 	root := "<incident-0f1e2d3c4b5a6978@marginwatch>"

@@ -3,12 +3,12 @@ package email
 import (
 	"context"
 	"crypto/tls"
+	"encoding/base64"
 	"fmt"
 	"log/slog"
 	"net"
 	netmail "net/mail"
 	"strconv"
-	"strings"
 	"time"
 
 	mail "github.com/wneessen/go-mail"
@@ -45,12 +45,15 @@ type Notifier struct {
 	mode     string
 	username string
 	password string
-	from     string
-	to       []string
-	timeout  time.Duration
-	tlsConf  *tls.Config
-	loc      *time.Location
-	log      *slog.Logger
+	// secrets are what redact removes from error text: the password and
+	// the forms AUTH sends it in.
+	secrets []string
+	from    string
+	to      []string
+	timeout time.Duration
+	tlsConf *tls.Config
+	loc     *time.Location
+	log     *slog.Logger
 	// now dates a message whose alerts carry no time.
 	now func() time.Time
 }
@@ -119,6 +122,7 @@ func New(cfg config.Notifier, opts Options) (*Notifier, error) {
 		mode:     mode,
 		username: cfg.Username,
 		password: cfg.Password.Reveal(),
+		secrets:  authSecrets(cfg.Username, cfg.Password.Reveal()),
 		from:     cfg.From,
 		to:       append([]string(nil), cfg.To...),
 		timeout:  cfg.Timeout,
@@ -198,7 +202,7 @@ func (n *Notifier) message(alerts []notifiers.Alert) (*mail.Msg, error) {
 	// RFC 3834: tells vacation responders not to answer a machine.
 	m.SetGenHeader("Auto-Submitted", "auto-generated")
 	m.SetUserAgent("marginwatch")
-	if a, ok := lead(alerts); ok && a.Status == notifiers.Firing && a.Severity == notifiers.Critical && a.Kind != notifiers.KindTest {
+	if urgent(alerts) {
 		m.SetImportance(mail.ImportanceHigh)
 	}
 	m.SetBodyString(mail.TypeTextPlain, view.text())
@@ -268,13 +272,42 @@ func (n *Notifier) dialer(ctx context.Context) mail.DialContextFunc {
 	}
 }
 
+// urgent reports whether a mail is marked high importance: its lead alert
+// is a critical one still firing, or it tells of a liquidation.
+func urgent(alerts []notifiers.Alert) bool {
+	for _, a := range alerts {
+		if a.Liquidated() {
+			return true
+		}
+	}
+	a, ok := lead(alerts)
+	return ok && a.Status == notifiers.Firing && a.Severity == notifiers.Critical && a.Kind != notifiers.KindTest
+}
+
+// authSecrets lists the password and the base64 forms AUTH LOGIN and AUTH
+// PLAIN carry it in, should a server echo the exchange in a reply.
+func authSecrets(username, password string) []string {
+	if password == "" {
+		return nil
+	}
+	b64 := base64.StdEncoding.EncodeToString
+	return []string{
+		password,
+		b64([]byte(password)),
+		b64([]byte("\x00" + username + "\x00" + password)),
+		b64([]byte(username + "\x00" + username + "\x00" + password)),
+	}
+}
+
 // redact removes the password from an error's text, should a server or a
-// library ever echo it. The error chain stays intact for errors.As.
+// library ever echo it, as notifiers.Redact does: a short password only
+// where it stands as a word, so that "ail" leaves "mail: failed" readable
+// and does not point at itself. The error chain stays intact for errors.As.
 func (n *Notifier) redact(err error) error {
-	if err == nil || n.password == "" {
+	if err == nil || len(n.secrets) == 0 {
 		return err
 	}
-	return redactError(err, n.password)
+	return redactError(err, n.secrets...)
 }
 
 // errRedacted is err with a secret masked in its text.
@@ -286,9 +319,9 @@ type errRedacted struct {
 func (e *errRedacted) Error() string { return e.msg }
 func (e *errRedacted) Unwrap() error { return e.err }
 
-func redactError(err error, secret string) error {
+func redactError(err error, secrets ...string) error {
 	msg := err.Error()
-	masked := strings.ReplaceAll(msg, secret, "<secret>")
+	masked := notifiers.Redact(msg, secrets...)
 	if masked == msg {
 		return err
 	}

@@ -7,10 +7,13 @@ import (
 	"errors"
 	"log/slog"
 	"net"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/emersion/go-smtp"
 
 	"github.com/marginwatch/marginwatch/notifiers"
 	"github.com/marginwatch/marginwatch/notifiers/notifiertest"
@@ -84,13 +87,13 @@ func TestDelivery(t *testing.T) {
 			m := msgs[0]
 			// The first alert is an escalation: a reply in its incident's thread.
 			wantHeaders := map[string]string{
-				"Subject":        "[CRITICAL] main: liquidation-near BTCUSDT long (+1 more)",
+				"Subject":        "marginwatch: liquidation-near BTCUSDT long on main",
 				"From":           `"marginwatch" <marginwatch@example.com>`,
 				"To":             "<trader@example.com>, <desk@example.com>",
 				"Date":           "Sat, 28 Nov 2026 03:16:00 +0000",
 				"Message-ID":     "<notice-" + noticeHash(notifiertest.Alerts()) + "@marginwatch>",
-				"In-Reply-To":    "<incident-a1b2c3d4e5f60718@marginwatch>",
-				"References":     "<incident-a1b2c3d4e5f60718@marginwatch>",
+				"In-Reply-To":    "<incident-a1b2c3d4e5f60718@marginwatch> <incident-0f1e2d3c4b5a6978@marginwatch>",
+				"References":     "<incident-a1b2c3d4e5f60718@marginwatch> <incident-0f1e2d3c4b5a6978@marginwatch>",
 				"Auto-Submitted": "auto-generated",
 				"Importance":     "high",
 			}
@@ -117,18 +120,33 @@ func TestDelivery(t *testing.T) {
 	}
 }
 
-// TestThreading sends an incident's first notice, a repeat and the
-// resolution: one thread, rooted at the first.
+// TestThreading sends an incident's whole life (first notice, escalation,
+// repeat, eased, closed by a liquidation) through a real SMTP server and
+// reads the mails back with net/mail: one thread rooted at the first, and
+// one subject throughout, since Gmail threads only mails whose subjects
+// match. The status is the body's first line instead.
 func TestThreading(t *testing.T) {
 	srv := startServer(t, serverConfig{mode: TLSStartTLS, username: testUser, password: testPassword})
 	n := newTestNotifier(t, srv, TLSStartTLS, 5*time.Second, nil)
 	base := notifiertest.Alerts()[0]
+	kinds := []notifiers.Kind{notifiers.KindFiring, notifiers.KindEscalated, notifiers.KindRepeat, notifiers.KindEased, notifiers.KindResolved, notifiers.KindClosed}
+	firstLines := []string{
+		"CRITICAL liquidation-near - firing",
+		"CRITICAL liquidation-near - escalated to critical",
+		"CRITICAL liquidation-near - still firing (repeat)",
+		"CRITICAL liquidation-near - eased to critical, still firing",
+		"RESOLVED liquidation-near - resolved (was critical)",
+		"LIQUIDATED liquidation-near - the exchange liquidated the position (was critical)",
+	}
 	var sent []notifiers.Alert
-	for i, kind := range []notifiers.Kind{notifiers.KindFiring, notifiers.KindRepeat, notifiers.KindResolved} {
+	for i, kind := range kinds {
 		a := base
 		a.Kind, a.At = kind, base.StartsAt.Add(time.Duration(i)*10*time.Minute)
-		if kind == notifiers.KindResolved {
+		switch kind {
+		case notifiers.KindResolved:
 			a.Status = notifiers.Resolved
+		case notifiers.KindClosed:
+			a.Status, a.Reason = notifiers.Resolved, notifiers.ReasonLiquidated
 		}
 		sent = append(sent, a)
 		if _, err := n.Notify(context.Background(), a); err != nil {
@@ -136,24 +154,72 @@ func TestThreading(t *testing.T) {
 		}
 	}
 	const root = "<incident-a1b2c3d4e5f60718@marginwatch>"
-	want := []struct{ id, inReplyTo, refs, subject string }{
-		{root, "", "", "[CRITICAL] main: liquidation-near BTCUSDT long"},
-		{"<notice-" + noticeHash(sent[1:2]) + "@marginwatch>", root, root, "[CRITICAL] main: liquidation-near BTCUSDT long"},
-		{"<notice-" + noticeHash(sent[2:3]) + "@marginwatch>", root, root, "[RESOLVED] main: liquidation-near BTCUSDT long"},
-	}
+	const subj = "marginwatch: liquidation-near BTCUSDT long on main"
 	msgs := srv.messages(t)
-	if len(msgs) != len(want) {
-		t.Fatalf("got %d messages, want %d", len(msgs), len(want))
+	if len(msgs) != len(kinds) {
+		t.Fatalf("got %d messages, want %d", len(msgs), len(kinds))
 	}
-	for i, w := range want {
-		h := msgs[i].Header
+	ids := map[string]bool{}
+	for i, m := range msgs {
+		h := m.Header
+		wantID, wantRef := "<notice-"+noticeHash(sent[i:i+1])+"@marginwatch>", root
+		if i == 0 {
+			wantID, wantRef = root, ""
+		}
 		got := []string{h.Get("Message-ID"), h.Get("In-Reply-To"), h.Get("References"), h.Get("Subject")}
-		if !slices.Equal(got, []string{w.id, w.inReplyTo, w.refs, w.subject}) {
-			t.Errorf("message %d: id, in-reply-to, references, subject = %q, want %q", i, got, w)
+		if want := []string{wantID, wantRef, wantRef, subj}; !slices.Equal(got, want) {
+			t.Errorf("%s: id, in-reply-to, references, subject = %q, want %q", kinds[i], got, want)
+		}
+		if ids[wantID] {
+			t.Errorf("%s: Message-ID %s used twice", kinds[i], wantID)
+		}
+		ids[wantID] = true
+		if first, _, _ := strings.Cut(m.Parts["text/plain"], "\n"); first != firstLines[i] {
+			t.Errorf("%s: body starts %q, want %q", kinds[i], first, firstLines[i])
 		}
 	}
-	if msgs[1].Header.Get("Message-ID") == msgs[2].Header.Get("Message-ID") {
-		t.Error("repeat and resolution share a Message-ID")
+	if got := msgs[len(msgs)-1].Header.Get("Importance"); got != "high" {
+		t.Errorf("a liquidation's Importance = %q, want high", got)
+	}
+}
+
+// TestThreadingSeveralIncidents: a mail about two incidents names both
+// roots, so a later notice of either threads with it; its subject is its
+// first incident's, the one thread Gmail can put it in.
+func TestThreadingSeveralIncidents(t *testing.T) {
+	srv := startServer(t, serverConfig{mode: TLSStartTLS, username: testUser, password: testPassword})
+	n := newTestNotifier(t, srv, TLSStartTLS, 5*time.Second, nil)
+	a, b := notifiertest.Alerts()[0], notifiertest.Alerts()[0]
+	a.Kind = notifiers.KindFiring
+	b.ID, b.Symbol, b.Kind = "e7e7e7e7e7e7e7e7", "ETHUSDT", notifiers.KindFiring
+	bLater := b
+	bLater.Kind, bLater.At = notifiers.KindRepeat, b.At.Add(time.Hour)
+	for _, alerts := range [][]notifiers.Alert{{a, b}, {bLater}} {
+		if _, err := n.Notify(context.Background(), alerts...); err != nil {
+			t.Fatal(err)
+		}
+	}
+	const rootA, rootB = "<incident-a1b2c3d4e5f60718@marginwatch>", "<incident-e7e7e7e7e7e7e7e7@marginwatch>"
+	msgs := srv.messages(t)
+	if len(msgs) != 2 {
+		t.Fatalf("got %d messages, want 2", len(msgs))
+	}
+	h0, h1 := msgs[0].Header, msgs[1].Header
+	if got := h0.Get("Message-ID"); got != rootA {
+		t.Errorf("first mail's Message-ID = %q, want %q", got, rootA)
+	}
+	if got := strings.Fields(h0.Get("References")); !slices.Equal(got, []string{rootB}) {
+		t.Errorf("first mail's References = %q, want %q", got, rootB)
+	}
+	if got := h0.Get("Subject"); got != "marginwatch: liquidation-near BTCUSDT long on main" {
+		t.Errorf("first mail's Subject = %q", got)
+	}
+	// B's later notice and the first mail share B's root.
+	if got := strings.Fields(h1.Get("References")); !slices.Equal(got, []string{rootB}) || h1.Get("In-Reply-To") != rootB {
+		t.Errorf("B's repeat references %q / %q, want %q", got, h1.Get("In-Reply-To"), rootB)
+	}
+	if got := h1.Get("Subject"); got != "marginwatch: liquidation-near ETHUSDT long on main" {
+		t.Errorf("B's repeat Subject = %q", got)
 	}
 }
 
@@ -357,6 +423,45 @@ func TestNew(t *testing.T) {
 			}
 			if err != nil && strings.Contains(err.Error(), "hunter2") {
 				t.Errorf("the password leaked: %v", err)
+			}
+		})
+	}
+}
+
+// TestShortPasswordNeverShown: a server that echoes the password in a
+// reply (here a 3-character one, and one inside ordinary words) gets it
+// removed from the error and the logs, and the rest of the text stays as
+// it was.
+func TestShortPasswordNeverShown(t *testing.T) {
+	for _, password := range []string{"x9!", "ail"} {
+		t.Run(password, func(t *testing.T) {
+			srv := startServer(t, serverConfig{mode: TLSStartTLS, username: testUser, password: password})
+			srv.refuseAt(notifiertest.Permanent, atMail, 553, smtp.EnhancedCode{5, 7, 1},
+				"mail from "+testUser+" failed: password "+password+" was sent in an email; details in mailbox")
+			var logs bytes.Buffer
+			cfg := config.Notifier{
+				Name: "mail", SMTP: srv.addr, TLS: TLSStartTLS, Username: testUser, Password: config.Secret(password),
+				From: "a@example.com", To: []string{"b@example.com"}, Timeout: 5 * time.Second,
+			}
+			n, err := New(cfg, Options{
+				Logger:    slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
+				TLSConfig: &tls.Config{RootCAs: trustedPool(t)},
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			retry, err := n.Notify(context.Background(), notifiertest.Alerts()...)
+			if err == nil || retry {
+				t.Fatalf("Notify: retry=%v err=%v; want a permanent error", retry, err)
+			}
+			word := regexp.MustCompile(`(^|[^\pL\pN])` + regexp.QuoteMeta(password) + `($|[^\pL\pN])`)
+			for _, text := range []string{err.Error(), logs.String()} {
+				if word.MatchString(text) {
+					t.Errorf("the password shows in %q", text)
+				}
+				if !strings.Contains(text, "failed: password <redacted> was sent in an email; details in mailbox") {
+					t.Errorf("the server's reply is garbled or missing: %q", text)
+				}
 			}
 		})
 	}

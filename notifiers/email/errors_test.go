@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"io"
@@ -76,11 +77,11 @@ func TestClassifyEndedContext(t *testing.T) {
 }
 
 func TestRedact(t *testing.T) {
-	n := &Notifier{password: "hunter2"}
+	n := &Notifier{password: "hunter2", secrets: authSecrets("bob", "hunter2")}
 	inner := &textproto.Error{Code: 535, Msg: "bad password hunter2"}
 	err := n.redact(fmt.Errorf("auth: %w", inner))
-	if got := err.Error(); strings.Contains(got, "hunter2") || !strings.Contains(got, "bad password <secret>") {
-		t.Errorf("redacted = %q, want the password replaced by <secret>", got)
+	if got := err.Error(); strings.Contains(got, "hunter2") || !strings.Contains(got, "bad password <redacted>") {
+		t.Errorf("redacted = %q, want the password replaced by <redacted>", got)
 	}
 	var te *textproto.Error
 	if !errors.As(err, &te) || te.Code != 535 {
@@ -89,5 +90,32 @@ func TestRedact(t *testing.T) {
 	plain := errors.New("no secret here")
 	if n.redact(plain) != plain {
 		t.Error("an error without the secret should pass through unchanged")
+	}
+}
+
+// TestRedactShortPasswords: a short password, or one that is part of
+// ordinary words, is removed where it stands as a word, and the words
+// around it stay readable. The old substring replacement turned "mail:
+// failed" into "m<secret>: f<secret>ed", garbling the error and pointing
+// at the password.
+func TestRedactShortPasswords(t *testing.T) {
+	b64 := base64.StdEncoding.EncodeToString
+	tests := []struct {
+		password string
+		in       string
+		want     string
+	}{
+		{"ail", "email mail: failed: 535 password ail rejected", "email mail: failed: 535 password <redacted> rejected"},
+		{"x9!", "535 bad credentials (x9!) for bob", "535 bad credentials (<redacted>) for bob"},
+		{"abc", "AUTH LOGIN " + b64([]byte("abc")) + " refused", "AUTH LOGIN <redacted> refused"},
+		{"abc", "AUTH PLAIN " + b64([]byte("\x00bob\x00abc")) + " refused", "AUTH PLAIN <redacted> refused"},
+		{"the", "the server closed the connection", "<redacted> server closed <redacted> connection"},
+	}
+	for _, tt := range tests {
+		n := &Notifier{password: tt.password, secrets: authSecrets("bob", tt.password)}
+		got := n.redact(errors.New(tt.in)).Error()
+		if got != tt.want {
+			t.Errorf("password %q: redact(%q) = %q, want %q", tt.password, tt.in, got, tt.want)
+		}
 	}
 }

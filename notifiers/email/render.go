@@ -26,27 +26,46 @@ type threading struct {
 	References string
 }
 
-// thread derives the Message-ID and references from the first (most
-// severe) alert. The first notice of an incident (KindFiring, or the one
-// notice of an event) gets the incident's root ID; later notices get an ID
-// of their own and point at the root, so mail clients show one thread per
-// incident. A test alert never joins a thread, nor does a digest: it is no
-// incident, and a mail of digests only gets an ID of its own
-// ("<digest-…>").
+// thread derives the Message-ID and references of a mail. When the first
+// (most severe) alert is the first notice of its incident (KindFiring, or
+// the one notice of an event), the mail gets the incident's root ID;
+// otherwise an ID of its own. In-Reply-To and References name the root of
+// every incident in the mail but the one whose root the mail is, first
+// alert first, so that a mail about several incidents shows in each
+// incident's thread in clients that thread by references (Gmail also
+// needs the subject to match: there the mail joins its first incident's
+// thread, see subject). A test alert never joins a thread, nor does a
+// digest: it is no incident, and a mail of digests only gets an ID of its
+// own ("<digest-…>").
 func thread(alerts []notifiers.Alert) threading {
 	first, ok := lead(alerts)
 	if !ok {
 		return threading{MessageID: "<digest-" + noticeHash(alerts) + "@" + msgDomain + ">"}
 	}
-	notice := "<notice-" + noticeHash(alerts) + "@" + msgDomain + ">"
-	if !first.Threaded() { // a test, or no incident ID
-		return threading{MessageID: notice}
+	th := threading{MessageID: "<notice-" + noticeHash(alerts) + "@" + msgDomain + ">"}
+	if first.Threaded() && (first.Kind == notifiers.KindFiring || first.Kind == notifiers.KindEvent) {
+		th.MessageID = rootID(first.ID)
 	}
-	root := "<incident-" + idPart(first.ID) + "@" + msgDomain + ">"
-	if first.Kind == notifiers.KindFiring || first.Kind == notifiers.KindEvent {
-		return threading{MessageID: root}
+	var refs []string
+	for _, a := range alerts {
+		if !a.Threaded() {
+			continue
+		}
+		if root := rootID(a.ID); root != th.MessageID && !slices.Contains(refs, root) {
+			refs = append(refs, root)
+		}
 	}
-	return threading{MessageID: notice, InReplyTo: root, References: root}
+	if len(refs) > 0 {
+		// Header folding keeps a long list within line limits.
+		th.InReplyTo = strings.Join(refs, " ")
+		th.References = th.InReplyTo
+	}
+	return th
+}
+
+// rootID is the Message-ID of the first notice of incident id.
+func rootID(id string) string {
+	return "<incident-" + idPart(id) + "@" + msgDomain + ">"
 }
 
 // noticeHash names one notice by its content: the same alerts give the
@@ -88,11 +107,15 @@ func lead(alerts []notifiers.Alert) (notifiers.Alert, bool) {
 	return notifiers.Alert{}, false
 }
 
-// subject summarises the message from its first alert:
-// "[CRITICAL] main: liquidation-near BTCUSDT long (+1 more)". A resolution
-// leads with RESOLVED, a test with TEST, so neither can be mistaken for an
-// incident; a digest says "[DIGEST] marginwatch morning". Alerts speak
-// before digests: a digest is never urgent.
+// subject names the incident of the mail's first alert, the same for
+// every notice of it: "marginwatch: liquidation-near BTCUSDT long on main".
+// Gmail threads only mails whose subjects match (besides the references),
+// so nothing that changes over an incident's life goes in: neither the
+// severity nor RESOLVED/CLOSED (the body's first line says those) nor a
+// count of the other alerts (a mail about several incidents joins the
+// thread of its first). A test says "[TEST] marginwatch: …", so it cannot
+// be mistaken for an incident; a digest says "[DIGEST] marginwatch
+// morning". Alerts speak before digests: a digest is never urgent.
 func subject(alerts []notifiers.Alert) string {
 	a, ok := lead(alerts)
 	if !ok {
@@ -106,11 +129,7 @@ func subject(alerts []notifiers.Alert) string {
 	if a.Kind == notifiers.KindTest {
 		b.WriteString("[TEST] ")
 	}
-	b.WriteString("[")
-	b.WriteString(label(a))
-	b.WriteString("] ")
-	b.WriteString(a.Account)
-	b.WriteString(": ")
+	b.WriteString("marginwatch: ")
 	b.WriteString(a.Rule)
 	for _, s := range []string{a.Symbol, a.Side} {
 		if s != "" {
@@ -118,16 +137,21 @@ func subject(alerts []notifiers.Alert) string {
 			b.WriteString(s)
 		}
 	}
-	if len(alerts) > 1 {
-		fmt.Fprintf(&b, " (+%d more)", len(alerts)-1)
+	if a.Account != "" {
+		b.WriteString(" on ")
+		b.WriteString(a.Account)
 	}
 	// A newline in a header value would end the header and let the rest
 	// forge new ones.
 	return notifiers.OneLine(b.String())
 }
 
-// label is the word the eye looks for first: the severity, or RESOLVED.
+// label is the word the eye looks for first: the severity, LIQUIDATED,
+// CLOSED or RESOLVED.
 func label(a notifiers.Alert) string {
+	if r := a.ClosedReason(); r != "" {
+		return strings.ToUpper(r)
+	}
 	if a.Status == notifiers.Resolved {
 		return "RESOLVED"
 	}
@@ -147,7 +171,7 @@ type message struct {
 
 // alertView is one alert, already reduced to the strings both parts print.
 type alertView struct {
-	Label string // CRITICAL, WARNING, INFO, RESOLVED
+	Label string // CRITICAL, WARNING, INFO, RESOLVED, LIQUIDATED, CLOSED
 	Color string // the HTML label's background
 	Rule  string
 	Kind  string // "escalated to critical", "resolved (was warning)", …
@@ -208,8 +232,14 @@ func newAlertView(a notifiers.Alert, loc *time.Location) alertView {
 	return v
 }
 
+// color is the label's background: a liquidation is as red as a critical
+// alert, a closed position neutral grey; only a recovery is green.
 func color(a notifiers.Alert) string {
 	switch {
+	case a.Liquidated():
+		return "#c62828"
+	case a.Kind == notifiers.KindClosed:
+		return "#616161"
 	case a.Status == notifiers.Resolved:
 		return "#2e7d32"
 	case a.Severity == notifiers.Critical:
@@ -235,6 +265,11 @@ func kindText(a notifiers.Alert) string {
 		return "still firing (repeat)"
 	case notifiers.KindResolved:
 		return "resolved (was " + sev + ")"
+	case notifiers.KindClosed:
+		if a.Liquidated() {
+			return "the exchange liquidated the position (was " + sev + ")"
+		}
+		return "the position (or its rule or account) went away, no longer watched (was " + sev + ")"
 	case notifiers.KindEvent:
 		return "event"
 	case notifiers.KindTest:
@@ -246,14 +281,19 @@ func kindText(a notifiers.Alert) string {
 
 // valueText compares the value with the threshold in words. A resolved
 // alert states what is true now ("now at or below 0.5"), not the condition
-// that no longer holds. An event has no threshold: its metric is its name.
+// that no longer holds; a closed one the last value seen. An event has no
+// threshold: its metric is its name.
 func valueText(a notifiers.Alert) string {
 	if a.Metric == "" {
 		return ""
 	}
-	v, thr := notifiers.FormatNumber(a.Value), notifiers.FormatNumber(a.Threshold)
+	v, thr := notifiers.FormatFigure(a.Value, "", nil), notifiers.FormatNumber(a.Threshold)
 	resolved := a.Status == notifiers.Resolved
 	switch {
+	case a.Kind == notifiers.KindClosed && a.Op != "":
+		return fmt.Sprintf("%s was last %s (%s %s)", a.Metric, v, a.Op, thr)
+	case a.Kind == notifiers.KindClosed:
+		return fmt.Sprintf("%s was last %s", a.Metric, v)
 	case a.Op == "above" && !resolved:
 		return fmt.Sprintf("%s is %s, above %s (%s)", a.Metric, v, thr, a.Severity)
 	case a.Op == "above":
@@ -278,7 +318,7 @@ func contextText(ctx map[string]float64) string {
 	for _, f := range notifiers.ContextFields {
 		known[f.Key] = true
 		if v, ok := ctx[f.Key]; ok {
-			parts = append(parts, f.Label+" "+notifiers.FormatNumber(v)+f.Unit)
+			parts = append(parts, f.Label+" "+notifiers.FormatFigure(v, f.Unit, nil))
 		}
 	}
 	var rest []string
@@ -289,7 +329,7 @@ func contextText(ctx map[string]float64) string {
 	}
 	slices.Sort(rest)
 	for _, k := range rest {
-		parts = append(parts, k+" "+notifiers.FormatNumber(ctx[k]))
+		parts = append(parts, k+" "+notifiers.FormatFigure(ctx[k], "", nil))
 	}
 	return strings.Join(parts, " · ")
 }

@@ -1,6 +1,7 @@
 package email
 
 import (
+	"math"
 	"strings"
 	"testing"
 	"time"
@@ -24,6 +25,19 @@ func TestText(t *testing.T) {
 		ID: "t", Status: notifiers.Firing, Kind: notifiers.KindTest, Severity: notifiers.Info,
 		Rule: "notify-test", Account: "main", At: time.Date(2026, 11, 28, 3, 20, 0, 0, time.UTC),
 		Summary: "test alert",
+	}
+	at := time.Date(2026, 11, 28, 3, 20, 0, 0, time.UTC)
+	liquidated := notifiers.Alert{
+		ID: "l1", Status: notifiers.Resolved, Kind: notifiers.KindClosed, Reason: notifiers.ReasonLiquidated,
+		Severity: notifiers.Critical, Rule: "liquidation-near", Account: "main", Symbol: "BTCUSDT", Side: "long",
+		Metric: "liq_distance_pct", Value: 0.8, Threshold: 7, Op: "below", At: at,
+	}
+	closed := liquidated
+	closed.ID, closed.Reason, closed.Severity, closed.Value, closed.Threshold = "c1", notifiers.ReasonClosed, notifiers.Warning, 12, 15
+	infinite := notifiers.Alert{
+		ID: "i1", Status: notifiers.Firing, Kind: notifiers.KindFiring, Severity: notifiers.Critical,
+		Rule: "over-leveraged", Account: "main", Metric: "effective_leverage", Value: math.Inf(1), Threshold: 20, Op: "above", At: at,
+		Context: map[string]float64{"leverage": math.Inf(1), "equity": -3, "net_exposure_ratio": math.Inf(-1)},
 	}
 	tests := []struct {
 		name   string
@@ -64,6 +78,31 @@ marginwatch
   summary   MARGIN_CALL on main
             BTCUSDT long is below maintenance
   context   account margin ratio 0.93 · equity 512.5 · zeta 0.000125
+  time      2026-11-28 04:20:00 CET
+
+-- 
+marginwatch
+`,
+		},
+		{
+			name:   "liquidated, closed, infinite",
+			alerts: []notifiers.Alert{liquidated, closed, infinite},
+			want: `LIQUIDATED liquidation-near - the exchange liquidated the position (was critical)
+  account   main
+  position  BTCUSDT long
+  value     liq_distance_pct was last 0.8 (below 7)
+  time      2026-11-28 04:20:00 CET
+
+CLOSED liquidation-near - the position (or its rule or account) went away, no longer watched (was warning)
+  account   main
+  position  BTCUSDT long
+  value     liq_distance_pct was last 12 (below 15)
+  time      2026-11-28 04:20:00 CET
+
+CRITICAL over-leveraged - firing
+  account   main
+  value     effective_leverage is ∞ (equity ≤ 0), above 20 (critical)
+  context   leverage ∞ (equity ≤ 0) · equity -3 · net_exposure_ratio -∞ (equity ≤ 0)
   time      2026-11-28 04:20:00 CET
 
 -- 
@@ -130,11 +169,12 @@ func TestSubject(t *testing.T) {
 		alerts []notifiers.Alert
 		want   string
 	}{
-		{alerts, "[CRITICAL] main: liquidation-near BTCUSDT long (+1 more)"},
-		{alerts[:1], "[CRITICAL] main: liquidation-near BTCUSDT long"},
-		{[]notifiers.Alert{resolved}, "[RESOLVED] main: margin-ratio"},
-		{[]notifiers.Alert{test}, "[TEST] [INFO] main: notify-test"},
-		{[]notifiers.Alert{forged}, "[CRITICAL] main: evil  Bcc: victim@example.com BTCUSDT long"},
+		{alerts, "marginwatch: liquidation-near BTCUSDT long on main"},
+		{alerts[:1], "marginwatch: liquidation-near BTCUSDT long on main"},
+		{[]notifiers.Alert{resolved}, "marginwatch: margin-ratio on main"},
+		{[]notifiers.Alert{test}, "[TEST] marginwatch: notify-test on main"},
+		{[]notifiers.Alert{forged}, "marginwatch: evil  Bcc: victim@example.com BTCUSDT long on main"},
+		{[]notifiers.Alert{{Rule: "data-stale", Kind: notifiers.KindFiring}}, "marginwatch: data-stale"},
 	}
 	for _, tt := range tests {
 		if got := subject(tt.alerts); got != tt.want {
@@ -152,6 +192,14 @@ func TestThread(t *testing.T) {
 	}
 	const root = "<incident-a1b2c3d4e5f60718@marginwatch>"
 	notice := func(alerts []notifiers.Alert) string { return "<notice-" + noticeHash(alerts) + "@marginwatch>" }
+	const rootB = "<incident-b2@marginwatch>"
+	other := notifiertest.Alerts()[1]
+	other.ID = "b2"
+	test := base
+	test.Kind = notifiers.KindTest
+	// The same incident twice, a test and a digest add no reference.
+	multi := append(with(notifiers.KindRepeat, base.ID), other, other, test, notifiers.Alert{ID: "d", Kind: notifiers.KindDigest})
+	multiFirst := append(with(notifiers.KindFiring, base.ID), other)
 	tests := []struct {
 		name   string
 		alerts []notifiers.Alert
@@ -163,6 +211,9 @@ func TestThread(t *testing.T) {
 		{"resolution replies", with(notifiers.KindResolved, base.ID), threading{notice(with(notifiers.KindResolved, base.ID)), root, root}},
 		{"test stands alone", with(notifiers.KindTest, base.ID), threading{MessageID: notice(with(notifiers.KindTest, base.ID))}},
 		{"no ID, no thread", with(notifiers.KindRepeat, ""), threading{MessageID: notice(with(notifiers.KindRepeat, ""))}},
+		{"closing replies", with(notifiers.KindClosed, base.ID), threading{notice(with(notifiers.KindClosed, base.ID)), root, root}},
+		{"several incidents: every root", multi, threading{notice(multi), root + " " + rootB, root + " " + rootB}},
+		{"a first notice with others: its root, and the others'", multiFirst, threading{root, rootB, rootB}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -181,5 +232,32 @@ func TestThread(t *testing.T) {
 	b[0].At = b[0].At.Add(time.Hour)
 	if noticeHash(a) != noticeHash(with(notifiers.KindRepeat, base.ID)) || noticeHash(a) == noticeHash(b) {
 		t.Error("noticeHash is not a function of the notice")
+	}
+}
+
+// A closing notice is never green and never says resolved.
+func TestClosedView(t *testing.T) {
+	for _, tt := range []struct {
+		reason, label, color string
+	}{
+		{notifiers.ReasonLiquidated, "LIQUIDATED", "#c62828"},
+		{notifiers.ReasonClosed, "CLOSED", "#616161"},
+		{"", "CLOSED", "#616161"},
+	} {
+		a := notifiertest.Alerts()[0]
+		a.Status, a.Kind, a.Reason = notifiers.Resolved, notifiers.KindClosed, tt.reason
+		m := newMessage([]notifiers.Alert{a}, berlin)
+		html, err := m.html()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if v := m.Alerts[0]; v.Label != tt.label || v.Color != tt.color {
+			t.Errorf("reason %q: label %s colour %s, want %s %s", tt.reason, v.Label, v.Color, tt.label, tt.color)
+		}
+		for _, bad := range []string{"resolved", "RESOLVED", "recovered", "#2e7d32", "now at or"} {
+			if strings.Contains(m.text(), bad) || strings.Contains(html, bad) {
+				t.Errorf("reason %q: the mail says %q", tt.reason, bad)
+			}
+		}
 	}
 }

@@ -1,14 +1,17 @@
 // Package notifiertest is the conformance suite every notifier runs against
 // its real protocol peer (slacktest, a fake Telegram Bot API, a go-smtp
 // server, a webhook receiver): success, permanent rejection, retryable
-// failure, rate limiting with a retry hint, a peer that never answers, and no
-// secret in any error or log line.
+// failure, rate limiting with a retry hint, a peer that never answers, no
+// secret in any error or log line, closing notices (liquidated, closed)
+// that never read as a recovery, an infinite value, and, for a
+// notifiers.Splitter, one message per part.
 package notifiertest
 
 import (
 	"bytes"
 	"context"
 	"log/slog"
+	"math"
 	"strings"
 	"sync"
 	"testing"
@@ -63,6 +66,10 @@ type Setup struct {
 	// NoRetryHint is set for protocols without a rate-limit hint (SMTP): a
 	// RateLimited outcome is then only required to be retryable.
 	NoRetryHint bool
+	// Structured is set when the peer receives data, not prose (the
+	// webhook's JSON body): for EdgeAlerts the suite then checks the
+	// "kind", "reason" and null "value" fields instead of the wording.
+	Structured bool
 }
 
 // Alerts returns two alerts of one evaluation, most severe first: a critical
@@ -86,6 +93,38 @@ func Alerts() []notifiers.Alert {
 			Metric: "margin_ratio", Value: 0.31, Threshold: 0.5, Op: "above",
 			StartsAt: t0.Add(-time.Hour), At: t0.Add(2 * time.Minute),
 			Summary: "account margin ratio is 0.31 (1.00 = liquidation)",
+		},
+	}
+}
+
+// EdgeAlerts returns alerts at the edges of the lifecycle, most severe
+// first: the closing notice of a liquidated position, an account alert
+// whose value is +Inf (equity at or below zero), and the closing notice of
+// a position that was closed.
+func EdgeAlerts() []notifiers.Alert {
+	t0 := time.Date(2026, 11, 28, 3, 14, 0, 0, time.UTC)
+	return []notifiers.Alert{
+		{
+			ID: "1122334455667788", Status: notifiers.Resolved, Kind: notifiers.KindClosed, Reason: notifiers.ReasonLiquidated,
+			Severity: notifiers.Critical, Rule: "liquidation-near", Account: "main",
+			Symbol: "ETHUSDT", Side: "long", Metric: "liq_distance_pct",
+			Value: 0.4, Threshold: 7, Op: "below", StartsAt: t0, At: t0.Add(9 * time.Minute),
+			Summary: "ETHUSDT long is 0.4% from liquidation",
+		},
+		{
+			ID: "99aabbccddeeff00", Status: notifiers.Firing, Kind: notifiers.KindFiring,
+			Severity: notifiers.Critical, Rule: "over-leveraged", Account: "main",
+			Metric: "effective_leverage", Value: math.Inf(1), Threshold: 20, Op: "above",
+			StartsAt: t0.Add(9 * time.Minute), At: t0.Add(9 * time.Minute),
+			Summary: "account main has no equity left",
+			Context: map[string]float64{"equity": -12.5, "leverage": math.Inf(1)},
+		},
+		{
+			ID: "8877665544332211", Status: notifiers.Resolved, Kind: notifiers.KindClosed, Reason: notifiers.ReasonClosed,
+			Severity: notifiers.Warning, Rule: "funding-drain", Account: "main",
+			Symbol: "SOLUSDT", Side: "short", Metric: "funding_apr_pct",
+			Value: 45, Threshold: 30, Op: "above", StartsAt: t0.Add(-time.Hour), At: t0.Add(9 * time.Minute),
+			Summary: "SOLUSDT short pays 45% APR in funding",
 		},
 	}
 }
@@ -174,6 +213,82 @@ func Run(t *testing.T, s Setup) {
 			}
 		})
 	}
+
+	t.Run("closed, liquidated and infinite", func(t *testing.T) {
+		n, peer, logs := newUnderTest(t, s)
+		if retry, err := n.Notify(context.Background(), EdgeAlerts()...); err != nil {
+			t.Fatalf("Notify: retry=%v err=%v", retry, err)
+		}
+		got := strings.Join(peer.Delivered(), "\n")
+		if len(peer.Delivered()) == 0 {
+			t.Fatal("nothing delivered")
+		}
+		for _, want := range []string{"ETHUSDT", "over-leveraged", "SOLUSDT"} {
+			if !strings.Contains(got, want) {
+				t.Errorf("message lacks %q:\n%s", want, got)
+			}
+		}
+		// Go's own spelling of infinity means a renderer did not handle it.
+		if strings.Contains(got, "+Inf") {
+			t.Errorf("message shows +Inf:\n%s", got)
+		}
+		if s.Structured {
+			for _, want := range []string{`"kind":"closed"`, `"reason":"liquidated"`, `"reason":"closed"`, `"value":null`} {
+				if !strings.Contains(got, want) {
+					t.Errorf("body lacks %s:\n%s", want, got)
+				}
+			}
+		} else {
+			lower := strings.ToLower(got)
+			for _, want := range []string{"liquidated", "closed", "∞"} {
+				if !strings.Contains(lower, want) {
+					t.Errorf("message lacks %q:\n%s", want, got)
+				}
+			}
+			if !strings.Contains(got, "LIQUIDATED") {
+				t.Errorf("a liquidation is not spelled out loudly (LIQUIDATED):\n%s", got)
+			}
+			// None of these alerts recovered.
+			for _, bad := range []string{"resolved", "recovered", "back to normal", "✅", "white_check_mark"} {
+				if strings.Contains(lower, bad) {
+					t.Errorf("message says %q about alerts that did not recover:\n%s", bad, got)
+				}
+			}
+		}
+		noSecrets(t, s, logs.String())
+	})
+
+	t.Run("split", func(t *testing.T) {
+		n, peer, _ := newUnderTest(t, s)
+		sp, ok := n.(notifiers.Splitter)
+		if !ok {
+			t.Skip("not a Splitter")
+		}
+		alerts := append(Alerts(), EdgeAlerts()...)
+		parts := sp.Split(alerts)
+		var joined []notifiers.Alert
+		for i, p := range parts {
+			if len(p) == 0 {
+				t.Fatalf("part %d is empty", i+1)
+			}
+			joined = append(joined, p...)
+			before := len(peer.Delivered())
+			if retry, err := n.Notify(context.Background(), p...); err != nil {
+				t.Fatalf("part %d: retry=%v err=%v", i+1, retry, err)
+			}
+			if got := len(peer.Delivered()) - before; got != 1 {
+				t.Errorf("part %d went out as %d messages, want 1", i+1, got)
+			}
+		}
+		if len(joined) != len(alerts) {
+			t.Fatalf("the parts hold %d alerts, want %d", len(joined), len(alerts))
+		}
+		for i := range alerts {
+			if joined[i].ID != alerts[i].ID || joined[i].Kind != alerts[i].Kind {
+				t.Errorf("alert %d of the parts is %s/%s, want %s/%s", i, joined[i].ID, joined[i].Kind, alerts[i].ID, alerts[i].Kind)
+			}
+		}
+	})
 
 	t.Run("cancelled context", func(t *testing.T) {
 		n, _, _ := newUnderTest(t, s)

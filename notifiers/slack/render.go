@@ -22,6 +22,9 @@ const (
 	colorInfo     = "#1976d2"
 	colorResolved = "#2e7d32"
 	colorMore     = "#9e9e9e"
+	// colorClosed is neutral: a position that went away did not recover.
+	// A liquidation gets colorCritical.
+	colorClosed = "#616161"
 )
 
 // Slack's limits: blocks per message, characters per section text and per
@@ -77,34 +80,44 @@ func alertBlocks(a notifiers.Alert) []goslack.Block {
 		b.WriteString("\n")
 		b.WriteString(c)
 	}
+	const testNote = "\n_This is a test notification from marginwatch: no action needed._"
 	if a.Summary != "" {
 		b.WriteString("\n")
-		b.WriteString(escape(a.Summary))
+		budget := maxSectionText - b.Len()
+		if a.Kind == notifiers.KindTest {
+			budget -= len(testNote)
+		}
+		b.WriteString(clip(a.Summary, budget))
 	}
 	if a.Kind == notifiers.KindTest {
-		b.WriteString("\n_This is a test notification from marginwatch: no action needed._")
+		b.WriteString(testNote)
 	}
 	blocks := []goslack.Block{section(b.String())}
 
 	var fields []*goslack.TextBlockObject
 	for _, f := range notifiers.ContextFields {
 		v, ok := a.Context[f.Key]
-		if !ok || math.IsNaN(v) || math.IsInf(v, 0) {
+		if !ok || math.IsNaN(v) {
 			continue
 		}
-		fields = append(fields, mrkdwn(truncate(fmt.Sprintf("*%s*\n%s%s", f.Title, formatNum(v), f.Unit), maxFieldText)))
+		fields = append(fields, mrkdwn(truncate(fmt.Sprintf("*%s*\n%s", f.Title, notifiers.FormatFigure(v, f.Unit, formatNum)), maxFieldText)))
 	}
 	if len(fields) > 0 {
 		blocks = append(blocks, goslack.NewSectionBlock(nil, fields, nil))
 	}
 
 	if a.Runbook != "" {
-		blocks = append(blocks, section(":book: *Runbook:* "+escape(a.Runbook)))
+		const head = ":book: *Runbook:* "
+		blocks = append(blocks, section(head+clip(a.Runbook, maxSectionText-len(head))))
 	}
 
 	footer := "Started " + slackDate(a.StartsAt)
-	if a.Status == notifiers.Resolved && !a.At.IsZero() {
-		footer += " · resolved " + slackDate(a.At)
+	if (a.Status == notifiers.Resolved || a.Kind == notifiers.KindClosed) && !a.At.IsZero() {
+		ended := "resolved"
+		if r := ending(a); r != "" {
+			ended = r
+		}
+		footer += " · " + ended + " " + slackDate(a.At)
 	}
 	for _, k := range slices.Sorted(maps.Keys(a.Labels)) {
 		footer += " · " + escape(k+"="+a.Labels[k])
@@ -131,13 +144,16 @@ func moreAttachment(rest []notifiers.Alert) goslack.Attachment {
 	}
 }
 
-// title is the first line: severity (or RESOLVED, or TEST), kind, rule.
+// title is the first line: severity (or RESOLVED, LIQUIDATED, CLOSED, or
+// TEST), kind, rule.
 func title(a notifiers.Alert) string {
 	sev := strings.ToUpper(a.Severity.String())
 	var s string
 	switch {
 	case a.Kind == notifiers.KindTest:
 		s = fmt.Sprintf("%s *TEST* · %s", icon(a), sev)
+	case ending(a) != "":
+		s = fmt.Sprintf("%s *%s* · was %s", icon(a), strings.ToUpper(ending(a)), a.Severity)
 	case a.Status == notifiers.Resolved:
 		s = fmt.Sprintf("%s *RESOLVED* · was %s", icon(a), a.Severity)
 	default:
@@ -159,24 +175,51 @@ func where(a notifiers.Alert) string {
 }
 
 // comparison states the value against the threshold. A resolved alert says
-// what is true now; if its value still breaches the threshold, the target
-// went away (a closed position) rather than recovered, and it says so.
+// what is true now. A closing notice says what was last seen and why the
+// alert ends: nothing recovered, the subject went away.
 func comparison(a notifiers.Alert) string {
 	if a.Metric == "" {
 		return ""
 	}
 	metric := "`" + escape(a.Metric) + "`"
-	val, thr := formatNum(a.Value), formatNum(a.Threshold)
+	val, thr := formatValue(a.Value), formatNum(a.Threshold)
+	if e := ending(a); e != "" {
+		why := "the position (or its rule or account) went away, so it is no longer watched"
+		if e == notifiers.ReasonLiquidated {
+			why = "*the exchange liquidated the position*"
+		}
+		if a.Op != "above" && a.Op != "below" {
+			return fmt.Sprintf("%s was last *%s*; %s", metric, val, why)
+		}
+		return fmt.Sprintf("%s was last *%s* (%s %s); %s", metric, val, a.Op, thr, why)
+	}
 	if a.Op != "above" && a.Op != "below" {
 		return fmt.Sprintf("%s is *%s*", metric, val)
 	}
 	if a.Status != notifiers.Resolved {
 		return fmt.Sprintf("%s is *%s*, %s the %s threshold of %s", metric, val, a.Op, a.Severity, thr)
 	}
-	if breached(a) {
-		return fmt.Sprintf("%s was last *%s* (%s %s); it is no longer watched, e.g. the position was closed", metric, val, a.Op, thr)
-	}
 	return fmt.Sprintf("%s is now *%s*, no longer %s %s", metric, val, a.Op, thr)
+}
+
+// ending is how an alert ended without recovering: "liquidated" or
+// "closed" for a closing notice (KindClosed), and "closed" too for a
+// resolution whose value still breaches its threshold (what the engine
+// sent for a closed position before KindClosed existed; such notices may
+// still sit in an outbox). It is "" for every other alert.
+func ending(a notifiers.Alert) string {
+	if r := a.ClosedReason(); r != "" {
+		return r
+	}
+	if a.Status == notifiers.Resolved && a.Kind != notifiers.KindTest && breached(a) {
+		return notifiers.ReasonClosed
+	}
+	return ""
+}
+
+// formatValue is formatNum with notifiers.InfiniteNote after ±Inf.
+func formatValue(v float64) string {
+	return notifiers.FormatFigure(v, "", formatNum)
 }
 
 // breached reports whether the value is past the threshold.
@@ -191,6 +234,8 @@ func oneLine(a notifiers.Alert) string {
 	switch {
 	case a.Kind == notifiers.KindTest:
 		fmt.Fprintf(&b, "[TEST] %s", strings.ToUpper(a.Severity.String()))
+	case ending(a) != "":
+		fmt.Fprintf(&b, "%s (was %s)", strings.ToUpper(ending(a)), a.Severity)
 	case a.Status == notifiers.Resolved:
 		fmt.Fprintf(&b, "RESOLVED (was %s)", a.Severity)
 	default:
@@ -205,10 +250,10 @@ func oneLine(a notifiers.Alert) string {
 	}
 	switch op := opSymbol(a); {
 	case op == "":
-	case a.Status == notifiers.Resolved && breached(a):
-		fmt.Fprintf(&b, " · %s last %s", a.Metric, formatNum(a.Value))
+	case ending(a) != "":
+		fmt.Fprintf(&b, " · %s last %s", a.Metric, formatValue(a.Value))
 	default:
-		fmt.Fprintf(&b, " · %s %s %s %s", a.Metric, formatNum(a.Value), op, formatNum(a.Threshold))
+		fmt.Fprintf(&b, " · %s %s %s %s", a.Metric, formatValue(a.Value), op, formatNum(a.Threshold))
 	}
 	return notifiers.OneLine(b.String())
 }
@@ -247,11 +292,15 @@ func kindWords(k notifiers.Kind) string {
 }
 
 // icon is the emoji that leads an alert: it shows in the push notification
-// before any word does.
+// before any word does. A closing notice never gets the resolution's tick.
 func icon(a notifiers.Alert) string {
 	switch {
 	case a.Kind == notifiers.KindTest:
 		return ":test_tube:"
+	case ending(a) == notifiers.ReasonLiquidated:
+		return ":boom:"
+	case ending(a) != "":
+		return ":black_square_for_stop:"
 	case a.Status == notifiers.Resolved:
 		return ":white_check_mark:"
 	}
@@ -266,7 +315,12 @@ func icon(a notifiers.Alert) string {
 }
 
 func color(a notifiers.Alert) string {
-	if a.Status == notifiers.Resolved {
+	switch e := ending(a); {
+	case e == notifiers.ReasonLiquidated:
+		return colorCritical
+	case e != "":
+		return colorClosed
+	case a.Status == notifiers.Resolved:
 		return colorResolved
 	}
 	switch a.Severity {
@@ -299,22 +353,80 @@ func mrkdwn(text string) *goslack.TextBlockObject {
 // escape makes text safe inside Slack mrkdwn: &, < and > are control
 // characters there (<!channel> would ping everyone, <url|text> makes links).
 func escape(s string) string {
-	return strings.NewReplacer("&", "&amp;", "<", "&lt;", ">", "&gt;").Replace(s)
+	return escaper.Replace(s)
 }
 
-// truncate cuts s to at most limit bytes on a rune boundary, marking the cut.
-// Slack rejects the whole message when one text is too long, and a
-// message that is refused is worse than a shortened runbook.
+var escaper = strings.NewReplacer("&", "&amp;", "<", "&lt;", ">", "&gt;")
+
+// escapeRune is escape for one character.
+func escapeRune(r rune) string {
+	switch r {
+	case '&':
+		return "&amp;"
+	case '<':
+		return "&lt;"
+	case '>':
+		return "&gt;"
+	}
+	return string(r)
+}
+
+// cutMark marks text that was cut.
+const cutMark = "…"
+
+// clip returns plain text s escaped (see escape) in at most limit bytes:
+// when the escaped text is longer, s is cut first, between characters, and
+// what is left is escaped, so the cut never halves an "&amp;".
+func clip(s string, limit int) string {
+	return clipMapped(s, limit, escapeRune)
+}
+
+// clipMapped writes s with every rune replaced by f(r) and, when that is
+// longer than limit bytes, keeps whole replacements only, ending with
+// cutMark.
+func clipMapped(s string, limit int, f func(rune) string) string {
+	s = strings.ToValidUTF8(s, "\uFFFD")
+	var b strings.Builder
+	for _, r := range s {
+		b.WriteString(f(r))
+	}
+	if b.Len() <= limit {
+		return b.String()
+	}
+	b.Reset()
+	budget := limit - len(cutMark)
+	for _, r := range s {
+		m := f(r)
+		if b.Len()+len(m) > budget {
+			break
+		}
+		b.WriteString(m)
+	}
+	b.WriteString(cutMark)
+	return b.String()
+}
+
+// truncate cuts mrkdwn s to at most limit bytes on a rune boundary, marking
+// the cut. Slack rejects the whole message when one text is too long, and a
+// message that is refused is worse than a shortened runbook. Its callers
+// clip user text before they compose it (see clip); this is the last line
+// of defence, and it too never cuts inside an entity.
 func truncate(s string, limit int) string {
 	if len(s) <= limit {
 		return s
 	}
-	const mark = "…"
-	cut := limit - len(mark)
+	cut := limit - len(cutMark)
 	for cut > 0 && !utf8.RuneStart(s[cut]) {
 		cut--
 	}
-	return s[:cut] + mark
+	// An entity is at most "&amp;", five bytes: an '&' among the last four
+	// bytes kept, with no ';' after it, starts one that the cut would halve.
+	if i := strings.LastIndexByte(s[max(0, cut-4):cut], '&'); i >= 0 {
+		if i += max(0, cut-4); !strings.Contains(s[i:cut], ";") {
+			cut = i
+		}
+	}
+	return s[:cut] + cutMark
 }
 
 // formatNum is notifiers.FormatNumber except below 1 in magnitude: there it
@@ -361,7 +473,7 @@ func digestBlocks(text string) []goslack.Block {
 	budget := maxSectionText - len(fenceOpen) - len(fenceClose)
 	lines := strings.Split(strings.ReplaceAll(text, "\r\n", "\n"), "\n")
 	for i, l := range lines {
-		lines[i] = truncate(codeLine(l), budget)
+		lines[i] = codeLine(l, budget)
 	}
 	type chunk struct {
 		text string
@@ -413,14 +525,20 @@ func digestBlocks(text string) []goslack.Block {
 	return blocks
 }
 
-// codeLine makes one line of a digest safe inside a code block: control
-// characters blanked, mrkdwn's &, < and > escaped (Slack parses them even
-// there), and a run of backticks broken with zero-width spaces so that it
-// cannot close the block early.
-func codeLine(s string) string {
-	s = escape(notifiers.OneLine(s))
+// codeLine makes one line of a digest safe inside a code block, in at most
+// limit bytes (cut as clip does): control characters blanked, mrkdwn's &,
+// < and > escaped (Slack parses them even there), and a run of backticks
+// broken with zero-width spaces so that it cannot close the block early.
+func codeLine(s string, limit int) string {
+	s = notifiers.OneLine(s)
+	f := escapeRune
 	if strings.Contains(s, "```") {
-		s = strings.ReplaceAll(s, "`", "`\u200b")
+		f = func(r rune) string {
+			if r == '`' {
+				return "`\u200b"
+			}
+			return escapeRune(r)
+		}
 	}
-	return s
+	return clipMapped(s, limit, f)
 }

@@ -3,8 +3,10 @@ package slack
 import (
 	"encoding/json"
 	"fmt"
+	"math"
 	"strings"
 	"testing"
+	"time"
 	"unicode/utf8"
 
 	goslack "github.com/slack-go/slack"
@@ -30,6 +32,15 @@ func TestAlertText(t *testing.T) {
 		ID: "t1", Status: notifiers.Firing, Kind: notifiers.KindTest, Severity: notifiers.Info,
 		Rule: "notify-test", Account: "main", Summary: "test\nsecond line",
 	}
+	closedKind := incident("c2", notifiers.KindClosed, notifiers.Warning)
+	closedKind.Value, closedKind.Threshold, closedKind.Reason = 12, 15, notifiers.ReasonClosed
+	liquidated := incident("l1", notifiers.KindClosed, notifiers.Critical)
+	liquidated.Value, liquidated.Reason = 0.8, notifiers.ReasonLiquidated
+	infinite := notifiers.Alert{
+		ID: "i1", Status: notifiers.Firing, Kind: notifiers.KindFiring, Severity: notifiers.Critical,
+		Rule: "over-leveraged", Account: "main", Metric: "effective_leverage", Value: math.Inf(1), Threshold: 20, Op: "above",
+		Context: map[string]float64{"leverage": math.Inf(1), "equity": -3},
+	}
 	eased := incident("x1", notifiers.KindEased, notifiers.Warning)
 	eased.Value, eased.Threshold = 12.345, 15
 
@@ -49,10 +60,29 @@ func TestAlertText(t *testing.T) {
 			colorWarning, 2, ":warning:",
 		},
 		{
-			"resolved after the position closed", closed,
-			":white_check_mark: *RESOLVED* · was critical · *liquidation-near*\nAccount *main* · *BTCUSDT* long\n`liq_distance_pct` was last *5.5* (below 7); it is no longer watched, e.g. the position was closed\nBTCUSDT long is 6.2% from liquidation",
-			"RESOLVED (was critical): liquidation-near · main BTCUSDT long · liq_distance_pct last 5.5",
-			colorResolved, 2, ":white_check_mark:",
+			// What the engine sent for a closed position before KindClosed.
+			"resolved while still breached reads as closed", closed,
+			":black_square_for_stop: *CLOSED* · was critical · *liquidation-near*\nAccount *main* · *BTCUSDT* long\n`liq_distance_pct` was last *5.5* (below 7); the position (or its rule or account) went away, so it is no longer watched\nBTCUSDT long is 6.2% from liquidation",
+			"CLOSED (was critical): liquidation-near · main BTCUSDT long · liq_distance_pct last 5.5",
+			colorClosed, 2, ":black_square_for_stop:",
+		},
+		{
+			"closed", closedKind,
+			":black_square_for_stop: *CLOSED* · was warning · *liquidation-near*\nAccount *main* · *BTCUSDT* long\n`liq_distance_pct` was last *12* (below 15); the position (or its rule or account) went away, so it is no longer watched\nBTCUSDT long is 6.2% from liquidation",
+			"CLOSED (was warning): liquidation-near · main BTCUSDT long · liq_distance_pct last 12",
+			colorClosed, 2, ":black_square_for_stop:",
+		},
+		{
+			"liquidated", liquidated,
+			":boom: *LIQUIDATED* · was critical · *liquidation-near*\nAccount *main* · *BTCUSDT* long\n`liq_distance_pct` was last *0.8* (below 7); *the exchange liquidated the position*\nBTCUSDT long is 6.2% from liquidation",
+			"LIQUIDATED (was critical): liquidation-near · main BTCUSDT long · liq_distance_pct last 0.8",
+			colorCritical, 2, ":boom:",
+		},
+		{
+			"infinite leverage", infinite,
+			":rotating_light: *CRITICAL* · firing · *over-leveraged*\nAccount *main*\n`effective_leverage` is *∞ (equity ≤ 0)*, above the critical threshold of 20",
+			"CRITICAL firing: over-leveraged · main · effective_leverage ∞ (equity ≤ 0) > 20",
+			colorCritical, 3, ":rotating_light:",
 		},
 		{
 			"event, escaped", event,
@@ -246,6 +276,124 @@ func TestParseRetryAfter(t *testing.T) {
 		got, ok := parseRetryAfter(tt.in, now)
 		if got.String() != tt.want || ok != tt.wantOK {
 			t.Errorf("parseRetryAfter(%q) = %v, %v; want %s, %v", tt.in, got, ok, tt.want, tt.wantOK)
+		}
+	}
+}
+
+// Closing notices never look like a recovery, in any part of the message.
+func TestClosedNeverLooksResolved(t *testing.T) {
+	for _, reason := range []string{notifiers.ReasonClosed, notifiers.ReasonLiquidated, ""} {
+		a := incident("c", notifiers.KindClosed, notifiers.Critical)
+		a.Reason = reason
+		a.At = a.StartsAt.Add(time.Hour)
+		text, atts := message([]notifiers.Alert{a})
+		raw, err := json.Marshal(struct {
+			Text string
+			Atts []goslack.Attachment
+		}{text, atts})
+		if err != nil {
+			t.Fatal(err)
+		}
+		body := strings.ToLower(string(raw))
+		for _, bad := range []string{"resolved", "recovered", "back to normal", "white_check_mark", "no longer below", strings.ToLower(colorResolved)} {
+			if strings.Contains(body, bad) {
+				t.Errorf("reason %q: message contains %q:\n%s", reason, bad, raw)
+			}
+		}
+		want := "closed"
+		if reason == notifiers.ReasonLiquidated {
+			want = "LIQUIDATED"
+		}
+		if !strings.Contains(text, strings.ToUpper(want)) {
+			t.Errorf("reason %q: text %q lacks %s", reason, text, strings.ToUpper(want))
+		}
+		footer := atts[0].Blocks.BlockSet[len(atts[0].Blocks.BlockSet)-1].(*goslack.ContextBlock).ContextElements.Elements[0].(*goslack.TextBlockObject).Text
+		if !strings.Contains(footer, " · "+strings.ToLower(want)+" <!date^") {
+			t.Errorf("reason %q: footer %q does not say when it was %s", reason, footer, strings.ToLower(want))
+		}
+	}
+}
+
+// Infinite context figures show as ∞ with the reason, not as +Inf and not
+// dropped.
+func TestInfiniteContext(t *testing.T) {
+	a := incident("i", notifiers.KindFiring, notifiers.Critical)
+	a.Context = map[string]float64{"leverage": math.Inf(1), "equity": -3, "margin_ratio": math.NaN()}
+	blocks := alertBlocks(a)
+	fields := blocks[1].(*goslack.SectionBlock).Fields
+	var got []string
+	for _, f := range fields {
+		got = append(got, f.Text)
+	}
+	want := []string{"*Leverage*\n∞ (equity ≤ 0)", "*Equity*\n-3"}
+	if strings.Join(got, "|") != strings.Join(want, "|") {
+		t.Errorf("fields = %q, want %q", got, want)
+	}
+}
+
+// Cutting a long text never halves an entity: the plain text is cut, then
+// escaped. Fails on the old escape-then-truncate.
+func TestCutNeverHalvesAnEntity(t *testing.T) {
+	for _, unit := range []string{"&", "<", ">", "a&", "ab<", "abc>", "é&", "&<>"} {
+		a := incident("e", notifiers.KindFiring, notifiers.Critical)
+		a.Summary = strings.Repeat(unit, 3000)
+		a.Runbook = strings.Repeat(unit, 3000)
+		a.Labels = map[string]string{"k": strings.Repeat(unit, 3000)}
+		var texts []string
+		for _, b := range alertBlocks(a) {
+			switch b := b.(type) {
+			case *goslack.SectionBlock:
+				if b.Text != nil {
+					texts = append(texts, b.Text.Text)
+				}
+			case *goslack.ContextBlock:
+				texts = append(texts, b.ContextElements.Elements[0].(*goslack.TextBlockObject).Text)
+			}
+		}
+		for _, b := range digestBlocks(strings.Repeat(unit, 4000) + "\n" + strings.Repeat("`"+unit, 2000)) {
+			texts = append(texts, b.(*goslack.SectionBlock).Text.Text)
+		}
+		for _, text := range texts {
+			if len(text) > maxSectionText {
+				t.Errorf("unit %q: %d bytes, limit %d", unit, len(text), maxSectionText)
+			}
+			if bad := brokenEntity(text); bad != "" {
+				t.Errorf("unit %q: broken entity at …%q", unit, bad)
+			}
+		}
+	}
+}
+
+// brokenEntity returns the text around the first '&' that does not start
+// &amp;, &lt; or &gt;, or "".
+func brokenEntity(s string) string {
+	for i := 0; i < len(s); i++ {
+		if s[i] != '&' {
+			continue
+		}
+		rest := s[i:]
+		if !strings.HasPrefix(rest, "&amp;") && !strings.HasPrefix(rest, "&lt;") && !strings.HasPrefix(rest, "&gt;") {
+			return s[max(0, i-10):min(len(s), i+10)]
+		}
+	}
+	return ""
+}
+
+func TestTruncateBacksOffAnEntity(t *testing.T) {
+	tests := []struct {
+		in    string
+		limit int
+		want  string
+	}{
+		{"abcdef&amp;xyz", 10, "abcdef…"}, // would cut "&amp" → "&a…"
+		{"abcde&lt;xyz", 10, "abcde…"},    // "&lt;" cut after "&l"
+		{"ab&lt;cdefgh", 10, "ab&lt;c…"},  // an entity already closed stays
+		{"abcdefgh&;;;", 11, "abcdefgh…"}, // a lone '&' is dropped with the rest
+		{"short", 10, "short"},
+	}
+	for _, tt := range tests {
+		if got := truncate(tt.in, tt.limit); got != tt.want {
+			t.Errorf("truncate(%q, %d) = %q, want %q", tt.in, tt.limit, got, tt.want)
 		}
 	}
 }

@@ -290,9 +290,13 @@ func (n *Notifier) remember(alerts []notifiers.Alert, ts string, replace bool) {
 
 // broadcast reports whether a thread reply must also show in the channel:
 // thread replies notify no one who has not joined the thread, and an
-// escalation or a critical that is still firing must wake the trader.
+// escalation, a critical that is still firing or a liquidation must wake
+// the trader.
 func broadcast(alerts []notifiers.Alert) bool {
 	for _, a := range alerts {
+		if a.Liquidated() {
+			return true
+		}
 		if a.Status == notifiers.Resolved {
 			continue
 		}

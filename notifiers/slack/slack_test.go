@@ -76,9 +76,19 @@ func incident(id string, kind notifiers.Kind, sev notifiers.Severity) notifiers.
 		Metric: "liq_distance_pct", Value: 6.21, Threshold: 7, Op: "below",
 		StartsAt: t0, At: t0.Add(time.Minute), Summary: "BTCUSDT long is 6.2% from liquidation",
 	}
-	if kind == notifiers.KindResolved {
+	switch kind {
+	case notifiers.KindResolved:
 		a.Status, a.Value = notifiers.Resolved, 18
+	case notifiers.KindClosed:
+		a.Status = notifiers.Resolved
 	}
+	return a
+}
+
+// closing is the closing notice of incident id for reason.
+func closing(id, reason string) notifiers.Alert {
+	a := incident(id, notifiers.KindClosed, notifiers.Critical)
+	a.Reason = reason
 	return a
 }
 
@@ -129,6 +139,10 @@ func TestThreading(t *testing.T) {
 			incident("D", notifiers.KindRepeat, notifiers.Warning), incident("E", notifiers.KindResolved, notifiers.Warning)}, 10, false},
 		{"a test is never threaded", false, []notifiers.Alert{incident("A", notifiers.KindTest, notifiers.Info)}, -1, false},
 		{"A resolves in its thread after the test", true, []notifiers.Alert{incident("A", notifiers.KindResolved, notifiers.Critical)}, 0, false},
+		{"F fires", false, []notifiers.Alert{incident("F", notifiers.KindFiring, notifiers.Critical)}, -1, false},
+		{"F is liquidated: in its thread, broadcast", false, []notifiers.Alert{closing("F", notifiers.ReasonLiquidated)}, 14, true},
+		{"G fires", false, []notifiers.Alert{incident("G", notifiers.KindFiring, notifiers.Critical)}, -1, false},
+		{"G closes: in its thread, quietly", true, []notifiers.Alert{closing("G", notifiers.ReasonClosed)}, 16, false},
 	}
 	for i, s := range steps {
 		if s.restart {

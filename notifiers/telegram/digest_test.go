@@ -124,19 +124,28 @@ func TestDigestSplit(t *testing.T) {
 
 // TestDigestPiecesStandAlone: a digest's pieces never share a message,
 // even when two would fit (here "a" and "b", apart by more blank lines
-// than a message holds); an alert may share one with a digest's piece.
+// than a message holds), and a digest of several pieces shares none with
+// an alert either: it is a Split part of its own. A digest of one piece
+// packs like an alert (see TestDigestSilence).
 func TestDigestPiecesStandAlone(t *testing.T) {
 	d := notifiers.Alert{Kind: notifiers.KindDigest, Rule: "digest:d", Summary: "a" + strings.Repeat("\n", 5000) + "b"}
-	parts := split([]notifiers.Alert{d, alert(notifiers.Warning, notifiers.Firing, notifiers.KindFiring, "w")})
-	if len(parts) != 2 {
-		t.Fatalf("%d parts, want 2: %+v", len(parts), parts)
+	w := alert(notifiers.Warning, notifiers.Firing, notifiers.KindFiring, "w")
+	parts := split([]notifiers.Alert{d, w})
+	if len(parts) != 3 {
+		t.Fatalf("%d parts, want 3: %+v", len(parts), parts)
 	}
 	const head = "📋 <b>DIGEST</b> · d\n<pre>"
-	if want := head + "a</pre>\n\n<i>(1/2)</i>"; parts[0].text != want || len(parts[0].alerts) != 1 {
-		t.Errorf("first part carries %d alerts: %q, want %q", len(parts[0].alerts), parts[0].text, want)
+	for i, want := range []string{head + "a</pre>\n\n<i>(1/3)</i>", head + "b</pre>\n\n<i>(2/3)</i>"} {
+		if parts[i].text != want || len(parts[i].alerts) != 1 || parts[i].alerts[0].Kind != notifiers.KindDigest {
+			t.Errorf("part %d carries %d alerts: %q, want %q", i+1, len(parts[i].alerts), parts[i].text, want)
+		}
 	}
-	if want := head + "b</pre>\n\n🟠 <b>WARNING</b> · firing\n"; !strings.HasPrefix(parts[1].text, want) || len(parts[1].alerts) != 2 {
-		t.Errorf("second part carries %d alerts: %q, want it to start %q", len(parts[1].alerts), parts[1].text, want)
+	if want := "🟠 <b>WARNING</b> · firing\n"; !strings.HasPrefix(parts[2].text, want) || len(parts[2].alerts) != 1 {
+		t.Errorf("third part carries %d alerts: %q, want it to start %q", len(parts[2].alerts), parts[2].text, want)
+	}
+	var n Notifier
+	if got := n.Split([]notifiers.Alert{d, w}); len(got) != 2 || got[0][0].Kind != notifiers.KindDigest || got[1][0].ID != "w" {
+		t.Errorf("Split = %+v, want the digest, then the alert", got)
 	}
 }
 

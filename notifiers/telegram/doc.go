@@ -14,12 +14,18 @@
 //	Started 2026-11-28 03:14 UTC
 //
 // A resolution leads with "✅ RESOLVED · was warning", a notify-test alert
-// with "🧪 TEST — not a real alert". Every dynamic text is escaped for
+// with "🧪 TEST — not a real alert". A closing notice (notifiers.KindClosed)
+// is no recovery: it leads with "💥 LIQUIDATED · was critical" (it always
+// rings, even with silent_warnings) or "⏹ CLOSED · was warning", and states
+// the metric's last value. An infinite figure reads "∞ (equity ≤ 0)". Every dynamic text is escaped for
 // Telegram's HTML mode (&, < and >; no dynamic text goes into an attribute)
 // and clipped with an ellipsis to a per-field cap, so one alert always fits
 // one message. Alerts of one Notify are joined into one message until the
 // next would pass Telegram's 4,096 characters, then a new message starts:
-// the split falls between alerts only, never inside an entity.
+// the split falls between alerts only, never inside an entity. The
+// Notifier is a notifiers.Splitter: the dispatcher sends each of those
+// messages with a Notify of its own and resumes at the first undelivered
+// one.
 //
 // A digest (notifiers.KindDigest) reads "📋 DIGEST · NAME" (bold DIGEST),
 // then the digest's text, escaped, in <pre>. A long digest is split

@@ -35,55 +35,79 @@ const footerReserve = 32
 const ellipsis = "…"
 
 // part is one Telegram message: the HTML text and the alerts it carries
-// (a digest split over several parts is carried by each of them).
+// (a digest split over several messages is carried by each of them).
 type part struct {
 	text   string
 	alerts []notifiers.Alert
 }
 
-// split renders alerts into as few messages as fit, in order. It packs
-// pieces — one per alert, one or more per digest (see digestPieces) — and
-// cuts only between pieces, so that no entity (and no alert) is ever split;
-// each piece of a digest goes into a message of its own. A message of
-// several parts ends each with "(k/n)".
+// split renders alerts into as few messages as fit, in order: one per
+// group (see groups), or one per piece for a digest too long for one
+// message. A message of several parts ends each with "(k/n)".
 func split(alerts []notifiers.Alert) []part {
-	const sep = "\n\n"
-	limit := maxMessage - footerReserve
 	var parts []part
-	var cur strings.Builder
-	var curAlerts []notifiers.Alert
-	last := -1 // index in alerts of the last alert added to curAlerts
-	flush := func() {
-		if cur.Len() > 0 {
-			parts = append(parts, part{text: cur.String(), alerts: curAlerts})
-		}
-		cur.Reset()
-		curAlerts, last = nil, -1
-	}
-	for i, a := range alerts {
-		for _, h := range pieces(a, limit) {
-			// The pieces of one digest are messages of their own: joined,
-			// their <pre> blocks would read as one with a gap.
-			if cur.Len() > 0 && (last == i || utf16Len(cur.String())+utf16Len(sep)+utf16Len(h) > limit) {
-				flush()
-			}
-			if cur.Len() > 0 {
-				cur.WriteString(sep)
-			}
-			cur.WriteString(h)
-			if last != i {
-				curAlerts = append(curAlerts, a)
-				last = i
-			}
+	for _, g := range groups(alerts) {
+		for _, text := range g.texts {
+			parts = append(parts, part{text: text, alerts: alerts[g.lo:g.hi:g.hi]})
 		}
 	}
-	flush()
 	if len(parts) > 1 {
 		for i := range parts {
 			parts[i].text += fmt.Sprintf("\n\n<i>(%d/%d)</i>", i+1, len(parts))
 		}
 	}
 	return parts
+}
+
+// group is a run of alerts, alerts[lo:hi], and the messages it renders as:
+// one, except for a digest too long for one message, which is a group of
+// its own with a message per piece.
+type group struct {
+	lo, hi int
+	texts  []string
+}
+
+// groups packs alerts, in order, into runs that each fit one message: it
+// cuts only between alerts, so no entity (and no alert) is ever split, and
+// starts a new run when the next alert would pass the limit. The packing
+// is greedy, so a run rendered on its own packs into one message again:
+// Split's parts are groups, and Notify on a part sends one message.
+func groups(alerts []notifiers.Alert) []group {
+	const sep = "\n\n"
+	limit := maxMessage - footerReserve
+	var out []group
+	var cur strings.Builder
+	size, lo := 0, 0
+	flush := func(hi int) {
+		if cur.Len() > 0 {
+			out = append(out, group{lo: lo, hi: hi, texts: []string{cur.String()}})
+		}
+		cur.Reset()
+		size, lo = 0, hi
+	}
+	for i, a := range alerts {
+		ps := pieces(a, limit)
+		if len(ps) > 1 {
+			// The pieces of one digest are messages of their own: joined,
+			// their <pre> blocks would read as one with a gap.
+			flush(i)
+			out = append(out, group{lo: i, hi: i + 1, texts: ps})
+			lo = i + 1
+			continue
+		}
+		w := utf16Len(ps[0])
+		if cur.Len() > 0 && size+utf16Len(sep)+w > limit {
+			flush(i)
+		}
+		if cur.Len() > 0 {
+			cur.WriteString(sep)
+			size += utf16Len(sep)
+		}
+		cur.WriteString(ps[0])
+		size += w
+	}
+	flush(len(alerts))
+	return out
 }
 
 // pieces renders one alert as the HTML pieces split packs, each at most
@@ -199,13 +223,18 @@ func alertLines(a notifiers.Alert) []string {
 }
 
 // headLine puts what decides whether to get up first: a test is marked as
-// such before anything else, a resolution says so, a firing alert leads with
-// its severity.
+// such before anything else, a liquidation or a closed position says so
+// (never with the resolution's tick: nothing recovered), a resolution says
+// so, a firing alert leads with its severity.
 func headLine(a notifiers.Alert) string {
 	sev := strings.ToUpper(a.Severity.String())
 	switch {
 	case a.Kind == notifiers.KindTest:
 		return "🧪 <b>TEST — not a real alert</b> · " + sev
+	case a.Liquidated():
+		return "💥 <b>LIQUIDATED</b> · was " + a.Severity.String()
+	case a.Kind == notifiers.KindClosed:
+		return "⏹ <b>CLOSED</b> · was " + a.Severity.String()
 	case a.Status == notifiers.Resolved:
 		return "✅ <b>RESOLVED</b> · was " + a.Severity.String()
 	}
@@ -230,12 +259,24 @@ func emoji(s notifiers.Severity) string {
 }
 
 // comparison states the value against the threshold. A resolved alert says
-// what is true now ("no longer below 7"), not the condition that cleared.
+// what is true now ("no longer below 7"), not the condition that cleared; a
+// closing notice says what was last seen and why the alert ends.
 func comparison(a notifiers.Alert) string {
 	if a.Metric == "" {
 		return ""
 	}
 	metric := clip(a.Metric, capName)
+	val := notifiers.FormatFigure(a.Value, "", formatNum)
+	if a.Kind == notifiers.KindClosed {
+		why := "the position (or its rule or account) went away: no longer watched"
+		if a.Liquidated() {
+			why = "<b>the exchange liquidated the position</b>"
+		}
+		if a.Op == "" {
+			return fmt.Sprintf("%s last <code>%s</code> — %s", metric, val, why)
+		}
+		return fmt.Sprintf("%s last <code>%s</code> (%s <code>%s</code>) — %s", metric, val, clip(a.Op, capName), formatNum(a.Threshold), why)
+	}
 	if a.Op == "" {
 		// Events have no threshold; their metric is the event name.
 		return "Event: " + metric
@@ -244,7 +285,7 @@ func comparison(a notifiers.Alert) string {
 	if a.Status == notifiers.Resolved {
 		op = "no longer " + op
 	}
-	return fmt.Sprintf("%s <code>%s</code> %s <code>%s</code>", metric, formatNum(a.Value), op, formatNum(a.Threshold))
+	return fmt.Sprintf("%s <code>%s</code> %s <code>%s</code>", metric, val, op, formatNum(a.Threshold))
 }
 
 // contextLine shows notifiers.ContextFields only. Other keys are left out:
@@ -253,7 +294,7 @@ func contextLine(ctx map[string]float64) string {
 	var items []string
 	for _, f := range notifiers.ContextFields {
 		if v, ok := ctx[f.Key]; ok {
-			items = append(items, fmt.Sprintf("%s <code>%s%s</code>", f.Label, formatNum(v), f.Unit))
+			items = append(items, fmt.Sprintf("%s <code>%s</code>", f.Label, notifiers.FormatFigure(v, f.Unit, formatNum)))
 		}
 	}
 	return strings.Join(items, " · ")

@@ -1,6 +1,7 @@
 package telegram
 
 import (
+	"math"
 	"strings"
 	"testing"
 	"time"
@@ -30,6 +31,30 @@ Started 2026-11-28 03:14 UTC`},
 margin_ratio <code>0.31</code> no longer above <code>0.5</code>
 account margin ratio is 0.31 (1.00 = liquidation)
 Started 2026-11-28 02:14 UTC`},
+		{"liquidated", notifiers.Alert{
+			ID: "l1", Status: notifiers.Resolved, Kind: notifiers.KindClosed, Reason: notifiers.ReasonLiquidated,
+			Severity: notifiers.Critical, Rule: "liquidation-near", Account: "main", Symbol: "BTCUSDT", Side: "long",
+			Metric: "liq_distance_pct", Value: 0.8, Threshold: 7, Op: "below", StartsAt: t0,
+		}, `💥 <b>LIQUIDATED</b> · was critical
+<b>liquidation-near</b> · main · BTCUSDT long
+liq_distance_pct last <code>0.8</code> (below <code>7</code>) — <b>the exchange liquidated the position</b>
+Started 2026-11-28 03:14 UTC`},
+		{"closed", notifiers.Alert{
+			ID: "c1", Status: notifiers.Resolved, Kind: notifiers.KindClosed, Reason: notifiers.ReasonClosed,
+			Severity: notifiers.Warning, Rule: "liquidation-near", Account: "main", Symbol: "BTCUSDT", Side: "long",
+			Metric: "liq_distance_pct", Value: 12, Threshold: 15, Op: "below", StartsAt: t0,
+		}, `⏹ <b>CLOSED</b> · was warning
+<b>liquidation-near</b> · main · BTCUSDT long
+liq_distance_pct last <code>12</code> (below <code>15</code>) — the position (or its rule or account) went away: no longer watched
+Started 2026-11-28 03:14 UTC`},
+		{"infinite leverage", notifiers.Alert{
+			ID: "i1", Status: notifiers.Firing, Kind: notifiers.KindFiring, Severity: notifiers.Critical,
+			Rule: "over-leveraged", Account: "main", Metric: "effective_leverage", Value: math.Inf(1), Threshold: 20, Op: "above",
+			Context: map[string]float64{"leverage": math.Inf(1), "equity": -3},
+		}, `🔴 <b>CRITICAL</b> · firing
+<b>over-leveraged</b> · main
+effective_leverage <code>∞ (equity ≤ 0)</code> above <code>20</code>
+leverage <code>∞ (equity ≤ 0)</code> · equity <code>-3</code>`},
 		{"notify-test", notifiers.Alert{
 			Status: notifiers.Firing, Kind: notifiers.KindTest, Severity: notifiers.Critical,
 			Rule: "notify-test", Account: "marginwatch", Summary: "Test alert from marginwatch: if you read this, phone works.",
@@ -189,6 +214,20 @@ func TestFormatNum(t *testing.T) {
 	for _, tt := range tests {
 		if got := formatNum(tt.v); got != tt.want {
 			t.Errorf("formatNum(%v) = %q, want %q", tt.v, got, tt.want)
+		}
+	}
+}
+
+// A closing notice never reads as a recovery.
+func TestClosedNeverLooksResolved(t *testing.T) {
+	for _, reason := range []string{notifiers.ReasonClosed, notifiers.ReasonLiquidated, ""} {
+		a := notifiertest.Alerts()[0]
+		a.Status, a.Kind, a.Reason = notifiers.Resolved, notifiers.KindClosed, reason
+		got := strings.ToLower(render(a))
+		for _, bad := range []string{"resolved", "recovered", "back to normal", "✅", "no longer below"} {
+			if strings.Contains(got, bad) {
+				t.Errorf("reason %q: %q in\n%s", reason, bad, got)
+			}
 		}
 	}
 }

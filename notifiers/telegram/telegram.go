@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -60,7 +61,10 @@ type Notifier struct {
 	wait     func(ctx context.Context, d time.Duration) error
 }
 
-var _ notifiers.Notifier = (*Notifier)(nil)
+var (
+	_ notifiers.Notifier = (*Notifier)(nil)
+	_ notifiers.Splitter = (*Notifier)(nil)
+)
 
 // New returns a Telegram notifier for cfg (type telegram). It makes no
 // network call: a bad token or chat id shows up on the first Notify, as a
@@ -122,6 +126,24 @@ func New(cfg config.Notifier, opts Options) (*Notifier, error) {
 	return n, nil
 }
 
+// Split implements notifiers.Splitter: it groups alerts, in order, into
+// runs that each fit one message of Telegram's 4,096 characters (the cut
+// falls between alerts only; a single alert too long for a message is
+// clipped, as always). Notify on one part sends exactly one message, except
+// for a digest too long for one message: it is a part of its own that
+// Notify sends as several. Split depends on the alerts only, so the parts
+// are the same after a restart.
+//
+// A part sent on its own carries no "(k/n)" footer: Notify sees one part.
+func (n *Notifier) Split(alerts []notifiers.Alert) [][]notifiers.Alert {
+	gs := groups(alerts)
+	out := make([][]notifiers.Alert, len(gs))
+	for i, g := range gs {
+		out[i] = slices.Clone(alerts[g.lo:g.hi])
+	}
+	return out
+}
+
 // Notify sends the alerts as one message, or as several when together they
 // exceed Telegram's 4,096 characters: the split falls only between alerts
 // (between lines inside a digest), parts go out in order about a second
@@ -131,6 +153,9 @@ func New(cfg config.Notifier, opts Options) (*Notifier, error) {
 // If part k fails after parts 1..k-1 were delivered, Notify returns part k's
 // error; a retry of the call sends every part again, so a reader may see
 // the earlier parts twice (delivery is at-least-once, never at-most-once).
+// A caller that wants each message delivered once, and a notification of
+// many parts not to depend on all of them fitting one attempt, calls Split
+// and Notify once per part.
 //
 // Failures: Telegram's 429 becomes a *notifiers.RetryAfterError with its
 // retry_after; 5xx, 408, network errors and timeouts are retryable; 400
@@ -188,9 +213,13 @@ func (n *Notifier) send(ctx context.Context, p part) (int, bool, error) {
 
 // urgent reports whether a message must ring even with silent_warnings: it
 // carries a critical alert that is still firing (a test of a critical alert
-// rings too, since that is what it tests).
+// rings too, since that is what it tests) or a liquidation, whatever its
+// severity.
 func urgent(alerts []notifiers.Alert) bool {
 	for _, a := range alerts {
+		if a.Liquidated() {
+			return true
+		}
 		if a.Severity >= notifiers.Critical && a.Status != notifiers.Resolved {
 			return true
 		}

@@ -199,6 +199,12 @@ func TestRequestFields(t *testing.T) {
 	info := alert(notifiers.Info, notifiers.Firing, notifiers.KindRepeat, "i")
 	critResolved := alert(notifiers.Critical, notifiers.Resolved, notifiers.KindResolved, "c")
 	critTest := alert(notifiers.Critical, notifiers.Firing, notifiers.KindTest, "")
+	// A liquidation rings even at warning severity and with silent_warnings;
+	// a closed position does not.
+	liquidated := alert(notifiers.Warning, notifiers.Resolved, notifiers.KindClosed, "l")
+	liquidated.Reason = notifiers.ReasonLiquidated
+	closed := alert(notifiers.Critical, notifiers.Resolved, notifiers.KindClosed, "k")
+	closed.Reason = notifiers.ReasonClosed
 	tests := []struct {
 		name       string
 		silent     bool
@@ -213,6 +219,10 @@ func TestRequestFields(t *testing.T) {
 		{"info, silent on", true, 0, []notifiers.Alert{info}, true},
 		{"resolved critical, silent on", true, 0, []notifiers.Alert{critResolved}, true},
 		{"critical test, silent on", true, 0, []notifiers.Alert{critTest}, false},
+		{"liquidated warning, silent on", true, 0, []notifiers.Alert{liquidated}, false},
+		{"liquidated after a warning, silent on", true, 0, []notifiers.Alert{warn, liquidated}, false},
+		{"closed critical, silent on", true, 0, []notifiers.Alert{closed}, true},
+		{"closed critical, silent off", false, 0, []notifiers.Alert{closed}, false},
 		{"forum topic", false, 42, []notifiers.Alert{warn}, false},
 	}
 	for _, tt := range tests {
@@ -374,6 +384,9 @@ func TestThreads(t *testing.T) {
 	escalate := alert(notifiers.Critical, notifiers.Firing, notifiers.KindEscalated, "inc1")
 	resolve := alert(notifiers.Critical, notifiers.Resolved, notifiers.KindResolved, "inc1")
 	test := alert(notifiers.Critical, notifiers.Firing, notifiers.KindTest, "inc1")
+	fire3 := alert(notifiers.Warning, notifiers.Firing, notifiers.KindFiring, "inc3")
+	liquidated := alert(notifiers.Warning, notifiers.Resolved, notifiers.KindClosed, "inc3")
+	liquidated.Reason = notifiers.ReasonLiquidated
 
 	steps := []struct {
 		alerts    []notifiers.Alert
@@ -384,6 +397,9 @@ func TestThreads(t *testing.T) {
 		{[]notifiers.Alert{escalate, other}, ""}, // message 103, the first of inc2
 		{[]notifiers.Alert{resolve}, `{"message_id":101,"allow_sending_without_reply":true}`},
 		{[]notifiers.Alert{test}, ""},
+		{[]notifiers.Alert{fire3}, ""}, // message 106
+		// A closing notice replies in the incident's thread, as a resolution does.
+		{[]notifiers.Alert{liquidated}, `{"message_id":106,"allow_sending_without_reply":true}`},
 	}
 	for i, s := range steps {
 		if retry, err := n.Notify(context.Background(), s.alerts...); err != nil {
@@ -394,7 +410,7 @@ func TestThreads(t *testing.T) {
 			t.Errorf("step %d: reply_parameters = %q, want %q", i, got, s.wantReply)
 		}
 	}
-	want := map[string]string{"phone/inc1": "101", "phone/inc2": "103"}
+	want := map[string]string{"phone/inc1": "101", "phone/inc2": "103", "phone/inc3": "106"}
 	if fmt.Sprint(th.Refs()) != fmt.Sprint(want) {
 		t.Errorf("threads = %v, want %v", th.Refs(), want)
 	}

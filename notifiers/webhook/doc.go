@@ -4,12 +4,15 @@
 //
 // One Notify call is one request. The body is
 //
-//	{"version": "1", "alerts": [{"id", "status", "kind", "severity", "rule",
-//	  "account", "symbol", "side", "metric", "value", "op", "threshold",
-//	  "starts_at", "at", "summary", "runbook", "labels"}]}
+//	{"version": "1", "alerts": [{"id", "status", "kind", "reason", "severity",
+//	  "rule", "account", "symbol", "side", "metric", "value", "op",
+//	  "threshold", "starts_at", "at", "summary", "runbook", "labels"}]}
 //
 // with every key always present (see PayloadAlert), alerts most severe
-// first. Requests are signed per Standard Webhooks
+// first. A position that closed while its alert fired ends the alert with
+// "status": "resolved", "kind": "closed" and "reason": "liquidated" or
+// "closed": a receiver must not read it as a recovery. A value or threshold
+// that JSON cannot carry (±Inf when equity is zero or below, NaN) is null. Requests are signed per Standard Webhooks
 // (https://www.standardwebhooks.com): headers webhook-id, webhook-timestamp
 // (unix seconds) and webhook-signature "v1,<base64 HMAC-SHA256 of
 // id.timestamp.body>". The webhook-id is derived from the alerts, so the

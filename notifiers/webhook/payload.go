@@ -33,15 +33,21 @@ type Payload struct {
 
 // PayloadAlert is one alert in a Payload. Every key is always present so a
 // receiver can rely on the shape: Symbol and Side are "" for account-scope
-// alerts, Labels is {} when there are none, and Value, Threshold and
-// StartsAt are null when they do not apply (an event has no threshold) or
-// cannot be represented (a NaN value).
+// alerts, Reason is "" except for kind closed, Labels is {} when there are
+// none, and Value, Threshold and StartsAt are null when they do not apply
+// (an event has no threshold) or cannot be represented: JSON has no NaN or
+// infinity, and the engine makes a figure +Inf when equity is zero or below.
 type PayloadAlert struct {
 	ID     string `json:"id"`
 	Status string `json:"status"` // firing | resolved
 	// Kind says why this notification was sent: firing, escalated, eased,
-	// repeat, resolved, event, test or digest (a scheduled summary).
-	Kind     string   `json:"kind"`
+	// repeat, resolved, closed, event, test or digest (a scheduled
+	// summary). A closed alert has status resolved but did not recover: its
+	// position went away while it fired (Reason says how).
+	Kind string `json:"kind"`
+	// Reason is, for kind closed, "liquidated" (the exchange reported a
+	// liquidation or ADL) or "closed" (any other end); "" otherwise.
+	Reason   string   `json:"reason"`
 	Severity string   `json:"severity"` // info | warning | critical
 	Rule     string   `json:"rule"`
 	Account  string   `json:"account"`
@@ -70,6 +76,7 @@ func payloadAlert(a notifiers.Alert) PayloadAlert {
 		ID:       a.ID,
 		Status:   string(a.Status),
 		Kind:     string(a.Kind),
+		Reason:   a.ClosedReason(),
 		Severity: a.Severity.String(),
 		Rule:     a.Rule,
 		Account:  a.Account,

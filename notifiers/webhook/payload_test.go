@@ -30,22 +30,52 @@ func TestBody(t *testing.T) {
 		Summary:  "marginwatch can reach this notifier",
 		Labels:   map[string]string{"z": "1", "a": "2"},
 	}
+	liquidated := notifiers.Alert{
+		ID: "l1", Status: notifiers.Resolved, Kind: notifiers.KindClosed, Reason: notifiers.ReasonLiquidated,
+		Severity: notifiers.Critical, Rule: "liquidation-near", Account: "main", Symbol: "BTCUSDT", Side: "long",
+		Metric: "liq_distance_pct", Value: 0.8, Threshold: 7, Op: "below",
+		StartsAt: time.Date(2026, 11, 28, 3, 0, 0, 0, time.UTC), At: time.Date(2026, 11, 28, 3, 5, 0, 0, time.UTC),
+	}
+	closed := liquidated
+	closed.ID, closed.Reason = "c1", "" // no reason given: closed, never liquidated by guess
+	infinite := notifiers.Alert{
+		ID: "i1", Status: notifiers.Firing, Kind: notifiers.KindFiring, Severity: notifiers.Critical,
+		Rule: "over-leveraged", Account: "main", Metric: "effective_leverage", Value: math.Inf(1), Threshold: 20, Op: "above",
+		At: time.Date(2026, 11, 28, 3, 5, 0, 0, time.UTC), Context: map[string]float64{"leverage": math.Inf(1)},
+	}
 	tests := []struct {
 		name   string
 		alerts []notifiers.Alert
 		want   string
 	}{
 		{
+			name:   "liquidated, closed, and an infinite value",
+			alerts: []notifiers.Alert{liquidated, closed, infinite},
+			want: `{"version":"1","alerts":[` +
+				`{"id":"l1","status":"resolved","kind":"closed","reason":"liquidated","severity":"critical",` +
+				`"rule":"liquidation-near","account":"main","symbol":"BTCUSDT","side":"long",` +
+				`"metric":"liq_distance_pct","value":0.8,"op":"below","threshold":7,` +
+				`"starts_at":"2026-11-28T03:00:00Z","at":"2026-11-28T03:05:00Z","summary":"","runbook":"","labels":{}},` +
+				`{"id":"c1","status":"resolved","kind":"closed","reason":"closed","severity":"critical",` +
+				`"rule":"liquidation-near","account":"main","symbol":"BTCUSDT","side":"long",` +
+				`"metric":"liq_distance_pct","value":0.8,"op":"below","threshold":7,` +
+				`"starts_at":"2026-11-28T03:00:00Z","at":"2026-11-28T03:05:00Z","summary":"","runbook":"","labels":{}},` +
+				`{"id":"i1","status":"firing","kind":"firing","reason":"","severity":"critical",` +
+				`"rule":"over-leveraged","account":"main","symbol":"","side":"",` +
+				`"metric":"effective_leverage","value":null,"op":"above","threshold":20,` +
+				`"starts_at":null,"at":"2026-11-28T03:05:00Z","summary":"","runbook":"","labels":{}}]}`,
+		},
+		{
 			name:   "position alert and resolved account alert",
 			alerts: notifiertest.Alerts(),
 			want: `{"version":"1","alerts":[` +
-				`{"id":"a1b2c3d4e5f60718","status":"firing","kind":"escalated","severity":"critical",` +
+				`{"id":"a1b2c3d4e5f60718","status":"firing","kind":"escalated","reason":"","severity":"critical",` +
 				`"rule":"liquidation-near","account":"main","symbol":"BTCUSDT","side":"long",` +
 				`"metric":"liq_distance_pct","value":6.21,"op":"below","threshold":7,` +
 				`"starts_at":"2026-11-28T03:14:00Z","at":"2026-11-28T03:16:00Z",` +
 				`"summary":"BTCUSDT long is 6.2% from liquidation <now>","runbook":"Add margin or cut size & breathe",` +
 				`"labels":{"desk":"alpha"}},` +
-				`{"id":"0f1e2d3c4b5a6978","status":"resolved","kind":"resolved","severity":"warning",` +
+				`{"id":"0f1e2d3c4b5a6978","status":"resolved","kind":"resolved","reason":"","severity":"warning",` +
 				`"rule":"margin-ratio","account":"main","symbol":"","side":"",` +
 				`"metric":"margin_ratio","value":0.31,"op":"above","threshold":0.5,` +
 				`"starts_at":"2026-11-28T02:14:00Z","at":"2026-11-28T03:16:00Z",` +
@@ -56,12 +86,12 @@ func TestBody(t *testing.T) {
 			name:   "event in another zone, and a test with unrepresentable numbers",
 			alerts: []notifiers.Alert{event, test},
 			want: `{"version":"1","alerts":[` +
-				`{"id":"e1","status":"firing","kind":"event","severity":"critical",` +
+				`{"id":"e1","status":"firing","kind":"event","reason":"","severity":"critical",` +
 				`"rule":"margin-call","account":"main","symbol":"","side":"",` +
 				`"metric":"margin_call","value":0,"op":"","threshold":null,` +
 				`"starts_at":null,"at":"2026-11-28T03:00:00Z",` +
 				`"summary":"exchange sent MARGIN_CALL","runbook":"","labels":{}},` +
-				`{"id":"notify-test","status":"firing","kind":"test","severity":"info",` +
+				`{"id":"notify-test","status":"firing","kind":"test","reason":"","severity":"info",` +
 				`"rule":"notify-test","account":"","symbol":"","side":"",` +
 				`"metric":"","value":null,"op":"above","threshold":null,` +
 				`"starts_at":"2026-11-28T03:00:00Z","at":"2026-11-28T03:00:00.5Z",` +

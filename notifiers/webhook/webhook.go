@@ -282,10 +282,7 @@ func (n *Notifier) snippet(r io.Reader) string {
 
 // scrub replaces every secret part of the URL and the signing secret.
 func (n *Notifier) scrub(s string) string {
-	for _, p := range n.redact {
-		s = strings.ReplaceAll(s, p, "<redacted>")
-	}
-	return s
+	return notifiers.Redact(s, n.redact...)
 }
 
 // retryAfter parses a Retry-After header: delay-seconds or an HTTP-date

@@ -249,7 +249,8 @@ func TestConformance(t *testing.T) {
 					cfg.Timeout = timeout
 					return mustNew(t, cfg, Options{Logger: logger}), r
 				},
-				Secrets: []string{pathToken, queryToken, rawSecret, whsecSecret, "/hooks/" + pathToken},
+				Secrets:    []string{pathToken, queryToken, rawSecret, whsecSecret, "/hooks/" + pathToken},
+				Structured: true,
 			})
 		})
 	}
