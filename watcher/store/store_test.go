@@ -187,16 +187,6 @@ func TestCommitIsAtomic(t *testing.T) {
 		want  string
 	}{
 		{
-			name: "NaN in outbox alert",
-			batch: Batch{
-				Put:      []rules.State{state("main", "r2", "", "", notifiers.Warning, 1)},
-				Delete:   []rules.Key{good.Key},
-				Accounts: map[string]AccountState{"main": {LastSuccess: t0.Add(time.Hour)}},
-				Enqueue:  []Entry{entry("ops", "ok", 1), entry("ops", "bad", math.NaN())},
-			},
-			want: "encode outbox entry for ops",
-		},
-		{
 			name: "entry without notifier",
 			batch: Batch{
 				Put:     []rules.State{state("main", "r2", "", "", notifiers.Warning, 1)},
