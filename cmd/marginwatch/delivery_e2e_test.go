@@ -31,6 +31,7 @@ type webhookAlert struct {
 	ID       string `json:"id"`
 	Status   string `json:"status"`
 	Kind     string `json:"kind"`
+	Reason   string `json:"reason"`
 	Severity string `json:"severity"`
 	Rule     string `json:"rule"`
 	Symbol   string `json:"symbol"`
