@@ -67,15 +67,33 @@ type Snapshot struct {
 	// Inverse is true for coin-margined (COIN-M) accounts, whose money figures
 	// are in the margin coin.
 	Inverse bool
-	// Balances holds the account totals per margin asset. A USDⓈ-M account has
-	// exactly one, with the account totals in USD(T); a COIN-M account has one
-	// per margin coin.
+	// Balances holds one Balance per margin pool, named by its Asset:
+	// COIN-M one per margin coin; USDⓈ-M single-asset mode one per margin
+	// asset, from the account's per-asset rows (USDT, USDC, …: Binance's
+	// total* fields count USDT only); USDⓈ-M multi-assets mode one pool
+	// "USD" from the account totals. Every Position names its pool.
 	Balances []Balance
 	// Positions holds every open position (size != 0).
 	Positions []Position
 	// Events are occurrences since the previous Snapshot (margin calls,
 	// liquidations, key problems). Each is reported once.
 	Events []Event
+	// Transfers are the money movements into or out of the pools that are
+	// not trading (deposits, withdrawals, transfers between wallets,
+	// bonuses) since the previous Snapshot, each reported once (by ID), so
+	// that drawdown measures trading losses only.
+	Transfers []Transfer
+}
+
+// Transfer is one non-trading money movement of a pool.
+type Transfer struct {
+	// ID identifies it so that it is applied once.
+	ID string
+	// Pool is the Balance.Asset it moved into or out of.
+	Pool string
+	// Amount is positive into the pool, negative out of it.
+	Amount float64
+	Time   time.Time
 }
 
 // Balance is the account totals for one margin asset, as Binance defines them.
@@ -109,7 +127,10 @@ type Position struct {
 	Symbol      string
 	Side        Side
 	MarginAsset string
-	MarginType  MarginType
+	// Pool is the Asset of the Balance this position's margin comes from:
+	// its MarginAsset, or "USD" in USDⓈ-M multi-assets mode.
+	Pool       string
+	MarginType MarginType
 	// Size is the absolute position size: base quantity (USDⓈ-M) or number of
 	// contracts (COIN-M).
 	Size float64
@@ -133,10 +154,33 @@ type Position struct {
 	FundingInterval time.Duration
 	NextFundingTime time.Time
 	// HasStopLoss: a stop order rests on the closing side of this position.
+	// Deprecated: replaced by Stops, from which the metrics decide which
+	// stops are effective.
 	HasStopLoss bool
+	// Stops are the stop-loss orders resting on the closing side of this
+	// position (reduce-only or close-position in one-way mode; in hedge mode
+	// the side that closes this position side), regular, algo/conditional,
+	// trailing and position-level alike. Take-profits are not stops. Which
+	// of them can fire before liquidation is the metrics' business.
+	Stops []Stop
 	// Candles are recent closed 1h candles, oldest first, for ATR(14). Several
 	// positions on one symbol may share the slice: treat it as read-only.
 	Candles []Candle
+}
+
+// Stop is one stop-loss order protecting a position.
+type Stop struct {
+	// Trigger is the price at which it fires: its stop price; for a
+	// trailing stop its activation price, or without one the price at which
+	// it would fire from the current mark (mark ∓ callback).
+	Trigger float64
+	// Quantity it closes, in the position's size unit (ignored when
+	// ClosePosition).
+	Quantity float64
+	// ClosePosition: it closes the whole position, whatever its size.
+	ClosePosition bool
+	// Trailing marks a trailing stop.
+	Trailing bool
 }
 
 // Candle is one closed OHLC candle.
