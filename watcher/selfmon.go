@@ -27,9 +27,8 @@ const (
 // onNotifierHealth turns a delivery health report into a notifier-failing
 // notice for every other notifier. It runs on the failing notifier's worker.
 func (w *Watcher) onNotifierHealth(h delivery.Health) {
-	w.mu.Lock()
-	others := slices.DeleteFunc(slices.Clone(w.cur.names), func(n string) bool { return n == h.Notifier })
-	w.mu.Unlock()
+	s, _, _ := w.running()
+	others := slices.DeleteFunc(slices.Clone(s.names), func(n string) bool { return n == h.Notifier })
 	if len(others) == 0 {
 		w.log.Error("the only notifier is failing: nobody can be told", "notifier", h.Notifier, "err", h.LastError)
 		return
@@ -53,13 +52,13 @@ func (w *Watcher) reloadFailure(err error) {
 	if w.opts.Hooks.Reloaded != nil {
 		w.opts.Hooks.Reloaded(false, now)
 	}
-	w.mu.Lock()
+	w.commitMu.Lock()
 	first := w.reloadFailed.IsZero()
 	if first {
 		w.reloadFailed = now
 	}
 	since, path := w.reloadFailed, w.cur.cfg.Path
-	w.mu.Unlock()
+	w.commitMu.Unlock()
 	a := selfAlert(ConfigReloadFailed, "", since, now, notifiers.Warning, false)
 	if !first {
 		a.Kind = notifiers.KindRepeat // a new, different mistake: say so, same incident
@@ -79,10 +78,10 @@ func (w *Watcher) reloadSuccess() {
 	if w.opts.Hooks.Reloaded != nil {
 		w.opts.Hooks.Reloaded(true, now)
 	}
-	w.mu.Lock()
+	w.commitMu.Lock()
 	since := w.reloadFailed
 	w.reloadFailed = time.Time{}
-	w.mu.Unlock()
+	w.commitMu.Unlock()
 	if since.IsZero() {
 		return
 	}

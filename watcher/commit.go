@@ -1,0 +1,157 @@
+package watcher
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/marginwatch/marginwatch/notifiers"
+	"github.com/marginwatch/marginwatch/watcher/config"
+	"github.com/marginwatch/marginwatch/watcher/delivery"
+	"github.com/marginwatch/marginwatch/watcher/digest"
+	"github.com/marginwatch/marginwatch/watcher/metrics"
+	"github.com/marginwatch/marginwatch/watcher/rules"
+	"github.com/marginwatch/marginwatch/watcher/store"
+)
+
+// evaluate runs the rules on acct and commits the outcome with batch.
+// Callers hold w.commitMu.
+func (w *Watcher) evaluate(a *account, acct *metrics.Account, batch *store.Batch, now time.Time) {
+	a.mu.Lock()
+	a.latest = acct
+	if !acct.Stale {
+		a.lastSuccess = now
+	}
+	a.mu.Unlock()
+	res := w.engine.Evaluate(acct, now)
+	// The engine reuses its Result slices at the account's next evaluation;
+	// a batch held after a failed commit must not change under it.
+	batch.Put = slices.Clone(res.Changed)
+	batch.Delete = slices.Clone(res.Deleted)
+	batch.Enqueue = delivery.Entries(res.Notices, w.cur.names, now)
+	w.unsaved = append(w.unsaved, batch)
+	if w.commitUnsaved() && len(batch.Enqueue) > 0 {
+		w.disp.Kick()
+	}
+	if w.opts.Hooks.Evaluated != nil {
+		w.opts.Hooks.Evaluated(w.engine.States())
+	}
+}
+
+// closeOrphans sends a closing notice for every alert of before that was
+// firing but that the current engine dropped: its rule or account left the
+// configuration, or the rule stopped watching the account. Without it the
+// incident would stay open in the user's chat forever. The notice goes to
+// every notifier (the rule that named its notifiers is gone). Callers hold
+// w.commitMu.
+func (w *Watcher) closeOrphans(before []rules.State) {
+	kept := make(map[rules.Key]bool)
+	for _, st := range w.engine.States() {
+		kept[st.Key] = true
+	}
+	now := w.now()
+	var notices []rules.Notice
+	for _, st := range before {
+		if st.Phase != rules.Active || kept[st.Key] {
+			continue
+		}
+		target := strings.TrimSpace(st.Key.Symbol + " " + st.Key.Side)
+		if target != "" {
+			target = " on " + target
+		}
+		notices = append(notices, rules.Notice{Alert: notifiers.Alert{
+			ID: st.ID, Status: notifiers.Resolved, Kind: notifiers.KindResolved, Severity: st.Severity,
+			Rule: st.Key.Rule, Account: st.Key.Account, Symbol: st.Key.Symbol, Side: st.Key.Side,
+			Value: st.Value, Threshold: st.Threshold, StartsAt: st.StartsAt, At: now,
+			Summary: fmt.Sprintf("alert closed: rule %s no longer watches account %s%s (the configuration changed)", st.Key.Rule, st.Key.Account, target),
+		}})
+	}
+	if len(notices) == 0 {
+		return
+	}
+	w.log.Info("closing alerts whose rule or account left the configuration", "alerts", len(notices))
+	w.unsaved = append(w.unsaved, &store.Batch{Enqueue: delivery.Entries(notices, w.cur.names, now)})
+	if w.commitUnsaved() && w.disp != nil {
+		w.disp.Kick()
+	}
+}
+
+// enqueue queues daemon-made notices (not from rules) and wakes delivery.
+func (w *Watcher) enqueue(notices []rules.Notice) {
+	w.commitMu.Lock()
+	defer w.commitMu.Unlock()
+	entries := delivery.Entries(notices, w.cur.names, w.now())
+	if len(entries) == 0 {
+		return
+	}
+	w.unsaved = append(w.unsaved, &store.Batch{Enqueue: entries})
+	if w.commitUnsaved() {
+		w.disp.Kick()
+	}
+}
+
+// record keeps the alerts just queued for the digests' "last 24h". A
+// failure costs a digest line, never a notice, so it is only logged.
+func (w *Watcher) record(entries []store.Entry) {
+	var alerts []notifiers.Alert
+	for _, e := range entries {
+		alerts = append(alerts, e.Alerts...) // the same alert for several notifiers is recorded once
+	}
+	if len(alerts) == 0 {
+		return
+	}
+	if err := w.store.RecordAlerts(alerts); err != nil {
+		w.log.Warn("record alert history for digests", "err", err)
+	}
+}
+
+// sendDigest renders one digest from the latest metrics and queues it. It
+// runs on the digest scheduler's goroutine.
+func (w *Watcher) sendDigest(d config.Digest, at time.Time) {
+	recent, err := w.store.RecentAlerts(at.Add(-digest.Window))
+	if err != nil {
+		w.log.Warn("digest without alert history", "digest", d.Name, "err", err)
+	}
+	s, _, _ := w.running()
+	var accts []*metrics.Account
+	for _, a := range s.accounts {
+		if d.Accounts == nil || slices.Contains(d.Accounts, a.cfg.Name) {
+			a.mu.Lock()
+			latest := a.latest
+			if latest == nil { // not polled yet since start
+				latest = metrics.Stale(a.cfg.Name, a.cfg.Exchange, a.cfg.Labels, a.lastSuccess, at)
+			}
+			a.mu.Unlock()
+			accts = append(accts, latest)
+		}
+	}
+	msg := digest.Render(d.Name, accts, recent, at, digest.Location(d.Schedule))
+	w.enqueue([]rules.Notice{{Alert: msg, Notify: d.Notify}})
+}
+
+// commitUnsaved commits every batch not yet in the store, oldest first, and
+// reports whether all are in. A batch that cannot be written (full disk, I/O
+// error) stays in memory and is retried on the next cycle: the alert state in
+// memory is already ahead, so dropping the batch would lose its notices.
+// Callers hold w.commitMu.
+func (w *Watcher) commitUnsaved() bool {
+	for len(w.unsaved) > 0 {
+		err := w.commit(w.unsaved[0])
+		if errors.Is(err, store.ErrBadBatch) {
+			// This batch can never be written (a value JSON cannot hold):
+			// holding it would block every later one.
+			w.log.Error("dropping an unstorable state update", "err", err)
+			w.unsaved = w.unsaved[1:]
+			continue
+		}
+		if err != nil {
+			w.log.Error("cannot write the state database; alerts are held in memory and retried next cycle — free disk space or fix the state_dir", "path", w.store.Path(), "err", err, "held_batches", len(w.unsaved))
+			return false
+		}
+		w.record(w.unsaved[0].Enqueue)
+		w.unsaved = w.unsaved[1:]
+	}
+	return true
+}

@@ -1,0 +1,130 @@
+package watcher
+
+import (
+	"context"
+	"time"
+
+	"github.com/marginwatch/marginwatch/exchanges"
+	"github.com/marginwatch/marginwatch/watcher/metrics"
+	"github.com/marginwatch/marginwatch/watcher/store"
+)
+
+// poll runs one account's poll loop.
+func (w *Watcher) poll(ctx context.Context, a *account) {
+	t := time.NewTicker(a.cfg.PollInterval)
+	defer t.Stop()
+	for {
+		w.cycle(ctx, a)
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		if ctx.Err() != nil {
+			return // a tick and the stop were both ready: no poll after the stop
+		}
+	}
+}
+
+// cycle polls one account once and evaluates it.
+func (w *Watcher) cycle(ctx context.Context, a *account) {
+	begin := time.Now()
+	pctx, cancel := context.WithTimeout(ctx, a.cfg.PollInterval)
+	snap, err := a.ex.Snapshot(pctx)
+	cancel()
+	if err != nil && ctx.Err() != nil {
+		return // shutting down: a cancelled poll is not an exchange failure
+	}
+	// A snapshot that made it is evaluated even when shutdown has begun: its
+	// events were taken from the exchange and exist nowhere else.
+	now := w.now()
+	if w.opts.Hooks.Polled != nil {
+		weight := -1
+		if wr, ok := a.ex.(interface{ UsedWeight() int }); ok {
+			weight = wr.UsedWeight()
+		}
+		w.opts.Hooks.Polled(a.cfg.Name, time.Since(begin), err == nil, now, weight)
+	}
+	var acct *metrics.Account
+	batch := &store.Batch{}
+	if err != nil {
+		_, since := a.freshness()
+		a.log.Warn("poll failed", "err", err, "blind_for", now.Sub(since).Round(time.Second))
+		acct = metrics.Stale(a.cfg.Name, a.cfg.Exchange, a.cfg.Labels, since, now)
+		if es, ok := a.ex.(exchanges.EventSource); ok {
+			acct.Events = es.PendingEvents() // e.g. a revoked key: exactly when the user must hear of it
+		}
+	} else {
+		acct = metrics.Compute(a.cfg.Name, a.cfg.Exchange, a.cfg.Labels, snap, a.hist, now)
+		hist, herr := a.hist.MarshalBinary()
+		if herr != nil {
+			a.log.Warn("encode equity history", "err", herr)
+		}
+		batch.Accounts = map[string]store.AccountState{a.cfg.Name: {LastSuccess: now, History: hist}}
+	}
+
+	w.commitMu.Lock()
+	w.evaluate(a, acct, batch, now)
+	w.commitMu.Unlock()
+	w.cycled()
+}
+
+// cycled records that a poll cycle completed, for Alive.
+func (w *Watcher) cycled() {
+	w.lastCycle.Store(max(int64(time.Since(w.base)), 1))
+}
+
+// blindSince is when an account's current blindness began: its last
+// successful poll, but no earlier than when the daemon began watching it (a
+// restarted daemon, or an account a reload added, gets stale_after before
+// crying blind).
+func blindSince(lastSuccess, watchedSince time.Time) time.Time {
+	if lastSuccess.Before(watchedSince) {
+		return watchedSince
+	}
+	return lastSuccess
+}
+
+// blindSlack puts the blindness check just past stale_after: data-stale
+// fires on an age strictly above it.
+const blindSlack = time.Millisecond
+
+// watchBlind evaluates a as stale the moment stale_after has passed without
+// fresh data, whatever its poller is doing: polls that fail between two
+// ticks, or one that hangs until its timeout, would otherwise raise
+// data-stale up to a poll interval late. The polls take it from there
+// (repeats, resolution).
+func (w *Watcher) watchBlind(ctx context.Context, a *account) {
+	var judged time.Time // the blindness already evaluated, by its start
+	for ctx.Err() == nil {
+		_, since := a.freshness()
+		wait := a.cfg.PollInterval // only to see fresh data start a new wait
+		if !since.Equal(judged) {
+			wait = since.Add(a.cfg.StaleAfter + blindSlack).Sub(w.now())
+		}
+		if wait <= 0 {
+			w.evaluateBlind(a, since)
+			judged = since
+			continue
+		}
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// evaluateBlind evaluates a as stale, unless fresh data came since.
+func (w *Watcher) evaluateBlind(a *account, since time.Time) {
+	w.commitMu.Lock()
+	defer w.commitMu.Unlock()
+	if _, now := a.freshness(); !now.Equal(since) {
+		return
+	}
+	now := w.now()
+	a.log.Warn("no fresh data for stale_after", "blind_for", now.Sub(since).Round(time.Second), "stale_after", a.cfg.StaleAfter)
+	w.evaluate(a, metrics.Stale(a.cfg.Name, a.cfg.Exchange, a.cfg.Labels, since, now), &store.Batch{}, now)
+}
