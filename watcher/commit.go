@@ -148,10 +148,12 @@ func (w *Watcher) commitUnsaved() bool {
 		}
 		if err != nil {
 			w.log.Error("cannot write the state database; alerts are held in memory and retried next cycle — free disk space or fix the state_dir", "path", w.store.Path(), "err", err, "held_batches", len(w.unsaved))
+			w.health.setStore(err)
 			return false
 		}
 		w.record(w.unsaved[0].Enqueue)
 		w.unsaved = w.unsaved[1:]
 	}
+	w.health.setStore(nil)
 	return true
 }

@@ -45,6 +45,7 @@ func (w *Watcher) cycle(ctx context.Context, a *account) {
 		}
 		w.opts.Hooks.Polled(a.cfg.Name, time.Since(begin), err == nil, now, weight)
 	}
+	a.setPollErr(err)
 	var acct *metrics.Account
 	batch := &store.Batch{}
 	if err != nil {

@@ -27,6 +27,7 @@ const (
 // onNotifierHealth turns a delivery health report into a notifier-failing
 // notice for every other notifier. It runs on the failing notifier's worker.
 func (w *Watcher) onNotifierHealth(h delivery.Health) {
+	w.health.setNotifier(h.Notifier, h.Failing, h.LastError)
 	s, _, _ := w.running()
 	others := slices.DeleteFunc(slices.Clone(s.names), func(n string) bool { return n == h.Notifier })
 	if len(others) == 0 {

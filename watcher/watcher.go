@@ -86,6 +86,8 @@ type Watcher struct {
 	cur    *setup
 	engine *rules.Engine
 	disp   *delivery.Dispatcher
+
+	health health
 }
 
 // setup is everything built from one configuration; a reload builds a new
@@ -111,6 +113,9 @@ type account struct {
 	lastSuccess time.Time
 	// latest is the last evaluation's metrics, for digests.
 	latest *metrics.Account
+	// pollErr is the last poll's error when it was permanent (a rejected
+	// key), for /healthz.
+	pollErr error
 }
 
 // freshness returns when the account last had fresh data and when its
