@@ -16,9 +16,9 @@ import (
 	"github.com/marginwatch/marginwatch/watcher/store"
 )
 
-// evaluate runs the rules on acct and commits the outcome with batch.
-// Callers hold w.commitMu.
-func (w *Watcher) evaluate(a *account, acct *metrics.Account, batch *store.Batch, now time.Time) {
+// evaluate runs the rules on acct and commits the outcome with batch. It
+// reports whether everything is in the store. Callers hold w.commitMu.
+func (w *Watcher) evaluate(a *account, acct *metrics.Account, batch *store.Batch, now time.Time) bool {
 	a.mu.Lock()
 	a.latest = acct
 	if !acct.Stale {
@@ -32,12 +32,14 @@ func (w *Watcher) evaluate(a *account, acct *metrics.Account, batch *store.Batch
 	batch.Delete = slices.Clone(res.Deleted)
 	batch.Enqueue = delivery.Entries(res.Notices, w.cur.names, now)
 	w.unsaved = append(w.unsaved, batch)
-	if w.commitUnsaved() && len(batch.Enqueue) > 0 {
+	committed := w.commitUnsaved()
+	if committed && len(batch.Enqueue) > 0 {
 		w.disp.Kick()
 	}
 	if w.opts.Hooks.Evaluated != nil {
 		w.opts.Hooks.Evaluated(w.engine.States())
 	}
+	return committed
 }
 
 // closeOrphans sends a closing notice for every alert of before that was

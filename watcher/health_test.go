@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -119,6 +120,51 @@ func TestHealthNamesEveryReason(t *testing.T) {
 				}
 				if strings.Contains(detail, st.Path()) != tt.diskFull {
 					t.Errorf("Health() detail names the state database %v, want %v:\n%s", !tt.diskFull, tt.diskFull, detail)
+				}
+			})
+		})
+	}
+}
+
+// TestHeartbeatOnlyWhileTrustworthy: the heartbeat hook is called after
+// committed cycles with fresh data while a notifier delivers, and never on a
+// full disk, with the only notifier refusing, or while the exchange is down.
+func TestHeartbeatOnlyWhileTrustworthy(t *testing.T) {
+	tests := []struct {
+		name     string
+		ex       exchanges.Exchange
+		refuse   bool
+		diskFull bool
+		want     bool
+	}{
+		{name: "healthy", ex: &scripted{liq: 95000}, want: true},
+		{name: "disk full", ex: &scripted{liq: 95000}, diskFull: true},
+		{name: "only notifier refuses", ex: &scripted{liq: 95000}, refuse: true},
+		{name: "exchange down", ex: &scripted{down: true}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				var beats atomic.Int32
+				opts := Options{Stdout: &lockedBuffer{}, NewExchange: scriptedExchange(tt.ex), Hooks: Hooks{Heartbeat: func() { beats.Add(1) }}}
+				if tt.refuse {
+					opts.NewTarget = func(n config.Notifier, env NotifierEnv) (delivery.Target, error) {
+						return delivery.Target{Name: n.Name, Notifier: refusing{}}, nil
+					}
+				}
+				w, _ := newTestWatcher(t, testConfig, opts)
+				if tt.diskFull {
+					w.commit = func(*store.Batch) error { return errors.New("write marginwatch.db: no space left on device") }
+				}
+				stop := runWatcher(t, w)
+				time.Sleep(time.Second) // the first alert is sent (or refused)
+				synctest.Wait()
+				before := beats.Load()
+				time.Sleep(30 * time.Second)
+				synctest.Wait()
+				stop()
+				if got := beats.Load() - before; (got > 0) != tt.want {
+					t.Errorf("%d heartbeats in 30 s, want some: %v", got, tt.want)
 				}
 			})
 		})

@@ -65,9 +65,14 @@ func (w *Watcher) cycle(ctx context.Context, a *account) {
 	}
 
 	w.commitMu.Lock()
-	w.evaluate(a, acct, batch, now)
+	committed := w.evaluate(a, acct, batch, now)
 	w.commitMu.Unlock()
 	w.cycled()
+	if err == nil && committed && w.opts.Hooks.Heartbeat != nil {
+		if s, _, _ := w.running(); w.health.delivering(s.names) {
+			w.opts.Hooks.Heartbeat()
+		}
+	}
 }
 
 // cycled records that a poll cycle completed, for Alive.

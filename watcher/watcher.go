@@ -51,6 +51,11 @@ type Hooks struct {
 	Polled func(account string, took time.Duration, ok bool, at time.Time, weight int)
 	// Evaluated is called with every alert state after each evaluation.
 	Evaluated func(states []rules.State)
+	// Heartbeat is called after a poll cycle that brought fresh data and
+	// whose state was committed, while at least one notifier delivers: a
+	// dead man's switch fed from it goes quiet on a wedged loop, a full
+	// disk, a blind account's polls or a revoked bot token alike.
+	Heartbeat func()
 }
 
 // Watcher is the running daemon.

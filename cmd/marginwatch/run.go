@@ -68,11 +68,9 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 				if weight >= 0 {
 					tm.SetExchangeWeight(account, weight)
 				}
-				if ok {
-					hb.Beat()
-				}
 			},
 			Evaluated: tm.SetAlerts,
+			Heartbeat: hb.Beat,
 		},
 	})
 	if err != nil {
