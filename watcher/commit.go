@@ -42,40 +42,47 @@ func (w *Watcher) evaluate(a *account, acct *metrics.Account, batch *store.Batch
 	return committed
 }
 
-// closeOrphans sends a closing notice for every alert of before that was
-// firing but that the current engine dropped: its rule or account left the
-// configuration, or the rule stopped watching the account. Without it the
-// incident would stay open in the user's chat forever. The notice goes to
-// every notifier (the rule that named its notifiers is gone). Callers hold
-// w.commitMu.
+// closeOrphans ends every alert of before that the current engine dropped:
+// its rule or account left the configuration, or the rule stopped watching
+// the account. A firing one gets a closing notice, without which the
+// incident would stay open in the user's chat forever; it goes to every
+// notifier (the rule that named its notifiers is gone). The notices and the
+// deletion of the states are one transaction, so a crash right after can
+// neither lose the notice nor send it twice. Callers hold w.commitMu.
 func (w *Watcher) closeOrphans(before []rules.State) {
 	kept := make(map[rules.Key]bool)
 	for _, st := range w.engine.States() {
 		kept[st.Key] = true
 	}
 	now := w.now()
-	var notices []rules.Notice
+	var (
+		notices []rules.Notice
+		gone    []rules.Key
+	)
 	for _, st := range before {
-		if st.Phase != rules.Active || kept[st.Key] {
+		if kept[st.Key] {
+			continue
+		}
+		gone = append(gone, st.Key)
+		if st.Phase != rules.Active {
 			continue
 		}
 		target := strings.TrimSpace(st.Key.Symbol + " " + st.Key.Side)
 		if target != "" {
 			target = " on " + target
 		}
-		notices = append(notices, rules.Notice{Alert: notifiers.Alert{
-			ID: st.ID, Status: notifiers.Resolved, Kind: notifiers.KindResolved, Severity: st.Severity,
-			Rule: st.Key.Rule, Account: st.Key.Account, Symbol: st.Key.Symbol, Side: st.Key.Side,
-			Value: st.Value, Threshold: st.Threshold, StartsAt: st.StartsAt, At: now,
-			Summary: fmt.Sprintf("alert closed: rule %s no longer watches account %s%s (the configuration changed)", st.Key.Rule, st.Key.Account, target),
-		}})
+		summary := fmt.Sprintf("alert closed: rule %s no longer watches account %s%s (the configuration changed)", st.Key.Rule, st.Key.Account, target)
+		notices = append(notices, rules.Notice{Alert: rules.Closed(st, notifiers.ReasonClosed, summary, now)})
 	}
-	if len(notices) == 0 {
+	if len(gone) == 0 {
 		return
 	}
-	w.log.Info("closing alerts whose rule or account left the configuration", "alerts", len(notices))
-	w.unsaved = append(w.unsaved, &store.Batch{Enqueue: delivery.Entries(notices, w.cur.names, now)})
-	if w.commitUnsaved() && w.disp != nil {
+	if len(notices) > 0 {
+		w.log.Info("closing alerts whose rule or account left the configuration", "alerts", len(notices))
+	}
+	b := &store.Batch{Delete: gone, Enqueue: delivery.Entries(notices, w.cur.names, now)}
+	w.unsaved = append(w.unsaved, b)
+	if w.commitUnsaved() && len(b.Enqueue) > 0 {
 		w.disp.Kick()
 	}
 }
