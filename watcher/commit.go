@@ -37,7 +37,7 @@ func (w *Watcher) evaluate(a *account, acct *metrics.Account, batch *store.Batch
 		w.disp.Kick()
 	}
 	if w.opts.Hooks.Evaluated != nil {
-		w.opts.Hooks.Evaluated(w.engine.States())
+		w.opts.Hooks.Evaluated(append(w.engine.States(), w.selfStates()...))
 	}
 	return committed
 }

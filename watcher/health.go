@@ -3,6 +3,7 @@ package watcher
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"sync"
@@ -41,6 +42,13 @@ func (h *health) setNotifier(name string, failing bool, lastErr string) {
 		h.failing = make(map[string]string)
 	}
 	h.failing[name] = lastErr
+}
+
+// failingNames returns the notifiers reported failing, sorted.
+func (h *health) failingNames() []string {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return slices.Sorted(maps.Keys(h.failing))
 }
 
 // delivering reports whether at least one of names delivers (is not

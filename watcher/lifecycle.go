@@ -47,6 +47,7 @@ func (w *Watcher) start(ctx context.Context) *generation {
 		g.polls.Go(func() { w.poll(pctx, a) })
 		g.polls.Go(func() { w.watchBlind(pctx, a) })
 	}
+	g.polls.Go(func() { w.probeFailing(pctx) })
 	if len(s.cfg.Digests) > 0 {
 		// Validated by config.Load, so an error here is a bug worth a log line.
 		sched, err := digest.NewScheduler(s.cfg.Digests, w.sendDigest, w.log.With("component", "digest"))
@@ -195,6 +196,7 @@ func (w *Watcher) swap(next *setup, created []*account) {
 	w.disp = disp
 	w.mu.Unlock()
 	w.closeOrphans(before)
+	w.closeRemovedNotifiers()
 	w.commitMu.Unlock()
 	closeAccounts(w.log, gone)
 	w.log.Info("configuration reloaded", "accounts", len(next.accounts), "new_accounts", len(created),

@@ -83,9 +83,8 @@ type Watcher struct {
 
 	commitMu sync.Mutex
 	unsaved  []*store.Batch // commits that failed, retried first next cycle
-	// reloadFailed is when the current run of failed reloads began (zero
-	// while the config on disk is the one running).
-	reloadFailed time.Time
+	// self are the daemon's alerts about itself (see isSelf), by key.
+	self map[rules.Key]rules.State
 
 	mu     sync.Mutex
 	cur    *setup
@@ -134,7 +133,8 @@ func (a *account) freshness() (lastSuccess, since time.Time) {
 // New builds a watcher for cfg with its compiled rules, restoring alert state
 // and equity history from st. It does not start polling; see Run.
 func New(cfg *config.Config, compiled []*rules.Rule, st *store.Store, opts Options) (*Watcher, error) {
-	w := &Watcher{store: st, log: opts.Logger, now: opts.Now, opts: opts, reloads: make(chan struct{}, 1), commit: st.Commit, base: time.Now()}
+	w := &Watcher{store: st, log: opts.Logger, now: opts.Now, opts: opts, reloads: make(chan struct{}, 1), commit: st.Commit, base: time.Now(),
+		self: make(map[rules.Key]rules.State)}
 	if w.log == nil {
 		w.log = slog.New(slog.DiscardHandler)
 	}
@@ -148,9 +148,17 @@ func New(cfg *config.Config, compiled []*rules.Rule, st *store.Store, opts Optio
 		w.opts.NewTarget = NewTarget
 	}
 	w.started = w.now()
-	states, err := st.AlertStates()
+	stored, err := st.AlertStates()
 	if err != nil {
 		return nil, err
+	}
+	var states, self []rules.State
+	for _, st := range stored {
+		if isSelf(st.Key) {
+			self = append(self, st)
+		} else {
+			states = append(states, st)
+		}
 	}
 	s, _, err := w.build(cfg, compiled, nil)
 	if err != nil {
@@ -164,6 +172,7 @@ func New(cfg *config.Config, compiled []*rules.Rule, st *store.Store, opts Optio
 	w.disp = w.newDispatcher(s)
 	w.mu.Unlock()
 	w.closeOrphans(states)
+	w.resumeSelf(self)
 	return w, nil
 }
 
