@@ -31,8 +31,7 @@ func (w *Watcher) evaluate(a *account, acct *metrics.Account, batch *store.Batch
 	batch.Put = slices.Clone(res.Changed)
 	batch.Delete = slices.Clone(res.Deleted)
 	batch.Enqueue = delivery.Entries(res.Notices, w.cur.names, now)
-	w.unsaved = append(w.unsaved, batch)
-	committed := w.commitUnsaved()
+	committed := w.save(batch)
 	if committed && len(batch.Enqueue) > 0 {
 		w.disp.Kick()
 	}
@@ -81,8 +80,7 @@ func (w *Watcher) closeOrphans(before []rules.State) {
 		w.log.Info("closing alerts whose rule or account left the configuration", "alerts", len(notices))
 	}
 	b := &store.Batch{Delete: gone, Enqueue: delivery.Entries(notices, w.cur.names, now)}
-	w.unsaved = append(w.unsaved, b)
-	if w.commitUnsaved() && len(b.Enqueue) > 0 {
+	if w.save(b) && len(b.Enqueue) > 0 {
 		w.disp.Kick()
 	}
 }
@@ -95,24 +93,8 @@ func (w *Watcher) enqueue(notices []rules.Notice) {
 	if len(entries) == 0 {
 		return
 	}
-	w.unsaved = append(w.unsaved, &store.Batch{Enqueue: entries})
-	if w.commitUnsaved() {
+	if w.save(&store.Batch{Enqueue: entries}) {
 		w.disp.Kick()
-	}
-}
-
-// record keeps the alerts just queued for the digests' "last 24h". A
-// failure costs a digest line, never a notice, so it is only logged.
-func (w *Watcher) record(entries []store.Entry) {
-	var alerts []notifiers.Alert
-	for _, e := range entries {
-		alerts = append(alerts, e.Alerts...) // the same alert for several notifiers is recorded once
-	}
-	if len(alerts) == 0 {
-		return
-	}
-	if err := w.store.RecordAlerts(alerts); err != nil {
-		w.log.Warn("record alert history for digests", "err", err)
 	}
 }
 
@@ -140,29 +122,73 @@ func (w *Watcher) sendDigest(d config.Digest, at time.Time) {
 	w.enqueue([]rules.Notice{{Alert: msg, Notify: d.Notify}})
 }
 
-// commitUnsaved commits every batch not yet in the store, oldest first, and
-// reports whether all are in. A batch that cannot be written (full disk, I/O
-// error) stays in memory and is retried on the next cycle: the alert state in
-// memory is already ahead, so dropping the batch would lose its notices.
-// Callers hold w.commitMu.
-func (w *Watcher) commitUnsaved() bool {
-	for len(w.unsaved) > 0 {
-		err := w.commit(w.unsaved[0])
-		if errors.Is(err, store.ErrBadBatch) {
-			// This batch can never be written (a value JSON cannot hold):
-			// holding it would block every later one.
-			w.log.Error("dropping an unstorable state update", "err", err)
-			w.unsaved = w.unsaved[1:]
-			continue
+// save commits b after the batches held back by earlier failures and
+// reports whether everything is in the store. A batch that cannot be
+// written (full disk, I/O error) is held in memory, merged with those before
+// it (see merge), and retried with the next one: the alert state in memory
+// is already ahead, so dropping it would lose its notices. Callers hold
+// w.commitMu.
+func (w *Watcher) save(b *store.Batch) bool {
+	if w.held == nil {
+		err := w.commit(b)
+		if err == nil || errors.Is(err, store.ErrBadBatch) {
+			w.committed(err)
+			return true
 		}
-		if err != nil {
-			w.log.Error("cannot write the state database; alerts are held in memory and retried next cycle — free disk space or fix the state_dir", "path", w.store.Path(), "err", err, "held_batches", len(w.unsaved))
-			w.health.setStore(err)
-			return false
-		}
-		w.record(w.unsaved[0].Enqueue)
-		w.unsaved = w.unsaved[1:]
+		b, _ = merge(nil, b) // a copy: the caller's slices are not ours to keep
+		w.hold(b, err)
+		return false
+	}
+	next, dropped := merge(w.held, b)
+	for _, a := range dropped {
+		w.log.Error("dropping a notice held while the state database cannot be written: too many are waiting", "rule", a.Rule, "account", a.Account, "kind", a.Kind, "id", a.ID)
+	}
+	err := w.commit(next)
+	switch {
+	case err == nil:
+		w.held = nil
+		w.committed(nil)
+		return true
+	case errors.Is(err, store.ErrBadBatch):
+		// Encoding fails before the disk is touched, and the held batch
+		// encoded before: b is the unstorable part.
+		w.committed(err)
+		return w.commitHeld()
+	}
+	w.hold(next, err)
+	return false
+}
+
+// commitHeld retries the held batch alone and reports whether nothing is
+// held any more. Callers hold w.commitMu.
+func (w *Watcher) commitHeld() bool {
+	if w.held == nil {
+		return true
+	}
+	err := w.commit(w.held)
+	if err == nil || errors.Is(err, store.ErrBadBatch) {
+		w.held = nil
+		w.committed(err)
+		return true
+	}
+	w.hold(w.held, err)
+	return false
+}
+
+// committed notes a commit that went through, or one dropped as unstorable.
+func (w *Watcher) committed(err error) {
+	if err != nil {
+		// Holding it would block every later batch.
+		w.log.Error("dropping an unstorable state update", "err", err)
 	}
 	w.health.setStore(nil)
-	return true
+}
+
+// hold keeps b for the next attempt after err.
+func (w *Watcher) hold(b *store.Batch, err error) {
+	w.held = b
+	states, accounts, entries, alerts := heldSize(b)
+	w.log.Error("cannot write the state database; alerts are held in memory and retried next cycle — free disk space or fix the state_dir",
+		"path", w.store.Path(), "err", err, "held_states", states, "held_accounts", accounts, "held_entries", entries, "held_alerts", alerts)
+	w.health.setStore(err)
 }

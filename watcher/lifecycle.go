@@ -93,7 +93,7 @@ func (w *Watcher) shutdown(g *generation) {
 		w.log.Warn("a poll did not stop in time; exiting without it")
 	}
 	w.commitMu.Lock()
-	w.commitUnsaved()
+	w.commitHeld()
 	w.commitMu.Unlock()
 	w.drain(g.disp, deadline)
 	g.stopDelivery()
@@ -177,7 +177,7 @@ func (w *Watcher) prepare(ctx context.Context) (*setup, []*account, error) {
 // (notifier-failing).
 func (w *Watcher) swap(next *setup, created []*account) {
 	w.commitMu.Lock()
-	w.commitUnsaved()
+	w.commitHeld()
 	w.mu.Lock()
 	for i, a := range next.accounts {
 		a.cfg = next.cfg.Accounts[i] // a reused account's config moved in the file

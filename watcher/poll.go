@@ -1,6 +1,7 @@
 package watcher
 
 import (
+	"bytes"
 	"context"
 	"time"
 
@@ -57,11 +58,9 @@ func (w *Watcher) cycle(ctx context.Context, a *account) {
 		}
 	} else {
 		acct = metrics.Compute(a.cfg.Name, a.cfg.Exchange, a.cfg.Labels, snap, a.hist, now)
-		hist, herr := a.hist.MarshalBinary()
-		if herr != nil {
-			a.log.Warn("encode equity history", "err", herr)
-		}
-		batch.Accounts = map[string]store.AccountState{a.cfg.Name: {LastSuccess: now, History: hist}}
+	}
+	if st, ok := a.persist(err == nil, now); ok {
+		batch.Accounts = map[string]store.AccountState{a.cfg.Name: st}
 	}
 
 	w.commitMu.Lock()
@@ -73,6 +72,35 @@ func (w *Watcher) cycle(ctx context.Context, a *account) {
 			w.opts.Hooks.Heartbeat()
 		}
 	}
+}
+
+// historyEvery is how often an account's equity history is written while
+// it changes. Every poll changes it (its newest point is stamped with the
+// poll's time), and rewriting the whole week's blob every second would be
+// the database's main load; a restart loses at most this much of it.
+const historyEvery = time.Minute
+
+// persist returns the account state to store after a poll, and false when
+// nothing worth a write changed: the first fresh data since the start, a
+// history older than historyEvery. Only the account's poller calls it.
+func (a *account) persist(fresh bool, now time.Time) (store.AccountState, bool) {
+	st := a.saved
+	changed := false
+	if fresh {
+		hist, err := a.hist.MarshalBinary()
+		if err != nil {
+			a.log.Warn("encode equity history", "err", err)
+		}
+		st.LastSuccess = now
+		if a.savedAt.IsZero() || (!bytes.Equal(hist, a.saved.History) && now.Sub(a.savedAt) >= historyEvery) {
+			st.History, changed = hist, true
+		}
+	}
+	if !changed {
+		return store.AccountState{}, false
+	}
+	a.saved, a.savedAt = st, now
+	return st, true
 }
 
 // cycled records that a poll cycle completed, for Alive.

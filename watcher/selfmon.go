@@ -280,8 +280,7 @@ func (w *Watcher) commitNotices(put []rules.State, del []rules.Key, notices []ru
 	if len(b.Put)+len(b.Delete)+len(b.Enqueue) == 0 {
 		return
 	}
-	w.unsaved = append(w.unsaved, b)
-	if w.commitUnsaved() && len(b.Enqueue) > 0 {
+	if w.save(b) && len(b.Enqueue) > 0 {
 		w.disp.Kick()
 	}
 }

@@ -82,7 +82,9 @@ type Watcher struct {
 	lastCycle atomic.Int64
 
 	commitMu sync.Mutex
-	unsaved  []*store.Batch // commits that failed, retried first next cycle
+	// held is what failed commits left to write, merged into one batch
+	// (see save); nil when the store is up to date.
+	held *store.Batch
 	// self are the daemon's alerts about itself (see isSelf), by key.
 	self map[rules.Key]rules.State
 
@@ -112,6 +114,10 @@ type account struct {
 	// watchedSince is when the daemon began watching the account (its
 	// start, or the reload that added it): blindness counts from no earlier.
 	watchedSince time.Time
+	// saved is the account state last handed to the store, at savedAt
+	// (zero: not since the start). Only the account's poller uses them.
+	saved   store.AccountState
+	savedAt time.Time
 
 	mu          sync.Mutex
 	lastSuccess time.Time
@@ -229,6 +235,7 @@ func (w *Watcher) newAccount(a config.Account) (*account, error) {
 		return nil, err
 	}
 	if ok {
+		acc.saved = saved
 		acc.lastSuccess = saved.LastSuccess
 		if len(saved.History) > 0 {
 			if err := acc.hist.UnmarshalBinary(saved.History); err != nil {
