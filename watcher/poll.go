@@ -3,6 +3,7 @@ package watcher
 import (
 	"bytes"
 	"context"
+	"slices"
 	"time"
 
 	"github.com/marginwatch/marginwatch/exchanges"
@@ -82,10 +83,17 @@ const historyEvery = time.Minute
 
 // persist returns the account state to store after a poll, and false when
 // nothing worth a write changed: the first fresh data since the start, a
-// history older than historyEvery. Only the account's poller calls it.
+// history older than historyEvery, the exchange's bans (kept across
+// restarts: a restarted daemon must not hammer a banned IP). Only the
+// account's poller calls it.
 func (a *account) persist(fresh bool, now time.Time) (store.AccountState, bool) {
 	st := a.saved
 	changed := false
+	if bk, ok := a.ex.(exchanges.BanKeeper); ok {
+		if bans := bk.Bans(); !slices.EqualFunc(bans, st.Bans, sameBan) {
+			st.Bans, changed = slices.Clone(bans), true
+		}
+	}
 	if fresh {
 		hist, err := a.hist.MarshalBinary()
 		if err != nil {
@@ -101,6 +109,10 @@ func (a *account) persist(fresh bool, now time.Time) (store.AccountState, bool) 
 	}
 	a.saved, a.savedAt = st, now
 	return st, true
+}
+
+func sameBan(a, b exchanges.Ban) bool {
+	return a.Host == b.Host && a.Status == b.Status && a.Until.Equal(b.Until)
 }
 
 // cycled records that a poll cycle completed, for Alive.

@@ -237,6 +237,9 @@ func (w *Watcher) newAccount(a config.Account) (*account, error) {
 	if ok {
 		acc.saved = saved
 		acc.lastSuccess = saved.LastSuccess
+		if bk, ok := ex.(exchanges.BanKeeper); ok && len(saved.Bans) > 0 {
+			bk.RestoreBans(saved.Bans) // before the first request
+		}
 		if len(saved.History) > 0 {
 			if err := acc.hist.UnmarshalBinary(saved.History); err != nil {
 				// A damaged history only costs drawdown's memory; say so and go on.
