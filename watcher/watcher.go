@@ -36,6 +36,11 @@ type Options struct {
 	NewTarget func(n config.Notifier, env NotifierEnv) (delivery.Target, error)
 	// WatchFiles reloads when the config file or a rule file changes.
 	WatchFiles bool
+	// LoadedAt is when the configuration files were read (just before
+	// config.Load). With WatchFiles, a file changed since then (an edit
+	// during start-up, before the watch ran) is reloaded once the watch
+	// runs. Zero: no such check.
+	LoadedAt time.Time
 	// Hooks observe the daemon (service manager, metrics); nil ones are skipped.
 	Hooks Hooks
 }
@@ -57,6 +62,18 @@ type Hooks struct {
 	// disk, a blind account's polls or a revoked bot token alike.
 	Heartbeat func()
 }
+
+// ErrConfig marks New's errors that only the user can fix in the
+// configuration (no accounts, a notifier or an exchange that cannot be
+// built from its settings); the daemon exits 78 on them, and 1 on the rest
+// (the state database).
+var ErrConfig = errors.New("configuration problem")
+
+// configError is an error that Is ErrConfig, its message unchanged.
+type configError struct{ error }
+
+func (configError) Is(target error) bool { return target == ErrConfig }
+func (e configError) Unwrap() error      { return e.error }
 
 // Watcher is the running daemon.
 //
@@ -189,14 +206,14 @@ func New(cfg *config.Config, compiled []*rules.Rule, st *store.Store, opts Optio
 // account its new config. s.accounts[i] is cfg.Accounts[i]'s.
 func (w *Watcher) build(cfg *config.Config, compiled []*rules.Rule, old *setup) (*setup, []*account, error) {
 	if len(cfg.Accounts) == 0 {
-		return nil, nil, fmt.Errorf("%s: no accounts configured: add at least one under accounts: (see examples/demo.yaml)", cfg.Path)
+		return nil, nil, configError{fmt.Errorf("%s: no accounts configured: add at least one under accounts: (see examples/demo.yaml)", cfg.Path)}
 	}
 	s := &setup{cfg: cfg, rules: compiled}
 	env := NotifierEnv{Stdout: w.opts.Stdout, Color: w.opts.Color, Logger: w.log, Threads: w.store}
 	for _, n := range cfg.Notifiers {
 		t, err := w.opts.NewTarget(n, env)
 		if err != nil {
-			return nil, nil, err
+			return nil, nil, configError{err}
 		}
 		s.targets = append(s.targets, t)
 		s.names = append(s.names, n.Name)
@@ -226,7 +243,7 @@ func (w *Watcher) newAccount(a config.Account) (*account, error) {
 	alog := w.log.With("account", a.Name)
 	ex, err := w.opts.NewExchange(a, w.now, alog)
 	if err != nil {
-		return nil, err
+		return nil, configError{err}
 	}
 	acc := &account{cfg: a, ex: ex, hist: metrics.NewEquityHistory(historyCapacity), log: alog, watchedSince: w.now()}
 	saved, ok, err := w.store.Account(a.Name)
@@ -289,6 +306,12 @@ func (w *Watcher) running() (*setup, *rules.Engine, *delivery.Dispatcher) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	return w.cur, w.engine, w.disp
+}
+
+// Config returns the configuration running now (the last good one).
+func (w *Watcher) Config() *config.Config {
+	s, _, _ := w.running()
+	return s.cfg
 }
 
 // keyCheckTimeout bounds the start-up permission check of one account.
