@@ -105,7 +105,7 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 		switch {
 		case err == nil || ctx.Err() != nil:
 		case errors.Is(err, exchanges.ErrPermanent):
-			logger.Error("refusing to run", "err", err)
+			logger.Error("refusing to start", "err", err)
 			refused.Store(true)
 			stop()
 		default:
