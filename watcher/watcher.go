@@ -87,7 +87,6 @@ type Watcher struct {
 	store   *store.Store
 	log     *slog.Logger
 	now     func() time.Time
-	started time.Time
 	opts    Options
 	reloads chan struct{}
 	// commit writes a batch; the store's Commit (tests make it fail).
@@ -170,7 +169,6 @@ func New(cfg *config.Config, compiled []*rules.Rule, st *store.Store, opts Optio
 	if w.opts.NewTarget == nil {
 		w.opts.NewTarget = NewTarget
 	}
-	w.started = w.now()
 	stored, err := st.AlertStates()
 	if err != nil {
 		return nil, err
