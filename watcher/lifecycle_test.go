@@ -486,7 +486,7 @@ func TestRemovedRuleClosesItsAlerts(t *testing.T) {
 		time.Sleep(5 * time.Second)
 		synctest.Wait()
 		stop()
-		if n := out.lines("liquidation-near", "resolved", "alert closed: rule liquidation-near no longer watches account main on BTCUSDT long"); n != 1 {
+		if n := out.lines("liquidation-near", "closed", "alert closed: rule liquidation-near no longer watches account main on BTCUSDT long"); n != 1 {
 			t.Errorf("closing notice printed %d times, want 1:\n%s", n, out)
 		}
 	})
@@ -529,4 +529,66 @@ func TestOrphanedOutboxEntriesArePruned(t *testing.T) {
 			t.Errorf("ghost's outbox after maintenance = %+v, want only the recent entry", left)
 		}
 	})
+}
+
+// TestOrphanClosedOnceAcrossCrash: a firing alert of a rule no longer in
+// the configuration is closed at start with its state deleted in the same
+// transaction, so a crash (kill -9) right after, and a second start, queue
+// the closing notice exactly once.
+func TestOrphanClosedOnceAcrossCrash(t *testing.T) {
+	path := writeConfig(t, testConfig)
+	cfg, err := config.Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := store.Open(cfg.StateDir, store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	start := time.Date(2024, 5, 1, 12, 0, 0, 0, time.UTC)
+	gone := rules.State{
+		Key: rules.Key{Account: "main", Rule: "funding-high", Symbol: "BTCUSDT", Side: "long"}, Phase: rules.Active,
+		ID: "f00d", Severity: notifiers.Warning, Since: start, StartsAt: start, LastSent: start, Value: 0.1, Threshold: 0.05,
+	}
+	if err := st.Commit(&store.Batch{Put: []rules.State{gone}}); err != nil {
+		t.Fatal(err)
+	}
+	for range 2 { // start, crash before any poll, start again
+		w, _ := loadWatcher(t, path, st, Options{NewExchange: scriptedExchange(&scripted{liq: 50000})})
+		w.Close()
+		if err := st.Close(); err != nil {
+			t.Fatal(err)
+		}
+		if st, err = store.Open(cfg.StateDir, store.Options{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	defer st.Close()
+	pending, err := st.Pending("term", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var closing []notifiers.Alert
+	for _, e := range pending {
+		for _, a := range e.Alerts {
+			if a.ID == "f00d" {
+				closing = append(closing, a)
+			}
+		}
+	}
+	if len(closing) != 1 {
+		t.Fatalf("closing notice queued %d times across a crash, want 1: %+v", len(closing), pending)
+	}
+	if a := closing[0]; a.Kind != notifiers.KindClosed || a.Reason != notifiers.ReasonClosed || a.Status != notifiers.Resolved || a.Severity != notifiers.Warning {
+		t.Errorf("closing notice = %+v, want kind closed, reason closed, status resolved, severity warning", a)
+	}
+	states, err := st.AlertStates()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range states {
+		if s.Key == gone.Key {
+			t.Errorf("the orphan's state is still stored: %+v", s)
+		}
+	}
 }

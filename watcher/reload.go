@@ -2,6 +2,7 @@ package watcher
 
 import (
 	"context"
+	"os"
 	"path/filepath"
 	"slices"
 	"time"
@@ -50,6 +51,10 @@ func (w *Watcher) watchFiles(ctx context.Context) {
 		}
 	}
 	refresh()
+	if w.changedSince(w.opts.LoadedAt, files, globs) {
+		w.log.Info("config or rule file changed during start-up; reloading")
+		w.RequestReload()
+	}
 	relevant := func(name string) bool {
 		name = filepath.Clean(name)
 		if slices.Contains(files, name) {
@@ -94,4 +99,33 @@ func (w *Watcher) watchFiles(ctx context.Context) {
 			refresh()
 		}
 	}
+}
+
+// mtimeSlack covers file systems' coarse modification times.
+const mtimeSlack = 2 * time.Second
+
+// changedSince reports whether a config or rule file (one read, or one now
+// matching a rule_files glob) was modified, created or removed at or after
+// loaded: an edit made while the daemon started, before its watch ran,
+// would otherwise be missed until the next one. A needless reload costs
+// nothing (alert states carry over).
+func (w *Watcher) changedSince(loaded time.Time, files, globs []string) bool {
+	if loaded.IsZero() {
+		return false
+	}
+	// File systems stamp with a coarse clock (a tick, or seconds): count a
+	// stamp a little before loaded as after it. A needless reload is cheap.
+	loaded = loaded.Add(-mtimeSlack)
+	check := slices.Clone(files)
+	for _, g := range globs {
+		m, _ := filepath.Glob(g)
+		check = append(check, m...)
+	}
+	for _, f := range check {
+		fi, err := os.Stat(f)
+		if err != nil || !fi.ModTime().Before(loaded) || !slices.Contains(files, filepath.Clean(f)) {
+			return true
+		}
+	}
+	return false
 }

@@ -88,8 +88,8 @@ func TestRunRefusesConfigWithoutAccounts(t *testing.T) {
 		t.Fatal(err)
 	}
 	code, _, errOut := runCLI("run", "-config", path)
-	if code != exitFailure || !strings.Contains(errOut, "no accounts configured") {
-		t.Errorf("exit %d, %q: want 1 and 'no accounts configured'", code, errOut)
+	if code != exitConfig || !strings.Contains(errOut, "no accounts configured") {
+		t.Errorf("exit %d, %q: want 78 and 'no accounts configured'", code, errOut)
 	}
 }
 

@@ -199,8 +199,10 @@ func TestPendingSurvivesStop(t *testing.T) {
 				t.Fatal(err)
 			}
 			if sig == syscall.SIGTERM {
-				waitExit(t, first, 12*time.Second)
-				if took := time.Since(start); took > 11*time.Second {
+				// Within 10 s by design (watcher's TestShutdownCutsHungSendShort
+				// times it exactly); generous here for a loaded machine.
+				waitExit(t, first, 20*time.Second)
+				if took := time.Since(start); took > 18*time.Second {
 					t.Errorf("SIGTERM during an outage took %s to exit, want within 10 s", took)
 				}
 			} else {

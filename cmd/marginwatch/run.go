@@ -5,13 +5,18 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
+	"net/http"
 	"os"
 	"os/signal"
+	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
 	"github.com/marginwatch/marginwatch/exchanges"
 	"github.com/marginwatch/marginwatch/watcher"
+	"github.com/marginwatch/marginwatch/watcher/config"
 	"github.com/marginwatch/marginwatch/watcher/service"
 	"github.com/marginwatch/marginwatch/watcher/store"
 	"github.com/marginwatch/marginwatch/watcher/telemetry"
@@ -27,8 +32,8 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 		return code
 	}
 	// Catch SIGHUP first: its default action ends the process, and start-up
-	// (the key check above all) can take a while. A reload asked for
-	// meanwhile runs once the daemon is up.
+	// can take a while. A reload asked for meanwhile runs once the daemon
+	// is up.
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)
@@ -38,6 +43,7 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 		return exitUsage
 	}
 	p := configPath(*path)
+	loadedAt := time.Now()
 	cfg, compiled, err := load(p)
 	if err != nil {
 		fmt.Fprintln(stderr, err)
@@ -50,13 +56,15 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 	}
 	defer st.Close()
 
-	tm := telemetry.New()
-	hb := telemetry.NewHeartbeat(cfg.HeartbeatURL.Reveal(), cfg.Defaults.PollInterval, nil, logger.With("component", "heartbeat"))
+	tm := telemetry.New(version)
+	var hb heartbeat
+	hb.configure(cfg, logger)
 	w, err := watcher.New(cfg, compiled, st, watcher.Options{
 		Logger:     logger,
 		Stdout:     stdout,
 		Color:      isTerminal(stdout),
 		WatchFiles: true,
+		LoadedAt:   loadedAt,
 		Hooks: watcher.Hooks{
 			Reloading: func() { notifySystemd(logger, service.Reloading) },
 			Reloaded: func(ok bool, at time.Time) {
@@ -68,15 +76,16 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 				if weight >= 0 {
 					tm.SetExchangeWeight(account, weight)
 				}
-				if ok {
-					hb.Beat()
-				}
 			},
 			Evaluated: tm.SetAlerts,
+			Heartbeat: hb.beat,
 		},
 	})
 	if err != nil {
 		logger.Error("cannot start", "err", err)
+		if errors.Is(err, watcher.ErrConfig) {
+			return exitConfig
+		}
 		return exitFailure
 	}
 	defer w.Close()
@@ -86,26 +95,31 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	go service.Watchdog(ctx, w.Alive, logger)
-	if err := w.CheckKeys(ctx); err != nil {
-		if errors.Is(err, exchanges.ErrPermanent) {
-			logger.Error("refusing to start", "err", err)
-			return exitConfig
-		}
-		// The exchange could not be asked (DNS, refused, 5xx, rate limit):
-		// run anyway. The adapter checks the key again before it polls,
-		// and data-stale speaks while the exchange stays out of reach.
-		logger.Warn("cannot check the API keys yet; starting anyway and checking again before polling", "err", err)
-	}
 
-	failed := make(chan error, 1)
-	if cfg.Listen != "" {
-		go func() {
-			if err := telemetry.Serve(ctx, cfg.Listen, tm.Handler(w.Health), logger.With("component", "admin")); err != nil {
-				failed <- err
-				stop()
-			}
-		}()
-	}
+	// The key check runs beside the daemon, not before it: an unreachable
+	// exchange must not hold up delivering what the last run left in the
+	// outbox, nor data-stale. Only a key that is wrong for good stops it.
+	var refused atomic.Bool
+	go func() {
+		err := w.CheckKeys(ctx)
+		switch {
+		case err == nil || ctx.Err() != nil:
+		case errors.Is(err, exchanges.ErrPermanent):
+			logger.Error("refusing to start", "err", err)
+			refused.Store(true)
+			stop()
+		default:
+			// The exchange could not be asked (DNS, refused, 5xx, rate
+			// limit): keep running. The adapter checks the key again before
+			// it polls, and data-stale speaks while the exchange stays out
+			// of reach.
+			logger.Warn("cannot check the API keys yet; running anyway and checking again before polling", "err", err)
+		}
+	}()
+
+	admin := &adminServer{handler: tm.Handler(w.Health), log: logger.With("component", "admin"), failed: stop}
+	admin.set(ctx, cfg.Listen)
+	defer admin.close()
 	go func() {
 		for {
 			select {
@@ -118,6 +132,26 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 			}
 		}
 	}()
+	// listen and heartbeat_url follow reloads.
+	applied := make(chan struct{})
+	go func() {
+		defer close(applied)
+		t := time.NewTicker(time.Second)
+		defer t.Stop()
+		last := cfg
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+			}
+			if now := w.Config(); now != last {
+				last = now
+				admin.set(ctx, now.Listen)
+				hb.configure(now, logger)
+			}
+		}
+	}()
 
 	logger.Info("marginwatch started", "version", version, "config", p, "state", st.Path(), "listen", cfg.Listen,
 		"accounts", len(cfg.Accounts), "rules", len(compiled), "notifiers", len(cfg.Notifiers))
@@ -126,14 +160,106 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 		logger.Error("stopped", "err", err)
 		return exitFailure
 	}
-	select {
-	case err := <-failed:
+	<-applied
+	if refused.Load() {
+		return exitConfig
+	}
+	if err := admin.close(); err != nil {
 		logger.Error("stopped", "err", err)
 		return exitFailure
-	default:
 	}
 	logger.Info("marginwatch stopped")
 	return exitOK
+}
+
+// heartbeat is the dead man's switch of the running configuration.
+type heartbeat struct {
+	hb    atomic.Pointer[telemetry.Heartbeat]
+	url   string // what hb was built from; only configure reads it
+	every time.Duration
+}
+
+// configure rebuilds the heartbeat when heartbeat_url or the poll interval
+// changed.
+func (h *heartbeat) configure(cfg *config.Config, logger *slog.Logger) {
+	url := cfg.HeartbeatURL.Reveal()
+	if h.hb.Load() != nil && url == h.url && cfg.Defaults.PollInterval == h.every {
+		return
+	}
+	h.url, h.every = url, cfg.Defaults.PollInterval
+	h.hb.Store(telemetry.NewHeartbeat(url, cfg.Defaults.PollInterval, nil, logger.With("component", "heartbeat")))
+}
+
+func (h *heartbeat) beat() { h.hb.Load().Beat() }
+
+// adminServer runs /metrics and /healthz on the configured address and
+// moves when a reload changes it.
+type adminServer struct {
+	handler http.Handler
+	log     *slog.Logger
+	// failed stops the daemon when the address of the start-up config
+	// cannot be served.
+	failed func()
+
+	mu     sync.Mutex
+	addr   string
+	cancel context.CancelFunc
+	done   chan struct{}
+	err    error // the start-up server's failure
+	first  bool  // set once the first address was served
+}
+
+// set serves on addr ("" = no server), stopping the server on any other
+// address first.
+func (a *adminServer) set(ctx context.Context, addr string) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.first && addr == a.addr {
+		return
+	}
+	startup := !a.first
+	a.first = true
+	a.stopLocked()
+	a.addr = addr
+	if addr == "" {
+		return
+	}
+	sctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	a.cancel, a.done = cancel, done
+	go func() {
+		defer close(done)
+		if err := telemetry.Serve(sctx, addr, a.handler, a.log); err != nil {
+			if startup {
+				a.mu.Lock()
+				a.err = err
+				a.mu.Unlock()
+				a.failed()
+				return
+			}
+			// A reload moved it somewhere it cannot be: say so, keep watching.
+			a.log.Error("admin server not running; fix `listen` and reload", "err", err)
+		}
+	}()
+}
+
+func (a *adminServer) stopLocked() {
+	if a.cancel == nil {
+		return
+	}
+	a.cancel()
+	a.mu.Unlock()
+	<-a.done // Serve shuts down within 5 s
+	a.mu.Lock()
+	a.cancel, a.done = nil, nil
+}
+
+// close stops the server and returns the start-up server's failure.
+func (a *adminServer) close() error {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.stopLocked()
+	return a.err
 }
 
 // notifySystemd sends one sd_notify message; without systemd it does nothing.

@@ -231,6 +231,16 @@ func (d *Dispatcher) Adopt(old *Dispatcher) {
 	}
 }
 
+// Resume marks notifier as failing since since, as the daemon's persisted
+// notifier-failing alert says after a restart: its next delivery reports it
+// healthy through OnHealth, and it is not reported failing again meanwhile.
+// Call before Run.
+func (d *Dispatcher) Resume(notifier string, since time.Time) {
+	if w := d.worker(notifier); w != nil {
+		w.failStart, w.failing = since, true
+	}
+}
+
 // warnOrphans logs outbox entries of notifiers that are no longer
 // configured: no worker will ever send them.
 func (d *Dispatcher) warnOrphans() {

@@ -39,7 +39,7 @@ func TestHandler(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			h := New().Handler(tt.health)
+			h := New("").Handler(tt.health)
 			rec := httptest.NewRecorder()
 			h.ServeHTTP(rec, httptest.NewRequest(tt.method, tt.path, nil))
 			if rec.Code != tt.wantCode {
@@ -112,7 +112,7 @@ func TestServeStartsAndStops(t *testing.T) {
 	log := newRecorder()
 	ctx, cancel := context.WithCancel(t.Context())
 	done := make(chan error, 1)
-	go func() { done <- Serve(ctx, "127.0.0.1:0", New().Handler(nil), slog.New(log)) }()
+	go func() { done <- Serve(ctx, "127.0.0.1:0", New("").Handler(nil), slog.New(log)) }()
 
 	addr := attr(log.await(t, "admin server listening"), "addr")
 	resp, err := http.Get("http://" + addr + "/healthz")
@@ -150,7 +150,7 @@ func TestServeAddressInUse(t *testing.T) {
 	defer ln.Close()
 	addr := ln.Addr().String()
 
-	err = Serve(t.Context(), addr, New().Handler(nil), nil)
+	err = Serve(t.Context(), addr, New("").Handler(nil), nil)
 	if err == nil {
 		t.Fatal("Serve on a taken address succeeded")
 	}
@@ -165,7 +165,7 @@ func TestServeAddressInUse(t *testing.T) {
 }
 
 func TestServeBadAddress(t *testing.T) {
-	err := Serve(t.Context(), "127.0.0.1:notaport", New().Handler(nil), nil)
+	err := Serve(t.Context(), "127.0.0.1:notaport", New("").Handler(nil), nil)
 	if err == nil || !strings.Contains(err.Error(), "127.0.0.1:notaport") {
 		t.Errorf("Serve = %v, want an error naming the address", err)
 	}
@@ -216,7 +216,7 @@ func TestServeWarnsWhenExposed(t *testing.T) {
 			log := newRecorder()
 			ctx, cancel := context.WithCancel(t.Context())
 			done := make(chan error, 1)
-			go func() { done <- serve(ctx, tt.wrap(ln), New().Handler(nil), slog.New(log)) }()
+			go func() { done <- serve(ctx, tt.wrap(ln), New("").Handler(nil), slog.New(log)) }()
 			log.await(t, "admin server listening")
 			cancel()
 			if err := <-done; err != nil {

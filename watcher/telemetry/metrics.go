@@ -51,8 +51,10 @@ type Metrics struct {
 }
 
 // New builds the metrics and registers them, the Go runtime and process
-// collectors, and marginwatch_build_info on a fresh registry.
-func New() *Metrics {
+// collectors, and marginwatch_build_info on a fresh registry. version is the
+// binary's version (set with -ldflags -X); empty means the module version
+// the Go toolchain recorded.
+func New(version string) *Metrics {
 	m := &Metrics{
 		reg: prometheus.NewRegistry(),
 		pollDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
@@ -102,7 +104,7 @@ func New() *Metrics {
 	m.reg.MustRegister(
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
-		buildInfo(),
+		buildInfo(version),
 		m.pollDuration, m.polls, m.lastSuccess, m.weight,
 		m.reloadOK, m.reloadTime, m.reloads,
 		m.alerts, m.delivery,
@@ -200,10 +202,10 @@ func unixSeconds(t time.Time) float64 {
 func labelValue(s string) string { return strings.ToValidUTF8(s, "\uFFFD") }
 
 // buildInfo is the usual constant-1 gauge whose labels say what is running.
-func buildInfo() prometheus.Collector {
-	version, revision := "unknown", "unknown"
+func buildInfo(version string) prometheus.Collector {
+	revision := "unknown"
 	if bi, ok := debug.ReadBuildInfo(); ok {
-		if bi.Main.Version != "" {
+		if version == "" && bi.Main.Version != "" {
 			version = bi.Main.Version
 		}
 		for _, s := range bi.Settings {
@@ -211,6 +213,9 @@ func buildInfo() prometheus.Collector {
 				revision = s.Value
 			}
 		}
+	}
+	if version == "" {
+		version = "unknown"
 	}
 	return prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Namespace: namespace,

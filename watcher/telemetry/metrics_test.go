@@ -91,7 +91,7 @@ func TestMetricFamilies(t *testing.T) {
 	t4 := time.Unix(1_700_000_200, 250_000_000)
 	t5 := time.Unix(1_700_000_300, 0)
 
-	m := New()
+	m := New("v1.2.3")
 	m.PollDone("main", 1500*time.Millisecond, true, t1)
 	m.PollDone("main", 200*time.Millisecond, false, t2) // must not move last_success
 	m.PollDone("alt", 40*time.Second, true, t3)
@@ -194,7 +194,7 @@ func TestMetricFamilies(t *testing.T) {
 			t.Fatalf("build_info = %v, want one series of value 1", ms)
 		}
 		l := labelsOf(ms[0])
-		if l["goversion"] != runtime.Version() || l["version"] == "" || l["revision"] == "" {
+		if l["goversion"] != runtime.Version() || l["version"] != "v1.2.3" || l["revision"] == "" {
 			t.Errorf("build_info labels = %v", l)
 		}
 	})
@@ -209,7 +209,7 @@ func TestMetricFamilies(t *testing.T) {
 }
 
 func TestSetAlertsReplaces(t *testing.T) {
-	m := New()
+	m := New("")
 	firing := rules.State{Key: rules.Key{Account: "main", Rule: "liquidation-near"}, Phase: rules.Active, Severity: notifiers.Critical}
 	pending := rules.State{Key: rules.Key{Account: "main", Rule: "margin-high"}, Phase: rules.Pending, Severity: notifiers.Warning}
 	tests := []struct {
@@ -286,7 +286,7 @@ func TestWatchDelivery(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			m := New()
+			m := New("")
 			m.WatchDelivery(stats(map[string]delivery.Stats{"ops": {Sent: 1}}), depth(map[string]int{"ops": 9}, nil))
 			m.WatchDelivery(tt.stats, tt.depth)
 			h := m.Handler(nil)
@@ -317,7 +317,7 @@ func TestWatchDelivery(t *testing.T) {
 }
 
 func TestForgetAccount(t *testing.T) {
-	m := New()
+	m := New("")
 	at := time.Unix(1_700_000_000, 0)
 	for _, a := range []string{"main", "old"} {
 		m.PollDone(a, time.Second, true, at)
@@ -343,7 +343,7 @@ func TestForgetAccount(t *testing.T) {
 // TestBadLabelValues checks that invalid UTF-8 from a config neither panics
 // nor breaks the exposition.
 func TestBadLabelValues(t *testing.T) {
-	m := New()
+	m := New("")
 	bad := "ma\xffin"
 	m.PollDone(bad, time.Second, true, time.Unix(1, 0))
 	m.SetExchangeWeight(bad, 1)
@@ -373,7 +373,7 @@ func TestBadLabelValues(t *testing.T) {
 // TestPrivateRegistry: two instances coexist, which they could not on the
 // global registry (the Go collector would be registered twice).
 func TestPrivateRegistry(t *testing.T) {
-	a, b := New(), New()
+	a, b := New(""), New("")
 	a.SetExchangeWeight("main", 1)
 	if mf := scrape(t, b.Handler(nil))["marginwatch_exchange_weight_used"]; mf != nil {
 		t.Errorf("second instance sees the first one's series: %v", values(mf))
