@@ -30,36 +30,6 @@ const historyTimeLen = 8
 // errBadHistory marks an alert that cannot be recorded.
 var errBadHistory = errors.New("alert cannot be recorded in the history")
 
-// RecordAlerts adds alert notifications to the history, in one
-// transaction: either all of them are stored or none is. Recording a
-// notification that is already there changes nothing. Digests (KindDigest)
-// and test notifications (KindTest) are not alerts about an account and are
-// skipped.
-//
-// An alert without ID, with a NUL byte in its ID or kind, or with an At that
-// Unix nanoseconds cannot hold (before 1970 or after 2262, the zero time
-// among them) makes RecordAlerts fail with an error wrapping ErrBadBatch.
-//
-// Deprecated: Commit records every enqueued alert in the same transaction;
-// RecordAlerts stays only until no caller is left.
-func (s *Store) RecordAlerts(alerts []notifiers.Alert) error {
-	recs, err := historyRecords(alerts)
-	if err != nil {
-		return fmt.Errorf("record alert history: %w: %w", ErrBadBatch, err)
-	}
-	if len(recs) == 0 {
-		return nil
-	}
-	err = s.db.Update(func(tx *bolt.Tx) error { return putHistory(tx, recs) })
-	if err != nil {
-		if isBad(err) {
-			return fmt.Errorf("record alert history: %w: %w", ErrBadBatch, err)
-		}
-		return fmt.Errorf("record alert history: %w", err)
-	}
-	return nil
-}
-
 // historyRecord is one alert's key and value in the history bucket.
 type historyRecord struct{ k, v []byte }
 

@@ -57,8 +57,8 @@ func TestRecentAlerts(t *testing.T) {
 		nil,
 	}
 	for i, b := range batches {
-		if err := s.RecordAlerts(b); err != nil {
-			t.Fatalf("RecordAlerts batch %d: %v", i, err)
+		if err := record(s, b); err != nil {
+			t.Fatalf("record batch %d: %v", i, err)
 		}
 	}
 	tests := []struct {
@@ -89,8 +89,8 @@ func TestRecentAlerts(t *testing.T) {
 func TestRecentAlertsRoundTrip(t *testing.T) {
 	s, dir := openTemp(t)
 	want := histAlert("a", notifiers.KindFiring, time.Minute)
-	if err := s.RecordAlerts([]notifiers.Alert{want}); err != nil {
-		t.Fatalf("RecordAlerts: %v", err)
+	if err := record(s, []notifiers.Alert{want}); err != nil {
+		t.Fatalf("record: %v", err)
 	}
 	if err := s.Close(); err != nil {
 		t.Fatalf("Close: %v", err)
@@ -113,37 +113,6 @@ func TestRecentAlertsRoundTrip(t *testing.T) {
 	}
 }
 
-func TestRecordAlertsRejectsBadAlerts(t *testing.T) {
-	good := histAlert("good", notifiers.KindFiring, 0)
-	tests := []struct {
-		name string
-		bad  func(*notifiers.Alert)
-	}{
-		{"no ID", func(a *notifiers.Alert) { a.ID = "" }},
-		{"zero time", func(a *notifiers.Alert) { a.At = time.Time{} }},
-		{"before 1970", func(a *notifiers.Alert) { a.At = time.Date(1969, 12, 31, 23, 59, 59, 0, time.UTC) }},
-		{"after 2262", func(a *notifiers.Alert) { a.At = time.Date(2263, 1, 1, 0, 0, 0, 0, time.UTC) }},
-		{"NUL in ID", func(a *notifiers.Alert) { a.ID = "x\x00firing" }},
-		{"NUL in kind", func(a *notifiers.Alert) { a.Kind = "firing\x00x" }},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			s, _ := openTemp(t)
-			bad := histAlert("bad", notifiers.KindFiring, time.Minute)
-			tt.bad(&bad)
-			err := s.RecordAlerts([]notifiers.Alert{good, bad})
-			if !errors.Is(err, ErrBadBatch) {
-				t.Fatalf("RecordAlerts = %v, want an error wrapping ErrBadBatch", err)
-			}
-			// All or nothing: the good alert was not stored either.
-			got, err := s.RecentAlerts(time.Time{})
-			if err != nil || len(got) != 0 {
-				t.Errorf("RecentAlerts after a rejected batch = %v, %v; want none", histTags(got), err)
-			}
-		})
-	}
-}
-
 func TestPruneHistory(t *testing.T) {
 	tests := []struct {
 		name      string
@@ -160,13 +129,13 @@ func TestPruneHistory(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			s, _ := openTemp(t)
-			err := s.RecordAlerts([]notifiers.Alert{
+			err := record(s, []notifiers.Alert{
 				histAlert("a", notifiers.KindFiring, 0),
 				histAlert("b", notifiers.KindFiring, time.Hour),
 				histAlert("c", notifiers.KindFiring, 24*time.Hour),
 			})
 			if err != nil {
-				t.Fatalf("RecordAlerts: %v", err)
+				t.Fatalf("record: %v", err)
 			}
 			// A damaged record in the future: RecentAlerts skips it and
 			// PruneHistory removes it whatever its time.
@@ -212,18 +181,18 @@ func TestHistoryEmptyDatabase(t *testing.T) {
 		t.Errorf("PruneHistory on a fresh database = %d, %v; want 0, nil", n, err)
 	}
 	// Only skipped kinds: nothing is written, not even the bucket.
-	if err := s.RecordAlerts([]notifiers.Alert{histAlert("d", notifiers.KindDigest, 0)}); err != nil {
-		t.Fatalf("RecordAlerts of a digest: %v", err)
+	if err := record(s, []notifiers.Alert{histAlert("d", notifiers.KindDigest, 0)}); err != nil {
+		t.Fatalf("record of a digest: %v", err)
 	}
 	_ = s.db.View(func(tx *bolt.Tx) error {
 		if tx.Bucket(bucketHistory) != nil {
-			t.Error("RecordAlerts of a digest only created the history bucket")
+			t.Error("recording a digest created the history bucket")
 		}
 		return nil
 	})
 }
 
-func TestRecordAlertsFailsOnClosedStore(t *testing.T) {
+func TestCommitFailsOnClosedStore(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "state")
 	s, err := Open(dir, Options{})
 	if err != nil {
@@ -232,9 +201,9 @@ func TestRecordAlertsFailsOnClosedStore(t *testing.T) {
 	if err := s.Close(); err != nil {
 		t.Fatalf("Close: %v", err)
 	}
-	err = s.RecordAlerts([]notifiers.Alert{histAlert("a", notifiers.KindFiring, 0)})
+	err = record(s, []notifiers.Alert{histAlert("a", notifiers.KindFiring, 0)})
 	if err == nil || errors.Is(err, ErrBadBatch) {
-		t.Errorf("RecordAlerts on a closed store = %v, want a non-ErrBadBatch error", err)
+		t.Errorf("Commit on a closed store = %v, want a non-ErrBadBatch error", err)
 	}
 }
 
@@ -297,6 +266,8 @@ func TestCommitKeepsNoticeHistoryCannotHold(t *testing.T) {
 		{"after 2262", func(a *notifiers.Alert) { a.At = time.Date(2263, 1, 1, 0, 0, 0, 0, time.UTC) }, "outside 1970..2262"},
 		{"no ID", func(a *notifiers.Alert) { a.ID = "" }, "has no ID"},
 		{"NUL in ID", func(a *notifiers.Alert) { a.ID = "x\x00y" }, "NUL byte"},
+		{"before 1970", func(a *notifiers.Alert) { a.At = time.Date(1969, 12, 31, 23, 59, 59, 0, time.UTC) }, "outside 1970..2262"},
+		{"NUL in kind", func(a *notifiers.Alert) { a.Kind = "firing\x00x" }, "NUL byte"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -347,4 +318,17 @@ func TestCommitHistoryRollsBack(t *testing.T) {
 	if got, err := s.RecentAlerts(time.Time{}); err != nil || len(got) != 0 {
 		t.Errorf("history after a failed Commit = %v, %v; want none", histTags(got), err)
 	}
+}
+
+// record commits alerts as one outbox entry, the way the daemon records
+// them for digests, and returns what Commit or the history reported.
+func record(s *Store, alerts []notifiers.Alert) error {
+	if len(alerts) == 0 {
+		return nil
+	}
+	b := Batch{Enqueue: []Entry{{Notifier: "ops", Created: t0, Alerts: alerts}}}
+	if err := s.Commit(&b); err != nil {
+		return err
+	}
+	return b.HistoryErr
 }
