@@ -130,7 +130,7 @@ func (w *Watcher) sendDigest(d config.Digest, at time.Time) {
 // w.commitMu.
 func (w *Watcher) save(b *store.Batch) bool {
 	if w.held == nil {
-		err := w.commit(b)
+		err := w.write(b)
 		if err == nil || errors.Is(err, store.ErrBadBatch) {
 			w.committed(err)
 			return true
@@ -143,7 +143,7 @@ func (w *Watcher) save(b *store.Batch) bool {
 	for _, a := range dropped {
 		w.log.Error("dropping a notice held while the state database cannot be written: too many are waiting", "rule", a.Rule, "account", a.Account, "kind", a.Kind, "id", a.ID)
 	}
-	err := w.commit(next)
+	err := w.write(next)
 	switch {
 	case err == nil:
 		w.held = nil
@@ -165,7 +165,7 @@ func (w *Watcher) commitHeld() bool {
 	if w.held == nil {
 		return true
 	}
-	err := w.commit(w.held)
+	err := w.write(w.held)
 	if err == nil || errors.Is(err, store.ErrBadBatch) {
 		w.held = nil
 		w.committed(err)
@@ -176,6 +176,16 @@ func (w *Watcher) commitHeld() bool {
 }
 
 // committed notes a commit that went through, or one dropped as unstorable.
+// write commits b. A notice the digest history cannot hold is still queued;
+// the history's complaint is only logged (it costs a digest line).
+func (w *Watcher) write(b *store.Batch) error {
+	err := w.commit(b)
+	if err == nil && b.HistoryErr != nil {
+		w.log.Warn("alerts queued, but left out of the digests' alert history", "err", b.HistoryErr)
+	}
+	return err
+}
+
 func (w *Watcher) committed(err error) {
 	if err != nil {
 		// Holding it would block every later batch.
