@@ -49,6 +49,7 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, err)
 		return exitConfig
 	}
+	logWarnings(logger, cfg)
 	st, err := store.Open(cfg.StateDir, store.Options{})
 	if err != nil {
 		logger.Error("cannot open the state database", "err", err)
@@ -57,6 +58,8 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 	defer st.Close()
 
 	tm := telemetry.New(version)
+	// reloaded wakes the goroutine that moves listen and heartbeat_url.
+	reloaded := make(chan struct{}, 1)
 	var hb heartbeat
 	hb.configure(cfg, logger)
 	w, err := watcher.New(cfg, compiled, st, watcher.Options{
@@ -69,6 +72,12 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 			Reloading: func() { notifySystemd(logger, service.Reloading) },
 			Reloaded: func(ok bool, at time.Time) {
 				tm.Reloaded(ok, at)
+				if ok {
+					select {
+					case reloaded <- struct{}{}:
+					default:
+					}
+				}
 				notifySystemd(logger, service.Ready)
 			},
 			Polled: func(account string, took time.Duration, ok bool, at time.Time, weight int) {
@@ -136,17 +145,16 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 	applied := make(chan struct{})
 	go func() {
 		defer close(applied)
-		t := time.NewTicker(time.Second)
-		defer t.Stop()
 		last := cfg
 		for {
 			select {
 			case <-ctx.Done():
 				return
-			case <-t.C:
+			case <-reloaded:
 			}
 			if now := w.Config(); now != last {
 				last = now
+				logWarnings(logger, now)
 				admin.set(ctx, now.Listen)
 				hb.configure(now, logger)
 			}
@@ -170,6 +178,14 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 	}
 	logger.Info("marginwatch stopped")
 	return exitOK
+}
+
+// logWarnings logs what `check` would warn about (an event rule no account
+// can fire, a token sent in clear text), once per load.
+func logWarnings(logger *slog.Logger, cfg *config.Config) {
+	for _, w := range cfg.Warnings() {
+		logger.Warn("config warning", "warning", w.String())
+	}
 }
 
 // heartbeat is the dead man's switch of the running configuration.
