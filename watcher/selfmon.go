@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/marginwatch/marginwatch/notifiers"
+	"github.com/marginwatch/marginwatch/watcher/config"
 	"github.com/marginwatch/marginwatch/watcher/delivery"
 	"github.com/marginwatch/marginwatch/watcher/rules"
 	"github.com/marginwatch/marginwatch/watcher/store"
@@ -23,13 +24,13 @@ const (
 	// NotifierFailing goes to every other notifier when one notifier keeps
 	// failing, and resolves when it delivers again. Its state's Symbol is
 	// the notifier's name.
-	NotifierFailing = "notifier-failing"
+	NotifierFailing = config.NotifierFailingRule
 	// ConfigReloadFailed goes to every notifier when an edited config or
 	// rule file is rejected (the last good one keeps running), and resolves
 	// at the next successful reload or start.
-	ConfigReloadFailed = "config-reload-failed"
+	ConfigReloadFailed = config.ConfigReloadFailedRule
 	// SelfAccount is the account of the daemon's alerts about itself.
-	SelfAccount = "marginwatch"
+	SelfAccount = config.SelfAccount
 )
 
 // isSelf reports whether a stored state is one of the daemon's own.

@@ -23,6 +23,15 @@ import (
 // package compiles that rule under this name.
 const DataStaleRule = "data-stale"
 
+// The daemon's alerts about itself: their rule names and the account they
+// are filed under are reserved, so no user rule or account can be mistaken
+// for them (their states share the store with the rules').
+const (
+	NotifierFailingRule    = "notifier-failing"
+	ConfigReloadFailedRule = "config-reload-failed"
+	SelfAccount            = "marginwatch"
+)
+
 var (
 	exchangeNames = []string{"binance-usdm", "binance-coinm", "simulated"}
 	scenarioNames = []string{"crash", "funding-spike", "calm"}
@@ -92,6 +101,10 @@ func validate(cfg *Config, c *collector) {
 		a := &cfg.Accounts[i]
 		validateAccount(a, c)
 		if a.Name == "" {
+			continue
+		}
+		if a.Name == SelfAccount {
+			c.add(a.At.Errorf("name", "%q is reserved for marginwatch's alerts about itself; name the account after the exchange or desk, e.g. \"main\"", a.Name))
 			continue
 		}
 		if first, dup := accounts[a.Name]; dup {
@@ -458,6 +471,8 @@ func validateRule(r *Rule, c *collector) {
 		c.add(l.Errorf("name", "is required: a unique name such as \"liquidation-near\""))
 	case r.Name == DataStaleRule:
 		c.add(l.Errorf("name", "%q is the built-in rule raised when data stops; pick another name", r.Name))
+	case r.Name == NotifierFailingRule || r.Name == ConfigReloadFailedRule:
+		c.add(l.Errorf("name", "%q is a built-in rule of marginwatch about itself; pick another name", r.Name))
 	case !ruleNameRE.MatchString(r.Name):
 		c.add(l.Errorf("name", "%q: use lower-case letters, digits, '-', '_' and '.', starting with a letter or digit (e.g. \"liquidation-near\")", r.Name))
 	}

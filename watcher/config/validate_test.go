@@ -16,6 +16,7 @@ func TestValidation(t *testing.T) {
 		{"account name missing", "accounts: [{exchange: simulated, scenario: calm}]\n", `c.yaml:1:12: accounts[0].name: is required: a short unique name for this account, e.g. "main"`},
 		{"account name whitespace", "accounts: [{name: my acct, exchange: simulated, scenario: calm}]\n", `c.yaml:1:19: accounts[0].name: "my acct" contains whitespace; use e.g. "my-acct"`},
 		{"account name duplicate", "accounts: [{name: main, exchange: simulated, scenario: calm}, {name: main, exchange: simulated, scenario: crash}]\n", `c.yaml:1:70: accounts[1].name: duplicate account name "main" (also accounts[0] at line 1); account names must be unique`},
+		{"account name reserved", "accounts: [{name: marginwatch, exchange: simulated, scenario: calm}]\n", `c.yaml:1:19: accounts[0].name: "marginwatch" is reserved for marginwatch's alerts about itself; name the account after the exchange or desk, e.g. "main"`},
 		{"exchange unknown", "accounts: [{name: a, exchange: binance-usd, api_key: k, api_secret: s}]\n", `c.yaml:1:32: accounts[0].exchange: unknown exchange "binance-usd" (did you mean "binance-usdm"?)`},
 		{"exchange missing", "accounts: [{name: a}]\n", `c.yaml:1:12: accounts[0].exchange: is required: binance-usdm, binance-coinm or simulated`},
 		{"binance keys missing", "accounts: [{name: a, exchange: binance-coinm}]\n", `c.yaml:1:12: accounts[0].api_key: is required for a binance-coinm account: set api_key (e.g. ${BINANCE_API_KEY}) or api_key_file to a read-only API key
@@ -82,6 +83,7 @@ c.yaml:1:224: notifiers[1].password_file: cannot read the secret: stat /nonexist
 		{"rule name bad", "rules: [{name: Liquidation Near, metric: leverage, above: {warning: 5}}]\n", `c.yaml:1:16: rules[0].name: "Liquidation Near": use lower-case letters, digits, '-', '_' and '.', starting with a letter or digit (e.g. "liquidation-near")`},
 		{"rule name missing", "rules: [{metric: leverage, above: {warning: 5}}]\n", `c.yaml:1:9: rules[0].name: is required: a unique name such as "liquidation-near"`},
 		{"rule name built-in", "rules: [{name: data-stale, metric: leverage, above: {warning: 5}}]\n", `c.yaml:1:16: rules[0].name: "data-stale" is the built-in rule raised when data stops; pick another name`},
+		{"rule name of a self alert", "rules: [{name: notifier-failing, metric: leverage, above: {warning: 5}}]\n", `c.yaml:1:16: rules[0].name: "notifier-failing" is a built-in rule of marginwatch about itself; pick another name`},
 		{"scope unknown", "rules: [{name: r, scope: positon, metric: leverage, above: {warning: 5}}]\n", `c.yaml:1:26: rules[0].scope: unknown scope "positon" (did you mean "position"?)`},
 		{"scope unknown far", "rules: [{name: r, scope: portfolio, metric: leverage, above: {warning: 5}}]\n", `c.yaml:1:26: rules[0].scope: unknown scope "portfolio" (use account, position or event)`},
 		{"metric missing", "rules: [{name: r, above: {warning: 5}}]\n", `c.yaml:1:9: rules[0].metric: is required: the metric to watch, e.g. liq_distance_pct`},
