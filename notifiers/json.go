@@ -18,14 +18,14 @@ func (a Alert) MarshalJSON() ([]byte, error) {
 	type plain Alert // the fields without the methods: no recursion
 	w := struct {
 		plain
-		Value     jsonFloat            `json:"value"`
-		Threshold jsonFloat            `json:"threshold"`
-		Context   map[string]jsonFloat `json:"context,omitempty"`
-	}{plain: plain(a), Value: jsonFloat(a.Value), Threshold: jsonFloat(a.Threshold)}
+		Value     Float            `json:"value"`
+		Threshold Float            `json:"threshold"`
+		Context   map[string]Float `json:"context,omitempty"`
+	}{plain: plain(a), Value: Float(a.Value), Threshold: Float(a.Threshold)}
 	if a.Context != nil {
-		w.Context = make(map[string]jsonFloat, len(a.Context))
+		w.Context = make(map[string]Float, len(a.Context))
 		for k, v := range a.Context {
-			w.Context[k] = jsonFloat(v)
+			w.Context[k] = Float(v)
 		}
 	}
 	return json.Marshal(w)
@@ -40,9 +40,9 @@ func (a *Alert) UnmarshalJSON(b []byte) error {
 	type plain Alert
 	var w struct {
 		plain
-		Value     jsonFloat            `json:"value"`
-		Threshold jsonFloat            `json:"threshold"`
-		Context   map[string]jsonFloat `json:"context,omitempty"`
+		Value     Float            `json:"value"`
+		Threshold Float            `json:"threshold"`
+		Context   map[string]Float `json:"context,omitempty"`
 	}
 	if err := json.Unmarshal(b, &w); err != nil {
 		return err
@@ -59,11 +59,12 @@ func (a *Alert) UnmarshalJSON(b []byte) error {
 	return nil
 }
 
-// jsonFloat is a float64 whose JSON form may also be "+Inf", "-Inf" or
-// "NaN".
-type jsonFloat float64
+// Float is a float64 whose JSON form may also be "+Inf", "-Inf" or
+// "NaN" (JSON has no such numbers): for figures stored as JSON that can be
+// infinite, such as leverage at zero equity. null decodes as 0.
+type Float float64
 
-func (f jsonFloat) MarshalJSON() ([]byte, error) {
+func (f Float) MarshalJSON() ([]byte, error) {
 	v := float64(f)
 	switch {
 	case math.IsNaN(v):
@@ -76,7 +77,7 @@ func (f jsonFloat) MarshalJSON() ([]byte, error) {
 	return json.Marshal(v)
 }
 
-func (f *jsonFloat) UnmarshalJSON(b []byte) error {
+func (f *Float) UnmarshalJSON(b []byte) error {
 	if string(b) == "null" {
 		return nil // as encoding/json does for a float64
 	}
@@ -87,11 +88,11 @@ func (f *jsonFloat) UnmarshalJSON(b []byte) error {
 		}
 		switch s {
 		case "+Inf", "Inf":
-			*f = jsonFloat(math.Inf(1))
+			*f = Float(math.Inf(1))
 		case "-Inf":
-			*f = jsonFloat(math.Inf(-1))
+			*f = Float(math.Inf(-1))
 		case "NaN":
-			*f = jsonFloat(math.NaN())
+			*f = Float(math.NaN())
 		default:
 			return fmt.Errorf("number %q: want a number, \"+Inf\", \"-Inf\" or \"NaN\"", s)
 		}
@@ -101,6 +102,6 @@ func (f *jsonFloat) UnmarshalJSON(b []byte) error {
 	if err != nil {
 		return fmt.Errorf("number %s: %w", b, err)
 	}
-	*f = jsonFloat(v)
+	*f = Float(v)
 	return nil
 }

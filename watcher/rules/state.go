@@ -2,7 +2,6 @@ package rules
 
 import (
 	"encoding/json"
-	"fmt"
 	"maps"
 	"math"
 	"strings"
@@ -72,65 +71,22 @@ type stateFields State
 func (s State) MarshalJSON() ([]byte, error) {
 	return json.Marshal(struct {
 		stateFields
-		Value     jsonFloat `json:"value"`
-		Threshold jsonFloat `json:"threshold"`
-	}{stateFields(s), jsonFloat(s.Value), jsonFloat(s.Threshold)})
+		Value     notifiers.Float `json:"value"`
+		Threshold notifiers.Float `json:"threshold"`
+	}{stateFields(s), notifiers.Float(s.Value), notifiers.Float(s.Threshold)})
 }
 
 // UnmarshalJSON decodes what MarshalJSON wrote, and plain numbers.
 func (s *State) UnmarshalJSON(b []byte) error {
 	v := struct {
 		*stateFields
-		Value     jsonFloat `json:"value"`
-		Threshold jsonFloat `json:"threshold"`
+		Value     notifiers.Float `json:"value"`
+		Threshold notifiers.Float `json:"threshold"`
 	}{stateFields: (*stateFields)(s)}
 	if err := json.Unmarshal(b, &v); err != nil {
 		return err
 	}
 	s.Value, s.Threshold = float64(v.Value), float64(v.Threshold)
-	return nil
-}
-
-// jsonFloat is a number that may be infinite: "+Inf", "-Inf" and "NaN" in
-// JSON, a plain number otherwise.
-type jsonFloat float64
-
-func (f jsonFloat) MarshalJSON() ([]byte, error) {
-	v := float64(f)
-	switch {
-	case math.IsInf(v, 1):
-		return []byte(`"+Inf"`), nil
-	case math.IsInf(v, -1):
-		return []byte(`"-Inf"`), nil
-	case math.IsNaN(v):
-		return []byte(`"NaN"`), nil
-	}
-	return json.Marshal(v)
-}
-
-func (f *jsonFloat) UnmarshalJSON(b []byte) error {
-	if len(b) > 0 && b[0] == '"' {
-		var s string
-		if err := json.Unmarshal(b, &s); err != nil {
-			return err
-		}
-		switch s {
-		case "+Inf", "Inf":
-			*f = jsonFloat(math.Inf(1))
-		case "-Inf":
-			*f = jsonFloat(math.Inf(-1))
-		case "NaN":
-			*f = jsonFloat(math.NaN())
-		default:
-			return fmt.Errorf("alert state: %q is not a number (want a number, \"+Inf\", \"-Inf\" or \"NaN\")", s)
-		}
-		return nil
-	}
-	var v float64
-	if err := json.Unmarshal(b, &v); err != nil {
-		return err
-	}
-	*f = jsonFloat(v)
 	return nil
 }
 
