@@ -228,7 +228,7 @@ func TestPermissionRecheck(t *testing.T) {
 	srv.SetPermissions(binancetest.InternalTransfer)
 	snap := poll() // 60 minutes
 	ev := keyEvents(snap)
-	if srv.Count(path) != 2 || len(ev) != 1 || !strings.Contains(ev[0].Message, "permissions changed: Enable Internal Transfer turned on") ||
+	if srv.Count(path) != 2 || len(ev) != 1 || !strings.Contains(ev[0].Message, "permissions changed: Enable Internal Transfer (enableInternalTransfer) turned on") ||
 		!strings.Contains(ev[0].Message, "enableInternalTransfer") || !strings.Contains(ev[0].Message, "allow_trading_key") {
 		t.Fatalf("after the change: %d reads, events %+v", srv.Count(path), snap.Events)
 	}
@@ -256,7 +256,7 @@ func TestPermissionRecheck(t *testing.T) {
 	clk.Advance(30 * time.Second)
 	snap = poll()
 	ev = keyEvents(snap)
-	if len(ev) != 1 || !strings.Contains(ev[0].Message, "Enable Internal Transfer turned off") || ex.KeyProblem() != nil {
+	if len(ev) != 1 || !strings.Contains(ev[0].Message, "Enable Internal Transfer (enableInternalTransfer) turned off") || ex.KeyProblem() != nil {
 		t.Errorf("after the permission went: events %+v, KeyProblem %v", snap.Events, ex.KeyProblem())
 	}
 }

@@ -32,44 +32,46 @@ type apiRestrictions struct {
 type permission struct {
 	on   bool
 	name string
+	kind permissionKind
 }
 
-// trading lists the trading permissions the key holds.
-func (r *apiRestrictions) trading() []string {
-	return names([]permission{
-		{r.EnableFutures, "Enable Futures"},
-		{r.EnableSpotAndMarginTrading, "Enable Spot & Margin Trading"},
-		{r.EnableMargin, "Enable Margin Loan, Repay & Transfer"},
-		{r.EnableVanillaOptions, "Enable European Options"},
-		{r.EnablePortfolioMarginTrading, "Enable Portfolio Margin Trading"},
-		{r.EnableFixAPITrade, "FIX API trading"},
-	})
-}
+type permissionKind int
 
-// transfers lists the permissions to move funds between accounts the key
-// holds: a stolen key could empty the futures wallet into a sub-account.
-func (r *apiRestrictions) transfers() []string {
-	return names([]permission{
-		{r.PermitsUniversalTransfer, "Permits Universal Transfer (permitsUniversalTransfer)"},
-		{r.EnableInternalTransfer, "Enable Internal Transfer (enableInternalTransfer)"},
-	})
-}
+const (
+	readOrWithdraw permissionKind = iota // judged one by one
+	trade
+	// transfer: moving funds between accounts; a stolen key could empty
+	// the futures wallet into a sub-account.
+	transfer
+	other
+)
 
-// all is every flag, for telling what changed.
+// all is every flag, in a fixed order (changes compares two of them).
 func (r *apiRestrictions) all() []permission {
 	return []permission{
-		{r.EnableReading, "Enable Reading"},
-		{r.EnableWithdrawals, "Enable Withdrawals"},
-		{r.PermitsUniversalTransfer, "Permits Universal Transfer"},
-		{r.EnableInternalTransfer, "Enable Internal Transfer"},
-		{r.EnableFutures, "Enable Futures"},
-		{r.EnableSpotAndMarginTrading, "Enable Spot & Margin Trading"},
-		{r.EnableMargin, "Enable Margin Loan, Repay & Transfer"},
-		{r.EnableVanillaOptions, "Enable European Options"},
-		{r.EnablePortfolioMarginTrading, "Enable Portfolio Margin Trading"},
-		{r.EnableFixAPITrade, "FIX API trading"},
-		{r.IPRestrict, "Restrict access to trusted IPs only"},
+		{r.EnableReading, "Enable Reading", readOrWithdraw},
+		{r.EnableWithdrawals, "Enable Withdrawals", readOrWithdraw},
+		{r.PermitsUniversalTransfer, "Permits Universal Transfer (permitsUniversalTransfer)", transfer},
+		{r.EnableInternalTransfer, "Enable Internal Transfer (enableInternalTransfer)", transfer},
+		{r.EnableFutures, "Enable Futures", trade},
+		{r.EnableSpotAndMarginTrading, "Enable Spot & Margin Trading", trade},
+		{r.EnableMargin, "Enable Margin Loan, Repay & Transfer", trade},
+		{r.EnableVanillaOptions, "Enable European Options", trade},
+		{r.EnablePortfolioMarginTrading, "Enable Portfolio Margin Trading", trade},
+		{r.EnableFixAPITrade, "FIX API trading", trade},
+		{r.IPRestrict, "Restrict access to trusted IPs only", other},
 	}
+}
+
+// held lists the names of the permissions of kind the key holds.
+func (r *apiRestrictions) held(kind permissionKind) []string {
+	var on []string
+	for _, p := range r.all() {
+		if p.on && p.kind == kind {
+			on = append(on, p.name)
+		}
+	}
+	return on
 }
 
 // changes describes how r differs from old ("Enable Futures turned on, …"),
@@ -88,16 +90,6 @@ func (r *apiRestrictions) changes(old *apiRestrictions) string {
 	return strings.Join(out, ", ")
 }
 
-func names(ps []permission) []string {
-	var on []string
-	for _, p := range ps {
-		if p.on {
-			on = append(on, p.name)
-		}
-	}
-	return on
-}
-
 // judge returns why marginwatch refuses a key with permissions r (wrapping
 // exchanges.ErrPermanent and saying how to fix it), or nil.
 func (e *Exchange) judge(r *apiRestrictions) error {
@@ -105,7 +97,7 @@ func (e *Exchange) judge(r *apiRestrictions) error {
 	if r.EnableWithdrawals {
 		return fmt.Errorf("the API key can withdraw funds; %s: %w", fix, exchanges.ErrPermanent)
 	}
-	t, m := r.trading(), r.transfers()
+	t, m := r.held(trade), r.held(transfer)
 	if len(t)+len(m) > 0 && !e.allowTrading {
 		var can []string
 		if len(t) > 0 {
