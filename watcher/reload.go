@@ -2,7 +2,6 @@ package watcher
 
 import (
 	"context"
-	"os"
 	"path/filepath"
 	"slices"
 	"time"
@@ -51,7 +50,7 @@ func (w *Watcher) watchFiles(ctx context.Context) {
 		}
 	}
 	refresh()
-	if w.changedSince(w.opts.LoadedAt, files, globs) {
+	if w.Config().ChangedOnDisk() {
 		w.log.Info("config or rule file changed during start-up; reloading")
 		w.RequestReload()
 	}
@@ -99,33 +98,4 @@ func (w *Watcher) watchFiles(ctx context.Context) {
 			refresh()
 		}
 	}
-}
-
-// mtimeSlack covers file systems' coarse modification times.
-const mtimeSlack = 2 * time.Second
-
-// changedSince reports whether a config or rule file (one read, or one now
-// matching a rule_files glob) was modified, created or removed at or after
-// loaded: an edit made while the daemon started, before its watch ran,
-// would otherwise be missed until the next one. A needless reload costs
-// nothing (alert states carry over).
-func (w *Watcher) changedSince(loaded time.Time, files, globs []string) bool {
-	if loaded.IsZero() {
-		return false
-	}
-	// File systems stamp with a coarse clock (a tick, or seconds): count a
-	// stamp a little before loaded as after it. A needless reload is cheap.
-	loaded = loaded.Add(-mtimeSlack)
-	check := slices.Clone(files)
-	for _, g := range globs {
-		m, _ := filepath.Glob(g)
-		check = append(check, m...)
-	}
-	for _, f := range check {
-		fi, err := os.Stat(f)
-		if err != nil || !fi.ModTime().Before(loaded) || !slices.Contains(files, filepath.Clean(f)) {
-			return true
-		}
-	}
-	return false
 }

@@ -3,6 +3,7 @@ package watcher
 import (
 	"log/slog"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"testing/synctest"
@@ -10,6 +11,8 @@ import (
 
 	"github.com/marginwatch/marginwatch/exchanges"
 	"github.com/marginwatch/marginwatch/watcher/config"
+	"github.com/marginwatch/marginwatch/watcher/rules"
+	"github.com/marginwatch/marginwatch/watcher/store"
 )
 
 // TestAddedAccountNotStaleAtOnce: an account a reload adds, long after the
@@ -54,25 +57,34 @@ func TestAddedAccountNotStaleAtOnce(t *testing.T) {
 // read but before the file watch ran is not missed.
 func TestEditDuringStartupIsReloaded(t *testing.T) {
 	path := writeConfig(t, testConfig)
-	loadedAt := time.Now()
+	st, err := store.Open(filepath.Join(t.TempDir(), "state"), store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
 	cfg, err := config.Load(path)
 	if err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(10 * time.Millisecond) // a file system with coarse timestamps
+	// The edit lands within the same file-system time stamp as the load:
+	// only the content tells them apart.
 	if err := os.WriteFile(path, []byte(testConfig+"  - {name: missing-stop, metric: has_stop_loss, below: {warning: 1}}\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
+	compiled, err := rules.Compile(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
 	reloaded := make(chan bool, 1)
-	w, _ := loadWatcher(t, path, nil, Options{
+	w, err := New(cfg, compiled, st, Options{
 		NewExchange: scriptedExchange(&scripted{liq: 50000}),
 		WatchFiles:  true,
-		LoadedAt:    loadedAt,
 		Hooks:       Hooks{Reloaded: func(ok bool, _ time.Time) { reloaded <- ok }},
 	})
-	if cfg.Path != w.Config().Path {
-		t.Fatal("unexpected config path")
+	if err != nil {
+		t.Fatal(err)
 	}
+	t.Cleanup(w.Close)
 	stop := runWatcher(t, w)
 	defer stop()
 	select {
@@ -85,5 +97,25 @@ func TestEditDuringStartupIsReloaded(t *testing.T) {
 	}
 	if n := len(w.Config().Rules); n != 2 {
 		t.Errorf("running config has %d rules after the reload, want 2", n)
+	}
+}
+
+// TestNoReloadWithoutEdit: a file written just before the daemon read it
+// (within the file system's time-stamp resolution) is no edit during
+// start-up: nothing is reloaded.
+func TestNoReloadWithoutEdit(t *testing.T) {
+	path := writeConfig(t, testConfig)
+	reloaded := make(chan bool, 1)
+	w, _ := loadWatcher(t, path, nil, Options{
+		NewExchange: scriptedExchange(&scripted{liq: 50000}),
+		WatchFiles:  true,
+		Hooks:       Hooks{Reloaded: func(ok bool, _ time.Time) { reloaded <- ok }},
+	})
+	stop := runWatcher(t, w)
+	defer stop()
+	select {
+	case <-reloaded:
+		t.Fatal("reloaded a configuration nobody edited")
+	case <-time.After(2 * time.Second):
 	}
 }

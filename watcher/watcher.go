@@ -36,11 +36,6 @@ type Options struct {
 	NewTarget func(n config.Notifier, env NotifierEnv) (delivery.Target, error)
 	// WatchFiles reloads when the config file or a rule file changes.
 	WatchFiles bool
-	// LoadedAt is when the configuration files were read (just before
-	// config.Load). With WatchFiles, a file changed since then (an edit
-	// during start-up, before the watch ran) is reloaded once the watch
-	// runs. Zero: no such check.
-	LoadedAt time.Time
 	// Hooks observe the daemon (service manager, metrics); nil ones are skipped.
 	Hooks Hooks
 }

@@ -43,7 +43,6 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 		return exitUsage
 	}
 	p := configPath(*path)
-	loadedAt := time.Now()
 	cfg, compiled, err := load(p)
 	if err != nil {
 		fmt.Fprintln(stderr, err)
@@ -67,7 +66,6 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 		Stdout:     stdout,
 		Color:      isTerminal(stdout),
 		WatchFiles: true,
-		LoadedAt:   loadedAt,
 		Hooks: watcher.Hooks{
 			Reloading: func() { notifySystemd(logger, service.Reloading) },
 			Reloaded: func(ok bool, at time.Time) {

@@ -1,6 +1,7 @@
 package config
 
 import (
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"os"
@@ -274,7 +275,22 @@ func TestFullConfig(t *testing.T) {
 		Path:  filepath.Join(dir, "full.yaml"),
 		Files: []string{filepath.Join(dir, "full.yaml"), filepath.Join(dir, "rules.d/a.yaml"), filepath.Join(dir, "rules.d/b.yaml")},
 	}
+	want.Sums = fileSums(t, want.Files...)
 	compare(t, cfg, want)
+}
+
+// fileSums is the SHA-256 of each file by path, as Config.Sums holds them.
+func fileSums(t *testing.T, paths ...string) map[string][32]byte {
+	t.Helper()
+	sums := make(map[string][32]byte)
+	for _, p := range paths {
+		data, err := os.ReadFile(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sums[p] = sha256.Sum256(data)
+	}
+	return sums
 }
 
 // compare reports differences part by part, so a failure points at the

@@ -1,6 +1,7 @@
 package config
 
 import (
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"io"
@@ -98,6 +99,7 @@ func parse(name string, data []byte, env func(string) (string, bool), fsys files
 		return nil, c.sorted([]string{name})
 	}
 	cfg := newConfig(name)
+	cfg.Sums[cfg.Path] = sha256.Sum256(data)
 	dir, absDir := filepath.Dir(name), filepath.Dir(cfg.Path)
 	display := []string{name}
 
@@ -148,6 +150,7 @@ func parse(name string, data []byte, env func(string) (string, bool), fsys files
 				continue
 			}
 			cfg.Files = append(cfg.Files, abs)
+			cfg.Sums[abs] = sha256.Sum256(data)
 			display = append(display, m)
 			cfg.Rules = append(cfg.Rules, parseRules(m, data, env, c)...)
 		}
@@ -159,6 +162,26 @@ func parse(name string, data []byte, env func(string) (string, bool), fsys files
 		return nil, c.sorted(display)
 	}
 	return cfg, nil
+}
+
+// ChangedOnDisk reports whether a config or rule file differs from what c
+// was loaded from: its content changed, it is gone or unreadable, or a
+// file newly matches a rule_files glob. The daemon asks it once its file
+// watch runs, so that an edit made while it started is not missed.
+func (c *Config) ChangedOnDisk() bool {
+	check := slices.Clone(c.Files)
+	for _, g := range c.RuleFiles {
+		m, _ := filepath.Glob(g)
+		check = append(check, m...)
+	}
+	for _, f := range check {
+		want, known := c.Sums[absPath(f)]
+		data, err := readLimited(f, maxConfigSize)
+		if !known || err != nil || sha256.Sum256(data) != want {
+			return true
+		}
+	}
+	return false
 }
 
 // ParseRules parses one rule file, whose only top-level key is `rules:`, and
@@ -229,6 +252,7 @@ func newConfig(name string) *Config {
 		},
 		Path:  path,
 		Files: []string{path},
+		Sums:  map[string][32]byte{},
 		At:    Location{File: name, Keys: map[string]Pos{}},
 	}
 }

@@ -24,10 +24,13 @@ type Config struct {
 	Digests   []Digest   `yaml:"digests"`
 
 	// Path is the file the config was loaded from; Files lists it and every
-	// rule file read, for reload watching.
-	Path  string   `yaml:"-"`
-	Files []string `yaml:"-"`
-	At    Location `yaml:"-"`
+	// rule file read, for reload watching, and Sums their SHA-256 as read,
+	// so that an edit made after the load is told apart exactly (file
+	// times are too coarse for that).
+	Path  string              `yaml:"-"`
+	Files []string            `yaml:"-"`
+	Sums  map[string][32]byte `yaml:"-"`
+	At    Location            `yaml:"-"`
 }
 
 // Defaults apply to every account that does not set its own value.
