@@ -23,7 +23,7 @@ const (
 	incomeOverlap = 2 * time.Minute
 	// incomeMinGap bounds the income reads a moved wallet brings forward.
 	incomeMinGap = time.Minute
-	bracketTTL     = time.Hour
+	bracketTTL   = time.Hour
 	// incomePageLimit is the most rows one income request returns;
 	// incomeMaxPages bounds the pages read per refresh (30 weight each).
 	incomePageLimit = 1000

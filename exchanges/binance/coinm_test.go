@@ -115,7 +115,7 @@ func TestSnapshotCOINMHedge(t *testing.T) {
 	a := metrics.Compute("main", COINM, nil, snap, nil, clk.Now())
 	const (
 		mark  = 11788.66626667
-		eq    = 0.00241969 // the fixture's marginBalance
+		eq    = 0.00241969     // the fixture's marginBalance
 		longQ = 1 * 100 / mark // BTC: contracts × contract size / mark
 		shrtQ = 2 * 100 / mark
 	)

@@ -133,3 +133,20 @@ func noSecret(t *testing.T, s string) {
 		t.Errorf("secret leaked: %s", s)
 	}
 }
+
+func indexOf(s, sub string) int {
+	i := strings.Index(s, sub)
+	if i < 0 {
+		panic("test body has no " + sub)
+	}
+	return i
+}
+
+func containsAll(s string, subs ...string) bool {
+	for _, sub := range subs {
+		if !strings.Contains(s, sub) {
+			return false
+		}
+	}
+	return true
+}

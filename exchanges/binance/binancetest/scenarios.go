@@ -563,3 +563,47 @@ func itoa(i int) string {
 	}
 	return string(b)
 }
+
+// Order is an open order in the shape of the fixtures
+// fapi_v1_openOrders.json (OrderRow) and fapi_v1_openAlgoOrders.json
+// (AlgoOrderRow), for tests that add orders to an account.
+type Order struct {
+	ID                               int
+	Type, Symbol, Side, PositionSide string
+	// Trigger is stopPrice (triggerPrice for an algo order), Quantity
+	// origQty (quantity); Activate and Rate are a trailing stop's
+	// activatePrice and priceRate (callbackRate), in percent.
+	Trigger, Quantity, Activate, Rate string
+	ReduceOnly, ClosePosition         bool
+}
+
+// OrderRow is o as a row of GET /fapi/v1/openOrders.
+func OrderRow(o Order) string {
+	return `{"avgPrice":"0.00000","clientOrderId":"abc","cumQuote":"0","executedQty":"0","orderId":` + itoa(o.ID) + `,"origQty":"` + or(o.Quantity, "0") + `","origType":"` + o.Type +
+		`","price":"0","reduceOnly":` + tf(o.ReduceOnly) + `,"side":"` + o.Side + `","positionSide":"` + o.PositionSide + `","status":"NEW","stopPrice":"` + or(o.Trigger, "0") +
+		`","closePosition":` + tf(o.ClosePosition) + `,"symbol":"` + o.Symbol + `","time":1579276756075,"timeInForce":"GTC","type":"` + o.Type +
+		`","activatePrice":"` + or(o.Activate, "0") + `","priceRate":"` + or(o.Rate, "0") + `","updateTime":1579276756075,"workingType":"CONTRACT_PRICE","priceProtect":false,"priceMatch":"NONE","selfTradePreventionMode":"NONE","goodTillDate":0}`
+}
+
+// AlgoOrderRow is o as a row of GET /fapi/v1/openAlgoOrders; a trailing
+// stop's activatePrice and callbackRate are there only when set.
+func AlgoOrderRow(o Order) string {
+	trailing := ""
+	if o.Activate != "" {
+		trailing += `"activatePrice":"` + o.Activate + `",`
+	}
+	if o.Rate != "" {
+		trailing += `"callbackRate":"` + o.Rate + `",`
+	}
+	return `{"algoId":` + itoa(o.ID) + `,"clientAlgoId":"MRumok0dkhrP4kCm12AHaB","algoType":"CONDITIONAL","orderType":"` + o.Type +
+		`","symbol":"` + o.Symbol + `","side":"` + o.Side + `","positionSide":"` + o.PositionSide + `","timeInForce":"GTC","quantity":"` + or(o.Quantity, "0") + `","algoStatus":"NEW","actualOrderId":"","actualPrice":"0.00000","triggerPrice":"` + or(o.Trigger, "0") +
+		`","price":"0.000","icebergQuantity":null,"tpTriggerPrice":"0.000","tpPrice":"0.000","slTriggerPrice":"0.000","slPrice":"0.000","tpOrderType":"","selfTradePreventionMode":"EXPIRE_MAKER","workingType":"CONTRACT_PRICE","priceMatch":"NONE",` + trailing + `"closePosition":` +
+		tf(o.ClosePosition) + `,"priceProtect":false,"reduceOnly":` + tf(o.ReduceOnly) + `,"createTime":1750514941540,"updateTime":1750514941540,"triggerTime":0,"goodTillDate":0}`
+}
+
+func or(s, def string) string {
+	if s == "" {
+		return def
+	}
+	return s
+}
