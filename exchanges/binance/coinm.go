@@ -20,7 +20,7 @@ import (
 // no go-binance service: read here; see premiumCOINM), exchangeInfo
 // (contract sizes, hourly), fundingInfo and leverage brackets (hourly;
 // brackets via the signed GET /dapi/v2/leverageBracket, no go-binance
-// service), 1h klines (per closed candle), FUNDING_FEE income (5 min; no
+// service), 1h klines (per closed candle), income (5 min; no
 // go-binance service). COIN-M has no algo-order service: its
 // stops are regular orders. The maintenance margin comes from the account's
 // position row; a position that row does not cover (opened between the two

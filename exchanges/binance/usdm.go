@@ -50,7 +50,7 @@ type symbolState struct {
 // wallet; 5) and, per held symbol, one of premiumIndex, open orders and open
 // algo orders in turn (1; all three for a new symbol: see perSymbolUSDM).
 // Cached: fundingInfo and leverage brackets (hourly), 1h klines (per closed
-// candle), FUNDING_FEE income (5 min).
+// candle), income (5 min; see refreshIncome).
 func (e *Exchange) snapshotUSDM(ctx context.Context) (*exchanges.Snapshot, error) {
 	now := e.now()
 	var acct *futures.Account
@@ -276,7 +276,7 @@ func (e *Exchange) finish(now time.Time, inverse bool, bs []exchanges.Balance, h
 }
 
 // perSymbolUSDM sets the funding rate and next funding time (and the mark
-// price where positionRisk gave none) and HasStopLoss, from premiumIndex,
+// price where positionRisk gave none) and the Stops, from premiumIndex,
 // the open orders and the open algo orders (where Binance keeps conditional
 // orders since December 2025) of each held symbol.
 //
