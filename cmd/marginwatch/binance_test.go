@@ -6,6 +6,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -77,17 +78,22 @@ func TestStatusAgainstBinanceFake(t *testing.T) {
 			"liq_distance_pct": 22000.0 / 61000 * 100, "liq_distance_atr": 22000.0 / 500, "leverage": 10,
 			"size_pct_equity": 30500.0 / 48500 * 100, "funding_rate": 0.0001, "funding_apr_pct": 0.0001 * 3 * 365 * 100,
 			"funding_next_cost": 3.05, "unrealized_pnl_pct": 500 / (0.5 * 60000 / 10) * 100, "has_stop_loss": 1, "margin_ratio": nan,
+			// algo STOP_MARKET SELL closePosition at 55000, above liq 39000
+			"stop_coverage_pct": 100, "stop_distance_pct": 6000.0 / 61000 * 100,
 		},
 		"ETHUSDT short": {
 			"liq_distance_pct": 460.0 / 3100 * 100, "liq_distance_atr": 460.0 / 40, "leverage": 5,
 			"size_pct_equity": 31000.0 / 48500 * 100, "funding_rate": 0.0002, "funding_apr_pct": -0.0002 * 3 * 365 * 100,
 			"funding_next_cost": -6.2, "unrealized_pnl_pct": -1000 / (10 * 3000.0 / 5) * 100, "has_stop_loss": 1,
+			// STOP BUY reduce-only of 1 at 3400, below liq 3560
+			"stop_coverage_pct": 1.0 / 10 * 100, "stop_distance_pct": 300.0 / 3100 * 100,
 			"margin_ratio": 105.0 / (6000 - 1000),
 		},
 		"SOLUSDT long": {
 			"liq_distance_pct": 60.0 / 140 * 100, "liq_distance_atr": 60.0 / 5, "leverage": 3,
 			"size_pct_equity": 14000.0 / 48500 * 100, "funding_rate": -0.0003, "funding_apr_pct": -0.0003 * 6 * 365 * 100,
 			"funding_next_cost": -4.2, "unrealized_pnl_pct": -1000 / (100 * 150.0 / 3) * 100, "has_stop_loss": 0, "margin_ratio": nan,
+			"stop_coverage_pct": 0, "stop_distance_pct": nan,
 		},
 	}
 	if len(a.Positions) != len(want) {
@@ -223,5 +229,133 @@ func TestStatusCoinM(t *testing.T) {
 	}
 	if mr := a.Metrics["margin_ratio"]; mr == nil || *mr != highest {
 		t.Errorf("account margin_ratio %v, want the highest asset ratio %v", mr, highest)
+	}
+}
+
+// metricOf is a metric of a status -json metric map, NaN when null or absent.
+func metricOf(m map[string]*float64, name string) float64 {
+	if v := m[name]; v != nil {
+		return *v
+	}
+	return math.NaN()
+}
+
+// near: relative error below 1e-9.
+func near(a, b float64) bool { return math.Abs(a-b) <= 1e-9*math.Max(1, math.Abs(b)) }
+
+// TestStatusBinanceUSDCPool: a single-asset-mode USDⓈ-M account with a USDT
+// pool and a USDC pool close to liquidation (binancetest's USDMPools).
+// Binance's total* fields are USDT's alone (wallet 23.72469206, maint 0):
+// from them the account looks idle. The USDC pool: wallet 900, PnL −750,
+// equity 150, cross maint 117 (BTCUSDC long 0.5, notional 29250 × 0.4%):
+// margin ratio 117 / 150 = 0.78, the highest pool's, so it is the
+// account's, and the margin rule fires from it. The USDT pool's asset row
+// reports maintMargin 0 (the fixture's, taken before the ADA position
+// opened); its floor is the ADAUSDT position's 0.0800428.
+func TestStatusBinanceUSDCPool(t *testing.T) {
+	srv := binancetest.NewServer(t, binancetest.Options{Account: binancetest.USDMPools})
+	cfg := binanceConfig(t, "binance-usdm", srv.URL, "")
+	text, err := os.ReadFile(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	text = append(text, []byte(`  - name: margin-high
+    metric: margin_ratio
+    above: {warning: 0.5, critical: 0.7}
+`)...)
+	if err := os.WriteFile(cfg, text, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	code, out, errOut := runCLI("status", "-config", cfg, "-json")
+	if code != exitOK {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	var doc statusJSON
+	if err := json.Unmarshal([]byte(out), &doc); err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	a := doc.Accounts[0]
+	const (
+		usdcRatio = 117.0 / (900 - 750)
+		usdtEq    = 23.72469206
+		usdtRatio = 0.0800428 / usdtEq // the ADAUSDT position's maint: the pool floor
+		liq       = 29100.0 / 0.498    // 58433.734939759
+	)
+	if got := metricOf(a.Metrics, "margin_ratio"); !near(got, usdcRatio) {
+		t.Errorf("account margin_ratio = %v, want the USDC pool's %v", got, usdcRatio)
+	}
+	pools := map[string]map[string]*float64{}
+	for _, as := range a.Assets {
+		pools[as.Asset] = as.Metrics
+	}
+	if len(pools) != 2 || pools["USDC"] == nil || pools["USDT"] == nil {
+		t.Errorf("assets %v, want USDC and USDT pools", pools)
+	}
+	for _, c := range []struct {
+		pool, name string
+		want       float64
+	}{
+		{"USDC", "margin_ratio", usdcRatio},
+		{"USDC", "equity", 150},
+		{"USDC", "unrealized_pnl", -750},
+		{"USDC", "effective_leverage", 29250.0 / 150},
+		{"USDT", "margin_ratio", usdtRatio},
+		{"USDT", "equity", usdtEq},
+		{"USDT", "effective_leverage", 12.314277 / usdtEq},
+	} {
+		if got := metricOf(pools[c.pool], c.name); !near(got, c.want) {
+			t.Errorf("%s %s = %v, want %v", c.pool, c.name, got, c.want)
+		}
+	}
+	for _, p := range a.Positions {
+		switch p.Symbol {
+		case "BTCUSDC":
+			if got := metricOf(p.Metrics, "size_pct_equity"); !near(got, 29250.0/150*100) {
+				t.Errorf("BTCUSDC size_pct_equity = %v, want %v (of its own pool's equity)", got, 29250.0/150*100)
+			}
+			if got := metricOf(p.Metrics, "liq_distance_pct"); !near(got, (58500-liq)/58500*100) {
+				t.Errorf("BTCUSDC liq_distance_pct = %v, want %v", got, (58500-liq)/58500*100)
+			}
+		case "ADAUSDT":
+			if got := metricOf(p.Metrics, "size_pct_equity"); !near(got, 12.314277/usdtEq*100) {
+				t.Errorf("ADAUSDT size_pct_equity = %v, want %v", got, 12.314277/usdtEq*100)
+			}
+		default:
+			t.Errorf("unexpected position %s", p.Symbol)
+		}
+	}
+	var firing []string
+	for _, h := range a.Firing {
+		firing = append(firing, fmt.Sprintf("%s %s %s %.6f", h.Rule, h.Symbol, h.Severity, h.Value))
+	}
+	want := fmt.Sprintf("margin-high  critical %.6f", usdcRatio)
+	if !slices.Contains(firing, want) {
+		t.Errorf("firing = %q, want %q (the USDC pool's ratio)", firing, want)
+	}
+	if !slices.ContainsFunc(firing, func(s string) bool { return strings.HasPrefix(s, "liquidation-near BTCUSDC critical") }) {
+		t.Errorf("firing = %q, want liquidation-near BTCUSDC critical", firing)
+	}
+}
+
+// TestStatusCoinMHedgeFloor: Binance's COIN-M hedge example reports the BTC
+// asset's maintMargin as 0 while the long is 1% from liquidation. The
+// pool's maintenance margin is never below its cross positions' (from the
+// brackets, by quantity in BTC): long 100/mark BTC × 0.4%, short 200/mark
+// × 0.5% − 0.00001; the account margin ratio is their sum over the cross
+// wallet 0.00241969, not 0.
+func TestStatusCoinMHedgeFloor(t *testing.T) {
+	srv := binancetest.NewServer(t, binancetest.Options{Account: binancetest.COINMHedge})
+	code, out, errOut := runCLI("status", "-config", binanceConfig(t, "binance-coinm", srv.URL, ""), "-json")
+	if code != exitOK {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	var doc statusJSON
+	if err := json.Unmarshal([]byte(out), &doc); err != nil {
+		t.Fatal(err)
+	}
+	const mark = 11788.66626667
+	want := (100/mark*0.004 + 200/mark*0.005 - 0.00001) / 0.00241969
+	if got := metricOf(doc.Accounts[0].Metrics, "margin_ratio"); !near(got, want) {
+		t.Errorf("account margin_ratio = %v, want %v (the pool floor)", got, want)
 	}
 }

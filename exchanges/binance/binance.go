@@ -270,6 +270,9 @@ func (e *Exchange) snapshot(ctx context.Context) (*exchanges.Snapshot, error) {
 	if err := e.liquidations(ctx, snap); err != nil {
 		return nil, err
 	}
+	// Only a Snapshot that succeeds hands the transfers out: a failed one
+	// keeps them for the next.
+	snap.Transfers = e.takeTransfers()
 	return snap, nil
 }
 

@@ -3,20 +3,27 @@ package binance
 import (
 	"context"
 	"math"
-	"net/url"
 	"time"
 
 	"github.com/marginwatch/marginwatch/exchanges"
 )
 
 // Cache lifetimes. Binance changes funding intervals and brackets rarely;
-// a closed 1h candle never changes; funding is paid every few hours, so a
-// 24h sum read every 5 minutes is exact enough and saves 30 weight a poll.
+// a closed 1h candle never changes; funding is paid every few hours, so
+// income read every 5 minutes is exact enough and saves 30 weight a poll
+// (a wallet that moves while the positions stay put brings it forward:
+// see income.go).
 const (
 	fundingInfoTTL = time.Hour
 	contractTTL    = time.Hour
 	incomeTTL      = 5 * time.Minute
-	bracketTTL     = time.Hour
+	// incomeOverlap: each income read starts this long before the newest
+	// row already read, in case Binance books a row late; rows read twice
+	// are recognised by type, asset and tranId.
+	incomeOverlap = 2 * time.Minute
+	// incomeMinGap bounds the income reads a moved wallet brings forward.
+	incomeMinGap = time.Minute
+	bracketTTL   = time.Hour
 	// incomePageLimit is the most rows one income request returns;
 	// incomeMaxPages bounds the pages read per refresh (30 weight each).
 	incomePageLimit = 1000
@@ -38,6 +45,7 @@ type cache struct {
 
 	incomeAt time.Time
 	income   map[string]float64 // funding paid over 24h per asset; nil = unknown
+	inc      incomeState        // the incremental income read (income.go)
 
 	contractAt time.Time
 	contracts  map[string]contract // COIN-M exchangeInfo
@@ -210,115 +218,6 @@ func (e *Exchange) fetchCandles(ctx context.Context, symbol string, now time.Tim
 		return nil, p.err
 	}
 	return list, nil
-}
-
-// refreshIncome re-reads the FUNDING_FEE income of the last 24h every
-// 5 minutes. A failure keeps the last sums (or none: funding_paid_24h absent).
-//
-// Binance returns at most 1,000 rows a request, oldest first, so the window
-// is read page by page, each starting at the time of the previous page's
-// last row. Funding is booked for every symbol at the same instant, so that
-// row's millisecond may continue on the next page: the next page starts at
-// it (not after it) and rows already counted are recognised by tranId. At
-// most incomeMaxPages pages are read (30 weight each); beyond that the sum
-// covers only the oldest part of the window and a warning says so.
-func (e *Exchange) refreshIncome(ctx context.Context, now time.Time, hot bool) error {
-	if hot || (e.cache.income != nil && now.Sub(e.cache.incomeAt) < incomeTTL) {
-		return nil
-	}
-	start := now.Add(-24 * time.Hour).UnixMilli()
-	seen := map[string]bool{}
-	var rows []incomeRow
-	for page := 1; ; page++ {
-		got, err := e.incomePage(ctx, start)
-		if err != nil {
-			if isKeyOrCtx(ctx, err) {
-				return err
-			}
-			e.log.Warn("funding income not refreshed; funding_paid_24h uses the last known", "err", err)
-			return nil
-		}
-		fresh := 0
-		last := start
-		for _, r := range got {
-			last = max(last, r.time)
-			if seen[r.id] {
-				continue
-			}
-			seen[r.id] = true
-			fresh++
-			if r.typ == "FUNDING_FEE" {
-				rows = append(rows, r)
-			}
-		}
-		if len(got) < incomePageLimit {
-			break
-		}
-		if page == incomeMaxPages {
-			e.log.Warn("funding income has more rows than the adapter reads; funding_paid_24h covers only part of the last 24h",
-				"pages", page, "rows", len(seen), "covered_until", ms(last).Format(time.RFC3339))
-			break
-		}
-		start = last
-		if fresh == 0 {
-			// A whole page within one millisecond: step past it rather than
-			// read it forever.
-			start = last + 1
-		}
-	}
-	p := parser{op: "GET income"}
-	sums := map[string]float64{}
-	for _, r := range rows {
-		// Income is what the account received: a paid fee is negative.
-		sums[r.asset] -= p.f("income", r.income)
-	}
-	if p.err != nil {
-		e.log.Warn("funding income not refreshed", "err", p.err)
-		return nil
-	}
-	e.cache.income, e.cache.incomeAt = sums, now
-	return nil
-}
-
-// incomeRow is one row of the income history.
-type incomeRow struct {
-	id, typ, asset, income string
-	time                   int64
-}
-
-// incomePage reads up to incomePageLimit FUNDING_FEE rows from start (ms,
-// inclusive), oldest first.
-func (e *Exchange) incomePage(ctx context.Context, start int64) ([]incomeRow, error) {
-	var rows []incomeRow
-	if e.fc != nil {
-		err := e.do(ctx, "GET /fapi/v1/income", func(ctx context.Context) error {
-			res, err := e.fc.NewGetIncomeHistoryService().IncomeType("FUNDING_FEE").StartTime(start).Limit(incomePageLimit).Do(ctx)
-			for _, r := range res {
-				if r != nil {
-					rows = append(rows, incomeRow{id: itoa(r.TranID), typ: r.IncomeType, asset: r.Asset, income: r.Income, time: r.Time})
-				}
-			}
-			return err
-		})
-		return rows, err
-	}
-	// go-binance's delivery package has no income service, and the futures
-	// one mis-reads COIN-M's string tranId: read it here.
-	var res []struct {
-		Asset      string `json:"asset"`
-		Income     string `json:"income"`
-		IncomeType string `json:"incomeType"`
-		Time       int64  `json:"time"`
-		TranID     string `json:"tranId"`
-	}
-	q := url.Values{"incomeType": {"FUNDING_FEE"}, "startTime": {itoa(start)}, "limit": {itoa(incomePageLimit)}}
-	err := e.do(ctx, "GET /dapi/v1/income", func(ctx context.Context) error {
-		return e.get(ctx, e.base, "/dapi/v1/income", q, true, &res)
-	})
-	for _, r := range res {
-		rows = append(rows, incomeRow{id: r.TranID, typ: r.IncomeType, asset: r.Asset, income: r.Income, time: r.Time})
-	}
-	return rows, err
 }
 
 // fundingPaid is the cached 24h funding of asset ("" sums every asset), NaN

@@ -20,7 +20,7 @@ import (
 // no go-binance service: read here; see premiumCOINM), exchangeInfo
 // (contract sizes, hourly), fundingInfo and leverage brackets (hourly;
 // brackets via the signed GET /dapi/v2/leverageBracket, no go-binance
-// service), 1h klines (per closed candle), FUNDING_FEE income (5 min; no
+// service), 1h klines (per closed candle), income (5 min; no
 // go-binance service). COIN-M has no algo-order service: its
 // stops are regular orders. The maintenance margin comes from the account's
 // position row; a position that row does not cover (opened between the two
@@ -103,7 +103,7 @@ func (e *Exchange) snapshotCOINM(ctx context.Context) (*exchanges.Snapshot, erro
 		if !ok {
 			return nil, fmt.Errorf("GET /dapi/v1/exchangeInfo: symbol %s is not listed: its contract size is unknown", h.Symbol)
 		}
-		h.ContractSize, h.MarginAsset = c.size, c.marginAsset
+		h.ContractSize, h.MarginAsset, h.Pool = c.size, c.marginAsset, c.marginAsset
 	}
 	if err := e.premiumCOINM(ctx, hs, now); err != nil {
 		return nil, err
@@ -133,7 +133,14 @@ func (e *Exchange) snapshotCOINM(ctx context.Context) (*exchanges.Snapshot, erro
 	if err := e.refreshCandles(ctx, symbols, now, hot); err != nil {
 		return nil, err
 	}
-	if err := e.refreshIncome(ctx, now, hot); err != nil {
+	wallets := map[string]string{}
+	for _, a := range acct.Assets {
+		if a != nil {
+			wallets[a.Asset] = a.WalletBalance
+		}
+	}
+	same := func(asset string) string { return asset }
+	if err := e.refreshIncome(ctx, now, hot, e.incomeDue(now, wallets, hs), same, false); err != nil {
 		return nil, err
 	}
 
@@ -277,7 +284,9 @@ func (e *Exchange) premiumCOINM(ctx context.Context, hs []held, now time.Time) e
 	return nil
 }
 
-// stopsCOINM sets HasStopLoss from the open orders of each held symbol.
+// stopsCOINM sets the Stops of each position from the open orders of its
+// symbol (after the mark is known: a trailing stop without an activation
+// price is placed from it).
 func (e *Exchange) stopsCOINM(ctx context.Context, hs []held, symbols []string) error {
 	for _, s := range symbols {
 		var open []*delivery.Order
@@ -288,13 +297,22 @@ func (e *Exchange) stopsCOINM(ctx context.Context, hs []held, symbols []string) 
 		}); err != nil {
 			return err
 		}
+		p := parser{op: "GET /dapi/v1/openOrders"}
 		os := make([]order, 0, len(open))
 		for _, o := range open {
 			if o != nil {
-				os = append(os, order{string(o.Type), string(o.Side), string(o.PositionSide), o.ReduceOnly, o.ClosePosition})
+				os = append(os, order{
+					typ: string(o.Type), side: string(o.Side), positionSide: string(o.PositionSide),
+					reduceOnly: o.ReduceOnly, closePosition: o.ClosePosition,
+					trigger: p.f("stopPrice", o.StopPrice), activate: p.f("activatePrice", o.ActivatePrice), rate: p.f("priceRate", o.PriceRate),
+					qty: max(p.f("origQty", o.OrigQuantity)-p.f("executedQty", o.ExecutedQuantity), 0),
+				})
 			}
 		}
-		markStops(hs, s, os)
+		if p.err != nil {
+			return p.err
+		}
+		addStops(hs, s, os)
 	}
 	return nil
 }

@@ -73,7 +73,6 @@ func TestSnapshotCOINM(t *testing.T) {
 		"funding_apr_pct":    0.0001 * 1095 * 100,
 		"funding_next_cost":  btcNotional * 0.0001,
 		"unrealized_pnl_pct": 0.00076923 / (10 * 100 / 50000.0 / 20) * 100, // PnL / (contracts × size / entry / leverage)
-		"has_stop_loss":      1,
 	})
 	checkSet(t, "ETHUSD_PERP", pos["ETHUSD_PERP"].Metrics, want{
 		"liq_distance_pct":   300.0 / 2100 * 100,
@@ -84,7 +83,6 @@ func TestSnapshotCOINM(t *testing.T) {
 		"funding_apr_pct":    -0.0002 * 1095 * 100,
 		"funding_next_cost":  -ethNotional * 0.0002,
 		"unrealized_pnl_pct": -0.01190476 / (50 * 10 / 2000.0 / 10) * 100,
-		"has_stop_loss":      0, // only a reduce-only LIMIT
 		// isolated wallet = isolatedMargin 0.03809524 − PnL (−0.01190476) = 0.05
 		"margin_ratio": 0.00119048 / 0.03809524,
 	})
@@ -102,9 +100,12 @@ func TestSnapshotCOINM(t *testing.T) {
 	}
 }
 
-// TestSnapshotCOINMHedge: a COIN-M hedge account (Binance's docs examples;
-// see binancetest's coinmHedge for what was added). The account read reports
-// no maintenance margin, so it comes from the brackets by quantity in BTC.
+// TestSnapshotCOINMHedge: a COIN-M hedge account (Binance's docs examples
+// served as they are; see binancetest's coinmHedge for the added rows).
+// The account read reports no maintenance margin, so each position's comes
+// from the brackets by quantity in BTC; the BTC pool is Binance's asset row
+// unchanged (maintMargin 0): the floor of Σ cross positions' maintenance
+// margins is the metrics' (see cmd/marginwatch TestStatusCoinMHedgeFloor).
 func TestSnapshotCOINMHedge(t *testing.T) {
 	ex, _, clk := fixture(t, COINM, binancetest.Options{Account: binancetest.COINMHedge}, nil)
 	snap, err := ex.Snapshot(context.Background())
@@ -114,7 +115,7 @@ func TestSnapshotCOINMHedge(t *testing.T) {
 	a := metrics.Compute("main", COINM, nil, snap, nil, clk.Now())
 	const (
 		mark  = 11788.66626667
-		eq    = 0.00249465
+		eq    = 0.00241969     // the fixture's marginBalance
 		longQ = 1 * 100 / mark // BTC: contracts × contract size / mark
 		shrtQ = 2 * 100 / mark
 	)
@@ -131,6 +132,13 @@ func TestSnapshotCOINMHedge(t *testing.T) {
 		t.Fatalf("positions = %v, want BTCUSD_201225 long and short (the empty BOTH row dropped)", raw)
 	}
 	long, short := key{"BTCUSD_201225", exchanges.Long}, key{"BTCUSD_201225", exchanges.Short}
+	if len(snap.Balances) != 1 {
+		t.Fatalf("balances %+v, want BTC", snap.Balances)
+	}
+	if b := snap.Balances[0]; b.Asset != "BTC" || b.WalletBalance != 0.00241969 || b.MarginBalance != 0.00241969 ||
+		b.MaintMargin != 0 || b.CrossMaintMargin != 0 || b.CrossWalletBalance != 0.00241969 || b.UnrealizedPnL != 0 {
+		t.Errorf("BTC pool %+v, want the fixture's asset row as it is", b)
+	}
 	cases := []struct {
 		k           key
 		size, notnl float64
@@ -159,7 +167,6 @@ func TestSnapshotCOINMHedge(t *testing.T) {
 		"funding_apr_pct":    0,
 		"funding_next_cost":  0,
 		"unrealized_pnl_pct": 0.00005866 / (1 * 100 / 11707.70000003 / 125) * 100,
-		"has_stop_loss":      0, // its only stop BUYs on the LONG side: it would add
 	})
 	checkSet(t, "short", got[short], want{
 		"liq_distance_pct":   (12650 - mark) / mark * 100,
@@ -170,10 +177,9 @@ func TestSnapshotCOINMHedge(t *testing.T) {
 		"funding_apr_pct":    0,
 		"funding_next_cost":  0,
 		"unrealized_pnl_pct": 0.0000163 / (2 * 100 / 11800.0 / 125) * 100,
-		"has_stop_loss":      1, // the fixture's trailing stop BUY on the SHORT side
 	})
 	checkSet(t, "account", a.Metrics, want{
-		"margin_ratio":     0.00010876 / (0.00241969 + 0.00007496), // the asset's maintMargin, both cross
+		"margin_ratio":     downstream, // the pool floor: Σ cross maint / equity, once the metrics take it
 		"position_count":   2,
 		"data_age_seconds": 0,
 	})

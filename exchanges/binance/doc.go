@@ -6,8 +6,8 @@
 //
 // # What one poll reads
 //
-// USDⓈ-M, every poll: GET /fapi/v2/account (weight 5: totals, multi-assets
-// mode, each position's leverage and margin type) and /fapi/v3/positionRisk
+// USDⓈ-M, every poll: GET /fapi/v2/account (weight 5: totals, per-asset
+// rows, multi-assets mode, each position's leverage and margin type) and /fapi/v3/positionRisk
 // (5: mark and liquidation price as Binance reports them, maintenance
 // margin, isolated wallet, margin asset), so the numbers that matter most
 // are fresh on every poll. Each held symbol also needs three reads of weight
@@ -18,7 +18,7 @@
 // turn, and serves the other two from the last read: stop orders and
 // funding rates are at most 3 polls old (45 s at the default 15 s interval;
 // a failed poll adds its interval). A symbol seen for the first time gets
-// all three on that poll, so has_stop_loss and funding are never unknown; a
+// all three on that poll, so its stops and funding are never unknown; a
 // symbol whose funding time has passed since its last premiumIndex gets it
 // again out of turn. From 10 symbols due at once, one premiumIndex for all
 // (10) replaces the per-symbol ones.
@@ -26,8 +26,8 @@
 // Cached, on the polls that refresh them: /fapi/v1/fundingInfo (1, hourly;
 // unlisted symbols fund every 8h), /fapi/v1/leverageBracket (1 per symbol,
 // hourly), /fapi/v1/klines 1h (1 per symbol, once per closed candle, 99
-// candles) and FUNDING_FEE /fapi/v1/income over 24h (30 a page, at most
-// every 5 minutes).
+// candles) and /fapi/v1/income (30 a page, at most every 5 minutes, or at
+// once when a wallet moved while the positions did not: see Transfers).
 //
 // Weight with N held symbols, measured by binancetest (weight_test.go): a
 // steady poll costs 10 + N; the first poll, and a poll where symbols are
@@ -66,31 +66,56 @@
 // chosen by notional on USDⓈ-M and by quantity in the coin (qtylFloor,
 // qtyCap) on COIN-M. Account totals are always Binance's.
 //
-// Income is read in pages of 1,000 rows, oldest first, each from the time
-// of the previous page's last row (rows already counted are skipped by
-// tranId), at most 10 pages; beyond that a warning says the 24h sum is
-// partial.
+// # Income and transfers
+//
+// Income of every type is read incrementally: the first read covers 24h,
+// each later one starts 2 minutes before the newest row read (rows read
+// twice are recognised by type, asset and tranId, which Binance keeps
+// unique per type only), in pages of 1,000 rows, at most 10 a read (a
+// warning says when the 24h funding sum is partial; the next read goes on
+// from there). FUNDING_FEE rows of the last 24h give funding_paid_24h.
+// TRANSFER, INTERNAL_TRANSFER, CROSS_COLLATERAL_TRANSFER,
+// STRATEGY_UMFUTURES_TRANSFER, COIN_SWAP_DEPOSIT, COIN_SWAP_WITHDRAW,
+// AUTO_EXCHANGE, WELCOME_BONUS, CONTEST_REWARD and BFUSD_REWARD rows become
+// Snapshot.Transfers, each once, handed out by the first Snapshot that
+// succeeds after the read; trading income (realized PnL, funding,
+// commission, rebates, insurance clearance, settlement) never does. The
+// first Snapshot is the baseline: transfers before it are not reported. In
+// multi-assets mode a transfer counts in the USD pool: stablecoins one to
+// one, other assets at the mark price of their USDT perpetual (premiumIndex,
+// weight 1). A wallet that moves while the positions stay as they were
+// brings the read forward (at most once a minute), so that a withdrawal and
+// its transfer arrive in the same poll.
 //
 // # Numbers
 //
-// The account margin_ratio is the cross margin ratio of the Binance app:
-// maintenance margin of the cross positions (totalMaintMargin minus the
-// isolated positions') over totalCrossWalletBalance + totalCrossUnPnl. An
-// isolated position's ratio uses its own maintenance margin over its
-// isolated wallet + unrealized PnL. In single-asset mode Binance's account
-// totals are USDT's; in multi-assets mode they are in USD. COIN-M has one
-// balance per margin coin; notional is contracts × contract size / mark, in
-// the coin, and PnL is Binance's.
+// Balances are margin pools. USDⓈ-M single-asset mode: one per margin asset
+// (USDT, USDC, …) from the account's per-asset rows, since Binance's total*
+// fields count USDT only; an asset with neither money nor positions is left
+// out. Multi-assets mode: one pool "USD" from the totals. COIN-M: one per
+// margin coin. Position.Pool names each position's. A pool's cross
+// maintenance margin is its maintMargin minus its isolated positions'; the
+// asset rows are served as Binance reports them, even when they lag the
+// positions (the metrics floor a pool at its positions' maintenance
+// margin). An isolated position's ratio uses its own maintenance margin
+// over its isolated wallet + unrealized PnL. COIN-M notional is contracts ×
+// contract size / mark, in the coin, and PnL is Binance's. A position whose
+// margin asset has no asset row fails the Snapshot.
 //
 // funding_paid_24h (USDⓈ-M) sums the FUNDING_FEE income of every asset: in
 // multi-assets mode USDT and USDC funding are added one to one, each taken
 // as 1 USD rather than converted at a market rate, which stays within the
 // stablecoins' fraction-of-a-percent spread. COIN-M keeps one sum per coin.
 //
-// has_stop_loss: a STOP, STOP_MARKET or TRAILING_STOP_MARKET on the closing
-// side of the position; in one-way mode it must be reduce-only or
-// close-position (or it could open the other way), in hedge mode a SELL on
-// the LONG side or a BUY on the SHORT side.
+// Position.Stops: every STOP, STOP_MARKET or TRAILING_STOP_MARKET, regular
+// or algo, on the closing side of the position; in one-way mode it must be
+// reduce-only or close-position (or it could open the other way), in hedge
+// mode a SELL on the LONG side or a BUY on the SHORT side. Take-profits are
+// not stops. Trigger is the stop or trigger price; a trailing stop's is its
+// activation price or, without one, the mark ∓ callbackRate% (below the
+// mark for a long); Quantity is what is left to fill. Stops beyond the
+// liquidation price are reported too: which stops are effective is the
+// metrics' call.
 //
 // # Rate limits and failures
 //

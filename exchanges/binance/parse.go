@@ -46,14 +46,20 @@ func sideOf(positionSide string, amt float64) exchanges.Side {
 	return exchanges.Long
 }
 
-// order is the part of an open order (regular or algo) that decides
-// has_stop_loss.
+// order is the part of an open order (regular or algo) that decides whether
+// and how it stops a loss.
 type order struct {
 	typ           string
 	side          string // BUY | SELL
 	positionSide  string // BOTH | LONG | SHORT
 	reduceOnly    bool
 	closePosition bool
+	// trigger is stopPrice (regular) or triggerPrice (algo); activate and
+	// rate (callback, in percent) are a trailing stop's.
+	trigger, activate, rate float64
+	// qty is what is left to fill: origQty − executedQty (regular) or
+	// quantity (algo), in the position's size unit.
+	qty float64
 }
 
 // isStop: the order types that stop a loss. TAKE_PROFIT and plain limit
@@ -85,23 +91,41 @@ func protects(o order, side exchanges.Side, positionSide string) bool {
 	return (o.positionSide == "BOTH" || o.positionSide == "") && (o.reduceOnly || o.closePosition)
 }
 
+// stopOf is o as a Stop of a position on side at mark. A trailing stop
+// fires at its activation price at the earliest; without one it is armed
+// at once and would fire rate% against the position from the mark (below
+// it for a long, above it for a short). Its stopPrice, when Binance shows
+// one, moves with the market and is not used.
+func stopOf(o order, side exchanges.Side, mark float64) exchanges.Stop {
+	s := exchanges.Stop{Trigger: o.trigger, Quantity: o.qty, ClosePosition: o.closePosition}
+	if o.typ == "TRAILING_STOP_MARKET" {
+		s.Trailing = true
+		switch {
+		case o.activate > 0:
+			s.Trigger = o.activate
+		case mark > 0:
+			s.Trigger = mark * (1 - side.Sign()*o.rate/100)
+		}
+	}
+	return s
+}
+
 // held is one position being built, with what protects needs.
 type held struct {
 	exchanges.Position
 	positionSide string
 }
 
-// markStops sets HasStopLoss on the positions of symbol that one of os protects.
-func markStops(hs []held, symbol string, os []order) {
+// addStops appends to the positions of symbol the stops of os that protect them.
+func addStops(hs []held, symbol string, os []order) {
 	for i := range hs {
 		h := &hs[i]
-		if h.Symbol != symbol || h.HasStopLoss {
+		if h.Symbol != symbol {
 			continue
 		}
 		for _, o := range os {
 			if protects(o, h.Side, h.positionSide) {
-				h.HasStopLoss = true
-				break
+				h.Stops = append(h.Stops, stopOf(o, h.Side, h.MarkPrice))
 			}
 		}
 	}

@@ -3,9 +3,13 @@ package binance
 import (
 	"context"
 	"errors"
+	"fmt"
 	"math"
 	"net/url"
+	"slices"
+	"sort"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/adshao/go-binance/v2/futures"
@@ -46,7 +50,7 @@ type symbolState struct {
 // wallet; 5) and, per held symbol, one of premiumIndex, open orders and open
 // algo orders in turn (1; all three for a new symbol: see perSymbolUSDM).
 // Cached: fundingInfo and leverage brackets (hourly), 1h klines (per closed
-// candle), FUNDING_FEE income (5 min).
+// candle), income (5 min; see refreshIncome).
 func (e *Exchange) snapshotUSDM(ctx context.Context) (*exchanges.Snapshot, error) {
 	now := e.now()
 	var acct *futures.Account
@@ -139,41 +143,122 @@ func (e *Exchange) snapshotUSDM(ctx context.Context) (*exchanges.Snapshot, error
 	if err := e.refreshCandles(ctx, symbols, now, hot); err != nil {
 		return nil, err
 	}
-	if err := e.refreshIncome(ctx, now, hot); err != nil {
+	wallets := map[string]string{}
+	for _, a := range acct.Assets {
+		if a != nil {
+			wallets[a.Asset] = a.WalletBalance
+		}
+	}
+	pool := func(asset string) string { return asset }
+	if acct.MultiAssetsMargin {
+		pool = func(string) string { return "USD" }
+	}
+	if err := e.refreshIncome(ctx, now, hot, e.incomeDue(now, wallets, hs), pool, acct.MultiAssetsMargin); err != nil {
 		return nil, err
 	}
 
-	ap := parser{op: "GET /fapi/v2/account"}
-	asset := "USDT" // single-asset mode: Binance's account totals are USDT's
-	if acct.MultiAssetsMargin {
-		asset = "USD" // multi-assets mode: every total is in USD
+	bs, err := e.poolsUSDM(acct, hs)
+	if err != nil {
+		return nil, err
 	}
-	b := exchanges.Balance{
-		Asset:              asset,
-		WalletBalance:      ap.f("totalWalletBalance", acct.TotalWalletBalance),
-		UnrealizedPnL:      ap.f("totalUnrealizedProfit", acct.TotalUnrealizedProfit),
-		MarginBalance:      ap.f("totalMarginBalance", acct.TotalMarginBalance),
-		MaintMargin:        ap.f("totalMaintMargin", acct.TotalMaintMargin),
-		AvailableBalance:   ap.f("availableBalance", acct.AvailableBalance),
-		CrossWalletBalance: ap.f("totalCrossWalletBalance", acct.TotalCrossWalletBalance),
-		CrossUnPnL:         ap.f("totalCrossUnPnl", acct.TotalCrossUnPnl),
-		FundingPaid24h:     e.cache.fundingPaid(""), // every asset's: USDT and USDC 1:1 in multi-assets mode
+	return e.finish(now, false, bs, hs), nil
+}
+
+// poolsUSDM builds the margin pools of a USDⓈ-M account and names each
+// position's pool. Single-asset mode: one pool per margin asset from the
+// account's per-asset rows (Binance's total* fields are USDT's alone, so a
+// USDC pool would be invisible in them); an asset without money or
+// positions is left out. Multi-assets mode: one pool "USD" from the
+// totals, which Binance gives in USD across every asset.
+func (e *Exchange) poolsUSDM(acct *futures.Account, hs []held) ([]exchanges.Balance, error) {
+	ap := parser{op: "GET /fapi/v2/account"}
+	inUse := map[string]bool{}
+	for i := range hs {
+		h := &hs[i]
+		if h.MarginAsset == "" {
+			h.MarginAsset = marginAssetOf(h.Symbol, acct.Assets)
+		}
+		h.Pool = h.MarginAsset
+		if acct.MultiAssetsMargin {
+			h.Pool = "USD"
+		}
+		inUse[h.Pool] = true
+	}
+	// The pool's maintenance margin counts its isolated positions too; the
+	// cross margin ratio (the Binance app's) takes only the cross ones.
+	crossMaint := func(b *exchanges.Balance) {
+		b.CrossMaintMargin = b.MaintMargin
+		for i := range hs {
+			if hs[i].Pool == b.Asset && hs[i].MarginType == exchanges.Isolated {
+				b.CrossMaintMargin -= hs[i].MaintMargin
+			}
+		}
+		b.CrossMaintMargin = max(b.CrossMaintMargin, 0)
+	}
+	var bs []exchanges.Balance
+	if acct.MultiAssetsMargin {
+		b := exchanges.Balance{
+			Asset:              "USD",
+			WalletBalance:      ap.f("totalWalletBalance", acct.TotalWalletBalance),
+			UnrealizedPnL:      ap.f("totalUnrealizedProfit", acct.TotalUnrealizedProfit),
+			MarginBalance:      ap.f("totalMarginBalance", acct.TotalMarginBalance),
+			MaintMargin:        ap.f("totalMaintMargin", acct.TotalMaintMargin),
+			AvailableBalance:   ap.f("availableBalance", acct.AvailableBalance),
+			CrossWalletBalance: ap.f("totalCrossWalletBalance", acct.TotalCrossWalletBalance),
+			CrossUnPnL:         ap.f("totalCrossUnPnl", acct.TotalCrossUnPnl),
+			FundingPaid24h:     e.cache.fundingPaid(""), // every asset's: USDT and USDC 1:1
+		}
+		crossMaint(&b)
+		bs = append(bs, b)
+	} else {
+		for _, a := range acct.Assets {
+			if a == nil {
+				continue
+			}
+			b := exchanges.Balance{
+				Asset:              a.Asset,
+				WalletBalance:      ap.f("walletBalance", a.WalletBalance),
+				UnrealizedPnL:      ap.f("unrealizedProfit", a.UnrealizedProfit),
+				MarginBalance:      ap.f("marginBalance", a.MarginBalance),
+				MaintMargin:        ap.f("maintMargin", a.MaintMargin),
+				AvailableBalance:   ap.f("availableBalance", a.AvailableBalance),
+				CrossWalletBalance: ap.f("crossWalletBalance", a.CrossWalletBalance),
+				CrossUnPnL:         ap.f("crossUnPnl", a.CrossUnPnl),
+				FundingPaid24h:     e.cache.fundingPaid(a.Asset),
+			}
+			if b.WalletBalance == 0 && b.MarginBalance == 0 && !inUse[a.Asset] {
+				continue
+			}
+			crossMaint(&b)
+			bs = append(bs, b)
+		}
 	}
 	if ap.err != nil {
 		return nil, ap.err
 	}
-	// totalMaintMargin counts the isolated positions too; the cross margin
-	// ratio (the Binance app's) takes only the cross ones. In single-asset
-	// mode the totals are USDT's, so only USDT isolated positions come off.
-	b.CrossMaintMargin = b.MaintMargin
-	for i := range hs {
-		if hs[i].MarginType == exchanges.Isolated && (acct.MultiAssetsMargin || hs[i].MarginAsset == "" || hs[i].MarginAsset == "USDT") {
-			b.CrossMaintMargin -= hs[i].MaintMargin
+	sort.Slice(bs, func(i, j int) bool { return bs[i].Asset < bs[j].Asset })
+	for pool := range inUse {
+		if !slices.ContainsFunc(bs, func(b exchanges.Balance) bool { return b.Asset == pool }) {
+			return nil, fmt.Errorf("GET /fapi/v2/account: malformed response from Binance: positions are margined in %s but the account lists no %s asset row, so that margin pool is unknown", pool, pool)
 		}
 	}
-	b.CrossMaintMargin = max(b.CrossMaintMargin, 0)
+	return bs, nil
+}
 
-	return e.finish(now, false, []exchanges.Balance{b}, hs), nil
+// marginAssetOf is the margin asset of a position whose positionRisk row
+// names none: the account asset its symbol ends with (BTCUSDC: USDC),
+// else USDT.
+func marginAssetOf(symbol string, assets []*futures.AccountAsset) string {
+	best := ""
+	for _, a := range assets {
+		if a != nil && a.Asset != "" && strings.HasSuffix(symbol, a.Asset) && len(a.Asset) > len(best) {
+			best = a.Asset
+		}
+	}
+	if best == "" {
+		return "USDT"
+	}
+	return best
 }
 
 // finish fills in the cached per-symbol data and builds the snapshot.
@@ -191,7 +276,7 @@ func (e *Exchange) finish(now time.Time, inverse bool, bs []exchanges.Balance, h
 }
 
 // perSymbolUSDM sets the funding rate and next funding time (and the mark
-// price where positionRisk gave none) and HasStopLoss, from premiumIndex,
+// price where positionRisk gave none) and the Stops, from premiumIndex,
 // the open orders and the open algo orders (where Binance keeps conditional
 // orders since December 2025) of each held symbol.
 //
@@ -254,27 +339,28 @@ func (e *Exchange) perSymbolUSDM(ctx context.Context, hs []held, symbols []strin
 		}); err != nil {
 			return err
 		}
+		p := parser{op: "GET /fapi/v1/openOrders"}
 		os := make([]order, 0, len(open))
 		for _, o := range open {
 			if o != nil {
-				os = append(os, order{string(o.Type), string(o.Side), string(o.PositionSide), o.ReduceOnly, o.ClosePosition})
+				os = append(os, order{
+					typ: string(o.Type), side: string(o.Side), positionSide: string(o.PositionSide),
+					reduceOnly: o.ReduceOnly, closePosition: o.ClosePosition,
+					trigger: p.f("stopPrice", o.StopPrice), activate: p.f("activatePrice", o.ActivatePrice), rate: p.f("priceRate", o.PriceRate),
+					qty: max(p.f("origQty", o.OrigQuantity)-p.f("executedQty", o.ExecutedQuantity), 0),
+				})
 			}
+		}
+		if p.err != nil {
+			return p.err
 		}
 		st := e.cache.symbols[s]
 		st.orders, st.have[readOrders] = os, true
 	}
 	for _, s := range due[readAlgo] {
-		var algo []futures.GetAlgoOrderResp
-		if err := e.do(ctx, "GET /fapi/v1/openAlgoOrders", func(ctx context.Context) error {
-			var err error
-			algo, err = e.fc.NewListOpenAlgoOrdersService().Symbol(s).Do(ctx)
+		os, err := e.openAlgoOrders(ctx, s)
+		if err != nil {
 			return err
-		}); err != nil {
-			return err
-		}
-		os := make([]order, 0, len(algo))
-		for _, o := range algo {
-			os = append(os, order{string(o.OrderType), string(o.Side), string(o.PositionSide), o.ReduceOnly, o.ClosePosition})
 		}
 		st := e.cache.symbols[s]
 		st.algo, st.have[readAlgo] = os, true
@@ -295,10 +381,43 @@ func (e *Exchange) perSymbolUSDM(ctx context.Context, hs []held, symbols []strin
 	}
 	for _, s := range symbols {
 		st := e.cache.symbols[s]
-		markStops(hs, s, st.algo)
-		markStops(hs, s, st.orders)
+		addStops(hs, s, st.orders)
+		addStops(hs, s, st.algo)
 	}
 	return nil
+}
+
+// openAlgoOrders reads the open conditional orders of symbol (weight 1).
+// go-binance's GetAlgoOrderResp lacks a trailing stop's activatePrice and
+// callbackRate, so the list is read here.
+func (e *Exchange) openAlgoOrders(ctx context.Context, symbol string) ([]order, error) {
+	var res []struct {
+		OrderType     string `json:"orderType"`
+		Side          string `json:"side"`
+		PositionSide  string `json:"positionSide"`
+		Quantity      string `json:"quantity"`
+		TriggerPrice  string `json:"triggerPrice"`
+		ActivatePrice string `json:"activatePrice"`
+		CallbackRate  string `json:"callbackRate"`
+		ReduceOnly    bool   `json:"reduceOnly"`
+		ClosePosition bool   `json:"closePosition"`
+	}
+	if err := e.do(ctx, "GET /fapi/v1/openAlgoOrders", func(ctx context.Context) error {
+		return e.get(ctx, e.base, "/fapi/v1/openAlgoOrders", url.Values{"symbol": {symbol}}, true, &res)
+	}); err != nil {
+		return nil, err
+	}
+	p := parser{op: "GET /fapi/v1/openAlgoOrders"}
+	os := make([]order, 0, len(res))
+	for _, o := range res {
+		os = append(os, order{
+			typ: o.OrderType, side: o.Side, positionSide: o.PositionSide,
+			reduceOnly: o.ReduceOnly, closePosition: o.ClosePosition,
+			trigger: p.f("triggerPrice", o.TriggerPrice), activate: p.f("activatePrice", o.ActivatePrice), rate: p.f("callbackRate", o.CallbackRate),
+			qty: p.f("quantity", o.Quantity),
+		})
+	}
+	return os, p.err
 }
 
 // readPremiums reads premiumIndex for symbols: one request per symbol

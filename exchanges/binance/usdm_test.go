@@ -57,7 +57,6 @@ func TestSnapshotUSDMOneWay(t *testing.T) {
 			"funding_apr_pct":    0.0001 * 1095 * 100, // 8h: 1095 fundings a year
 			"funding_next_cost":  3.05,
 			"unrealized_pnl_pct": 500.0 / (0.5 * 60000 / 10) * 100,
-			"has_stop_loss":      1, // algo STOP_MARKET SELL closePosition
 		}},
 		{"ETHUSDT", exchanges.Short, want{
 			"liq_distance_pct":   460.0 / 3100.0 * 100, // |3100 − 3560| / 3100
@@ -68,7 +67,6 @@ func TestSnapshotUSDMOneWay(t *testing.T) {
 			"funding_apr_pct":    -0.0002 * 1095 * 100, // a short receives a positive rate
 			"funding_next_cost":  -6.2,
 			"unrealized_pnl_pct": -1000.0 / (10 * 3000.0 / 5) * 100,
-			"has_stop_loss":      1,                     // regular STOP BUY reduce-only
 			"margin_ratio":       105.0 / (6000 - 1000), // isolated: maint / (wallet + PnL)
 		}},
 		{"SOLUSDT", exchanges.Long, want{
@@ -80,7 +78,6 @@ func TestSnapshotUSDMOneWay(t *testing.T) {
 			"funding_apr_pct":    -0.0003 * 2190 * 100, // 4h interval from fundingInfo
 			"funding_next_cost":  -4.2,
 			"unrealized_pnl_pct": -1000.0 / (100 * 150.0 / 3) * 100,
-			"has_stop_loss":      0, // take-profit, wrong-side stop, stop not reduce-only
 		}},
 	}
 	for _, c := range cases {
@@ -136,7 +133,6 @@ func TestSnapshotUSDMHedge(t *testing.T) {
 			"funding_apr_pct":    0.00038246 * 1095 * 100,
 			"funding_next_cost":  210 * 0.00038246,
 			"unrealized_pnl_pct": 10 / (0.01 * 20000.0 / 20) * 100,
-			"has_stop_loss":      1, // algo SELL on the LONG side
 		}},
 		{key{"BTCUSDT", exchanges.Short}, want{
 			"liq_distance_pct":   9000.0 / 21000 * 100,
@@ -147,7 +143,6 @@ func TestSnapshotUSDMHedge(t *testing.T) {
 			"funding_apr_pct":    -0.00038246 * 1095 * 100,
 			"funding_next_cost":  -420 * 0.00038246,
 			"unrealized_pnl_pct": 20 / (0.02 * 22000.0 / 20) * 100,
-			"has_stop_loss":      1, // the fixture's trailing stop BUY on the SHORT side
 		}},
 		{key{"COMPUSDT", exchanges.Short}, want{
 			"liq_distance_pct":   (2260.5675721 - 49.72023376) / 49.72023376 * 100,
@@ -158,7 +153,6 @@ func TestSnapshotUSDMHedge(t *testing.T) {
 			"funding_apr_pct":    0.0001 * 1095 * 100,
 			"funding_next_cost":  49.72023376 * 0.0001,
 			"unrealized_pnl_pct": 21.20817624 / (1 * 70.92841 / 20) * 100,
-			"has_stop_loss":      0, // the SELL stop on the SHORT side protects nothing; no other order
 		}},
 	}
 	for _, c := range cases {
@@ -186,18 +180,18 @@ func TestProtects(t *testing.T) {
 		posSide string
 		want    bool
 	}{
-		{"one-way reduce-only stop", order{"STOP_MARKET", "SELL", "BOTH", true, false}, exchanges.Long, "BOTH", true},
-		{"one-way close-position stop", order{"STOP", "BUY", "BOTH", false, true}, exchanges.Short, "BOTH", true},
-		{"one-way trailing stop", order{"TRAILING_STOP_MARKET", "SELL", "BOTH", true, false}, exchanges.Long, "BOTH", true},
-		{"one-way stop not reduce-only", order{"STOP_MARKET", "SELL", "BOTH", false, false}, exchanges.Long, "BOTH", false},
-		{"one-way wrong side", order{"STOP_MARKET", "BUY", "BOTH", true, false}, exchanges.Long, "BOTH", false},
-		{"take profit is no stop", order{"TAKE_PROFIT_MARKET", "SELL", "BOTH", true, false}, exchanges.Long, "BOTH", false},
-		{"limit is no stop", order{"LIMIT", "SELL", "BOTH", true, false}, exchanges.Long, "BOTH", false},
-		{"hedge SELL on LONG", order{"STOP_MARKET", "SELL", "LONG", false, false}, exchanges.Long, "LONG", true},
-		{"hedge BUY on SHORT", order{"STOP", "BUY", "SHORT", false, false}, exchanges.Short, "SHORT", true},
-		{"hedge SELL on SHORT adds to the short", order{"STOP_MARKET", "SELL", "SHORT", false, false}, exchanges.Short, "SHORT", false},
-		{"hedge order of the other side", order{"STOP_MARKET", "SELL", "LONG", false, false}, exchanges.Short, "SHORT", false},
-		{"one-way order for a hedge position", order{"STOP_MARKET", "SELL", "BOTH", true, false}, exchanges.Long, "LONG", false},
+		{"one-way reduce-only stop", order{typ: "STOP_MARKET", side: "SELL", positionSide: "BOTH", reduceOnly: true, closePosition: false}, exchanges.Long, "BOTH", true},
+		{"one-way close-position stop", order{typ: "STOP", side: "BUY", positionSide: "BOTH", reduceOnly: false, closePosition: true}, exchanges.Short, "BOTH", true},
+		{"one-way trailing stop", order{typ: "TRAILING_STOP_MARKET", side: "SELL", positionSide: "BOTH", reduceOnly: true, closePosition: false}, exchanges.Long, "BOTH", true},
+		{"one-way stop not reduce-only", order{typ: "STOP_MARKET", side: "SELL", positionSide: "BOTH", reduceOnly: false, closePosition: false}, exchanges.Long, "BOTH", false},
+		{"one-way wrong side", order{typ: "STOP_MARKET", side: "BUY", positionSide: "BOTH", reduceOnly: true, closePosition: false}, exchanges.Long, "BOTH", false},
+		{"take profit is no stop", order{typ: "TAKE_PROFIT_MARKET", side: "SELL", positionSide: "BOTH", reduceOnly: true, closePosition: false}, exchanges.Long, "BOTH", false},
+		{"limit is no stop", order{typ: "LIMIT", side: "SELL", positionSide: "BOTH", reduceOnly: true, closePosition: false}, exchanges.Long, "BOTH", false},
+		{"hedge SELL on LONG", order{typ: "STOP_MARKET", side: "SELL", positionSide: "LONG", reduceOnly: false, closePosition: false}, exchanges.Long, "LONG", true},
+		{"hedge BUY on SHORT", order{typ: "STOP", side: "BUY", positionSide: "SHORT", reduceOnly: false, closePosition: false}, exchanges.Short, "SHORT", true},
+		{"hedge SELL on SHORT adds to the short", order{typ: "STOP_MARKET", side: "SELL", positionSide: "SHORT", reduceOnly: false, closePosition: false}, exchanges.Short, "SHORT", false},
+		{"hedge order of the other side", order{typ: "STOP_MARKET", side: "SELL", positionSide: "LONG", reduceOnly: false, closePosition: false}, exchanges.Short, "SHORT", false},
+		{"one-way order for a hedge position", order{typ: "STOP_MARKET", side: "SELL", positionSide: "BOTH", reduceOnly: true, closePosition: false}, exchanges.Long, "LONG", false},
 	}
 	for _, c := range cases {
 		if got := protects(c.o, c.side, c.posSide); got != c.want {

@@ -148,7 +148,7 @@ func TestRotation(t *testing.T) {
 		}
 		for _, p := range snap.Positions {
 			if p.Symbol == "BTCUSDT" {
-				return p.HasStopLoss
+				return len(p.Stops) > 0
 			}
 		}
 		t.Fatal("BTCUSDT missing")

@@ -1,6 +1,7 @@
 package binancetest
 
 import (
+	"encoding/json"
 	"strconv"
 	"time"
 )
@@ -15,9 +16,13 @@ type scenario struct {
 
 type candle struct{ close, half float64 }
 
+// incomeRow is a generated row (age before the server clock, or at at ms)
+// or, with raw, a row served as it is at its own time at.
 type incomeRow struct {
 	symbol, typ, income, asset string
 	age                        time.Duration
+	at                         int64
+	raw                        []byte
 }
 
 // NextFunding is the nextFundingTime (ms) every premiumIndex row reports.
@@ -31,6 +36,10 @@ func scenarios(a Account) scenario {
 		return coinm()
 	case COINMHedge:
 		return coinmHedge()
+	case USDMPools:
+		return usdmPools()
+	case USDMMultiAssets:
+		return usdmMultiAssets()
 	default:
 		return usdmOneWay()
 	}
@@ -152,12 +161,12 @@ func usdmOneWay() scenario {
 			"ADAUSDT": {0.41, 0.005},
 		},
 		income: []incomeRow{
-			{"BTCUSDT", "FUNDING_FEE", "-3.50000000", "USDT", time.Hour},
-			{"ETHUSDT", "FUNDING_FEE", "2.00000000", "USDT", 9 * time.Hour},
-			{"SOLUSDT", "FUNDING_FEE", "-1.25000000", "USDT", 20 * time.Hour},
-			{"BTCUSDT", "FUNDING_FEE", "-100.00000000", "USDT", 25 * time.Hour}, // older than 24h
-			{"BTCUSDT", "COMMISSION", "-9.00000000", "USDT", 2 * time.Hour},
-			{"", "TRANSFER", "-0.37500000", "USDT", 3 * time.Hour},
+			{symbol: "BTCUSDT", typ: "FUNDING_FEE", income: "-3.50000000", asset: "USDT", age: time.Hour},
+			{symbol: "ETHUSDT", typ: "FUNDING_FEE", income: "2.00000000", asset: "USDT", age: 9 * time.Hour},
+			{symbol: "SOLUSDT", typ: "FUNDING_FEE", income: "-1.25000000", asset: "USDT", age: 20 * time.Hour},
+			{symbol: "BTCUSDT", typ: "FUNDING_FEE", income: "-100.00000000", asset: "USDT", age: 25 * time.Hour}, // older than 24h
+			{symbol: "BTCUSDT", typ: "COMMISSION", income: "-9.00000000", asset: "USDT", age: 2 * time.Hour},
+			{symbol: "", typ: "TRANSFER", income: "-0.37500000", asset: "USDT", age: 3 * time.Hour},
 		},
 	}
 }
@@ -240,7 +249,7 @@ func usdmHedge() scenario {
 	return scenario{
 		bodies:  b,
 		candles: map[string]candle{"BTCUSDT": {21000, 100}, "COMPUSDT": {49.72023376, 0.5}},
-		income:  []incomeRow{{"BTCUSDT", "FUNDING_FEE", "-0.08034000", "USDT", 4 * time.Hour}},
+		income:  []incomeRow{{symbol: "BTCUSDT", typ: "FUNDING_FEE", income: "-0.08034000", asset: "USDT", age: 4 * time.Hour}},
 	}
 }
 
@@ -326,75 +335,51 @@ func coinm() scenario {
 		bodies:  b,
 		candles: map[string]candle{"BTCUSD_PERP": {52000, 400}, "ETHUSD_PERP": {2100, 25}, "LINKUSD_PERP": {15, 0.2}},
 		income: []incomeRow{
-			{"BTCUSD_PERP", "FUNDING_FEE", "-0.00001000", "BTC", 2 * time.Hour},
-			{"ETHUSD_PERP", "FUNDING_FEE", "0.00020000", "ETH", 10 * time.Hour},
-			{"", "TRANSFER", "-0.37500000", "BTC", time.Hour},
+			{symbol: "BTCUSD_PERP", typ: "FUNDING_FEE", income: "-0.00001000", asset: "BTC", age: 2 * time.Hour},
+			{symbol: "ETHUSD_PERP", typ: "FUNDING_FEE", income: "0.00020000", asset: "ETH", age: 10 * time.Hour},
+			{symbol: "", typ: "TRANSFER", income: "-0.37500000", asset: "BTC", age: time.Hour},
 		},
 	}
 }
 
 // coinmHedge: COIN-M, hedge mode, built from the official docs examples
-// dapi_v1_positionRisk_hedge.json and dapi_v1_account_hedge.json.
+// dapi_v1_positionRisk_hedge.json and dapi_v1_account_hedge.json, both
+// served as they are:
 //
 //	BTCUSD_201225 LONG  1 contract × 100 USD @ 11707.70000003, mark 11788.66626667, cross 125x, liq 11667.63509587 (the fixture's row)
-//	BTCUSD_201225 SHORT 2 contracts @ 11800, same mark, cross 125x, liq 12650 (the fixture's row is empty: given a size here)
+//	BTCUSD_201225 SHORT 2 contracts @ 11800, same mark, cross 125x, liq 12650 (an added row: the fixture's SHORT row is empty)
 //
-// Binance's account example answers with every maintMargin "0" and
-// positionAmt "0" (taken before the position opened): the rows keep
-// maintMargin "0", so both maintenance margins come from the leverage
-// brackets, while positionAmt, unrealizedProfit and the BTC asset's
-// unrealizedProfit, marginBalance, crossUnPnl and maintMargin are made
-// consistent with positionRisk and the brackets. The exchangeInfo excerpt
-// lists only BTCUSD_200925: BTCUSD_201225 is assumed built like it
-// (contractSize 100, marginAsset BTC, CURRENT_QUARTER, delivery
-// 2020-12-25 08:00 UTC). Its brackets are made up with a small first cap so
-// that the two sides fall in different brackets: < 0.01 BTC 0.4%; 0.01 to
-// 50 BTC 0.5%, cum 0.00001. premiumIndex reports a delivery contract as the
-// docs do: lastFundingRate "" and nextFundingTime 0.
-// Stops (openOrders): a STOP_MARKET BUY on the LONG side (it would add to the
-// long: no stop) and the fixture's TRAILING_STOP_MARKET BUY on the SHORT side.
+// Binance's account example was taken before the positions opened: every
+// maintMargin "0", the BTC asset with wallet 0.00241969 and no PnL or
+// maintenance margin. It is served unchanged, because that is what Binance
+// can answer (a position opened between the two reads): the positions'
+// maintenance margins come from the leverage brackets, and a pool whose
+// asset row reports less than its cross positions need is the metrics'
+// business (an account margin ratio of 0 while the long is 1% from
+// liquidation would be an all-clear by mistake). The exchangeInfo excerpt
+// lists only BTCUSD_200925: BTCUSD_201225 is added, assumed built like it
+// (contractSize 100, marginAsset BTC, CURRENT_QUARTER, delivery 2020-12-25
+// 08:00 UTC). Its brackets are made up with a small first cap so that the
+// two sides fall in different brackets: < 0.01 BTC 0.4%; 0.01 to 50 BTC
+// 0.5%, cum 0.00001. premiumIndex reports a delivery contract as the docs
+// do: lastFundingRate "" and nextFundingTime 0.
+// Stops (openOrders): the fixture's TRAILING_STOP_MARKET BUY on the SHORT
+// side is of BTCUSD_200925 (not held); added for BTCUSD_201225: a
+// STOP_MARKET BUY on the LONG side (it would add to the long: no stop) and
+// a copy of the fixture's trailing stop (activation 9020, 0.40 contracts,
+// 0.3%) on the SHORT side.
 func coinmHedge() scenario {
 	b := map[string]string{}
-	b["/dapi/v1/positionSide/dual"] = `{"dualSidePosition":true}`
+	b["/dapi/v1/positionSide/dual"] = Fixture("dapi_v1_positionSide_dual.json")
 	b["/dapi/v1/fundingInfo"] = `[]`
 	b["/dapi/v1/forceOrders"] = forceOrdersCOINM("BTCUSD_201225", "LONG")
-	b["/dapi/v1/positionRisk"] = `[
-  {"symbol": "BTCUSD_201225", "positionAmt": "0", "entryPrice": "0.0", "breakEvenPrice": "0.0",
-   "markPrice": "0.00000000", "unRealizedProfit": "0.00000000", "liquidationPrice": "0",
-   "leverage": "125", "maxQty": "50", "marginType": "cross", "isolatedMargin": "0.00000000",
-   "isAutoAddMargin": "false", "positionSide": "BOTH", "updateTime": 0},
-  {"symbol": "BTCUSD_201225", "positionAmt": "1", "entryPrice": "11707.70000003", "breakEvenPrice": "11707.80000005",
-   "markPrice": "11788.66626667", "unRealizedProfit": "0.00005866", "liquidationPrice": "11667.63509587",
-   "leverage": "125", "maxQty": "50", "marginType": "cross", "isolatedMargin": "0.00000000",
-   "isAutoAddMargin": "false", "positionSide": "LONG", "updateTime": 1627026881327},
-  {"symbol": "BTCUSD_201225", "positionAmt": "-2", "entryPrice": "11800.0", "breakEvenPrice": "11795.3",
+	b["/dapi/v1/positionRisk"] = withRows(Fixture("dapi_v1_positionRisk_hedge.json"),
+		// Added: the short the fixture's empty SHORT row does not hold.
+		`{"symbol": "BTCUSD_201225", "positionAmt": "-2", "entryPrice": "11800.0", "breakEvenPrice": "11795.3",
    "markPrice": "11788.66626667", "unRealizedProfit": "0.00001630", "liquidationPrice": "12650.00000000",
    "leverage": "125", "maxQty": "50", "marginType": "cross", "isolatedMargin": "0.00000000",
-   "isAutoAddMargin": "false", "positionSide": "SHORT", "updateTime": 1627026881327}
-]`
-	b["/dapi/v1/account"] = `{
-  "assets": [
-    {"asset": "BTC", "walletBalance": "0.00241969", "unrealizedProfit": "0.00007496", "marginBalance": "0.00249465",
-     "maintMargin": "0.00010876", "initialMargin": "0.00000000", "positionInitialMargin": "0.00000000",
-     "openOrderInitialMargin": "0.00000000", "maxWithdrawAmount": "0.00241969", "crossWalletBalance": "0.00241969",
-     "crossUnPnl": "0.00007496", "availableBalance": "0.00241969", "updateTime": 1625474304765}
-  ],
-  "positions": [
-    {"symbol": "BTCUSD_201225", "positionAmt": "0", "initialMargin": "0", "maintMargin": "0",
-     "unrealizedProfit": "0.00000000", "positionInitialMargin": "0", "openOrderInitialMargin": "0",
-     "leverage": "125", "isolated": false, "positionSide": "BOTH", "entryPrice": "0.0", "breakEvenPrice": "0.0",
-     "maxQty": "50", "updateTime": 0},
-    {"symbol": "BTCUSD_201225", "positionAmt": "1", "initialMargin": "0", "maintMargin": "0",
-     "unrealizedProfit": "0.00005866", "positionInitialMargin": "0", "openOrderInitialMargin": "0",
-     "leverage": "125", "isolated": false, "positionSide": "LONG", "entryPrice": "0.0", "breakEvenPrice": "0.0",
-     "maxQty": "50", "updateTime": 0},
-    {"symbol": "BTCUSD_201225", "positionAmt": "-2", "initialMargin": "0", "maintMargin": "0",
-     "unrealizedProfit": "0.00001630", "positionInitialMargin": "0", "openOrderInitialMargin": "0",
-     "leverage": "125", "isolated": false, "positionSide": "SHORT", "entryPrice": "0.0", "breakEvenPrice": "0.0",
-     "maxQty": "50", "notionalValue": "0", "updateTime": 1627026881327}
-  ],
-  "canDeposit": true, "canTrade": true, "canWithdraw": true, "feeTier": 2, "updateTime": 0
-}`
+   "isAutoAddMargin": "false", "positionSide": "SHORT", "updateTime": 1627026881327}`)
+	b["/dapi/v1/account"] = Fixture("dapi_v1_account_hedge.json")
 	b["/dapi/v1/premiumIndex"] = `[
   {"symbol":"BTCUSD_201225","pair":"BTCUSD","markPrice":"11788.66626667","indexPrice":"11780.00000000","estimatedSettlePrice":"11785.00000000","lastFundingRate":"","interestRate":"","nextFundingTime":0,"time":1767240000000}
 ]`
@@ -406,14 +391,125 @@ func coinmHedge() scenario {
     {"bracket":1,"initialLeverage":125,"qtyCap":0.01,"qtylFloor":0,"maintMarginRatio":0.004,"cum":0},
     {"bracket":2,"initialLeverage":100,"qtyCap":50,"qtylFloor":0.01,"maintMarginRatio":0.005,"cum":0.00001}]}
 ]`
-	b["/dapi/v1/openOrders"] = `[
-  {"avgPrice":"0.0","clientOrderId":"abd","cumBase":"0","executedQty":"0","orderId":1917640,"origQty":"1","origType":"STOP_MARKET","price":"0","reduceOnly":false,"side":"BUY","positionSide":"LONG","status":"NEW","stopPrice":"12000","closePosition":false,"symbol":"BTCUSD_201225","pair":"BTCUSD","time":1579276756075,"timeInForce":"GTC","type":"STOP_MARKET","activatePrice":"0","priceRate":"0","updateTime":1579276756075,"workingType":"CONTRACT_PRICE","priceProtect":false,"priceMatch":"NONE","selfTradePreventionMode":"NONE"},
-  {"avgPrice":"0.0","clientOrderId":"abc","cumBase":"0","executedQty":"0","orderId":1917641,"origQty":"0.40","origType":"TRAILING_STOP_MARKET","price":"0","reduceOnly":false,"side":"BUY","positionSide":"SHORT","status":"NEW","stopPrice":"9300","closePosition":false,"symbol":"BTCUSD_201225","pair":"BTCUSD","time":1579276756075,"timeInForce":"GTC","type":"TRAILING_STOP_MARKET","activatePrice":"9020","priceRate":"0.3","updateTime":1579276756075,"workingType":"CONTRACT_PRICE","priceProtect":false,"priceMatch":"NONE","selfTradePreventionMode":"NONE"}
-]`
+	b["/dapi/v1/openOrders"] = withRows(Fixture("dapi_v1_openOrders.json"),
+		`{"avgPrice":"0.0","clientOrderId":"abd","cumBase":"0","executedQty":"0","orderId":1917640,"origQty":"1","origType":"STOP_MARKET","price":"0","reduceOnly":false,"side":"BUY","positionSide":"LONG","status":"NEW","stopPrice":"12000","closePosition":false,"symbol":"BTCUSD_201225","pair":"BTCUSD","time":1579276756075,"timeInForce":"GTC","type":"STOP_MARKET","activatePrice":"0","priceRate":"0","updateTime":1579276756075,"workingType":"CONTRACT_PRICE","priceProtect":false,"priceMatch":"NONE","selfTradePreventionMode":"NONE"}`,
+		`{"avgPrice":"0.0","clientOrderId":"abc","cumBase":"0","executedQty":"0","orderId":1917642,"origQty":"0.40","origType":"TRAILING_STOP_MARKET","price":"0","reduceOnly":false,"side":"BUY","positionSide":"SHORT","status":"NEW","stopPrice":"9300","closePosition":false,"symbol":"BTCUSD_201225","pair":"BTCUSD","time":1579276756075,"timeInForce":"GTC","type":"TRAILING_STOP_MARKET","activatePrice":"9020","priceRate":"0.3","updateTime":1579276756075,"workingType":"CONTRACT_PRICE","priceProtect":false,"priceMatch":"NONE","selfTradePreventionMode":"NONE"}`)
 	return scenario{
 		bodies:  b,
 		candles: map[string]candle{"BTCUSD_201225": {11788.66626667, 50}},
 	}
+}
+
+// usdmPools: USDⓈ-M, single-asset mode, one-way, two margin pools.
+//
+//	ADAUSDT long 30 @ 0.385, mark 0.4104759, cross, maint 0.0800428 (fapi_v3_positionRisk.json's row as it is), USDT pool
+//	BTCUSDC long 0.5 @ 60000, mark 58500, cross 20x, maint 117, liq 58433.73 (added), USDC pool
+//
+// The USDT asset row is the fixture's (fapi_v2_account.json, as it is:
+// wallet 23.72469206, no PnL, maintMargin 0 — taken before the ADA
+// position opened). Added: the USDC asset row (wallet 900, PnL −750,
+// margin balance 150, maint 117: a cross margin ratio of 0.78, 0.11% from
+// liquidation) and the top-level totals, which in single-asset mode are
+// USDT's alone (so Binance's totals show nothing of the USDC pool), the
+// settings rows of both positions and the BTCUSDC position.
+// BTCUSDC notional 29250 × 0.4% (bracket 1) = 117; its liquidation price
+// solves 900 + 0.5 (P − 60000) = 0.5 P × 0.004: P = 29100 / 0.498.
+// No open orders; the fixture's TRANSFER income row (2019) is in the
+// history.
+func usdmPools() scenario {
+	b := map[string]string{}
+	usdmCommon(b)
+	b["/fapi/v1/positionSide/dual"] = `{"dualSidePosition":false}`
+	b["/fapi/v1/multiAssetsMargin"] = `{"multiAssetsMargin":false}`
+	usdt := rowsOf(objectField(Fixture("fapi_v2_account.json"), "assets"))[0]
+	b["/fapi/v2/account"] = `{
+  "feeTier": 0, "feeBurn": true, "canTrade": true, "canDeposit": true, "canWithdraw": true, "updateTime": 0,
+  "multiAssetsMargin": false, "tradeGroupId": -1,
+  "totalInitialMargin": "0.00000000", "totalMaintMargin": "0.00000000",
+  "totalWalletBalance": "23.72469206", "totalUnrealizedProfit": "0.00000000",
+  "totalMarginBalance": "23.72469206", "totalPositionInitialMargin": "0.00000000",
+  "totalOpenOrderInitialMargin": "0.00000000", "totalCrossWalletBalance": "23.72469206",
+  "totalCrossUnPnl": "0.00000000", "availableBalance": "23.72469206", "maxWithdrawAmount": "23.72469206",
+  "assets": [` + string(usdt) + `,
+    {"asset": "USDC", "walletBalance": "900.00000000", "unrealizedProfit": "-750.00000000", "marginBalance": "150.00000000",
+     "maintMargin": "117.00000000", "initialMargin": "1462.50000000", "positionInitialMargin": "1462.50000000",
+     "openOrderInitialMargin": "0.00000000", "crossWalletBalance": "900.00000000", "crossUnPnl": "-750.00000000",
+     "availableBalance": "0.00000000", "maxWithdrawAmount": "0.00000000", "marginAvailable": true, "updateTime": 1625474304765}
+  ],
+  "positions": [
+    {"symbol": "ADAUSDT", "initialMargin": "0.61571385", "maintMargin": "0.08004280", "unrealizedProfit": "0.76427700",
+     "positionInitialMargin": "0.61571385", "openOrderInitialMargin": "0", "leverage": "20", "isolated": false,
+     "entryPrice": "0.385", "maxNotional": "250000", "bidNotional": "0", "askNotional": "0",
+     "positionSide": "BOTH", "positionAmt": "30", "updateTime": 1720736417660},
+    {"symbol": "BTCUSDC", "initialMargin": "1462.5", "maintMargin": "117", "unrealizedProfit": "-750.00000000",
+     "positionInitialMargin": "1462.5", "openOrderInitialMargin": "0", "leverage": "20", "isolated": false,
+     "entryPrice": "60000.0", "maxNotional": "250000", "bidNotional": "0", "askNotional": "0",
+     "positionSide": "BOTH", "positionAmt": "0.500", "updateTime": 1720736417660}
+  ]
+}`
+	b["/fapi/v3/positionRisk"] = withRows(Fixture("fapi_v3_positionRisk.json"),
+		`{"symbol": "BTCUSDC", "positionSide": "BOTH", "positionAmt": "0.500", "entryPrice": "60000.0", "breakEvenPrice": "60030.0",
+   "markPrice": "58500.00000000", "unRealizedProfit": "-750.00000000", "liquidationPrice": "58433.73493976",
+   "isolatedMargin": "0", "notional": "29250.00000000", "marginAsset": "USDC", "isolatedWallet": "0",
+   "initialMargin": "1462.5", "maintMargin": "117", "positionInitialMargin": "1462.5", "openOrderInitialMargin": "0",
+   "adl": 4, "bidNotional": "0", "askNotional": "0", "updateTime": 1720736417660}`)
+	b["/fapi/v1/premiumIndex"] = premiumUSDM(map[string][2]string{
+		"ADAUSDT": {"0.41047590", "0.00010000"},
+		"BTCUSDC": {"58500.00000000", "0.00010000"},
+	}, []string{"ADAUSDT", "BTCUSDC"})
+	b["/fapi/v1/leverageBracket"] = withRows(b["/fapi/v1/leverageBracket"],
+		`{"symbol":"BTCUSDC","notionalCoef":1.5,"brackets":[
+    {"bracket":1,"initialLeverage":125,"notionalCap":50000,"notionalFloor":0,"maintMarginRatio":0.004,"cum":0.0},
+    {"bracket":2,"initialLeverage":100,"notionalCap":500000,"notionalFloor":50000,"maintMarginRatio":0.005,"cum":50.0}]}`,
+		`{"symbol":"ADAUSDT","notionalCoef":1.5,"brackets":[
+    {"bracket":1,"initialLeverage":75,"notionalCap":5000,"notionalFloor":0,"maintMarginRatio":0.0065,"cum":0.0}]}`)
+	b["/fapi/v1/openAlgoOrders"] = `[]`
+	b["/fapi/v1/openOrders"] = `[]`
+	return scenario{
+		bodies:  b,
+		candles: map[string]candle{"ADAUSDT": {0.41, 0.005}, "BTCUSDC": {58500, 250}},
+		income:  rawIncome(Fixture("fapi_v1_income.json")),
+	}
+}
+
+// usdmMultiAssets: USDⓈ-M, multi-assets mode: fapi_v2_account.json (totals
+// in USD 126.72469206 over every asset; its USDT row holds 23.72469206)
+// and fapi_v3_positionRisk.json (ADAUSDT long 30, cross, margined in
+// USDT), both as they are; one pool "USD" from the totals.
+func usdmMultiAssets() scenario {
+	b := map[string]string{}
+	usdmCommon(b)
+	b["/fapi/v1/positionSide/dual"] = `{"dualSidePosition":false}`
+	b["/fapi/v1/multiAssetsMargin"] = `{"multiAssetsMargin":true}`
+	b["/fapi/v2/account"] = Fixture("fapi_v2_account.json")
+	b["/fapi/v3/positionRisk"] = Fixture("fapi_v3_positionRisk.json")
+	b["/fapi/v1/premiumIndex"] = premiumUSDM(map[string][2]string{"ADAUSDT": {"0.41047590", "0.00010000"}}, []string{"ADAUSDT"})
+	b["/fapi/v1/openAlgoOrders"] = Fixture("fapi_v1_openAlgoOrders.json")
+	b["/fapi/v1/openOrders"] = `[]`
+	return scenario{bodies: b, candles: map[string]candle{"ADAUSDT": {0.41, 0.005}}}
+}
+
+// objectField is the raw value of field in a JSON object ("" if none).
+func objectField(body, field string) string {
+	var m map[string]json.RawMessage
+	if json.Unmarshal([]byte(body), &m) != nil {
+		return ""
+	}
+	return string(m[field])
+}
+
+// rawIncome is the rows of an income body, to be served as they are.
+func rawIncome(body string) []incomeRow {
+	var out []incomeRow
+	for _, raw := range rowsOf(body) {
+		var r struct {
+			Type string `json:"incomeType"`
+			Time int64  `json:"time"`
+		}
+		json.Unmarshal(raw, &r)
+		out = append(out, incomeRow{typ: r.Type, at: r.Time, raw: raw})
+	}
+	return out
 }
 
 func premiumUSDM(rows map[string][2]string, order []string) string {
@@ -466,4 +562,48 @@ func itoa(i int) string {
 		b = append([]byte{digits[i%10]}, b...)
 	}
 	return string(b)
+}
+
+// Order is an open order in the shape of the fixtures
+// fapi_v1_openOrders.json (OrderRow) and fapi_v1_openAlgoOrders.json
+// (AlgoOrderRow), for tests that add orders to an account.
+type Order struct {
+	ID                               int
+	Type, Symbol, Side, PositionSide string
+	// Trigger is stopPrice (triggerPrice for an algo order), Quantity
+	// origQty (quantity); Activate and Rate are a trailing stop's
+	// activatePrice and priceRate (callbackRate), in percent.
+	Trigger, Quantity, Activate, Rate string
+	ReduceOnly, ClosePosition         bool
+}
+
+// OrderRow is o as a row of GET /fapi/v1/openOrders.
+func OrderRow(o Order) string {
+	return `{"avgPrice":"0.00000","clientOrderId":"abc","cumQuote":"0","executedQty":"0","orderId":` + itoa(o.ID) + `,"origQty":"` + or(o.Quantity, "0") + `","origType":"` + o.Type +
+		`","price":"0","reduceOnly":` + tf(o.ReduceOnly) + `,"side":"` + o.Side + `","positionSide":"` + o.PositionSide + `","status":"NEW","stopPrice":"` + or(o.Trigger, "0") +
+		`","closePosition":` + tf(o.ClosePosition) + `,"symbol":"` + o.Symbol + `","time":1579276756075,"timeInForce":"GTC","type":"` + o.Type +
+		`","activatePrice":"` + or(o.Activate, "0") + `","priceRate":"` + or(o.Rate, "0") + `","updateTime":1579276756075,"workingType":"CONTRACT_PRICE","priceProtect":false,"priceMatch":"NONE","selfTradePreventionMode":"NONE","goodTillDate":0}`
+}
+
+// AlgoOrderRow is o as a row of GET /fapi/v1/openAlgoOrders; a trailing
+// stop's activatePrice and callbackRate are there only when set.
+func AlgoOrderRow(o Order) string {
+	trailing := ""
+	if o.Activate != "" {
+		trailing += `"activatePrice":"` + o.Activate + `",`
+	}
+	if o.Rate != "" {
+		trailing += `"callbackRate":"` + o.Rate + `",`
+	}
+	return `{"algoId":` + itoa(o.ID) + `,"clientAlgoId":"MRumok0dkhrP4kCm12AHaB","algoType":"CONDITIONAL","orderType":"` + o.Type +
+		`","symbol":"` + o.Symbol + `","side":"` + o.Side + `","positionSide":"` + o.PositionSide + `","timeInForce":"GTC","quantity":"` + or(o.Quantity, "0") + `","algoStatus":"NEW","actualOrderId":"","actualPrice":"0.00000","triggerPrice":"` + or(o.Trigger, "0") +
+		`","price":"0.000","icebergQuantity":null,"tpTriggerPrice":"0.000","tpPrice":"0.000","slTriggerPrice":"0.000","slPrice":"0.000","tpOrderType":"","selfTradePreventionMode":"EXPIRE_MAKER","workingType":"CONTRACT_PRICE","priceMatch":"NONE",` + trailing + `"closePosition":` +
+		tf(o.ClosePosition) + `,"priceProtect":false,"reduceOnly":` + tf(o.ReduceOnly) + `,"createTime":1750514941540,"updateTime":1750514941540,"triggerTime":0,"goodTillDate":0}`
+}
+
+func or(s, def string) string {
+	if s == "" {
+		return def
+	}
+	return s
 }

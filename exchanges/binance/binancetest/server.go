@@ -53,6 +53,12 @@ const (
 	// COINMHedge: COIN-M, hedge mode; BTCUSD_201225 LONG and SHORT, cross,
 	// maintenance margins left out by Binance (see coinmHedge).
 	COINMHedge
+	// USDMPools: USDⓈ-M, single-asset mode, a USDT pool (ADAUSDT long) and
+	// a USDC pool close to liquidation (BTCUSDC long; see usdmPools).
+	USDMPools
+	// USDMMultiAssets: USDⓈ-M, multi-assets mode, one USD pool (the
+	// fixture account; see usdmMultiAssets).
+	USDMMultiAssets
 )
 
 // Permissions selects what the API key may do (apiRestrictions).
@@ -561,10 +567,12 @@ func (s *Server) klines(symbol, limit string, now time.Time) ([]byte, int) {
 
 func f(v float64) string { return strconv.FormatFloat(v, 'f', -1, 64) }
 
-// Income is one row of the income history, Age before the server clock.
+// Income is one row of the income history, Age before the server clock
+// (or at Time when set).
 type Income struct {
 	Symbol, Type, Amount, Asset string
 	Age                         time.Duration
+	Time                        time.Time
 }
 
 // AddIncome adds rows to the account's income history.
@@ -572,8 +580,21 @@ func (s *Server) AddIncome(rows ...Income) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for _, r := range rows {
-		s.data.income = append(s.data.income, incomeRow{r.Symbol, r.Type, r.Amount, r.Asset, r.Age})
+		in := incomeRow{symbol: r.Symbol, typ: r.Type, income: r.Amount, asset: r.Asset, age: r.Age}
+		if !r.Time.IsZero() {
+			in.at = r.Time.UnixMilli()
+		}
+		s.data.income = append(s.data.income, in)
 	}
+}
+
+// AddIncomeJSON adds the rows of an income body (an array in Binance's
+// shape, such as Fixture("fapi_v1_income.json")) to the income history as
+// they are: served byte for byte at their own time.
+func (s *Server) AddIncomeJSON(body string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.data.income = append(s.data.income, rawIncome(body)...)
 }
 
 // income serves the scenario's income rows as Binance does: filtered by
@@ -607,7 +628,10 @@ func (s *Server) income(path string, q map[string][]string, now time.Time) []byt
 	}
 	var hits []hit
 	for i, in := range rows {
-		at := now.Add(-in.age).UnixMilli()
+		at := in.at
+		if at == 0 {
+			at = now.Add(-in.age).UnixMilli()
+		}
 		if (typ != "" && in.typ != typ) || at < from || at > to {
 			continue
 		}
@@ -620,6 +644,10 @@ func (s *Server) income(path string, q map[string][]string, now time.Time) []byt
 	parts := make([]string, 0, len(hits))
 	for _, h := range hits {
 		in := rows[h.i]
+		if in.raw != nil {
+			parts = append(parts, string(in.raw))
+			continue
+		}
 		tran := fmt.Sprintf("%d", 9689322392+h.i)
 		if strings.HasPrefix(path, "/dapi") {
 			tran = strconv.Quote(tran) // a string on COIN-M
