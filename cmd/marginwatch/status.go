@@ -30,11 +30,11 @@ type statusJSON struct {
 }
 
 type accountJSON struct {
-	Name      string         `json:"name"`
-	Exchange  string         `json:"exchange"`
-	Time      *time.Time     `json:"time,omitempty"`
-	Error     string         `json:"error,omitempty"`
-	Metrics   metricsJSON    `json:"metrics"`
+	Name     string      `json:"name"`
+	Exchange string      `json:"exchange"`
+	Time     *time.Time  `json:"time,omitempty"`
+	Error    string      `json:"error,omitempty"`
+	Metrics  metricsJSON `json:"metrics"`
 	// Assets lists the margin pools of an account with several (SPEC:
 	// money metrics per pool); a single-pool account has them in Metrics.
 	Assets    []assetJSON    `json:"assets,omitempty"`
