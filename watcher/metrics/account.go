@@ -60,6 +60,11 @@ type Position struct {
 	// above.
 	pool    int
 	liqSide float64
+	// Scratch of liqSides: the index of the first cross leg of this
+	// symbol and pool, and on it the number of legs and their net size.
+	leader int32
+	legs   int32
+	net    float64
 }
 
 // Drawdown returns drawdown_pct over another window than the default 24h,

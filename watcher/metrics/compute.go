@@ -1,10 +1,7 @@
 package metrics
 
 import (
-	"cmp"
 	"math"
-	"slices"
-	"strings"
 	"time"
 
 	"github.com/marginwatch/marginwatch/exchanges"
@@ -192,49 +189,72 @@ func poolIndex(snap *exchanges.Snapshot, p *exchanges.Position) int {
 // side of the symbol's net cross position decides for all of them; a net of
 // zero — the symbol's price cannot move the margin — reads the mark as on
 // the safe side.
+//
+// The legs of a symbol (and pool) are found through one open-addressing
+// table of position indices: O(n) and a single allocation.
 func liqSides(ps []Position) {
 	for i := range ps {
 		ps[i].liqSide = ps[i].Side.Sign()
+		ps[i].leader, ps[i].legs, ps[i].net = int32(i), 0, 0
 	}
 	if len(ps) < 2 {
 		return
 	}
-	order := make([]int32, 0, len(ps))
+	size := 1
+	for size < 2*len(ps) {
+		size <<= 1
+	}
+	table := make([]int32, size) // index+1 of a symbol's first cross leg; 0 empty
+	mask := uint64(size - 1)
 	for i := range ps {
-		if ps[i].Raw.MarginType != exchanges.Isolated {
-			order = append(order, int32(i))
+		p := &ps[i]
+		if p.Raw.MarginType == exchanges.Isolated {
+			continue
 		}
-	}
-	slices.SortFunc(order, func(x, y int32) int {
-		return cmp.Or(strings.Compare(ps[x].Symbol, ps[y].Symbol), cmp.Compare(ps[x].pool, ps[y].pool))
-	})
-	for start := 0; start < len(order); {
-		first := &ps[order[start]]
-		end := start + 1
-		for end < len(order) && ps[order[end]].Symbol == first.Symbol && ps[order[end]].pool == first.pool {
-			end++
-		}
-		if end-start > 1 {
-			net := 0.0
-			for _, j := range order[start:end] {
-				net += ps[j].Side.Sign() * math.Abs(ps[j].Raw.Size)
+		for h := symbolHash(p.Symbol, p.pool) & mask; ; h = (h + 1) & mask {
+			j := table[h] - 1
+			if j < 0 {
+				table[h] = int32(i) + 1
+				break
 			}
-			for _, j := range order[start:end] {
-				p := ps[j].Raw
-				switch {
-				case net > 0:
-					ps[j].liqSide = 1
-				case net < 0:
-					ps[j].liqSide = -1
-				case p.LiquidationPrice > 0 && p.MarkPrice < p.LiquidationPrice:
-					ps[j].liqSide = -1
-				default:
-					ps[j].liqSide = 1
-				}
+			if q := &ps[j]; q.Symbol == p.Symbol && q.pool == p.pool {
+				p.leader = j
+				break
 			}
 		}
-		start = end
+		l := &ps[p.leader]
+		l.legs++
+		l.net += p.Side.Sign() * math.Abs(p.Raw.Size)
 	}
+	for i := range ps {
+		p := &ps[i]
+		l := &ps[p.leader]
+		if p.Raw.MarginType == exchanges.Isolated || l.legs < 2 {
+			continue
+		}
+		switch {
+		case l.net > 0:
+			p.liqSide = 1
+		case l.net < 0:
+			p.liqSide = -1
+		case p.Raw.LiquidationPrice > 0 && p.Raw.MarkPrice < p.Raw.LiquidationPrice:
+			p.liqSide = -1
+		default:
+			p.liqSide = 1
+		}
+	}
+}
+
+// symbolHash is FNV-1a over a symbol and a pool index.
+func symbolHash(sym string, pool int) uint64 {
+	h := uint64(14695981039346656037)
+	for i := 0; i < len(sym); i++ {
+		h ^= uint64(sym[i])
+		h *= 1099511628211
+	}
+	h ^= uint64(pool)
+	h *= 1099511628211
+	return h
 }
 
 // marginRatio is maint / marginBalance with the edge cases of Compute's doc.
