@@ -183,6 +183,18 @@ func (h *EquityHistory) Observe(pool string, t time.Time, equity float64) {
 		p.recent = append(p.recent[:0], p.recent[i:]...)
 	}
 	p.trim(ms, h.capacity)
+	// A pool the account no longer has goes once nothing of it can matter.
+	h.pools = slices.DeleteFunc(h.pools, func(q *poolHistory) bool {
+		return q != p && q.name != "" && max(q.latest(), q.lastTransfer()) < ms-h.capacity.Milliseconds()
+	})
+}
+
+// lastTransfer is the time of the newest transfer remembered (MinInt64: none).
+func (p *poolHistory) lastTransfer() int64 {
+	if n := len(p.transfers); n > 0 {
+		return p.transfers[n-1].ms
+	}
+	return math.MinInt64
 }
 
 // latest is the time of the pool's newest observation (MinInt64: none).

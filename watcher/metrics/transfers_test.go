@@ -158,3 +158,19 @@ func TestLegacyHistory(t *testing.T) {
 		})
 	}
 }
+
+// TestGonePoolForgotten: the history of a pool the account no longer has is
+// dropped once it is older than the capacity, so the persisted blob does not
+// grow with every pool the account ever had.
+func TestGonePoolForgotten(t *testing.T) {
+	h := NewEquityHistory(24 * time.Hour)
+	h.Observe("USDC", t0, 100)
+	h.Observe("USDT", t0.Add(time.Hour), 100)
+	if h.pool("USDC", false) == nil {
+		t.Fatal("USDC dropped while recent")
+	}
+	h.Observe("USDT", t0.Add(25*time.Hour), 100)
+	if h.pool("USDC", false) != nil {
+		t.Error("USDC still kept a day after its last observation")
+	}
+}
