@@ -36,7 +36,7 @@ const RulePrefix = notifiers.DigestRulePrefix
 // reply to yesterday's) and a retry of one digest keeps its ID.
 //
 // For each account, in the given order (nil entries are skipped): the
-// equity (per margin asset on COIN-M), margin ratio in percent, effective
+// equity (per margin pool when there are several), margin ratio in percent, effective
 // leverage, funding paid in 24h and drawdown; the positions, nearest to
 // liquidation first and those without a liquidation price last; then the
 // account's alerts with At in (now−24h, now], newest first, at most

@@ -247,7 +247,7 @@ func defaultSummary(d *TemplateData) string {
 		b.WriteString("resolved: ")
 	}
 	if d.Side == "" {
-		// Account alert (Symbol may name a COIN-M margin asset).
+		// Account alert (Symbol may name a margin pool's asset).
 		b.WriteString(d.Account)
 		b.WriteString(" ")
 	}
