@@ -26,7 +26,7 @@ func (crowd) Snapshot(context.Context) (*exchanges.Snapshot, error) {
 		s.Positions = append(s.Positions, exchanges.Position{
 			Symbol: fmt.Sprintf("COIN%02dUSDT", i), Side: exchanges.Long, MarginType: exchanges.Cross,
 			Size: 1, EntryPrice: 100, MarkPrice: 100, LiquidationPrice: 95, Leverage: 5, Notional: 100,
-			HasStopLoss: true,
+			Stops: []exchanges.Stop{{Trigger: 99, ClosePosition: true}},
 		})
 	}
 	return s, nil

@@ -38,7 +38,7 @@ func nearLiquidation(symbols ...string) *exchanges.Snapshot {
 		s.Positions = append(s.Positions, exchanges.Position{
 			Symbol: sym, Side: exchanges.Long, MarginType: exchanges.Cross, Size: 1,
 			EntryPrice: 100, MarkPrice: 100, LiquidationPrice: 95, Leverage: 5, Notional: 100,
-			FundingInterval: 8 * time.Hour, HasStopLoss: true,
+			FundingInterval: 8 * time.Hour, Stops: []exchanges.Stop{{Trigger: 99, ClosePosition: true}},
 		})
 	}
 	return s

@@ -44,7 +44,7 @@ func (s *scripted) Snapshot(ctx context.Context) (*exchanges.Snapshot, error) {
 		Positions: []exchanges.Position{{
 			Symbol: "BTCUSDT", Side: exchanges.Long, MarginType: exchanges.Cross, Size: 0.1,
 			EntryPrice: 100000, MarkPrice: 100000, LiquidationPrice: s.liq, Leverage: 5, Notional: 10000,
-			FundingInterval: 8 * time.Hour, HasStopLoss: true,
+			FundingInterval: 8 * time.Hour, Stops: []exchanges.Stop{{Trigger: 99990, ClosePosition: true}},
 		}},
 	}, nil
 }

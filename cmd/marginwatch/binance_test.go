@@ -78,21 +78,22 @@ func TestStatusAgainstBinanceFake(t *testing.T) {
 			"liq_distance_pct": 22000.0 / 61000 * 100, "liq_distance_atr": 22000.0 / 500, "leverage": 10,
 			"size_pct_equity": 30500.0 / 48500 * 100, "funding_rate": 0.0001, "funding_apr_pct": 0.0001 * 3 * 365 * 100,
 			"funding_next_cost": 3.05, "unrealized_pnl_pct": 500 / (0.5 * 60000 / 10) * 100, "has_stop_loss": 1, "margin_ratio": nan,
-			// algo STOP_MARKET SELL closePosition at 55000, above liq 39000
+			// Algo STOP_MARKET SELL closePosition at 55000, above liq 39000.
 			"stop_coverage_pct": 100, "stop_distance_pct": 6000.0 / 61000 * 100,
 		},
 		"ETHUSDT short": {
 			"liq_distance_pct": 460.0 / 3100 * 100, "liq_distance_atr": 460.0 / 40, "leverage": 5,
 			"size_pct_equity": 31000.0 / 48500 * 100, "funding_rate": 0.0002, "funding_apr_pct": -0.0002 * 3 * 365 * 100,
 			"funding_next_cost": -6.2, "unrealized_pnl_pct": -1000 / (10 * 3000.0 / 5) * 100, "has_stop_loss": 1,
-			// STOP BUY reduce-only of 1 at 3400, below liq 3560
-			"stop_coverage_pct": 1.0 / 10 * 100, "stop_distance_pct": 300.0 / 3100 * 100,
 			"margin_ratio": 105.0 / (6000 - 1000),
+			// STOP BUY reduce-only of 1 at 3400, below liq 3560: 1 of 10.
+			"stop_coverage_pct": 10, "stop_distance_pct": 300.0 / 3100 * 100,
 		},
 		"SOLUSDT long": {
 			"liq_distance_pct": 60.0 / 140 * 100, "liq_distance_atr": 60.0 / 5, "leverage": 3,
 			"size_pct_equity": 14000.0 / 48500 * 100, "funding_rate": -0.0003, "funding_apr_pct": -0.0003 * 6 * 365 * 100,
 			"funding_next_cost": -4.2, "unrealized_pnl_pct": -1000 / (100 * 150.0 / 3) * 100, "has_stop_loss": 0, "margin_ratio": nan,
+			// A take-profit, a BUY stop and a stop that is not reduce-only: none.
 			"stop_coverage_pct": 0, "stop_distance_pct": nan,
 		},
 	}

@@ -30,11 +30,13 @@ type statusJSON struct {
 }
 
 type accountJSON struct {
-	Name      string         `json:"name"`
-	Exchange  string         `json:"exchange"`
-	Time      *time.Time     `json:"time,omitempty"`
-	Error     string         `json:"error,omitempty"`
-	Metrics   metricsJSON    `json:"metrics"`
+	Name     string      `json:"name"`
+	Exchange string      `json:"exchange"`
+	Time     *time.Time  `json:"time,omitempty"`
+	Error    string      `json:"error,omitempty"`
+	Metrics  metricsJSON `json:"metrics"`
+	// Assets lists the margin pools of an account with several (SPEC:
+	// money metrics per pool); a single-pool account has them in Metrics.
 	Assets    []assetJSON    `json:"assets,omitempty"`
 	Positions []positionJSON `json:"positions"`
 	Firing    []rules.Hit    `json:"firing"`
@@ -114,7 +116,7 @@ func pollOnce(a config.Account, compiled []*rules.Rule) accountJSON {
 func fillAccount(aj *accountJSON, acct *metrics.Account, compiled []*rules.Rule, now time.Time) {
 	aj.Metrics = metricMap(&acct.Metrics, metrics.AccountScope)
 	for i := range acct.Assets {
-		aj.Assets = append(aj.Assets, assetJSON{Asset: acct.Assets[i].Asset, Metrics: metricMap(&acct.Assets[i].Metrics, metrics.AccountScope)})
+		aj.Assets = append(aj.Assets, assetJSON{Asset: acct.Assets[i].Asset, Metrics: metricMap(&acct.Assets[i].Metrics, metrics.PoolScope)})
 	}
 	for i := range acct.Positions {
 		p := &acct.Positions[i]
@@ -168,17 +170,38 @@ func printStatus(w io.Writer, doc statusJSON) {
 		}
 		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 		for _, id := range metrics.All() {
-			if id.Info().Scopes&metrics.AccountScope != 0 {
+			// With several pools the money metrics are the pools'.
+			if id.Info().Scopes&metrics.AccountScope != 0 && (len(a.Assets) == 0 || !id.PerPool()) {
 				fmt.Fprintf(tw, "  %s\t%s\n", id, num(a.Metrics[id.String()]))
 			}
 		}
 		tw.Flush()
-		for _, as := range a.Assets {
-			fmt.Fprintf(w, "  asset %s: equity %s, margin_ratio %s\n", as.Asset, num(as.Metrics["equity"]), num(as.Metrics["margin_ratio"]))
+		if len(a.Assets) > 0 {
+			fmt.Fprintln(w)
+			var cols []string
+			for _, id := range metrics.All() {
+				if id.Info().Scopes&metrics.PoolScope != 0 {
+					cols = append(cols, id.String())
+				}
+			}
+			tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+			fmt.Fprint(tw, "POOL\t")
+			for _, c := range cols {
+				fmt.Fprintf(tw, "%s\t", c)
+			}
+			fmt.Fprintln(tw)
+			for _, as := range a.Assets {
+				fmt.Fprintf(tw, "%s\t", as.Asset)
+				for _, c := range cols {
+					fmt.Fprintf(tw, "%s\t", num(as.Metrics[c]))
+				}
+				fmt.Fprintln(tw)
+			}
+			tw.Flush()
 		}
 		if len(a.Positions) > 0 {
 			fmt.Fprintln(w)
-			cols := []string{"liq_distance_pct", "liq_distance_atr", "leverage", "size_pct_equity", "margin_ratio", "funding_rate", "funding_apr_pct", "funding_next_cost", "unrealized_pnl_pct", "has_stop_loss"}
+			cols := []string{"liq_distance_pct", "liq_distance_atr", "leverage", "size_pct_equity", "margin_ratio", "funding_rate", "funding_apr_pct", "funding_next_cost", "unrealized_pnl_pct", "has_stop_loss", "stop_coverage_pct", "stop_distance_pct"}
 			tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
 			fmt.Fprint(tw, "SYMBOL\tSIDE\t")
 			for _, c := range cols {

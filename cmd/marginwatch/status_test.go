@@ -69,3 +69,79 @@ func TestStatusJSONInfinity(t *testing.T) {
 		t.Errorf("table lacks +Inf or the firing rule:\n%s", table.String())
 	}
 }
+
+// TestStatusPools: an account with two margin pools lists them under
+// "assets" with their money metrics; the account keeps margin_ratio (the
+// highest pool's) and shows its money metrics as null. A single-pool
+// account has no "assets" at all.
+func TestStatusPools(t *testing.T) {
+	now := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+	two := &exchanges.Snapshot{
+		Time: now,
+		Balances: []exchanges.Balance{
+			{Asset: "USDT", MarginBalance: 10000, CrossWalletBalance: 10000, CrossMaintMargin: 100},
+			{Asset: "USDC", MarginBalance: 2000, CrossWalletBalance: 2000, CrossMaintMargin: 100},
+		},
+		Positions: []exchanges.Position{
+			{Symbol: "BTCUSDT", Side: exchanges.Long, Pool: "USDT", MarginType: exchanges.Cross, Size: 0.1, MarkPrice: 60000, Notional: 6000, MaintMargin: 100},
+			{Symbol: "ETHUSDC", Side: exchanges.Short, Pool: "USDC", MarginType: exchanges.Cross, Size: 1, MarkPrice: 3000, Notional: 3000, MaintMargin: 100},
+		},
+	}
+	aj := accountJSON{Name: "main", Exchange: "binance-usdm"}
+	fillAccount(&aj, metrics.Compute("main", "binance-usdm", nil, two, nil, now), nil, now)
+	var out bytes.Buffer
+	if err := json.NewEncoder(&out).Encode(statusJSON{Accounts: []accountJSON{aj}}); err != nil {
+		t.Fatal(err)
+	}
+	var back struct {
+		Accounts []struct {
+			Metrics map[string]*float64 `json:"metrics"`
+			Assets  []struct {
+				Asset   string              `json:"asset"`
+				Metrics map[string]*float64 `json:"metrics"`
+			} `json:"assets"`
+		} `json:"accounts"`
+	}
+	if err := json.Unmarshal(out.Bytes(), &back); err != nil {
+		t.Fatal(err)
+	}
+	a := back.Accounts[0]
+	if len(a.Assets) != 2 || a.Assets[0].Asset != "USDT" || a.Assets[1].Asset != "USDC" {
+		t.Fatalf("assets %+v, want USDT and USDC\n%s", a.Assets, out.String())
+	}
+	if v := a.Metrics["margin_ratio"]; v == nil || *v != 0.05 { // max(100/10,000, 100/2,000)
+		t.Errorf("account margin_ratio %v, want 0.05", v)
+	}
+	if v, ok := a.Metrics["equity"]; !ok || v != nil {
+		t.Errorf("account equity %v, want null (per pool)", v)
+	}
+	for i, want := range []map[string]float64{
+		{"equity": 10000, "effective_leverage": 0.6, "margin_ratio": 0.01},
+		{"equity": 2000, "effective_leverage": 1.5, "margin_ratio": 0.05},
+	} {
+		for name, w := range want {
+			if v := a.Assets[i].Metrics[name]; v == nil || *v != w {
+				t.Errorf("%s %s = %v, want %v", a.Assets[i].Asset, name, v, w)
+			}
+		}
+		if _, ok := a.Assets[i].Metrics["position_count"]; ok {
+			t.Errorf("%s lists position_count, an account metric", a.Assets[i].Asset)
+		}
+	}
+	var table bytes.Buffer
+	printStatus(&table, statusJSON{Accounts: []accountJSON{aj}})
+	if !strings.Contains(table.String(), "POOL") || !strings.Contains(table.String(), "USDC") {
+		t.Errorf("table lacks the pools:\n%s", table.String())
+	}
+
+	one := &exchanges.Snapshot{Time: now, Balances: two.Balances[:1], Positions: two.Positions[:1]}
+	aj = accountJSON{Name: "main", Exchange: "binance-usdm"}
+	fillAccount(&aj, metrics.Compute("main", "binance-usdm", nil, one, nil, now), nil, now)
+	out.Reset()
+	if err := json.NewEncoder(&out).Encode(aj); err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(out.String(), `"assets"`) || !strings.Contains(out.String(), `"equity":10000`) {
+		t.Errorf("single-pool account: %s, want equity on the account and no assets", out.String())
+	}
+}

@@ -7,10 +7,10 @@
 //
 // The book (wallet balance 50,000 USDT):
 //
-//	BTCUSDT long  isolated 5x 0.075 @ 62,000  no stop   MMR 0.4%
-//	ETHUSDT short cross    3x 1.5   @ 3,000   stop      MMR 0.5%
-//	SOLUSDT long  isolated 3x 20    @ 150     stop      MMR 1%
-//	BNBUSDT long  cross    2x 5     @ 600     stop      MMR 0.5%
+//	BTCUSDT long  isolated 5x 0.075 @ 62,000  stop 49,000 (beyond liquidation: none)  MMR 0.4%
+//	ETHUSDT short cross    3x 1.5   @ 3,000   close-position stop 3,300               MMR 0.5%
+//	SOLUSDT long  isolated 3x 20    @ 150     reduce-only stop of 20 at 135           MMR 1%
+//	BNBUSDT long  cross    2x 5     @ 600     trailing stop of 5 from 570             MMR 0.5%
 //
 // Scenario time 0 is the moment New is called. Prices and funding rates are
 // piecewise-linear functions of scenario time that end after 60 s and then
@@ -26,7 +26,9 @@
 //     0.3% per 8h between 10 s and 15 s, holds until 40 s and is back at 0.01%
 //     by 50 s. funding_paid_24h grows with it.
 //   - calm: small moves, nothing to alert on except the BTC position's missing
-//     stop.
+//     stop (its stop rests below the liquidation price, so has_stop_loss is 0).
+//
+// The account is one USDT margin pool and reports no transfers.
 //
 // Figures are computed as Binance computes them: unrealized PnL = size ×
 // (mark − entry) × side; maintenance margin = notional × MMR − maintenance

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 	"sort"
 	"strings"
 	"sync/atomic"
@@ -35,7 +36,8 @@ type holding struct {
 	leverage   float64
 	// One maintenance bracket per symbol: MM = notional × mmr − maintAmount.
 	mmr, maintAmount float64
-	stop             bool
+	// stops rest on the closing side (reduce-only or close-position).
+	stops []exchanges.Stop
 	// Synthetic candle history: amp is the amplitude of the hourly price wave
 	// and band the intrahour range, both relative to the price; phase varies
 	// the wave per symbol.
@@ -43,18 +45,19 @@ type holding struct {
 }
 
 // book is the account every scenario starts from. The BTC position is the
-// risky one: isolated 5x without a stop; the others are hedged by stops and
-// low leverage. Every notional stays below 10% of equity so that a
+// risky one: isolated 5x, its only stop below its liquidation price (49,799)
+// where it can never fire; the others are protected by stops (a
+// close-position, a reduce-only one, a trailing one) and low leverage. Every notional stays below 10% of equity so that a
 // size_pct_equity > 10 rule stays quiet in every scenario.
 var book = []holding{
 	{symbol: "BTCUSDT", side: exchanges.Long, marginType: exchanges.Isolated, size: 0.075, entry: 62000, leverage: 5,
-		mmr: 0.004, stop: false, amp: 0.015, band: 0.008, phase: 0.3},
+		mmr: 0.004, stops: []exchanges.Stop{{Trigger: 49000, ClosePosition: true}}, amp: 0.015, band: 0.008, phase: 0.3},
 	{symbol: "ETHUSDT", side: exchanges.Short, marginType: exchanges.Cross, size: 1.5, entry: 3000, leverage: 3,
-		mmr: 0.005, stop: true, amp: 0.02, band: 0.01, phase: 1.1},
+		mmr: 0.005, stops: []exchanges.Stop{{Trigger: 3300, ClosePosition: true}}, amp: 0.02, band: 0.01, phase: 1.1},
 	{symbol: "SOLUSDT", side: exchanges.Long, marginType: exchanges.Isolated, size: 20, entry: 150, leverage: 3,
-		mmr: 0.01, stop: true, amp: 0.03, band: 0.015, phase: 2.0},
+		mmr: 0.01, stops: []exchanges.Stop{{Trigger: 135, Quantity: 20}}, amp: 0.03, band: 0.015, phase: 2.0},
 	{symbol: "BNBUSDT", side: exchanges.Long, marginType: exchanges.Cross, size: 5, entry: 600, leverage: 2,
-		mmr: 0.005, stop: true, amp: 0.012, band: 0.008, phase: 2.7},
+		mmr: 0.005, stops: []exchanges.Stop{{Trigger: 570, Quantity: 5, Trailing: true}}, amp: 0.012, band: 0.008, phase: 2.7},
 }
 
 // isolatedWallet is the margin an isolated position was opened with: its
@@ -200,6 +203,7 @@ func (e *Exchange) Snapshot(ctx context.Context) (*exchanges.Snapshot, error) {
 			Symbol:          h.symbol,
 			Side:            h.side,
 			MarginAsset:     "USDT",
+			Pool:            "USDT",
 			MarginType:      h.marginType,
 			Size:            h.size,
 			EntryPrice:      h.entry,
@@ -212,7 +216,7 @@ func (e *Exchange) Snapshot(ctx context.Context) (*exchanges.Snapshot, error) {
 			FundingRate:     rate,
 			FundingInterval: fundingInterval,
 			NextFundingTime: now.UTC().Truncate(fundingInterval).Add(fundingInterval),
-			HasStopLoss:     h.stop,
+			Stops:           slices.Clone(h.stops),
 			Candles:         e.candles(i, now),
 		}
 		snap.Positions[i] = p

@@ -130,8 +130,17 @@ func TestCrashAtStart(t *testing.T) {
 		}
 	}
 	btc := &snap.Positions[0]
-	if btc.HasStopLoss || btc.Leverage != 5 || btc.MarginType != exchanges.Isolated || btc.Side != exchanges.Long {
-		t.Errorf("BTC position = %+v, want isolated 5x long without stop", btc)
+	if btc.Leverage != 5 || btc.MarginType != exchanges.Isolated || btc.Side != exchanges.Long || btc.Pool != "USDT" {
+		t.Errorf("BTC position = %+v, want isolated 5x long in the USDT pool", btc)
+	}
+	// Its one stop rests below its liquidation price: no protection.
+	if len(btc.Stops) != 1 || btc.Stops[0].Trigger >= btc.LiquidationPrice {
+		t.Errorf("BTC stops %+v, want one beyond liquidation (%v)", btc.Stops, btc.LiquidationPrice)
+	}
+	for _, p := range snap.Positions[1:] {
+		if len(p.Stops) != 1 || p.LiquidationPrice > 0 && (p.Side == exchanges.Long) != (p.Stops[0].Trigger > p.LiquidationPrice) {
+			t.Errorf("%s stops %+v (liq %v), want one before liquidation", p.Symbol, p.Stops, p.LiquidationPrice)
+		}
 	}
 	// |61,800 − 49,799.197| / 61,800 × 100 = 19.42: "around 19–20%"
 	if d := liqDistance(btc); !near(d, (61800-3720/0.0747)/61800*100) || d < 19 || d > 20 {

@@ -36,7 +36,7 @@ const RulePrefix = notifiers.DigestRulePrefix
 // reply to yesterday's) and a retry of one digest keeps its ID.
 //
 // For each account, in the given order (nil entries are skipped): the
-// equity (per margin asset on COIN-M), margin ratio in percent, effective
+// equity (per margin pool when there are several), margin ratio in percent, effective
 // leverage, funding paid in 24h and drawdown; the positions, nearest to
 // liquidation first and those without a liquidation price last; then the
 // account's alerts with At in (now−24h, now], newest first, at most
@@ -95,19 +95,28 @@ func writeAccount(b *strings.Builder, a *metrics.Account, recent []notifiers.Ale
 	writeAlerts(b, a.Name, recent, now, loc)
 }
 
-// writeMoney writes the account figures: one line on USDⓈ-M, the account
-// line and one line per margin asset on COIN-M, whose money figures are in
-// different coins and cannot be added up.
+// writeMoney writes the account figures: one line for an account with one
+// margin pool, else the account's margin ratio and one line per pool, whose
+// money figures are in different assets and cannot be added up.
 func writeMoney(b *strings.Builder, a *metrics.Account) {
 	if len(a.Assets) == 0 {
-		fmt.Fprintf(b, "  %s\n", moneyLine(&a.Metrics, 2, true))
+		fmt.Fprintf(b, "  %s\n", moneyLine(&a.Metrics, moneyPrec(a.Pool), true))
 		return
 	}
-	fmt.Fprintf(b, "  margin ratio %s (highest asset) · drawdown %s\n",
-		pct(&a.Metrics, metrics.MarginRatio, 100), pct(&a.Metrics, metrics.DrawdownPct, 1))
+	fmt.Fprintf(b, "  margin ratio %s (highest pool)\n", pct(&a.Metrics, metrics.MarginRatio, 100))
 	for i := range a.Assets {
-		fmt.Fprintf(b, "  %s: %s\n", a.Assets[i].Asset, moneyLine(&a.Assets[i].Metrics, 6, false))
+		fmt.Fprintf(b, "  %s: %s\n", a.Assets[i].Asset, moneyLine(&a.Assets[i].Metrics, moneyPrec(a.Assets[i].Asset), true))
 	}
+}
+
+// moneyPrec is the decimals money in asset is shown with: cents for dollars
+// and stablecoins, six for coins (COIN-M pools), where cents are nothing.
+func moneyPrec(asset string) int {
+	switch asset {
+	case "", "USD", "USDT", "USDC", "FDUSD", "BFUSD", "BUSD":
+		return 2
+	}
+	return 6
 }
 
 // moneyLine is equity, margin ratio, leverage, funding and (when withDD)
@@ -159,12 +168,20 @@ func writePositions(b *strings.Builder, ps []metrics.Position, inverse bool) {
 	for _, p := range sorted {
 		m := &p.Metrics
 		liq := "no liquidation price"
-		if _, ok := m.Get(metrics.LiqDistancePct); ok {
-			liq = "liquidation " + pct(m, metrics.LiqDistancePct, 1) + " away"
+		if d, ok := m.Get(metrics.LiqDistancePct); ok {
+			if d < 0 {
+				liq = "PAST liquidation by " + decimal(-d, 2) + "%"
+			} else {
+				liq = "liquidation " + pct(m, metrics.LiqDistancePct, 1) + " away"
+			}
 		}
+		// Only effective stops count (they trigger before liquidation).
 		stop := "no stop-loss"
 		if v, ok := m.Get(metrics.HasStopLoss); ok && v == 1 {
 			stop = "stop-loss set"
+			if c, ok := m.Get(metrics.StopCoveragePct); ok && c < 100 {
+				stop = "stop-loss on " + decimal(c, 0) + "% of it"
+			}
 		}
 		fmt.Fprintf(b, "    %s %s: size %s of %s · leverage %s · %s · %s\n",
 			p.Symbol, p.Side, pct(m, metrics.SizePctEquity, 1), equity, leverage(m), liq, stop)

@@ -29,11 +29,13 @@ func usdm(t *testing.T) *metrics.Account {
 		}},
 		Positions: []exchanges.Position{
 			// No liquidation price (fully collateralised): listed last.
-			{Symbol: "SOLUSDT", Side: exchanges.Long, MarginType: exchanges.Cross, Size: 50, MarkPrice: 100, Notional: 5000, Leverage: 2, HasStopLoss: true},
+			{Symbol: "SOLUSDT", Side: exchanges.Long, MarginType: exchanges.Cross, Size: 50, MarkPrice: 100, Notional: 5000, Leverage: 2,
+				Stops: []exchanges.Stop{{Trigger: 90, ClosePosition: true}}},
 			// |3000 − 3600| / 3000 = 20%; 15000 / 10000 = 150%.
 			{Symbol: "ETHUSDT", Side: exchanges.Short, MarginType: exchanges.Cross, Size: 5, MarkPrice: 3000, LiquidationPrice: 3600, Notional: 15000, Leverage: 5},
 			// |60000 − 54000| / 60000 = 10%; 30000 / 10000 = 300%.
-			{Symbol: "BTCUSDT", Side: exchanges.Long, MarginType: exchanges.Cross, Size: 0.5, MarkPrice: 60000, LiquidationPrice: 54000, Notional: 30000, Leverage: 10, HasStopLoss: true},
+			{Symbol: "BTCUSDT", Side: exchanges.Long, MarginType: exchanges.Cross, Size: 0.5, MarkPrice: 60000, LiquidationPrice: 54000, Notional: 30000, Leverage: 10,
+				Stops: []exchanges.Stop{{Trigger: 57000, ClosePosition: true}}},
 		},
 	}
 	a := metrics.Compute("main", "binance-usdm", nil, snap, nil, now)
@@ -59,7 +61,8 @@ func coinm(t *testing.T) *metrics.Account {
 			// |60000 − 50000| / 60000 = 16.67%.
 			{Symbol: "BTCUSD_PERP", Side: exchanges.Long, MarginAsset: "BTC", MarginType: exchanges.Cross, Size: 120, ContractSize: 100, MarkPrice: 60000, LiquidationPrice: 50000, Notional: 0.2, Leverage: 20},
 			// 5 ETH of 10 = 50%; |3000 − 3300| / 3000 = 10%.
-			{Symbol: "ETHUSD_PERP", Side: exchanges.Short, MarginAsset: "ETH", MarginType: exchanges.Cross, Size: 1500, ContractSize: 10, MarkPrice: 3000, LiquidationPrice: 3300, Notional: 5, Leverage: 3, HasStopLoss: true},
+			{Symbol: "ETHUSD_PERP", Side: exchanges.Short, MarginAsset: "ETH", MarginType: exchanges.Cross, Size: 1500, ContractSize: 10, MarkPrice: 3000, LiquidationPrice: 3300, Notional: 5, Leverage: 3,
+				Stops: []exchanges.Stop{{Trigger: 3200, ClosePosition: true}}},
 		},
 	}
 	return metrics.Compute("coin", "binance-coinm", nil, snap, nil, now)
@@ -135,9 +138,9 @@ main (binance-usdm)
 			want: `marginwatch digest morning — Sun 2024-03-31 06:00 UTC
 
 coin (binance-coinm)
-  margin ratio 10.00% (highest asset) · drawdown n/a
-  BTC: equity 2.000000 · margin ratio 2.50% · leverage 0.10x · funding paid 24h 0.000100
-  ETH: equity 10.000000 · margin ratio 10.00% · leverage 0.50x · funding paid 24h n/a
+  margin ratio 10.00% (highest pool)
+  BTC: equity 2.000000 · margin ratio 2.50% · leverage 0.10x · funding paid 24h 0.000100 · drawdown n/a
+  ETH: equity 10.000000 · margin ratio 10.00% · leverage 0.50x · funding paid 24h n/a · drawdown n/a
   2 positions, nearest to liquidation first:
     ETHUSD_PERP short: size 50.00% of asset equity · leverage 3x · liquidation 10.00% away · stop-loss set
     BTCUSD_PERP long: size 10.00% of asset equity · leverage 20x · liquidation 16.67% away · no stop-loss
@@ -294,6 +297,32 @@ func TestClip(t *testing.T) {
 	for _, tt := range tests {
 		if got := clip(tt.s, tt.n); got != tt.want {
 			t.Errorf("clip(%q, %d) = %q, want %q", tt.s, tt.n, got, tt.want)
+		}
+	}
+}
+
+// TestRenderPastLiquidationAndPartialStop: a position whose mark is past its
+// liquidation price says so instead of reading as far away, and a stop on
+// part of a position says how much it covers.
+func TestRenderPastLiquidationAndPartialStop(t *testing.T) {
+	snap := &exchanges.Snapshot{
+		Time:     now,
+		Balances: []exchanges.Balance{{Asset: "USDT", MarginBalance: 1000, CrossWalletBalance: 1000}},
+		Positions: []exchanges.Position{
+			// The mark is past the liquidation price: (95 − 100) / 95 = −5.26%.
+			{Symbol: "BTCUSDT", Side: exchanges.Long, MarginType: exchanges.Cross, Size: 10, MarkPrice: 95, LiquidationPrice: 100, Notional: 950, Leverage: 10},
+			// A 40% stop above the liquidation price.
+			{Symbol: "ETHUSDT", Side: exchanges.Long, MarginType: exchanges.Cross, Size: 10, MarkPrice: 100, LiquidationPrice: 50, Notional: 1000, Leverage: 2,
+				Stops: []exchanges.Stop{{Trigger: 80, Quantity: 4}}},
+		},
+	}
+	out := Render("morning", []*metrics.Account{metrics.Compute("main", "binance-usdm", nil, snap, nil, now)}, nil, now, nil).Summary
+	for _, want := range []string{
+		"BTCUSDT long: size 95.00% of equity · leverage 10x · PAST liquidation by 5.26% · no stop-loss",
+		"ETHUSDT long: size 100.00% of equity · leverage 2x · liquidation 50.00% away · stop-loss on 40% of it",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("digest lacks %q:\n%s", want, out)
 		}
 	}
 }

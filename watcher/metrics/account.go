@@ -17,18 +17,29 @@ type Account struct {
 	// Stale means this poll failed: only DataAgeSeconds is meaningful, and
 	// rules on other metrics keep their state untouched.
 	Stale bool
-	// Metrics are the account-scope metrics. For a COIN-M account the money
-	// metrics are per asset (Assets) and Metrics holds margin_ratio (the
-	// highest per-asset ratio), position_count and data_age_seconds.
-	Metrics   Set
+	// Metrics are the account-scope metrics. With one margin pool every one
+	// of them is here (and Pool names the pool). With several, the money
+	// metrics are per pool (Assets) and Metrics holds margin_ratio (the
+	// highest pool's), position_count and data_age_seconds: money in
+	// different assets cannot be added up.
+	Metrics Set
+	// Pool is the Asset of the account's only margin pool; "" when it has
+	// several (see Assets) or none.
+	Pool string
+	// Assets holds one entry per margin pool, in the snapshot's order, when
+	// the account has more than one; nil otherwise.
 	Assets    []Asset
 	Positions []Position
 	Events    []exchanges.Event
 
 	history *EquityHistory
+	// at is when the equities were observed (the snapshot's time, or the
+	// evaluation's when the snapshot had none).
+	at time.Time
 }
 
-// Asset is the account metrics of one margin asset.
+// Asset is the account metrics of one margin pool, named by its asset
+// ("USDT", "BTC", or "USD" in USDⓈ-M multi-assets mode).
 type Asset struct {
 	Asset   string
 	Metrics Set
@@ -42,20 +53,46 @@ type Position struct {
 	// liquidation price for alert context). Read-only.
 	Raw     *exchanges.Position
 	Metrics Set
+
+	// pool is the index of the position's pool in the snapshot's Balances
+	// (-1: none). liqSide is +1 when the liquidation price is below the
+	// safe side (a long, or the legs of a net long cross symbol), -1 when
+	// above.
+	pool    int
+	liqSide float64
+	// Scratch of liqSides: the index of the first cross leg of this
+	// symbol and pool, and on it the number of legs and their net size.
+	leader int32
+	legs   int32
+	net    float64
 }
 
-// Drawdown returns drawdown_pct over another window than the default 24h.
-func (a *Account) Drawdown(now time.Time, window time.Duration) (float64, bool) {
+// Drawdown returns drawdown_pct over another window than the default 24h,
+// for the pool named asset: "" (or Pool) on a single-pool account, one of
+// Assets otherwise. False when there is no history, no such pool or no
+// equity.
+func (a *Account) Drawdown(asset string, now time.Time, window time.Duration) (float64, bool) {
 	if a.history == nil || a.Stale {
 		return 0, false
 	}
-	eq, ok := a.Metrics.Get(Equity)
-	if !ok && len(a.Assets) == 1 {
-		// A single-asset COIN-M account keeps its equity per asset.
-		eq, ok = a.Assets[0].Metrics.Get(Equity)
+	set, pool := &a.Metrics, a.Pool
+	if len(a.Assets) > 0 {
+		set = nil
+		for i := range a.Assets {
+			if a.Assets[i].Asset == asset {
+				set, pool = &a.Assets[i].Metrics, asset
+				break
+			}
+		}
+	} else if asset != "" && asset != a.Pool {
+		set = nil
 	}
+	if set == nil {
+		return 0, false
+	}
+	eq, ok := set.Get(Equity)
 	if !ok {
 		return 0, false
 	}
-	return a.history.Drawdown(now, window, eq)
+	return a.history.drawdownAt(pool, a.at, now, window, eq)
 }

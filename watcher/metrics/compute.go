@@ -18,31 +18,41 @@ const defaultFundingInterval = 8 * time.Hour
 const year = 365 * 24 * time.Hour
 
 // Compute turns one snapshot into metrics. hist may be nil (no drawdown);
-// when not nil, Compute records the equity into it (Observe, at snap.Time)
-// and sets drawdown_pct over DefaultDrawdownWindow ending at now. now is the
-// evaluation time: data_age_seconds = now − snap.Time (0 when snap.Time is
-// zero or in the future).
+// when not nil, Compute applies the snapshot's transfers to it, records each
+// pool's equity (Observe, at snap.Time) and sets drawdown_pct over
+// DefaultDrawdownWindow ending at now. now is the evaluation time:
+// data_age_seconds = now − snap.Time (0 when snap.Time is zero or in the
+// future).
 //
-// USDⓈ-M (the snapshot's first and only Balance): every account metric is in
-// Metrics and Assets is empty. COIN-M (snap.Inverse): Assets holds one entry
-// per Balance with the money metrics over that asset's positions; Metrics
-// holds margin_ratio (the highest per-asset ratio), position_count,
-// data_age_seconds and — only when the account has a single margin asset,
-// because equities in different coins cannot be added — drawdown_pct.
+// Margin pools (snap.Balances, one per pool): with exactly one, every account
+// metric is in Metrics, Pool names it and Assets is nil. With several, Assets
+// holds one entry per pool with the money metrics over that pool's positions
+// (drawdown_pct included, each pool its own history); Metrics holds
+// margin_ratio (the highest pool's), position_count and data_age_seconds. A
+// position belongs to the pool its Pool names (MarginAsset when Pool is
+// empty); with a single pool every position does.
 //
-// margin_ratio is maintenance margin / margin balance (cross figures on the
-// account, the position's own for an isolated position). It is 0 when no
-// maintenance margin is required (no positions) and 1 — liquidation — when
-// margin is required but the margin balance is zero or negative, where the
-// quotient would be meaningless.
+// margin_ratio is maintenance margin / margin balance (cross figures on a
+// pool, the position's own for an isolated position). A pool's cross
+// maintenance margin is never taken below the sum of its cross positions'
+// maintenance margins: Binance's COIN-M account body can report 0 while a
+// position is close to liquidation. The ratio is 0 when no maintenance
+// margin is required (no positions) and 1 — liquidation — when margin is
+// required but the margin balance is zero or negative, where the quotient
+// would be meaningless.
 //
 // An equity (margin balance of the pool) of zero or below counts as
 // infinitely leveraged (SPEC): effective_leverage and each position's
 // size_pct_equity are +Inf and net_exposure_ratio is ±Inf by the sign of the
 // net exposure. Where there is nothing to lever — no exposure, a zero net
 // exposure, a position of zero notional — the ratio is 0 instead, so an
-// empty account at zero equity does not page. A position's leverage is its
-// setting and does not depend on equity.
+// empty account at zero equity does not page. A position's size_pct_equity
+// is over its own pool's equity; its leverage is its setting and does not
+// depend on equity.
+//
+// Compute allocates the Account, its Positions slice, one scratch index over
+// the positions (hedge-mode legs, see liqSides) and, with several pools, the
+// Assets slice — nothing per position.
 //
 // The returned Account shares labels, snap.Events and snap.Positions (through
 // Position.Raw) with the caller; treat them as read-only. A nil snap yields a
@@ -65,24 +75,50 @@ func Compute(name, exchange string, labels map[string]string, snap *exchanges.Sn
 	if at.IsZero() {
 		at = now // an adapter that forgot the time: treat the data as fresh
 	}
-
-	a.Positions = make([]Position, len(snap.Positions))
-	var memo atrMemo
-	for i := range snap.Positions {
-		p := &snap.Positions[i]
-		eq, eqOK := positionEquity(snap, p)
-		a.Positions[i] = Position{Symbol: p.Symbol, Side: p.Side, Raw: p}
-		positionMetrics(&a.Positions[i].Metrics, p, snap.Inverse, eq, eqOK, &memo)
+	a.at = at
+	if len(snap.Balances) == 1 {
+		a.Pool = snap.Balances[0].Asset
 	}
 
-	if snap.Inverse {
+	a.Positions = make([]Position, len(snap.Positions))
+	for i := range snap.Positions {
+		p := &snap.Positions[i]
+		a.Positions[i] = Position{Symbol: p.Symbol, Side: p.Side, Raw: p, pool: poolIndex(snap, p)}
+	}
+	liqSides(a.Positions)
+	var memo atrMemo
+	for i := range a.Positions {
+		mp := &a.Positions[i]
+		eq, eqOK := 0.0, mp.pool >= 0
+		if eqOK {
+			eq = snap.Balances[mp.pool].MarginBalance
+		}
+		positionMetrics(&mp.Metrics, mp.Raw, snap.Inverse, mp.liqSide, eq, eqOK, &memo)
+	}
+
+	if hist != nil {
+		hist.claimLegacy(snap.Balances)
+		for _, tr := range snap.Transfers {
+			if tr.Time.IsZero() {
+				tr.Time = at // the snapshot's balances show it
+			}
+			if tr.Pool == "" && len(snap.Balances) == 1 {
+				tr.Pool = a.Pool
+			}
+			hist.Transfer(tr)
+		}
+	}
+
+	switch {
+	case len(snap.Balances) > 1:
 		a.Assets = make([]Asset, len(snap.Balances))
 		worst, haveWorst := 0.0, false
 		for i := range snap.Balances {
 			b := &snap.Balances[i]
 			s := &a.Assets[i].Metrics
 			a.Assets[i].Asset = b.Asset
-			moneyMetrics(s, b, a.Positions, b.Asset, false)
+			moneyMetrics(s, b, i, a.Positions)
+			drawdown(s, hist, b.Asset, b.MarginBalance, at, now)
 			if r, ok := s.Get(MarginRatio); ok && (!haveWorst || r > worst) {
 				worst, haveWorst = r, true
 			}
@@ -90,13 +126,10 @@ func Compute(name, exchange string, labels map[string]string, snap *exchanges.Sn
 		if haveWorst {
 			a.Metrics.Put(MarginRatio, worst)
 		}
-		if len(snap.Balances) == 1 {
-			drawdown(&a.Metrics, hist, &snap.Balances[0], at, now)
-		}
-	} else if len(snap.Balances) > 0 {
+	case len(snap.Balances) == 1:
 		b := &snap.Balances[0]
-		moneyMetrics(&a.Metrics, b, a.Positions, "", true)
-		drawdown(&a.Metrics, hist, b, at, now)
+		moneyMetrics(&a.Metrics, b, 0, a.Positions)
+		drawdown(&a.Metrics, hist, b.Asset, b.MarginBalance, at, now)
 	}
 	a.Metrics.Put(PositionCount, float64(len(snap.Positions)))
 	a.Metrics.Put(DataAgeSeconds, age(at, now))
@@ -132,22 +165,96 @@ func age(since, now time.Time) float64 {
 	return d.Seconds()
 }
 
-// positionEquity is the equity of the position's margin asset: the single
-// account balance on USDⓈ-M (in multi-asset mode the account equity is in
-// USD whatever the margin asset), the matching balance on COIN-M.
-func positionEquity(snap *exchanges.Snapshot, p *exchanges.Position) (float64, bool) {
-	if !snap.Inverse {
-		if len(snap.Balances) == 0 {
-			return 0, false
-		}
-		return snap.Balances[0].MarginBalance, true
+// poolIndex is the index in snap.Balances of p's pool: the only one when
+// there is one, else the one its Pool (or, when empty, MarginAsset) names;
+// -1 when none does.
+func poolIndex(snap *exchanges.Snapshot, p *exchanges.Position) int {
+	if len(snap.Balances) == 1 {
+		return 0
+	}
+	name := p.Pool
+	if name == "" {
+		name = p.MarginAsset
 	}
 	for i := range snap.Balances {
-		if snap.Balances[i].Asset == p.MarginAsset {
-			return snap.Balances[i].MarginBalance, true
+		if snap.Balances[i].Asset == name {
+			return i
 		}
 	}
-	return 0, false
+	return -1
+}
+
+// liqSides sets each position's liqSide: its own side's sign, except for
+// hedge-mode cross legs. Those share one liquidation price (SPEC), so the
+// side of the symbol's net cross position decides for all of them; a net of
+// zero — the symbol's price cannot move the margin — reads the mark as on
+// the safe side.
+//
+// The legs of a symbol (and pool) are found through one open-addressing
+// table of position indices: O(n) and a single allocation.
+func liqSides(ps []Position) {
+	for i := range ps {
+		ps[i].liqSide = ps[i].Side.Sign()
+		ps[i].leader, ps[i].legs, ps[i].net = int32(i), 0, 0
+	}
+	if len(ps) < 2 {
+		return
+	}
+	size := 1
+	for size < 2*len(ps) {
+		size <<= 1
+	}
+	table := make([]int32, size) // index+1 of a symbol's first cross leg; 0 empty
+	mask := uint64(size - 1)
+	for i := range ps {
+		p := &ps[i]
+		if p.Raw.MarginType == exchanges.Isolated {
+			continue
+		}
+		for h := symbolHash(p.Symbol, p.pool) & mask; ; h = (h + 1) & mask {
+			j := table[h] - 1
+			if j < 0 {
+				table[h] = int32(i) + 1
+				break
+			}
+			if q := &ps[j]; q.Symbol == p.Symbol && q.pool == p.pool {
+				p.leader = j
+				break
+			}
+		}
+		l := &ps[p.leader]
+		l.legs++
+		l.net += p.Side.Sign() * math.Abs(p.Raw.Size)
+	}
+	for i := range ps {
+		p := &ps[i]
+		l := &ps[p.leader]
+		if p.Raw.MarginType == exchanges.Isolated || l.legs < 2 {
+			continue
+		}
+		switch {
+		case l.net > 0:
+			p.liqSide = 1
+		case l.net < 0:
+			p.liqSide = -1
+		case p.Raw.LiquidationPrice > 0 && p.Raw.MarkPrice < p.Raw.LiquidationPrice:
+			p.liqSide = -1
+		default:
+			p.liqSide = 1
+		}
+	}
+}
+
+// symbolHash is FNV-1a over a symbol and a pool index.
+func symbolHash(sym string, pool int) uint64 {
+	h := uint64(14695981039346656037)
+	for i := 0; i < len(sym); i++ {
+		h ^= uint64(sym[i])
+		h *= 1099511628211
+	}
+	h ^= uint64(pool)
+	h *= 1099511628211
+	return h
 }
 
 // marginRatio is maint / marginBalance with the edge cases of Compute's doc.
@@ -162,28 +269,38 @@ func marginRatio(maint, marginBalance float64) float64 {
 	}
 }
 
-// moneyMetrics sets the account money metrics of one balance. Exposure and
-// funding sum over the positions in asset (every position when all is set).
-func moneyMetrics(s *Set, b *exchanges.Balance, positions []Position, asset string, all bool) {
+// moneyMetrics sets the account money metrics of pool k, whose balance is
+// b: exposure, funding and the maintenance-margin floor sum over the
+// positions of that pool.
+func moneyMetrics(s *Set, b *exchanges.Balance, k int, positions []Position) {
 	eq := b.MarginBalance
 	putFinite(s, Equity, eq)
 	putFinite(s, AvailableBalance, b.AvailableBalance)
 	putFinite(s, UnrealizedPnL, b.UnrealizedPnL)
-	putFinite(s, MarginRatio, marginRatio(b.CrossMaintMargin, b.CrossWalletBalance+b.CrossUnPnL))
 
-	var gross, net, funding float64
+	var gross, net, funding, crossMaint float64
 	for i := range positions {
-		p := positions[i].Raw
-		if !all && p.MarginAsset != asset {
+		if positions[i].pool != k {
 			continue
 		}
+		p := positions[i].Raw
 		n := math.Abs(p.Notional)
 		gross += n
 		net += p.Side.Sign() * n
 		if v, ok := positions[i].Metrics.Get(FundingNextCost); ok {
 			funding += v
 		}
+		if p.MarginType != exchanges.Isolated && p.MaintMargin > 0 && !math.IsInf(p.MaintMargin, 0) {
+			crossMaint += p.MaintMargin
+		}
 	}
+	// The pool's own figure when it is at least its positions' sum; a NaN
+	// (unknown) stays unknown.
+	maint := b.CrossMaintMargin
+	if crossMaint > maint {
+		maint = crossMaint
+	}
+	putFinite(s, MarginRatio, marginRatio(maint, b.CrossWalletBalance+b.CrossUnPnL))
 	s.Put(EffectiveLeverage, perEquity(gross, eq))
 	s.Put(NetExposureRatio, perEquity(net, eq))
 	putFinite(s, FundingNextCost, funding)
@@ -217,26 +334,28 @@ func putFinite(s *Set, id ID, v float64) {
 	s.Put(id, v)
 }
 
-// drawdown records b's equity in hist and sets drawdown_pct on s.
-func drawdown(s *Set, hist *EquityHistory, b *exchanges.Balance, at, now time.Time) {
+// drawdown records pool's equity in hist and sets drawdown_pct on s.
+func drawdown(s *Set, hist *EquityHistory, pool string, eq float64, at, now time.Time) {
 	if hist == nil {
 		return
 	}
-	eq := b.MarginBalance
-	hist.Observe(at, eq)
-	if dd, ok := hist.Drawdown(now, DefaultDrawdownWindow, eq); ok {
+	hist.Observe(pool, at, eq)
+	if dd, ok := hist.drawdownAt(pool, at, now, DefaultDrawdownWindow, eq); ok {
 		putFinite(s, DrawdownPct, dd)
 	}
 }
 
-// positionMetrics sets the position-scope metrics of p. eq is the equity of
-// p's margin asset (eqOK false when unknown).
-func positionMetrics(s *Set, p *exchanges.Position, inverse bool, eq float64, eqOK bool, memo *atrMemo) {
+// positionMetrics sets the position-scope metrics of p. liqSide is the sign
+// of the side the liquidation price guards (see liqSides); eq is the equity
+// of p's pool (eqOK false when unknown).
+func positionMetrics(s *Set, p *exchanges.Position, inverse bool, liqSide, eq float64, eqOK bool, memo *atrMemo) {
 	sign := p.Side.Sign()
 	notional := math.Abs(p.Notional)
 
 	if p.LiquidationPrice > 0 && p.MarkPrice > 0 {
-		dist := math.Abs(p.MarkPrice - p.LiquidationPrice)
+		// Positive on the safe side, negative once the mark is past it, so
+		// that below-rules keep firing rather than bounce.
+		dist := (p.MarkPrice - p.LiquidationPrice) * liqSide
 		putFinite(s, LiqDistancePct, dist/p.MarkPrice*100)
 		if atr, ok := memo.atr(p.Candles); ok && atr > 0 {
 			putFinite(s, LiqDistanceATR, dist/atr)
@@ -261,11 +380,7 @@ func positionMetrics(s *Set, p *exchanges.Position, inverse bool, eq float64, eq
 	if im := initialMargin(p, inverse); im > 0 {
 		putFinite(s, UnrealizedPnLPct, p.UnrealizedPnL/im*100)
 	}
-	stop := 0.0
-	if p.HasStopLoss {
-		stop = 1
-	}
-	s.Put(HasStopLoss, stop)
+	stopMetrics(s, p, liqSide)
 	if p.MarginType == exchanges.Isolated {
 		putFinite(s, MarginRatio, marginRatio(p.MaintMargin, p.IsolatedWallet+p.UnrealizedPnL))
 	}

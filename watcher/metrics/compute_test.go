@@ -70,7 +70,8 @@ func TestComputeUSDM(t *testing.T) {
 				Symbol: "BTCUSDT", Side: exchanges.Long, MarginAsset: "USDT", MarginType: exchanges.Cross,
 				Size: 0.5, EntryPrice: 60000, MarkPrice: 62000, LiquidationPrice: 40000, Leverage: 10,
 				Notional: 31000, UnrealizedPnL: 1000, MaintMargin: 124,
-				FundingRate: 0.0001, FundingInterval: 8 * time.Hour, HasStopLoss: true,
+				FundingRate: 0.0001, FundingInterval: 8 * time.Hour,
+				Stops: []exchanges.Stop{{Trigger: 55800, ClosePosition: true}},
 			},
 			{
 				Symbol: "ETHUSDT", Side: exchanges.Short, MarginAsset: "USDT", MarginType: exchanges.Isolated,
@@ -119,6 +120,8 @@ func TestComputeUSDM(t *testing.T) {
 		FundingNextCost:  3.1,
 		UnrealizedPnLPct: 100.0 / 3, // 1,000 / (0.5 × 60,000 / 10 = 3,000) × 100
 		HasStopLoss:      1,
+		StopCoveragePct:  100,    // close-position
+		StopDistancePct:  10,     // |62,000 − 55,800| / 62,000 × 100
 		MarginRatio:      absent, // cross: the account ratio covers it
 	})
 	checkSet(t, "ETH", &eth.Metrics, want{
@@ -130,6 +133,8 @@ func TestComputeUSDM(t *testing.T) {
 		FundingNextCost:  -6.2,
 		UnrealizedPnLPct: -100.0 / 6, // −1,000 / (10 × 3,000 / 5 = 6,000) × 100
 		HasStopLoss:      0,
+		StopCoveragePct:  0,
+		StopDistancePct:  absent,
 		MarginRatio:      0.031, // 155 / (6,000 − 1,000)
 	})
 }
@@ -148,7 +153,8 @@ func TestComputeHedgeMode(t *testing.T) {
 			{Symbol: "BTCUSDT", Side: exchanges.Long, MarginType: exchanges.Cross, Size: 1, EntryPrice: 100, MarkPrice: 110,
 				LiquidationPrice: 60, Leverage: 2, Notional: 110, UnrealizedPnL: 10, MaintMargin: 0.55, Candles: candles},
 			{Symbol: "BTCUSDT", Side: exchanges.Short, MarginType: exchanges.Cross, Size: 0.5, EntryPrice: 120, MarkPrice: 110,
-				Leverage: 2, Notional: 55, UnrealizedPnL: 5, MaintMargin: 0.275, HasStopLoss: true, Candles: candles},
+				Leverage: 2, Notional: 55, UnrealizedPnL: 5, MaintMargin: 0.275, Candles: candles,
+				Stops: []exchanges.Stop{{Trigger: 132, Quantity: 0.25}}},
 		},
 	}
 	a := Compute("h", "binance-usdm", nil, snap, nil, t0)
@@ -177,7 +183,9 @@ func TestComputeHedgeMode(t *testing.T) {
 		LiqDistancePct:   absent, // no liquidation price
 		LiqDistanceATR:   absent,
 		UnrealizedPnLPct: 50.0 / 3, // 5 / (0.5 × 120 / 2 = 30) × 100
-		HasStopLoss:      1,
+		HasStopLoss:      1,        // no liquidation price: every stop counts
+		StopCoveragePct:  50,       // 0.25 of 0.5
+		StopDistancePct:  20,       // |110 − 132| / 110 × 100
 	})
 }
 
@@ -304,9 +312,12 @@ func TestComputeCOINM(t *testing.T) {
 		MarginRatio:    0.0001 / 0.095, // max(BTC 0.0001/0.095, ETH 0: no cross positions)
 		PositionCount:  2,
 		DataAgeSeconds: 2,
-		Equity:         absent, // money metrics are per asset
-		DrawdownPct:    absent, // two coins: no single equity
+		Equity:         absent, // money metrics are per pool
+		DrawdownPct:    absent, // two coins: per pool
 	})
+	if a.Pool != "" {
+		t.Errorf("Pool = %q, want none: two pools", a.Pool)
+	}
 	if len(a.Assets) != 2 || a.Assets[0].Asset != "BTC" || a.Assets[1].Asset != "ETH" {
 		t.Fatalf("assets = %+v", a.Assets)
 	}
@@ -316,6 +327,7 @@ func TestComputeCOINM(t *testing.T) {
 		EffectiveLeverage: 0.025 / 0.095, NetExposureRatio: 0.025 / 0.095,
 		FundingNextCost: 0.0000025, // 0.025 × 0.0001
 		FundingPaid24h:  0.00001,
+		DrawdownPct:     0, // its first observation
 	})
 	checkSet(t, "ETH", &a.Assets[1].Metrics, want{
 		Equity: 1.9, MarginRatio: 0,
@@ -335,19 +347,22 @@ func TestComputeCOINM(t *testing.T) {
 		UnrealizedPnLPct: -100,            // −0.1 / (100 × 10 / 2,000 / 5 = 0.1) × 100
 		MarginRatio:      0.1,             // 0.002 / (0.12 − 0.1)
 	})
-	if hist.len() != 0 {
-		t.Errorf("multi-asset COIN-M recorded %d equities, want 0", hist.len())
+	if hist.len() != 2 {
+		t.Errorf("two-pool COIN-M recorded %d equities, want one per pool", hist.len())
 	}
 }
 
+// A single-pool COIN-M account keeps its metrics on the account, in its coin.
 func TestComputeCOINMSingleAssetDrawdown(t *testing.T) {
 	hist := NewEquityHistory(0)
-	hist.Observe(t0.Add(-2*time.Hour), 0.125)
+	hist.Observe("BTC", t0.Add(-2*time.Hour), 0.125)
 	snap := &exchanges.Snapshot{Time: t0, Inverse: true, Balances: []exchanges.Balance{{Asset: "BTC", MarginBalance: 0.1}}}
 	a := Compute("c", "binance-coinm", nil, snap, hist, t0)
-	checkSet(t, "account", &a.Metrics, want{DrawdownPct: 20, MarginRatio: 0}) // (0.125 − 0.1) / 0.125
-	checkSet(t, "asset", &a.Assets[0].Metrics, want{Equity: 0.1, DrawdownPct: absent})
-	dd, ok := a.Drawdown(t0, time.Hour) // the 0.125 peak is 2h old
+	checkSet(t, "account", &a.Metrics, want{DrawdownPct: 20, MarginRatio: 0, Equity: 0.1}) // (0.125 − 0.1) / 0.125
+	if a.Pool != "BTC" || a.Assets != nil {
+		t.Errorf("pool %q, assets %v; want BTC on the account", a.Pool, a.Assets)
+	}
+	dd, ok := a.Drawdown("", t0, time.Hour) // the 0.125 peak is 2h old
 	if !ok || dd != 0 {
 		t.Errorf("Drawdown(1h) = %v, %v; want 0, true", dd, ok)
 	}
@@ -355,8 +370,8 @@ func TestComputeCOINMSingleAssetDrawdown(t *testing.T) {
 
 func TestComputeDrawdown(t *testing.T) {
 	hist := NewEquityHistory(0)
-	hist.Observe(t0.Add(-30*time.Hour), 20000) // outside 24h
-	hist.Observe(t0.Add(-2*time.Hour), 12500)
+	hist.Observe("", t0.Add(-30*time.Hour), 20000) // outside 24h
+	hist.Observe("", t0.Add(-2*time.Hour), 12500)
 	snap := &exchanges.Snapshot{Time: t0.Add(-time.Second), Balances: []exchanges.Balance{{MarginBalance: 10000}}}
 	a := Compute("a", "x", nil, snap, hist, t0)
 	checkSet(t, "account", &a.Metrics, want{DrawdownPct: 20}) // (12,500 − 10,000) / 12,500
@@ -369,11 +384,11 @@ func TestComputeDrawdown(t *testing.T) {
 		{48 * time.Hour, 50}, // (20,000 − 10,000) / 20,000
 	}
 	for _, tt := range tests {
-		if dd, ok := a.Drawdown(t0, tt.window); !ok || math.Abs(dd-tt.want) > 1e-9 {
+		if dd, ok := a.Drawdown("", t0, tt.window); !ok || math.Abs(dd-tt.want) > 1e-9 {
 			t.Errorf("Drawdown(%v) = %v, %v; want %v", tt.window, dd, ok, tt.want)
 		}
 	}
-	if _, ok := Compute("a", "x", nil, snap, nil, t0).Drawdown(t0, time.Hour); ok {
+	if _, ok := Compute("a", "x", nil, snap, nil, t0).Drawdown("", t0, time.Hour); ok {
 		t.Error("Drawdown without history is ok")
 	}
 }
@@ -465,13 +480,14 @@ func benchSnapshot(n int) *exchanges.Snapshot {
 	return snap
 }
 
-// Compute allocates the Account and its Positions slice, nothing per position.
+// Compute allocates the Account, its Positions slice and one scratch index,
+// nothing per position.
 func TestComputeAllocations(t *testing.T) {
 	snap := benchSnapshot(1000)
 	hist := NewEquityHistory(0)
 	allocs := testing.AllocsPerRun(20, func() { Compute("a", "x", nil, snap, hist, t0) })
-	if allocs > 2 {
-		t.Errorf("Compute with 1,000 positions made %v allocations, want <= 2", allocs)
+	if allocs > 3 {
+		t.Errorf("Compute with 1,000 positions made %v allocations, want <= 3", allocs)
 	}
 }
 

@@ -1,8 +1,8 @@
 // Package metrics turns an exchange snapshot into the risk metrics of
-// SPEC.md ("Metrics"): margin ratio, equity, leverage, exposure, drawdown,
-// funding and data age per account (per margin asset on COIN-M), and
-// liquidation distance, leverage, size, funding, return on margin and stop
-// coverage per position.
+// SPEC.md ("Metrics", "Margin pools"): margin ratio, equity, leverage,
+// exposure, drawdown, funding and data age per account — per margin pool
+// when it has several — and liquidation distance, leverage, size, funding,
+// return on margin and stop protection per position.
 //
 // Definitions follow Binance. Where a figure cannot be defined (no
 // liquidation price, too few candles for ATR, a gap in the exchange's
@@ -11,13 +11,19 @@
 // the one infinite case (SPEC): effective_leverage and size_pct_equity are
 // +Inf and net_exposure_ratio ±Inf by its sign, so above-rules fire.
 //
-// Compute is on the polling hot path. For a snapshot with n positions it
-// allocates the Account, its Positions slice and, on COIN-M, the Assets slice
-// — nothing per position — so that accounts with thousands of positions
-// stay cheap (see BenchmarkCompute).
+// Stops count only when effective: a stop that would trigger beyond the
+// liquidation price never fires (stops.go). liq_distance_pct is signed:
+// negative once the mark is past the liquidation price.
 //
-// EquityHistory keeps the equity peaks that drawdown_pct needs in a monotonic
-// deque bucketed to one minute, so months of polling cost a bounded few
-// hundred kilobytes at most, and persists them in a small versioned,
-// checksummed binary form.
+// Compute is on the polling hot path. For a snapshot with n positions it
+// allocates the Account, its Positions slice, one scratch index and, with
+// several pools, the Assets slice — nothing per position — so that accounts
+// with thousands of positions stay cheap (see BenchmarkCompute).
+//
+// EquityHistory keeps, per pool, the equity peaks that drawdown_pct needs,
+// net of deposits, withdrawals and transfers, in a monotonic deque bucketed
+// to one minute, so months of polling cost a bounded few hundred kilobytes
+// per pool at most, and persists them (with the IDs of the transfers
+// applied, so none is applied twice) in a small versioned, checksummed
+// binary form.
 package metrics

@@ -8,7 +8,20 @@ import (
 	"math"
 	"testing"
 	"time"
+
+	"github.com/marginwatch/marginwatch/exchanges"
 )
+
+// testPool is the pool the single-pool history tests observe.
+const testPool = "USDT"
+
+// pts returns the entries of h's pool (nil when it has none).
+func pts(h *EquityHistory) []equityPoint {
+	if p := h.pool(testPool, false); p != nil {
+		return p.pts
+	}
+	return nil
+}
 
 type obs struct {
 	at time.Duration // after t0
@@ -17,7 +30,7 @@ type obs struct {
 
 func observeAll(h *EquityHistory, o []obs) {
 	for _, x := range o {
-		h.Observe(t0.Add(x.at), x.eq)
+		h.Observe(testPool, t0.Add(x.at), x.eq)
 	}
 }
 
@@ -59,7 +72,7 @@ func TestEquityHistoryWindows(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			h := NewEquityHistory(tt.capacity)
 			observeAll(h, tt.obs)
-			got, ok := h.Drawdown(t0.Add(tt.now), tt.window, tt.equity)
+			got, ok := h.Drawdown(testPool, t0.Add(tt.now), tt.window, tt.equity)
 			if ok != tt.ok || math.Abs(got-tt.want) > 1e-9 {
 				t.Errorf("Drawdown = %v, %v; want %v, %v", got, ok, tt.want, tt.ok)
 			}
@@ -69,8 +82,8 @@ func TestEquityHistoryWindows(t *testing.T) {
 
 func TestEquityHistoryZeroValue(t *testing.T) {
 	var h EquityHistory
-	h.Observe(t0, 200)
-	if dd, ok := h.Drawdown(t0.Add(time.Hour), 24*time.Hour, 150); !ok || dd != 25 {
+	h.Observe(testPool, t0, 200)
+	if dd, ok := h.Drawdown(testPool, t0.Add(time.Hour), 24*time.Hour, 150); !ok || dd != 25 {
 		t.Errorf("zero value Drawdown = %v, %v; want 25, true", dd, ok)
 	}
 }
@@ -82,7 +95,7 @@ func TestEquityHistoryBounded(t *testing.T) {
 	capacity := 24 * time.Hour
 	h := NewEquityHistory(capacity)
 	for i := range 3 * 24 * 60 * 4 { // three days
-		h.Observe(t0.Add(time.Duration(i)*15*time.Second), 1e6-float64(i))
+		h.Observe(testPool, t0.Add(time.Duration(i)*15*time.Second), 1e6-float64(i))
 	}
 	if n, limit := h.len(), int(capacity/time.Minute)+1; n > limit {
 		t.Errorf("len = %d, want <= %d", n, limit)
@@ -91,7 +104,7 @@ func TestEquityHistoryBounded(t *testing.T) {
 	// bucketing may keep up to a minute more.
 	last := t0.Add(time.Duration(3*24*60*4-1) * 15 * time.Second)
 	eq := 1e6 - float64(3*24*60*4-1)
-	dd, ok := h.Drawdown(last, capacity, eq)
+	dd, ok := h.Drawdown(testPool, last, capacity, eq)
 	lo, hi := 24*60*4/(eq+24*60*4)*100, (24*60*4+4)/(eq+24*60*4+4)*100
 	if !ok || dd < lo-1e-9 || dd > hi+1e-9 {
 		t.Errorf("Drawdown = %v, %v; want within [%v, %v]", dd, ok, lo, hi)
@@ -123,12 +136,12 @@ func TestEquityHistoryRoundTrip(t *testing.T) {
 			if back.capacity != 48*time.Hour {
 				t.Errorf("capacity = %v, want 48h", back.capacity)
 			}
-			if len(back.pts) != len(h.pts) {
-				t.Fatalf("entries = %v, want %v", back.pts, h.pts)
+			if len(pts(&back)) != len(pts(h)) {
+				t.Fatalf("entries = %v, want %v", pts(&back), pts(h))
 			}
-			for i := range h.pts {
-				if back.pts[i] != h.pts[i] {
-					t.Errorf("entry %d = %v, want %v", i, back.pts[i], h.pts[i])
+			for i := range pts(h) {
+				if pts(&back)[i] != pts(h)[i] {
+					t.Errorf("entry %d = %v, want %v", i, pts(&back)[i], pts(h)[i])
 				}
 			}
 			again, _ := back.MarshalBinary()
@@ -159,17 +172,17 @@ func TestEquityHistoryRestart(t *testing.T) {
 
 	now := t0.Add(6 * time.Hour)
 	for _, w := range []time.Duration{time.Hour, 90 * time.Minute, 5 * time.Hour, 24 * time.Hour} {
-		a, aok := steady.Drawdown(now, w, 90)
-		b, bok := restarted.Drawdown(now, w, 90)
+		a, aok := steady.Drawdown(testPool, now, w, 90)
+		b, bok := restarted.Drawdown(testPool, now, w, 90)
 		if a != b || aok != bok {
 			t.Errorf("window %v: restarted %v, %v; steady %v, %v", w, b, bok, a, aok)
 		}
 	}
 	// Hand-computed: 24h peak 130 → (130−90)/130; 90m peak 128 → (128−90)/128.
-	if dd, _ := restarted.Drawdown(now, 24*time.Hour, 90); math.Abs(dd-4000.0/130) > 1e-9 {
+	if dd, _ := restarted.Drawdown(testPool, now, 24*time.Hour, 90); math.Abs(dd-4000.0/130) > 1e-9 {
 		t.Errorf("24h drawdown = %v, want %v", dd, 4000.0/130)
 	}
-	if dd, _ := restarted.Drawdown(now, 90*time.Minute, 90); math.Abs(dd-3800.0/128) > 1e-9 {
+	if dd, _ := restarted.Drawdown(testPool, now, 90*time.Minute, 90); math.Abs(dd-3800.0/128) > 1e-9 {
 		t.Errorf("90m drawdown = %v, want %v", dd, 3800.0/128)
 	}
 }
@@ -218,7 +231,7 @@ func TestEquityHistoryUnmarshalCorrupt(t *testing.T) {
 		{"short", []byte{1, 2, 3}},
 		{"bit flip", flipped},
 		{"truncated", valid[:len(valid)-1]},
-		{"version 2", withCRC(append([]byte{2}, body[1:]...))},
+		{"version 3", withCRC(append([]byte{3}, body[1:]...))},
 		{"trailing bytes", withCRC(append(bytes.Clone(body), 0))},
 		{"zero capacity", withCRC([]byte{1, 0, 0})},
 		{"huge count", entries(binary.AppendUvarint(nil, 1<<40))},
@@ -260,9 +273,11 @@ func FuzzEquityHistoryUnmarshal(f *testing.F) {
 		if err := h.UnmarshalBinary(data); err != nil {
 			return
 		}
-		for i := 1; i < len(h.pts); i++ {
-			if h.pts[i].ms <= h.pts[i-1].ms || h.pts[i].eq >= h.pts[i-1].eq {
-				t.Fatalf("decoded entries break the deque invariant: %v", h.pts)
+		for _, p := range h.pools {
+			for i := 1; i < len(p.pts); i++ {
+				if p.pts[i].ms <= p.pts[i-1].ms || p.pts[i].eq >= p.pts[i-1].eq {
+					t.Fatalf("decoded entries break the deque invariant: %v", p.pts)
+				}
 			}
 		}
 		out, err := h.MarshalBinary()
@@ -273,7 +288,8 @@ func FuzzEquityHistoryUnmarshal(f *testing.F) {
 		if err := again.UnmarshalBinary(out); err != nil {
 			t.Fatalf("re-decoding own output: %v", err)
 		}
-		h.Observe(t0, 1)
-		h.Drawdown(t0, time.Hour, 1)
+		h.Observe(testPool, t0, 1)
+		h.Transfer(exchanges.Transfer{ID: "x", Pool: testPool, Amount: -1, Time: t0})
+		h.Drawdown(testPool, t0, time.Hour, 1)
 	})
 }

@@ -26,16 +26,22 @@ const (
 	FundingAPRPct
 	UnrealizedPnLPct
 	HasStopLoss
+	StopCoveragePct
+	StopDistancePct
 	numMetrics
 )
 
 // Scope is where a metric is defined: on the account, on each position, or both.
 type Scope uint8
 
-// Scopes (a bit set).
+// Scopes (a bit set). PoolScope marks the account metrics that are per
+// margin pool when an account has more than one (an Asset's Metrics); the
+// other account metrics (margin_ratio as the highest pool's, position_count,
+// data_age_seconds) stay on the account.
 const (
 	AccountScope Scope = 1 << iota
 	PositionScope
+	PoolScope
 )
 
 // Info describes a metric.
@@ -46,25 +52,27 @@ type Info struct {
 }
 
 var catalogue = [numMetrics]Info{
-	MarginRatio:       {"margin_ratio", AccountScope | PositionScope, "account: cross maintenance margin / (cross wallet + cross unrealized PnL), 1.0 = liquidation; position: the same for an isolated position"},
-	Equity:            {"equity", AccountScope, "wallet balance + unrealized PnL (Binance totalMarginBalance)"},
-	AvailableBalance:  {"available_balance", AccountScope, "balance free for new positions or withdrawal"},
-	UnrealizedPnL:     {"unrealized_pnl", AccountScope, "unrealized PnL of all positions"},
-	EffectiveLeverage: {"effective_leverage", AccountScope, "Σ|notional| / equity; +Inf when equity <= 0"},
-	NetExposureRatio:  {"net_exposure_ratio", AccountScope, "(long notional − short notional) / equity; ±Inf by its sign when equity <= 0"},
-	DrawdownPct:       {"drawdown_pct", AccountScope, "fall of equity from its peak within the window (default 24h), in %"},
-	FundingNextCost:   {"funding_next_cost", AccountScope | PositionScope, "projected cost of the next funding; positive = you pay"},
-	FundingPaid24h:    {"funding_paid_24h", AccountScope, "funding paid over the last 24h; positive = paid"},
+	MarginRatio:       {"margin_ratio", AccountScope | PoolScope | PositionScope, "account: cross maintenance margin / (cross wallet + cross unrealized PnL), 1.0 = liquidation, the highest pool's; position: the same for an isolated position"},
+	Equity:            {"equity", AccountScope | PoolScope, "wallet balance + unrealized PnL (Binance totalMarginBalance)"},
+	AvailableBalance:  {"available_balance", AccountScope | PoolScope, "balance free for new positions or withdrawal"},
+	UnrealizedPnL:     {"unrealized_pnl", AccountScope | PoolScope, "unrealized PnL of all positions"},
+	EffectiveLeverage: {"effective_leverage", AccountScope | PoolScope, "Σ|notional| / equity; +Inf when equity <= 0"},
+	NetExposureRatio:  {"net_exposure_ratio", AccountScope | PoolScope, "(long notional − short notional) / equity; ±Inf by its sign when equity <= 0"},
+	DrawdownPct:       {"drawdown_pct", AccountScope | PoolScope, "fall of equity from its peak within the window (default 24h), in %; deposits, withdrawals and transfers shift the peak"},
+	FundingNextCost:   {"funding_next_cost", AccountScope | PoolScope | PositionScope, "projected cost of the next funding; positive = you pay"},
+	FundingPaid24h:    {"funding_paid_24h", AccountScope | PoolScope, "funding paid over the last 24h; positive = paid"},
 	PositionCount:     {"position_count", AccountScope, "number of open positions"},
 	DataAgeSeconds:    {"data_age_seconds", AccountScope, "seconds since the last successful poll"},
-	LiqDistancePct:    {"liq_distance_pct", PositionScope, "|mark − liquidation price| / mark × 100; absent without a liquidation price"},
-	LiqDistanceATR:    {"liq_distance_atr", PositionScope, "distance to liquidation in units of ATR(14) on 1h candles"},
+	LiqDistancePct:    {"liq_distance_pct", PositionScope, "|mark − liquidation price| / mark × 100, negative once the mark is past it; absent without a liquidation price"},
+	LiqDistanceATR:    {"liq_distance_atr", PositionScope, "signed distance to liquidation in units of ATR(14) on 1h candles"},
 	Leverage:          {"leverage", PositionScope, "the position's leverage setting"},
 	SizePctEquity:     {"size_pct_equity", PositionScope, "|notional| / equity × 100; +Inf when equity <= 0"},
 	FundingRate:       {"funding_rate", PositionScope, "current predicted funding rate per interval"},
 	FundingAPRPct:     {"funding_apr_pct", PositionScope, "funding rate annualised, in %, signed as cost to this position"},
 	UnrealizedPnLPct:  {"unrealized_pnl_pct", PositionScope, "PnL / (size × entry / leverage) × 100 (Binance's ROE)"},
-	HasStopLoss:       {"has_stop_loss", PositionScope, "1 when a stop rests on the closing side of the position, else 0"},
+	HasStopLoss:       {"has_stop_loss", PositionScope, "1 when an effective stop (one that triggers before liquidation) protects the position, else 0"},
+	StopCoveragePct:   {"stop_coverage_pct", PositionScope, "Σ quantity of effective stops / |size| × 100 (close-position = 100), capped at 100; 0 without one"},
+	StopDistancePct:   {"stop_distance_pct", PositionScope, "|mark − nearest effective stop trigger| / mark × 100; absent without one"},
 }
 
 // All returns every metric ID in catalogue order.
@@ -88,6 +96,14 @@ func Lookup(name string) (ID, bool) {
 
 // Info describes the metric.
 func (id ID) Info() Info { return catalogue[id] }
+
+// PerPool reports whether an account rule on id judges each margin pool of
+// an account with several (the Assets' Metrics) rather than the account: every
+// PoolScope metric but margin_ratio, which the account carries as its
+// highest pool's.
+func (id ID) PerPool() bool {
+	return id < numMetrics && catalogue[id].Scopes&PoolScope != 0 && id != MarginRatio
+}
 
 // String is the metric's name.
 func (id ID) String() string { return catalogue[id].Name }

@@ -32,18 +32,24 @@
 //
 // An alert resolves (kind resolved, when send_resolved) only when its metric
 // is present and back on the safe side past the hysteresis. When its target
-// goes away in a fresh evaluation — a position closed or liquidated, a COIN-M
-// margin asset no longer held — a firing alert ends with status resolved,
+// goes away in a fresh evaluation — a position closed or liquidated, a
+// margin pool no longer held — a firing alert ends with status resolved,
 // kind closed and reason "liquidated" when the same evaluation's events hold
 // a liquidation of that symbol (and side, when the event names one), else
 // "closed"; a pending one ends silently. send_resolved: false silences a
 // plain close but never a liquidation. The closing summary is built in (see
 // Closed); the runbook is the rule's, executed with .Reason set.
 //
-// Account-scope rules read the account's metrics. On a COIN-M account, whose
-// money metrics exist per margin asset, a metric the account level lacks is
-// read from each asset instead and the asset name becomes the alert's Symbol
-// (so "equity below 2" fires per coin).
+// Account-scope rules read the account's metrics. On an account with several
+// margin pools (COIN-M coins, USDⓈ-M USDT and USDC in single-asset mode),
+// whose money metrics exist per pool, a rule on a money metric
+// (metrics.ID.PerPool: drawdown_pct with any window included) judges each
+// pool instead: the pool's asset becomes the alert's Symbol and its "asset"
+// label (so "equity below 2" fires per coin). margin_ratio, position_count
+// and data_age_seconds stay on the account, margin_ratio as the highest
+// pool's. An account with one pool keeps everything on the account, so its
+// alerts have no Symbol; an account that gains or loses a second pool
+// closes the alerts of the old shape and starts the new ones.
 //
 // # Templates
 //

@@ -224,24 +224,17 @@ func (e *Engine) Evaluate(acct *metrics.Account, now time.Time) Result {
 }
 
 func (e *Engine) evalAccount(b *buffers, ri int, r *Rule, acct *metrics.Account, now time.Time) {
-	var v float64
-	var ok bool
-	if r.window > 0 {
-		v, ok = acct.Drawdown(now, r.window)
-	} else {
-		v, ok = acct.Metrics.Get(r.metric)
-	}
-	e.step(b, ri, r, acct, target{set: &acct.Metrics}, v, ok, now)
-	if ok || len(acct.Assets) == 0 || r.window > 0 {
+	if !perPool(r, acct) {
+		v, ok := accountValue(r, acct, now)
+		e.step(b, ri, r, acct, target{set: &acct.Metrics}, v, ok, now)
 		return
 	}
-	// COIN-M: money metrics live on each margin asset. An asset without the
-	// metric is a gap (its alert keeps its state); an asset no longer listed
-	// closes its alert.
+	// Several margin pools: a pool without the metric is a gap (its alert
+	// keeps its state); a pool no longer listed, or the account's own alert
+	// of when it had one pool, closes.
 	for i := range acct.Assets {
-		as := &acct.Assets[i]
-		v, ok := as.Metrics.Get(r.metric)
-		e.step(b, ri, r, acct, target{sym: as.Asset, set: &as.Metrics}, v, ok, now)
+		t, v, ok := poolTarget(r, acct, i, now)
+		e.step(b, ri, r, acct, t, v, ok, now)
 	}
 }
 

@@ -70,21 +70,14 @@ func FiringNow(rules []*Rule, acct *metrics.Account, now time.Time) []Hit {
 		}
 		switch r.scope {
 		case scopeAccountID:
-			var v float64
-			var ok bool
-			if r.window > 0 {
-				v, ok = acct.Drawdown(now, r.window)
-			} else {
-				v, ok = acct.Metrics.Get(r.metric)
-			}
-			if ok || len(acct.Assets) == 0 || r.window > 0 {
+			if !perPool(r, acct) {
+				v, ok := accountValue(r, acct, now)
 				hit(r, target{set: &acct.Metrics}, v, ok)
 				continue
 			}
 			for i := range acct.Assets {
-				as := &acct.Assets[i]
-				v, ok := as.Metrics.Get(r.metric)
-				hit(r, target{sym: as.Asset, set: &as.Metrics}, v, ok)
+				t, v, ok := poolTarget(r, acct, i, now)
+				hit(r, t, v, ok)
 			}
 		case scopePositionID:
 			for i := range acct.Positions {

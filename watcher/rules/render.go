@@ -19,8 +19,9 @@ type TemplateData struct {
 	Account string
 	Rule    string
 	// Symbol and Side identify the position ("BTCUSDT", "long" or "short").
-	// Account alerts have both empty, except per-asset alerts of a COIN-M
-	// account, whose Symbol is the margin asset ("BTC").
+	// Account alerts have both empty, except the per-pool alerts of an
+	// account with several margin pools, whose Symbol is the pool's asset
+	// ("BTC", "USDC"; also Labels["asset"]).
 	Symbol string
 	Side   string
 	// Metric is the watched metric's name ("" for events).
@@ -52,10 +53,11 @@ type TemplateData struct {
 }
 
 // target is what one evaluation of a rule looks at: the account itself, one
-// of its margin assets, or one position. set is nil when the target is gone
-// (a closed position).
+// of its margin pools (asset set), or one position. set is nil when the
+// target is gone (a closed position).
 type target struct {
 	sym, side string
+	asset     string
 	set       *metrics.Set
 	pos       *metrics.Position
 }
@@ -82,7 +84,7 @@ func alert(r *Rule, acct *metrics.Account, t target, st *State, kind notifiers.K
 		Op:        r.Op(),
 		StartsAt:  st.StartsAt,
 		At:        now,
-		Labels:    mergeLabels(acct.Labels, r.labels),
+		Labels:    alertLabels(acct, r, t.asset),
 		Context:   alertContext(r, acct, t),
 	}
 	var m map[string]float64
@@ -117,7 +119,11 @@ func alert(r *Rule, acct *metrics.Account, t target, st *State, kind notifiers.K
 func closing(r *Rule, acct *metrics.Account, st State, reason string, now time.Time) notifiers.Alert {
 	st.Metric, st.Op = r.Metric, r.Op()
 	st.Threshold = r.thr[clampSev(st.Severity)]
-	st.Labels = mergeLabels(acct.Labels, r.labels)
+	asset := ""
+	if r.scope == scopeAccountID {
+		asset = st.Key.Symbol // a pool's alert
+	}
+	st.Labels = alertLabels(acct, r, asset)
 	st.Runbook = render(r.runbook, &TemplateData{
 		Account:   st.Key.Account,
 		Rule:      r.Name,
@@ -134,8 +140,22 @@ func closing(r *Rule, acct *metrics.Account, st State, reason string, now time.T
 		Metrics:   map[string]float64{},
 	}, nil)
 	a := Closed(st, reason, "", now)
-	a.Context = alertContext(r, acct, target{sym: st.Key.Symbol, side: st.Key.Side})
+	a.Context = alertContext(r, acct, target{sym: st.Key.Symbol, side: st.Key.Side, asset: asset})
 	return a
+}
+
+// alertLabels are the account's labels merged with the rule's (the rule
+// wins), and for a pool's alert "asset", the pool's, which nothing overrides.
+func alertLabels(acct *metrics.Account, r *Rule, asset string) map[string]string {
+	m := mergeLabels(acct.Labels, r.labels)
+	if asset == "" {
+		return m
+	}
+	if m == nil {
+		m = make(map[string]string, 1)
+	}
+	m["asset"] = asset
+	return m
 }
 
 // eventAlert builds the notification for one account event.
@@ -227,7 +247,7 @@ func defaultSummary(d *TemplateData) string {
 		b.WriteString("resolved: ")
 	}
 	if d.Side == "" {
-		// Account alert (Symbol may name a COIN-M margin asset).
+		// Account alert (Symbol may name a margin pool's asset).
 		b.WriteString(d.Account)
 		b.WriteString(" ")
 	}
@@ -309,21 +329,18 @@ func alertContext(r *Rule, acct *metrics.Account, t target) map[string]float64 {
 		return ok
 	}
 	// acctSet holds the account money metrics relevant to this target: the
-	// account's, or on COIN-M the target's margin asset's.
+	// account's, or with several margin pools the target's pool's.
 	acctSet := &acct.Metrics
-	asset := ""
-	switch {
-	case t.pos != nil && t.pos.Raw != nil:
-		asset = t.pos.Raw.MarginAsset
-	case t.pos == nil && t.sym != "" && t.side == "":
-		asset = t.sym
-	}
-	if _, ok := acct.Metrics.Get(metrics.Equity); !ok && asset != "" {
-		for i := range acct.Assets {
-			if acct.Assets[i].Asset == asset {
-				acctSet = &acct.Assets[i].Metrics
-				break
+	if len(acct.Assets) > 0 {
+		asset := t.asset
+		if t.pos != nil && t.pos.Raw != nil {
+			asset = t.pos.Raw.Pool
+			if asset == "" {
+				asset = t.pos.Raw.MarginAsset
 			}
+		}
+		if s := poolSet(acct, asset); s != nil {
+			acctSet = s
 		}
 	}
 

@@ -146,7 +146,7 @@ func closedSummary(st *State, reason string) string {
 	switch {
 	case k.Side != "": // a position
 		b.WriteString(k.Symbol + " " + k.Side + " " + verb + " while " + k.Rule + " was ")
-	case k.Symbol != "" && reason == notifiers.ReasonClosed: // a COIN-M margin asset
+	case k.Symbol != "" && reason == notifiers.ReasonClosed: // a margin pool
 		b.WriteString(k.Account + " " + k.Symbol + " margin asset is gone while " + k.Rule + " was ")
 	case k.Symbol != "":
 		b.WriteString(k.Account + " " + k.Symbol + " " + verb + " while " + k.Rule + " was ")
