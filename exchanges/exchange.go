@@ -153,10 +153,6 @@ type Position struct {
 	FundingRate     float64
 	FundingInterval time.Duration
 	NextFundingTime time.Time
-	// HasStopLoss: a stop order rests on the closing side of this position.
-	// Deprecated: replaced by Stops, from which the metrics decide which
-	// stops are effective.
-	HasStopLoss bool
 	// Stops are the stop-loss orders resting on the closing side of this
 	// position (reduce-only or close-position in one-way mode; in hedge mode
 	// the side that closes this position side), regular, algo/conditional,

@@ -341,9 +341,9 @@ func TestStatusBinanceUSDCPool(t *testing.T) {
 // TestStatusCoinMHedgeFloor: Binance's COIN-M hedge example reports the BTC
 // asset's maintMargin as 0 while the long is 1% from liquidation. The
 // pool's maintenance margin is never below its cross positions' (from the
-// brackets, by quantity in BTC): long 100/mark BTC × 0.4%, short 200/mark
-// × 0.5% − 0.00001; the account margin ratio is their sum over the cross
-// wallet 0.00241969, not 0.
+// brackets, by quantity in BTC): the long's 100/mark BTC × 0.4% (the added
+// short is isolated and has its own); the account margin ratio is that over
+// the cross wallet 0.00241969, not 0.
 func TestStatusCoinMHedgeFloor(t *testing.T) {
 	srv := binancetest.NewServer(t, binancetest.Options{Account: binancetest.COINMHedge})
 	code, out, errOut := runCLI("status", "-config", binanceConfig(t, "binance-coinm", srv.URL, ""), "-json")
@@ -355,7 +355,7 @@ func TestStatusCoinMHedgeFloor(t *testing.T) {
 		t.Fatal(err)
 	}
 	const mark = 11788.66626667
-	want := (100/mark*0.004 + 200/mark*0.005 - 0.00001) / 0.00241969
+	want := 100 / mark * 0.004 / 0.00241969
 	if got := metricOf(doc.Accounts[0].Metrics, "margin_ratio"); !near(got, want) {
 		t.Errorf("account margin_ratio = %v, want %v (the pool floor)", got, want)
 	}

@@ -143,15 +143,16 @@ func TestSnapshotCOINMHedge(t *testing.T) {
 		k           key
 		size, notnl float64
 		maint       float64
+		margin      exchanges.MarginType
 	}{
 		// 0.00848 BTC: bracket 1 (< 0.01 BTC), 0.4%, cum 0.
-		{long, 1, longQ, longQ * 0.004},
+		{long, 1, longQ, longQ * 0.004, exchanges.Cross},
 		// 0.01697 BTC: bracket 2 (0.01 to 50 BTC), 0.5%, cum 0.00001.
-		{short, 2, shrtQ, shrtQ*0.005 - 0.00001},
+		{short, 2, shrtQ, shrtQ*0.005 - 0.00001, exchanges.Isolated},
 	}
 	for _, c := range cases {
 		p := raw[c.k]
-		if p.Size != c.size || p.ContractSize != 100 || p.MarginAsset != "BTC" || p.MarginType != exchanges.Cross ||
+		if p.Size != c.size || p.ContractSize != 100 || p.MarginAsset != "BTC" || p.MarginType != c.margin ||
 			!close(p.Notional, c.notnl) || !close(p.MaintMargin, c.maint) {
 			t.Errorf("%s %s: size %v × %v %s %s, notional %.12g (want %.12g), maint %.12g (want %.12g)",
 				c.k.symbol, c.k.side, p.Size, p.ContractSize, p.MarginAsset, p.MarginType, p.Notional, c.notnl, p.MaintMargin, c.maint)
@@ -177,11 +178,22 @@ func TestSnapshotCOINMHedge(t *testing.T) {
 		"funding_apr_pct":    0,
 		"funding_next_cost":  0,
 		"unrealized_pnl_pct": 0.0000163 / (2 * 100 / 11800.0 / 125) * 100,
+		// Isolated: maintenance margin / isolatedMargin (wallet + PnL).
+		"margin_ratio": (shrtQ*0.005 - 0.00001) / 0.0002,
 	})
+	// One pool (BTC), so its money metrics are the account's. The asset
+	// row reports no maintenance margin: the floor is the cross long's.
 	checkSet(t, "account", a.Metrics, want{
-		"margin_ratio":     downstream, // the pool floor: Σ cross maint / equity, once the metrics take it
-		"position_count":   2,
-		"data_age_seconds": 0,
+		"margin_ratio":       longQ * 0.004 / eq,
+		"equity":             eq,
+		"available_balance":  eq,
+		"unrealized_pnl":     0,
+		"effective_leverage": (longQ + shrtQ) / eq,
+		"net_exposure_ratio": (longQ - shrtQ) / eq,
+		"funding_next_cost":  0,
+		"funding_paid_24h":   0,
+		"position_count":     2,
+		"data_age_seconds":   0,
 	})
 }
 

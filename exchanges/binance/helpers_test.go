@@ -69,12 +69,8 @@ func fixture(t *testing.T, exchange string, so binancetest.Options, mod func(*co
 }
 
 // want is expected metrics: name → value; a name mapped to NaN must be
-// absent, one mapped to downstream present with any value.
+// absent.
 type want map[string]float64
-
-// downstream marks a metric whose value is the metrics package's business
-// (tested there), not the adapter's.
-var downstream = math.Inf(-1)
 
 // stopMetrics are computed by the metrics package from Position.Stops;
 // this package tests the Stops themselves (stops_test.go).
@@ -85,12 +81,6 @@ func checkSet(t *testing.T, what string, s metrics.Set, w want) {
 	got := s.Map()
 	for name, v := range w {
 		g, ok := got[name]
-		if v == downstream {
-			if !ok {
-				t.Errorf("%s: %s absent", what, name)
-			}
-			continue
-		}
 		if math.IsNaN(v) {
 			if ok {
 				t.Errorf("%s: %s = %v, want absent", what, name, g)

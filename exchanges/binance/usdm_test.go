@@ -124,9 +124,10 @@ func TestSnapshotUSDMHedge(t *testing.T) {
 		k key
 		w want
 	}{
+		// Both cross legs are liquidated with the net short, at 30000.
 		{key{"BTCUSDT", exchanges.Long}, want{
-			"liq_distance_pct":   6000.0 / 21000 * 100,
-			"liq_distance_atr":   6000.0 / 200,
+			"liq_distance_pct":   9000.0 / 21000 * 100,
+			"liq_distance_atr":   9000.0 / 200,
 			"leverage":           20,
 			"size_pct_equity":    210 / eq * 100,
 			"funding_rate":       0.00038246,

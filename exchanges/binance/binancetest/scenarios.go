@@ -173,8 +173,12 @@ func usdmOneWay() scenario {
 
 // usdmHedge: hedge mode.
 //
-//	BTCUSDT  LONG  0.01 @ 20000, mark 21000, cross 20x, maint 0.84, liq 15000
+//	BTCUSDT  LONG  0.01 @ 20000, mark 21000, cross 20x, maint 0.84, liq 30000
 //	BTCUSDT  SHORT 0.02 @ 22000, mark 21000, cross 20x, maint 1.68, liq 30000
+//
+// Cross legs of one symbol share one liquidation price, that of the net
+// position (here short 0.01), as Binance reports them.
+//
 //	COMPUSDT SHORT 1 (the fixture's row), cross 20x, maint 0.49720233, liq 2260.5675721
 //
 // Wallet 1000, unrealized 10 + 20 + 21.20817624 = 51.20817624.
@@ -222,7 +226,7 @@ func usdmHedge() scenario {
 }`
 	b["/fapi/v3/positionRisk"] = `[
   {"symbol": "BTCUSDT", "positionSide": "LONG", "positionAmt": "0.010", "entryPrice": "20000.0", "breakEvenPrice": "20010.0",
-   "markPrice": "21000.00000000", "unRealizedProfit": "10.00000000", "liquidationPrice": "15000.00000000",
+   "markPrice": "21000.00000000", "unRealizedProfit": "10.00000000", "liquidationPrice": "30000.00000000",
    "isolatedMargin": "0", "notional": "210.00000000", "marginAsset": "USDT", "isolatedWallet": "0",
    "initialMargin": "10.5", "maintMargin": "0.84", "positionInitialMargin": "10.5", "openOrderInitialMargin": "0",
    "adl": 2, "bidNotional": "0", "askNotional": "0", "updateTime": 1655217461579},
@@ -347,7 +351,7 @@ func coinm() scenario {
 // served as they are:
 //
 //	BTCUSD_201225 LONG  1 contract × 100 USD @ 11707.70000003, mark 11788.66626667, cross 125x, liq 11667.63509587 (the fixture's row)
-//	BTCUSD_201225 SHORT 2 contracts @ 11800, same mark, cross 125x, liq 12650 (an added row: the fixture's SHORT row is empty)
+//	BTCUSD_201225 SHORT 2 contracts @ 11800, same mark, isolated 125x, margin 0.0002 BTC, liq 12650 (an added row: the fixture's SHORT row is empty)
 //
 // Binance's account example was taken before the positions opened: every
 // maintMargin "0", the BTC asset with wallet 0.00241969 and no PnL or
@@ -359,7 +363,10 @@ func coinm() scenario {
 // liquidation would be an all-clear by mistake). The exchangeInfo excerpt
 // lists only BTCUSD_200925: BTCUSD_201225 is added, assumed built like it
 // (contractSize 100, marginAsset BTC, CURRENT_QUARTER, delivery 2020-12-25
-// 08:00 UTC). Its brackets are made up with a small first cap so that the
+// 08:00 UTC). The added short is isolated: a cross short of 2 contracts
+// would make the symbol's net cross position short, and the cross legs
+// would then share a liquidation price above the mark, which the
+// fixture's long row (liquidation below the mark) contradicts. Its brackets are made up with a small first cap so that the
 // two sides fall in different brackets: < 0.01 BTC 0.4%; 0.01 to 50 BTC
 // 0.5%, cum 0.00001. premiumIndex reports a delivery contract as the docs
 // do: lastFundingRate "" and nextFundingTime 0.
@@ -377,7 +384,7 @@ func coinmHedge() scenario {
 		// Added: the short the fixture's empty SHORT row does not hold.
 		`{"symbol": "BTCUSD_201225", "positionAmt": "-2", "entryPrice": "11800.0", "breakEvenPrice": "11795.3",
    "markPrice": "11788.66626667", "unRealizedProfit": "0.00001630", "liquidationPrice": "12650.00000000",
-   "leverage": "125", "maxQty": "50", "marginType": "cross", "isolatedMargin": "0.00000000",
+   "leverage": "125", "maxQty": "50", "marginType": "isolated", "isolatedMargin": "0.00020000",
    "isAutoAddMargin": "false", "positionSide": "SHORT", "updateTime": 1627026881327}`)
 	b["/dapi/v1/account"] = Fixture("dapi_v1_account_hedge.json")
 	b["/dapi/v1/premiumIndex"] = `[
