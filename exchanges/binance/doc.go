@@ -80,7 +80,8 @@
 // Snapshot.Transfers, each once, handed out by the first Snapshot that
 // succeeds after the read; trading income (realized PnL, funding,
 // commission, rebates, insurance clearance, settlement) never does. The
-// first Snapshot is the baseline: transfers before it are not reported. In
+// first Snapshot reports those of the last 24h too, made while the daemon
+// was down among them (the equity history applies each ID once). In
 // multi-assets mode a transfer counts in the USD pool: stablecoins one to
 // one, other assets at the mark price of their USDT perpetual (premiumIndex,
 // weight 1). A wallet that moves while the positions stay as they were

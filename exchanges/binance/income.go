@@ -57,9 +57,6 @@ type incomeState struct {
 	seen map[string]int64
 	// funding is every FUNDING_FEE row of the last 24h.
 	funding []fundingRow
-	// from (ms) is the time of the first read: rows up to it predate this
-	// adapter and are not reported as transfers.
-	from int64
 	// pending are transfers read but not yet handed out by a successful
 	// Snapshot.
 	pending []exchanges.Transfer
@@ -125,15 +122,13 @@ func (e *Exchange) incomeDue(now time.Time, wallets map[string]string, hs []held
 // stops where it got to, a warning says funding_paid_24h is partial, and
 // the next refresh goes on from there.
 //
-// Transfers before the adapter's first read are not reported: the first
-// Snapshot is the baseline. A transfer made while the daemon was down
-// therefore shows as a drawdown after a restart, never as a peak shifted
-// twice.
+// The first read reports the transfers of its whole window (the last
+// 24h), those made while the daemon was down among them, so that a
+// withdrawal made meanwhile does not read as a loss after a restart. The
+// equity history applies each transfer ID once, so one already applied
+// before the restart is not applied again.
 func (e *Exchange) refreshIncome(ctx context.Context, now time.Time, hot, force bool, pool func(asset string) string, usd bool) error {
 	st := &e.cache.inc
-	if st.from == 0 {
-		st.from = now.UnixMilli()
-	}
 	if hot || (e.cache.income != nil && !force && now.Sub(e.cache.incomeAt) < incomeTTL) {
 		return nil
 	}
@@ -204,7 +199,7 @@ func (e *Exchange) refreshIncome(ctx context.Context, now time.Time, hot, force 
 			if r.time >= dayAgo {
 				funding = append(funding, fundingRow{asset: r.asset, amount: v, at: r.time})
 			}
-		case transferTypes[r.typ] && r.time > st.from:
+		case transferTypes[r.typ]:
 			amount := v
 			if usd && !usdStable[r.asset] {
 				px, ok := prices[r.asset]

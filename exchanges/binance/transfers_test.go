@@ -16,9 +16,11 @@ var fixtureIncomeTime = time.UnixMilli(1570608000000).UTC()
 
 // TestTransfers: the income fixture bodies (a TRANSFER row each, served as
 // they are; COIN-M's tranId is a string) and added rows in their shape.
-// The first poll is the baseline: a transfer before it is not reported.
-// A transfer after it is reported once, with its pool, amount and time;
-// trading income (funding, realized PnL, commission) never is.
+// The first poll reports the transfers of the last 24h (one made while the
+// daemon was down must not read as a loss after a restart; the equity
+// history applies each ID once). A transfer after it is reported once,
+// with its pool, amount and time; trading income (funding, realized PnL,
+// commission) never is.
 func TestTransfers(t *testing.T) {
 	cases := []struct {
 		name, exch, fixture, asset string
@@ -37,7 +39,7 @@ func TestTransfers(t *testing.T) {
 			}
 			at := func(h, m int) time.Time { return time.Date(2019, 10, 9, h, m, 0, 0, time.UTC) }
 			srv.AddIncome(
-				binancetest.Income{Type: "TRANSFER", Amount: "-40", Asset: c.asset, Time: at(6, 0)}, // before the first poll
+				binancetest.Income{Type: "TRANSFER", Amount: "-40", Asset: c.asset, Time: at(6, 0)}, // before the first poll: while the daemon was down
 				binancetest.Income{Type: "TRANSFER", Amount: "500", Asset: c.asset, Time: at(7, 30)},
 				binancetest.Income{Type: "COIN_SWAP_WITHDRAW", Amount: "-25", Asset: c.asset, Time: at(7, 40)},
 				binancetest.Income{Symbol: "X", Type: "FUNDING_FEE", Amount: "-1", Asset: c.asset, Time: at(7, 45)},
@@ -52,8 +54,8 @@ func TestTransfers(t *testing.T) {
 				}
 				return snap.Transfers
 			}
-			if got := poll(); len(got) != 0 {
-				t.Errorf("first poll (baseline): transfers %+v, want none", got)
+			if got := poll(); len(got) != 1 || got[0].Amount != -40 || got[0].Pool != c.asset || !got[0].Time.Equal(at(6, 0)) {
+				t.Errorf("first poll: transfers %+v, want the -40 %s of 06:00", got, c.asset)
 			}
 			clk.Advance(time.Hour + 5*time.Minute) // 08:05: income read again
 			got := poll()
