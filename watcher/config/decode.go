@@ -505,6 +505,9 @@ func (d *decoder) decodeValue(n *yaml.Node, v reflect.Value, path string, owner 
 			v.SetInt(int64(dur))
 		}
 	case t.Kind() == reflect.String:
+		if d.bareVariable(n, path, t == secretType) {
+			return
+		}
 		if s, ok := d.scalar(n, path); ok {
 			v.SetString(s)
 		}

@@ -22,6 +22,7 @@ type Config struct {
 	RuleFiles []string   `yaml:"rule_files"`
 	Rules     []Rule     `yaml:"rules"`
 	Digests   []Digest   `yaml:"digests"`
+	Admin     Admin      `yaml:"admin"`
 
 	// Path is the file the config was loaded from; Files lists it and every
 	// rule file read, for reload watching, and Sums their SHA-256 as read,
@@ -31,6 +32,10 @@ type Config struct {
 	Files []string            `yaml:"-"`
 	Sums  map[string][32]byte `yaml:"-"`
 	At    Location            `yaml:"-"`
+
+	// warned holds the warnings found while loading (a rule_files glob
+	// matching nothing, a secret file others can read); Warnings adds them.
+	warned []Warning
 }
 
 // Defaults apply to every account that does not set its own value.
