@@ -193,3 +193,31 @@ notifiers: [{name: phone, type: telegram, token_file: open/mine, chat_id: "1"}]
 		t.Errorf("warnings:\n%s\nwant:\n%s", g, w)
 	}
 }
+
+// TestSyntaxColumn: a YAML syntax error points at the column to fix, not
+// only the line.
+func TestSyntaxColumn(t *testing.T) {
+	tests := []struct {
+		name, src, want string
+	}{
+		{"tab indent", "accounts:\n\t- name: a\n", "c.yaml:2:1: YAML syntax: found character that cannot start any token (YAML indents with spaces, not tabs; quote values starting with @ or `)"},
+		{"tab before a value", "rules:\n  - name: r\n    metric: leverage\n    above:\n\t  warning: 5\n", "c.yaml:5:1: YAML syntax: found character that cannot start any token (YAML indents with spaces, not tabs; quote values starting with @ or `)"},
+		{"colon in a value", "rules:\n  - name: r\n    summary: Price: high\n", `c.yaml:3:19: YAML syntax: mapping values are not allowed in this context (quote a value that contains ": ")`},
+		{"colon inside quotes is fine, the next is not", "rules:\n  - name: r\n    summary: 'a: b' c: d\n", `c.yaml:3:22: YAML syntax: mapping values are not allowed in this context (quote a value that contains ": ")`},
+		{"indentation", "accounts:\n  - name: main\n    exchange: simulated\n   scenario: crash\n", "c.yaml:4:4: YAML syntax: did not find expected '-' indicator (check the indentation)"},
+		{"backquote", "rules:\n  - name: r\n    summary: `x`\n", "c.yaml:3:14: YAML syntax: found character that cannot start any token (YAML indents with spaces, not tabs; quote values starting with @ or `)"},
+		{"unclosed flow", "symbols: [BTCUSDT\nlisten: x\n", `c.yaml:1:10: YAML syntax: did not find expected ',' or ']' (close the [ with ] or the { with }, or quote a value holding , [ ] { or })`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := Parse("c.yaml", []byte(tt.src), nil)
+			got := ""
+			if err != nil {
+				got = err.Error()
+			}
+			if got != tt.want {
+				t.Errorf("error:\n%s\nwant:\n%s", got, tt.want)
+			}
+		})
+	}
+}

@@ -204,8 +204,8 @@ func (l Location) Errorf(field, format string, args ...any) *Error {
 }
 
 // Error is one problem in a config or rule file, printed as
-// "file:line:col: field.path: message" (":col" is left out when unknown, as
-// for YAML syntax errors; "field.path: " when the problem is the file's).
+// "file:line:col: field.path: message" (":col" is left out when unknown;
+// "field.path: " when the problem is the file's).
 type Error struct {
 	File string
 	Pos  Pos
@@ -221,7 +221,8 @@ func format(file string, pos Pos, tag, path, msg string) string {
 	b.WriteString(file)
 	if pos.Line > 0 {
 		fmt.Fprintf(&b, ":%d", pos.Line)
-		// A column is unknown for YAML syntax errors (yaml.v3 reports lines only).
+		// A column can be unknown (yaml.v3 reports lines only; syntaxColumn
+		// guesses one where it can).
 		if pos.Col > 0 {
 			fmt.Fprintf(&b, ":%d", pos.Col)
 		}
