@@ -1,9 +1,13 @@
 package main
 
 import (
+	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
+
+	"github.com/marginwatch/marginwatch/watcher/config"
 )
 
 // TestCheckWarnings: check prints each warning, positioned, with its result
@@ -66,5 +70,148 @@ notifiers:
 `
 	if errOut != want {
 		t.Errorf("stderr:\n%s\nwant:\n%s", errOut, want)
+	}
+}
+
+// TestCheckTraps: the first-hour traps of issue 10, which check accepted
+// with "ok", fail it now, each positioned at its value with the fix.
+func TestCheckTraps(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "c.yaml")
+	const text = `listen: ":9464"
+accounts:
+  - name: main
+    exchange: binance-usdm
+    api_key: $BINANCE_API_KEY
+    api_secret: ${BINANCE_API_SECRET}
+notifiers:
+  - {name: term, type: console}
+rule_files: [rule.d/*.yaml]
+rules:
+  - name: margin-high
+    metric: margin_ratio
+    above: {critical: 80}
+  - name: no-stop
+    metric: has_stop_loss
+    below: {warning: 1}
+    symbols: [btcusdt, BTC-USDT]
+`
+	if err := os.WriteFile(path, []byte(text), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("BINANCE_API_SECRET", "s")
+	code, out, errOut := runCLI("check", "-config", path)
+	if code != exitFailure || out != "" {
+		t.Fatalf("exit %d, stdout %q; want 1 and nothing on stdout", code, out)
+	}
+	want := path + `:5:14: accounts[0].api_key: $BINANCE_API_KEY is used as written, not expanded: write "${BINANCE_API_KEY}" to read the environment variable (or $$BINANCE_API_KEY for a literal $)
+` + path + `:13:23: rules[0].above.critical: margin_ratio is a fraction (1.0 = liquidation), not a percent: did you mean 0.8?
+` + path + `:17:15: rules[1].symbols[0]: "btcusdt" never matches: Binance writes symbols in upper case without separators; write "BTCUSDT"
+` + path + `:17:24: rules[1].symbols[1]: "BTC-USDT" never matches: Binance writes symbols in upper case without separators; write "BTCUSDT"
+`
+	if errOut != want {
+		t.Errorf("stderr:\n%s\nwant:\n%s", errOut, want)
+	}
+
+	// Fixed, what only warns is printed with the result, exit 0.
+	fixed := strings.NewReplacer("$BINANCE_API_KEY", "${BINANCE_API_KEY}", "critical: 80", "critical: 0.8", "btcusdt, BTC-USDT", "BTCUSDT").Replace(text)
+	if err := os.WriteFile(path, []byte(fixed), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("BINANCE_API_KEY", "k")
+	code, out, errOut = runCLI("check", "-config", path)
+	if code != exitOK || errOut != "" {
+		t.Fatalf("exit %d, stderr %q; want 0 and nothing on stderr", code, errOut)
+	}
+	want = path + `:1:9: warning: listen: ":9464" serves /metrics and /healthz on every network interface without authentication: anyone who reaches the port reads account names, equity and positions; use 127.0.0.1:9464 (this machine only), or firewall the port and set admin.token_file
+` + path + `:8:3: warning: notifiers: console only: under systemd nobody sees it (its lines go to the journal); add a telegram, slack, email or webhook notifier
+` + path + `:9:14: warning: rule_files[0]: "rule.d/*.yaml" matches no file (looked for ` + filepath.Join(dir, "rule.d/*.yaml") + `): no rules are read from it; fix the pattern or remove it
+` + path + `: ok: 1 accounts, 1 notifiers, 3 rules (1 built in), 1 files read, 3 warnings
+`
+	if out != want {
+		t.Errorf("stdout:\n%s\nwant:\n%s", out, want)
+	}
+
+	// The typo'd glob alone, every user rule gone: an error, not "ok: 1 rules".
+	only := "accounts: [{name: main, exchange: simulated, scenario: calm}]\nrule_files: [rule.d/*.yaml]\n"
+	if err := os.WriteFile(path, []byte(only), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	code, out, errOut = runCLI("check", "-config", path)
+	want = path + `:2:14: rule_files[0]: "rule.d/*.yaml" matches no file (looked for ` + filepath.Join(dir, "rule.d/*.yaml") + `) and the config has no other rules, so only the built-in data-stale rule would watch; fix the pattern (a relative one is relative to the config file's folder), or write rules: [] to run without rules on purpose
+`
+	if code != exitFailure || out != "" || errOut != want {
+		t.Errorf("exit %d, stdout %q, stderr:\n%s\nwant 1, nothing, and:\n%s", code, out, errOut, want)
+	}
+}
+
+// TestCheckPositionalPath: `check config.yaml` is a usage error that shows
+// the -config form.
+func TestCheckPositionalPath(t *testing.T) {
+	code, out, errOut := runCLI("check", "config.yaml")
+	want := `marginwatch check: unexpected argument "config.yaml"
+the config file is given with -config: marginwatch check -config config.yaml
+`
+	if code != exitUsage || out != "" || errOut != want {
+		t.Errorf("exit %d, stdout %q, stderr:\n%s\nwant 2, nothing, and:\n%s", code, out, errOut, want)
+	}
+}
+
+// TestCheckCountsBuiltInOnce: the built-in data-stale rule is one rule,
+// however many accounts it watches.
+func TestCheckCountsBuiltInOnce(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "c.yaml")
+	const text = `accounts:
+  - {name: a, exchange: simulated, scenario: calm}
+  - {name: b, exchange: simulated, scenario: crash}
+  - {name: c, exchange: simulated, scenario: funding-spike}
+notifiers: [{name: term, type: console}]
+rules:
+  - {name: lev, metric: leverage, above: {warning: 5}}
+`
+	if err := os.WriteFile(path, []byte(text), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	code, out, errOut := runCLI("check", "-config", path)
+	want := path + ": ok: 3 accounts, 1 notifiers, 2 rules (1 built in), 1 files read\n"
+	if code != exitOK || errOut != "" || out != want {
+		t.Errorf("exit %d, stderr %q, stdout:\n%s\nwant 0, nothing, and:\n%s", code, errOut, out, want)
+	}
+}
+
+// TestRunWarnsConsoleOnlyUnderSystemd: run logs the console-only warning
+// when systemd started it, and not in a terminal, where the console is seen.
+func TestRunWarnsConsoleOnlyUnderSystemd(t *testing.T) {
+	cfg, err := config.Parse("c.yaml", []byte("accounts: [{name: main, exchange: binance-usdm, api_key: k, api_secret: s}]\nnotifiers: [{name: term, type: console}]\n"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct {
+		systemd bool
+		want    string
+	}{
+		{false, ""},
+		{true, `level=WARN msg="config warning" warning="c.yaml:2:12: warning: notifiers: console only: under systemd nobody sees it (its lines go to the journal); add a telegram, slack, email or webhook notifier"` + "\n"},
+	} {
+		var b strings.Builder
+		logger := slog.New(slog.NewTextHandler(&b, &slog.HandlerOptions{ReplaceAttr: func(_ []string, a slog.Attr) slog.Attr {
+			if a.Key == slog.TimeKey {
+				return slog.Attr{}
+			}
+			return a
+		}}))
+		logWarnings(logger, cfg, tt.systemd)
+		if b.String() != tt.want {
+			t.Errorf("systemd %v: logged %q, want %q", tt.systemd, b.String(), tt.want)
+		}
+	}
+	t.Setenv("INVOCATION_ID", "")
+	t.Setenv("NOTIFY_SOCKET", "")
+	if underSystemd() {
+		t.Error("underSystemd without INVOCATION_ID or NOTIFY_SOCKET")
+	}
+	t.Setenv("INVOCATION_ID", "0123456789abcdef")
+	if !underSystemd() {
+		t.Error("not underSystemd with INVOCATION_ID set")
 	}
 }

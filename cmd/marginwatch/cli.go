@@ -91,6 +91,10 @@ func parseFlags(fs *flag.FlagSet, args []string) (int, bool) {
 	}
 	if fs.NArg() > 0 {
 		fmt.Fprintf(fs.Output(), "%s: unexpected argument %q\n", fs.Name(), fs.Arg(0))
+		if fs.Lookup("config") != nil {
+			// `check config.yaml` is the common slip: the path is a flag.
+			fmt.Fprintf(fs.Output(), "the config file is given with -config: %s -config %s\n", fs.Name(), fs.Arg(0))
+		}
 		return exitUsage, true
 	}
 	return 0, false
@@ -158,12 +162,29 @@ func cmdCheck(args []string, stdout, stderr io.Writer) int {
 	default:
 		warned = fmt.Sprintf(", %d warnings", len(warnings))
 	}
+	builtIn := builtInRules(cfg, compiled)
 	fmt.Fprintf(stdout, "%s: ok: %d accounts, %d notifiers, %d rules (%d built in), %d files read%s\n",
-		p, len(cfg.Accounts), len(cfg.Notifiers), len(compiled), len(compiled)-len(cfg.Rules), len(cfg.Files), warned)
+		p, len(cfg.Accounts), len(cfg.Notifiers), len(cfg.Rules)+builtIn, builtIn, len(cfg.Files), warned)
 	if len(cfg.Accounts) == 0 {
 		fmt.Fprintln(stdout, "note: no accounts: this file is fine as a rule file, but `run` needs at least one account")
 	}
 	return exitOK
+}
+
+// builtInRules counts the built-in rules among compiled: each once, though
+// Compile makes one data-stale rule per account.
+func builtInRules(cfg *config.Config, compiled []*rules.Rule) int {
+	user := make(map[string]bool, len(cfg.Rules))
+	for i := range cfg.Rules {
+		user[cfg.Rules[i].Name] = true
+	}
+	seen := make(map[string]bool)
+	for _, r := range compiled {
+		if !user[r.Name] {
+			seen[r.Name] = true
+		}
+	}
+	return len(seen)
 }
 
 // newLogger returns the daemon's logger. Under journald (JOURNAL_STREAM set)

@@ -48,7 +48,7 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, err)
 		return exitConfig
 	}
-	logWarnings(logger, cfg)
+	logWarnings(logger, cfg, underSystemd())
 	st, err := store.Open(cfg.StateDir, store.Options{})
 	if err != nil {
 		logger.Error("cannot open the state database", "err", err)
@@ -152,7 +152,7 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 			}
 			if now := w.Config(); now != last {
 				last = now
-				logWarnings(logger, now)
+				logWarnings(logger, now, underSystemd())
 				admin.set(ctx, now.Listen)
 				hb.configure(now, logger)
 			}
@@ -179,11 +179,23 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 }
 
 // logWarnings logs what `check` would warn about (an event rule no account
-// can fire, a token sent in clear text), once per load.
-func logWarnings(logger *slog.Logger, cfg *config.Config) {
+// can fire, a token sent in clear text), once per load. That alerts go only
+// to the console is worth a warning under systemd alone: in a terminal the
+// console is watched.
+func logWarnings(logger *slog.Logger, cfg *config.Config, systemd bool) {
+	console, consoleOnly := cfg.ConsoleOnly()
 	for _, w := range cfg.Warnings() {
+		if consoleOnly && w == console && !systemd {
+			continue
+		}
 		logger.Warn("config warning", "warning", w.String())
 	}
+}
+
+// underSystemd reports whether systemd started this process: it sets
+// INVOCATION_ID for every unit it runs, and NOTIFY_SOCKET for Type=notify.
+func underSystemd() bool {
+	return os.Getenv("INVOCATION_ID") != "" || os.Getenv("NOTIFY_SOCKET") != ""
 }
 
 // heartbeat is the dead man's switch of the running configuration.

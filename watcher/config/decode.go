@@ -208,10 +208,14 @@ func syntaxError(file string, data []byte, err error) *Error {
 	// yaml.v3 reports where the enclosing block started (and that off by
 	// one), not the line that broke it; find the line after which the file
 	// stops parsing.
+	col := 0
 	if l := firstBadLine(data); l > 0 {
 		line = l
+		col = syntaxColumn(lineAt(data, l), msg)
 	}
 	switch {
+	case strings.Contains(msg, "expected ',' or ']'") || strings.Contains(msg, "expected ',' or '}'"):
+		msg += " (close the [ with ] or the { with }, or quote a value holding , [ ] { or })"
 	case strings.Contains(msg, "did not find expected"):
 		msg += " (check the indentation)"
 	case strings.Contains(msg, "mapping values are not allowed"):
@@ -219,7 +223,7 @@ func syntaxError(file string, data []byte, err error) *Error {
 	case strings.Contains(msg, "found character that cannot start any token") || strings.Contains(msg, "tab"):
 		msg += " (YAML indents with spaces, not tabs; quote values starting with @ or `)"
 	}
-	return &Error{File: file, Pos: Pos{Line: line}, Msg: "YAML syntax: " + msg}
+	return &Error{File: file, Pos: Pos{Line: line, Col: col}, Msg: "YAML syntax: " + msg}
 }
 
 // firstBadLine returns the 1-based line after the longest prefix of whole
@@ -505,6 +509,9 @@ func (d *decoder) decodeValue(n *yaml.Node, v reflect.Value, path string, owner 
 			v.SetInt(int64(dur))
 		}
 	case t.Kind() == reflect.String:
+		if d.bareVariable(n, path, t == secretType) {
+			return
+		}
 		if s, ok := d.scalar(n, path); ok {
 			v.SetString(s)
 		}

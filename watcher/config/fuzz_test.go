@@ -101,7 +101,11 @@ func testFS(tb testing.TB) fstest.MapFS {
 			if err != nil {
 				tb.Fatal(err)
 			}
-			m[path.Join("fuzz", dir, e.Name())] = &fstest.MapFile{Data: data, Mode: 0o600}
+			mode := fs.FileMode(0o600)
+			if e.Name() == "telegram-token" {
+				mode = 0o644 // one readable secret, to fuzz its warning
+			}
+			m[path.Join("fuzz", dir, e.Name())] = &fstest.MapFile{Data: data, Mode: mode}
 		}
 	}
 	return m
@@ -133,6 +137,18 @@ func (m memFiles) glob(pattern string) ([]string, error) {
 		matches[i] = filepath.FromSlash("/" + matches[i])
 	}
 	return matches, err
+}
+
+func (m memFiles) mode(p string) (fs.FileMode, bool) {
+	name, ok := memPath(p)
+	if !ok {
+		return 0, false
+	}
+	fi, err := fs.Stat(m.fsys, name)
+	if err != nil {
+		return 0, false
+	}
+	return fi.Mode(), true
 }
 
 func (m memFiles) read(p string, limit int64) ([]byte, error) {

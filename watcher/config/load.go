@@ -122,6 +122,7 @@ func parse(name string, data []byte, env func(string) (string, bool), fsys files
 	readSecrets(cfg, absDir, fsys, c)
 
 	ruleFiles := 0
+	var missed []unmatchedGlob
 	for i, pat := range cfg.RuleFiles {
 		field := fmt.Sprintf("rule_files[%d]", i)
 		rel := filepath.Clean(pat)
@@ -134,6 +135,9 @@ func parse(name string, data []byte, env func(string) (string, bool), fsys files
 		if err != nil {
 			c.add(cfg.At.Errorf(field, "bad pattern %q: %v (in a glob * ? [ are special; escape them with \\)", pat, err))
 			continue
+		}
+		if len(matches) == 0 {
+			missed = append(missed, unmatchedGlob{field, pat, rel})
 		}
 		if ruleFiles += len(matches); ruleFiles > maxRuleFiles {
 			c.add(cfg.At.Errorf(field, "%q matches too many files: rule_files may name at most %d files in all; is the pattern right?", pat, maxRuleFiles))
@@ -156,8 +160,11 @@ func parse(name string, data []byte, env func(string) (string, bool), fsys files
 		}
 	}
 
+	checkUnmatchedRuleFiles(cfg, missed, c)
 	finishConfig(cfg)
 	validate(cfg, c)
+	validateAdmin(&cfg.Admin, c)
+	warnReadableSecrets(cfg, fsys)
 	if len(c.errs) > 0 {
 		return nil, c.sorted(display)
 	}
@@ -362,6 +369,7 @@ func (l Location) written(key string) bool {
 // readSecrets reads every *_file secret into its plain field.
 func readSecrets(cfg *Config, dir string, fsys files, c *collector) {
 	readSecret(cfg.At, "heartbeat_url", &cfg.HeartbeatURL, &cfg.HeartbeatURLFile, dir, fsys, c)
+	readSecret(cfg.Admin.At, "token", &cfg.Admin.Token, &cfg.Admin.TokenFile, dir, fsys, c)
 	for i := range cfg.Accounts {
 		a := &cfg.Accounts[i]
 		if a.Exchange == "simulated" {

@@ -22,6 +22,7 @@ type Config struct {
 	RuleFiles []string   `yaml:"rule_files"`
 	Rules     []Rule     `yaml:"rules"`
 	Digests   []Digest   `yaml:"digests"`
+	Admin     Admin      `yaml:"admin"`
 
 	// Path is the file the config was loaded from; Files lists it and every
 	// rule file read, for reload watching, and Sums their SHA-256 as read,
@@ -31,6 +32,10 @@ type Config struct {
 	Files []string            `yaml:"-"`
 	Sums  map[string][32]byte `yaml:"-"`
 	At    Location            `yaml:"-"`
+
+	// warned holds the warnings found while loading (a rule_files glob
+	// matching nothing, a secret file others can read); Warnings adds them.
+	warned []Warning
 }
 
 // Defaults apply to every account that does not set its own value.
@@ -199,8 +204,8 @@ func (l Location) Errorf(field, format string, args ...any) *Error {
 }
 
 // Error is one problem in a config or rule file, printed as
-// "file:line:col: field.path: message" (":col" is left out when unknown, as
-// for YAML syntax errors; "field.path: " when the problem is the file's).
+// "file:line:col: field.path: message" (":col" is left out when unknown;
+// "field.path: " when the problem is the file's).
 type Error struct {
 	File string
 	Pos  Pos
@@ -216,7 +221,8 @@ func format(file string, pos Pos, tag, path, msg string) string {
 	b.WriteString(file)
 	if pos.Line > 0 {
 		fmt.Fprintf(&b, ":%d", pos.Line)
-		// A column is unknown for YAML syntax errors (yaml.v3 reports lines only).
+		// A column can be unknown (yaml.v3 reports lines only; syntaxColumn
+		// guesses one where it can).
 		if pos.Col > 0 {
 			fmt.Fprintf(&b, ":%d", pos.Col)
 		}

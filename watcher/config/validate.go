@@ -453,6 +453,7 @@ func validateRules(rules []Rule, c *collector) {
 	for i := range rules {
 		r := &rules[i]
 		validateRule(r, c)
+		checkRuleTraps(r, c)
 		if r.Name == "" {
 			continue
 		}
@@ -504,11 +505,6 @@ func validateRule(r *Rule, c *collector) {
 	}
 	if r.Scope != "position" && r.Scope != "" && len(r.Symbols) > 0 {
 		c.add(l.Errorf("symbols", "only position rules filter by symbol; remove symbols, or use scope: position"))
-	}
-	for i, s := range r.Symbols {
-		if s == "" || strings.ContainsFunc(s, unicode.IsSpace) {
-			c.add(l.Errorf(fmt.Sprintf("symbols[%d]", i), "%q is not a symbol (e.g. BTCUSDT)", s))
-		}
 	}
 	checkLabels(l, r.Labels, c)
 }

@@ -156,10 +156,10 @@ c.yaml:1:70: rules[0].above.critical: "abc" is not a number (use e.g. 15 or 0.5)
 		{"secret file is a directory", "accounts: [{name: a, exchange: binance-usdm, api_key: k, api_secret_file: /}]\n", `c.yaml:1:75: accounts[0].api_secret_file: cannot read the secret: / is not a regular file`},
 		{"secret file of another notifier type", "notifiers: [{name: n, type: webhook, url: https://x, token_file: /nonexistent}]\n", `c.yaml:1:66: notifiers[0].token_file: not a field of a webhook notifier (a webhook notifier takes url, url_file, secret, secret_file, timeout and max_age)`},
 		{"rule_files bad pattern", "rule_files: [\"[\"]\n", `c.yaml:1:14: rule_files[0]: bad pattern "[": syntax error in pattern (in a glob * ? [ are special; escape them with \)`},
-		{"rule_files no match", "rule_files: [testdata/none/*.yaml]\n", ``},
+		{"rule_files no match", "rule_files: [testdata/none/*.yaml]\n", `c.yaml:1:14: rule_files[0]: "testdata/none/*.yaml" matches no file and the config has no other rules, so only the built-in data-stale rule would watch; fix the pattern (a relative one is relative to the config file's folder), or write rules: [] to run without rules on purpose`},
 		{"rule_files matches a directory", "rule_files: [testd*]\n", `c.yaml:1:14: rule_files[0]: cannot read rule file: testdata is not a regular file`},
-		{"syntax tab", "accounts:\n\t- name: a\n", "c.yaml:2: YAML syntax: found character that cannot start any token (YAML indents with spaces, not tabs; quote values starting with @ or `)"},
-		{"syntax colon in value", "listen: a: b\n", `c.yaml:1: YAML syntax: mapping values are not allowed in this context (quote a value that contains ": ")`},
+		{"syntax tab", "accounts:\n\t- name: a\n", "c.yaml:2:1: YAML syntax: found character that cannot start any token (YAML indents with spaces, not tabs; quote values starting with @ or `)"},
+		{"syntax colon in value", "listen: a: b\n", `c.yaml:1:10: YAML syntax: mapping values are not allowed in this context (quote a value that contains ": ")`},
 	}
 	env := envOf(map[string]string{"EMPTY": ""})
 	for _, tt := range tests {

@@ -37,9 +37,15 @@ func (l Location) warnf(field, format string, args ...any) Warning {
 //     warning, not an error, because a self-hosted Bot API server on a
 //     private network is a legitimate setup that only the user can judge.
 //     A webhook notifier's url may be plain http anywhere: its body is
-//     signed and its secret never leaves the machine.
+//     signed and its secret never leaves the machine;
+//   - a rule_files wildcard that matches no file (when other rules remain,
+//     or `rules: []` says none are meant; else it is an error);
+//   - a *_file secret other users of the machine can read (chmod 600);
+//   - `listen` reachable from other machines without an admin token:
+//     /metrics and /healthz answer anyone;
+//   - alerts that reach nobody under systemd (see ConsoleOnly).
 func (c *Config) Warnings() []Warning {
-	var ws []Warning
+	ws := c.trapWarnings()
 	for i := range c.Notifiers {
 		ws = append(ws, notifierWarnings(&c.Notifiers[i])...)
 	}

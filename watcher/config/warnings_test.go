@@ -40,16 +40,17 @@ func TestWarnings(t *testing.T) {
 func TestWarningsCases(t *testing.T) {
 	const binance = "  - {name: main, exchange: binance-usdm, api_key: k, api_secret: s}\n"
 	const sim = "  - {name: demo, exchange: simulated, scenario: calm}\n"
+	const phone = "notifiers: [{name: phone, type: telegram, token: t, chat_id: \"1\"}]\n"
 	tests := []struct {
 		name, src, want string
 	}{
-		{"no rules", "accounts:\n" + binance + sim, ``},
-		{"binance only", "accounts:\n" + binance + "rules:\n  - {name: l, scope: event, event: liquidation, severity: critical}\n  - {name: k, scope: event, event: key_problem, severity: critical}\n", ``},
+		{"no rules", "accounts:\n" + binance + sim + phone, ``},
+		{"binance only", phone + "accounts:\n" + binance + "rules:\n  - {name: l, scope: event, event: liquidation, severity: critical}\n  - {name: k, scope: event, event: key_problem, severity: critical}\n", ``},
 		{"no accounts: margin_call still warns", "rules:\n  - {name: m, scope: event, event: margin_call, severity: critical}\n  - {name: l, scope: event, event: liquidation, severity: critical}\n",
 			`c.yaml:2:36: warning: rules[0].event: margin_call is reported only by the exchange's user-data stream, which this release does not have (every account is polled, even with stream: true), so this rule can never fire; margin_ratio and liq_distance_pct rules see a margin call coming while polling: rely on them, and keep this rule for a release with streams or remove it`},
 		{"simulated only, every kind", "accounts:\n" + sim + "  - {name: demo2, exchange: simulated, scenario: crash}\nrules:\n  - {name: l, scope: event, event: liquidation, severity: critical}\n",
 			`c.yaml:5:36: warning: rules[0].event: liquidation is never reported for accounts demo, demo2 (the simulated exchange never liquidates a position), so this rule can never fire; only Binance accounts (binance-usdm, binance-coinm) report liquidation: remove the rule, or apply it to a Binance account`},
-		{"filtered to binance", "accounts:\n" + binance + sim + "rules:\n  - {name: l, scope: event, event: liquidation, severity: critical, accounts: [main]}\n", ``},
+		{"filtered to binance", phone + "accounts:\n" + binance + sim + "rules:\n  - {name: l, scope: event, event: liquidation, severity: critical, accounts: [main]}\n", ``},
 		{"https and loopback notifier URLs", "notifiers:\n  - {name: a, type: telegram, token: t, chat_id: \"1\", api_url: \"https://bot.example.com\"}\n  - {name: b, type: slack, token: t, channel: C, api_url: \"http://[::1]:9/api\"}\n  - {name: c, type: slack, webhook_url: \"http://localhost:9/hook\"}\n  - {name: d, type: slack, webhook_url: \"https://hooks.slack.com/x\"}\n", ``},
 	}
 	for _, tt := range tests {

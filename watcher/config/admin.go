@@ -1,0 +1,24 @@
+package config
+
+// Admin configures the admin API on `listen`. Its token is the bearer token
+// that writes (silences, acks) will need whenever `listen` is not
+// loopback-only; until those writes exist, setting it also says that
+// exposing /metrics and /healthz beyond this machine is meant (see
+// listenWarning).
+type Admin struct {
+	Token     Secret   `yaml:"token"`
+	TokenFile string   `yaml:"token_file"`
+	At        Location `yaml:"-"`
+}
+
+// tokenSet reports whether an admin token is configured (inline or as a
+// file that was read).
+func (a *Admin) tokenSet() bool { return a.Token != "" }
+
+// validateAdmin checks the admin section; the token file was read (and its
+// problems reported) by readSecrets.
+func validateAdmin(a *Admin, c *collector) {
+	if a.At.written("token") {
+		secretGiven(a.At, "token", a.Token, c)
+	}
+}
