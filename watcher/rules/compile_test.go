@@ -310,6 +310,8 @@ func TestDefaultSummary(t *testing.T) {
 			"main margin_ratio 0.8512 > 0.8 (warning)"},
 		{TemplateData{Account: "main", Symbol: "BTCUSDT", Side: "short", Metric: "leverage", Value: 12, Threshold: 20, Op: "above", Severity: "warning", Status: "resolved"},
 			"resolved: BTCUSDT short leverage 12 (was warning: > 20)"},
+		{TemplateData{Account: "main", Metric: "drawdown_pct", Value: 1, Threshold: 2, Op: "above", Severity: "warning", Status: "firing"},
+			"main drawdown_pct 1 (warning, fired at > 2, still firing)"},
 		{TemplateData{Account: "main", Event: "key_problem", Message: "listen key expired"},
 			"key_problem on main: listen key expired"},
 	}

@@ -277,6 +277,17 @@ func defaultSummary(d *TemplateData) string {
 		b.WriteString(")")
 		return b.String()
 	}
+	if past := d.Op == "below" && d.Value < d.Threshold || d.Op != "below" && d.Value > d.Threshold; !past {
+		// Held by hysteresis, keep_firing_for or a window: day latch: the
+		// value alone would not fire, and must not read as if it did.
+		b.WriteString(" (")
+		b.WriteString(d.Severity)
+		b.WriteString(", fired at")
+		b.WriteString(op)
+		b.WriteString(formatNum(d.Threshold))
+		b.WriteString(", still firing)")
+		return b.String()
+	}
 	b.WriteString(op)
 	b.WriteString(formatNum(d.Threshold))
 	b.WriteString(" (")
