@@ -49,7 +49,7 @@ func TestDayWindowLatch(t *testing.T) {
 			{time.Date(2026, 3, 8, 0, 30, 0, 0, ny), 10000, ""},
 			{time.Date(2026, 3, 8, 14, 0, 0, 0, ny), 9750, "day=firing:warning dd-24h=firing:warning"},
 			{time.Date(2026, 3, 8, 15, 0, 0, 0, ny), 9900, "dd-24h=resolved:warning"},
-			{time.Date(2026, 3, 8, 23, 59, 0, 0, ny), 9900, ""}, // 03:59 UTC
+			{time.Date(2026, 3, 8, 23, 59, 0, 0, ny), 9900, ""},                   // 03:59 UTC
 			{time.Date(2026, 3, 9, 0, 0, 0, 0, ny), 9900, "day=resolved:warning"}, // 04:00 UTC, not 05:00
 		}},
 	}
