@@ -118,3 +118,34 @@ func TestHysteresisFor(t *testing.T) {
 		}
 	}
 }
+
+// TestShippedRulesSetHysteresis: the example files set hysteresis on every
+// threshold condition, so a reader sees what each rule does without knowing
+// the default; and they use the calendar day and combined conditions.
+func TestShippedRulesSetHysteresis(t *testing.T) {
+	for _, p := range []string{"../../examples/demo.yaml", "../../rules.example.yaml"} {
+		cfg, err := Load(p)
+		if err != nil {
+			t.Fatalf("Load(%s): %v", p, err)
+		}
+		for _, r := range cfg.Rules {
+			for i, cd := range r.Conditions() {
+				if !cd.At.written("hysteresis") {
+					t.Errorf("%s: rule %s condition %d (%s) does not set hysteresis", p, r.Name, i, cd.Metric)
+				}
+			}
+		}
+	}
+	cfg, err := Load("../../rules.example.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var day, combined bool
+	for _, r := range cfg.Rules {
+		day = day || r.Daily
+		combined = combined || len(r.Any) > 1
+	}
+	if !day || !combined {
+		t.Errorf("rules.example.yaml: window: day used %v, any: used %v; want both shown", day, combined)
+	}
+}
