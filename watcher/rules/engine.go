@@ -256,7 +256,14 @@ func (e *Engine) evalAccount(b *buffers, ri int, r *Rule, acct *metrics.Account,
 // rule keeps it until the next daily reset. Meanwhile nothing is sent but
 // the repeats, and the condition coming back sends nothing.
 func (e *Engine) step(b *buffers, ri int, r *Rule, acct *metrics.Account, t target, now time.Time) {
-	rd := r.read(acct, t, now)
+	var rd reading
+	// The first condition's value settles the common case, a quiet target
+	// of a one-condition rule without alerts, before anything else.
+	rd.v[0], rd.ok[0] = r.value(&r.conds[0], acct, t, now)
+	if e.live[ri] == 0 && len(r.conds) == 1 && (!rd.ok[0] || r.conds[0].severity(rd.v[0]) == notifiers.None) {
+		return
+	}
+	r.read(&rd, acct, t, now, true)
 	plain, dec := r.judge(&rd, notifiers.None)
 	if plain == notifiers.None && e.live[ri] == 0 {
 		return

@@ -37,7 +37,8 @@ func FiringNow(rules []*Rule, acct *metrics.Account, now time.Time) []Hit {
 	}
 	var hits []Hit
 	hit := func(r *Rule, t target) {
-		rd := r.read(acct, t, now)
+		var rd reading
+		r.read(&rd, acct, t, now, false)
 		sev, dec := r.judge(&rd, notifiers.None)
 		if sev == notifiers.None {
 			return

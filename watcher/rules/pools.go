@@ -40,35 +40,46 @@ type reading struct {
 	some, all bool
 }
 
-// read reads the value of each of r's conditions on t.
-func (r *Rule) read(acct *metrics.Account, t target, now time.Time) reading {
-	rd := reading{all: true}
+// read reads the value of each of r's conditions on t into rd, which holds
+// the first's already when first is set.
+func (r *Rule) read(rd *reading, acct *metrics.Account, t target, now time.Time, first bool) {
+	rd.all = true
+	if first {
+		rd.some, rd.all = rd.ok[0], rd.ok[0]
+	}
 	for i := range r.conds {
+		if i == 0 && first {
+			continue
+		}
 		v, ok := r.value(&r.conds[i], acct, t, now)
 		rd.v[i], rd.ok[i] = v, ok
 		rd.some = rd.some || ok
 		rd.all = rd.all && ok
 	}
-	return rd
 }
 
 // value is condition c's value on target t: drawdowns over another window
 // than the metric's 24h from the account's history; a metric a pool does
 // not have (margin_ratio, position_count) from the account.
 func (r *Rule) value(c *cond, acct *metrics.Account, t target, now time.Time) (float64, bool) {
+	if c.window == 0 && !c.daily && t.set != nil {
+		if v, ok := t.set.Get(c.metric); ok || t.asset == "" {
+			return v, ok
+		}
+	}
+	return r.otherValue(c, acct, t, now)
+}
+
+func (r *Rule) otherValue(c *cond, acct *metrics.Account, t target, now time.Time) (float64, bool) {
 	switch {
 	case c.daily:
 		return acct.Drawdown(t.asset, now, now.Sub(r.lastReset(now)))
 	case c.window > 0:
 		return acct.Drawdown(t.asset, now, c.window)
-	case t.set == nil:
-		return 0, false
-	}
-	v, ok := t.set.Get(c.metric)
-	if !ok && t.asset != "" && !c.metric.PerPool() {
+	case t.asset != "" && !c.metric.PerPool():
 		return acct.Metrics.Get(c.metric)
 	}
-	return v, ok
+	return 0, false
 }
 
 // judge is the severity r's conditions give on rd: the most severe plain

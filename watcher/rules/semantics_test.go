@@ -277,3 +277,45 @@ func TestAnyConditionsRestart(t *testing.T) {
 		t.Errorf("resolution after restart = %+v, want one about liq_distance_atr < 3", res.Notices)
 	}
 }
+
+// TestQuietEvaluateDoesNotAllocateNewKeys: any:, keep_firing_for and
+// window: day keep the quiet evaluation free of allocations, alerts firing
+// and kept included.
+func TestQuietEvaluateDoesNotAllocateNewKeys(t *testing.T) {
+	if testing.Short() {
+		t.Skip("allocation count")
+	}
+	r := anyRule(t)
+	r.KeepFiringFor = time.Hour
+	rs := mustCompile(t, r, config.Rule{Name: "day", Scope: "account", Metric: "drawdown_pct", Daily: true, ResetAt: "00:00", Timezone: "Europe/Berlin",
+		Above: map[string]float64{"warning": 2}, Repeat: map[string]time.Duration{"warning": 24 * time.Hour}, SendResolved: true})
+	e := NewEngine(rs, nil)
+	mk := func(pct float64) *metrics.Account {
+		a := positionsAcct("main")
+		for i := range 200 {
+			p := metrics.Position{Symbol: fmt.Sprintf("S%03dUSDT", i), Side: exchanges.Long}
+			p.Metrics.Put(metrics.LiqDistancePct, 40)
+			p.Metrics.Put(metrics.LiqDistanceATR, 12)
+			if i%10 == 0 {
+				p.Metrics.Put(metrics.LiqDistancePct, pct)
+			}
+			a.Positions = append(a.Positions, p)
+		}
+		return a
+	}
+	e.Evaluate(mk(4), t0)
+	quiet := mk(30) // cleared, kept by keep_firing_for
+	e.Evaluate(quiet, t0.Add(time.Minute))
+	if len(e.States()) != 20 {
+		t.Fatalf("%d alerts firing, want 20", len(e.States()))
+	}
+	now := t0.Add(2 * time.Minute)
+	allocs := testing.AllocsPerRun(20, func() {
+		if res := e.Evaluate(quiet, now); len(res.Notices)+len(res.Changed)+len(res.Deleted) != 0 {
+			t.Fatalf("quiet evaluation produced %+v", res)
+		}
+	})
+	if allocs != 0 {
+		t.Errorf("quiet Evaluate allocates %v times, want 0", allocs)
+	}
+}
