@@ -313,7 +313,7 @@ func compileConditions(r *Rule, cr *config.Rule) error {
 	conds := cr.Conditions()
 	switch {
 	case len(conds) == 0:
-		return errors.New("needs a metric with thresholds, or any:")
+		return errors.New("needs a metric with thresholds, or conditions under any")
 	case len(conds) > config.MaxConditions:
 		return fmt.Errorf("has %d conditions, more than %d", len(conds), config.MaxConditions)
 	}
