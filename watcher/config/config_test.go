@@ -37,7 +37,7 @@ func TestBadConfigs(t *testing.T) {
 		want string
 	}{
 		{"unknown_key.yaml", `testdata/unknown_key.yaml:5:5: rules[0]: unknown key "hysterisis" (did you mean "hysteresis"?)
-testdata/unknown_key.yaml:6:5: rules[0]: unknown key "threshold" (known keys: name, scope, metric, above, below, event, severity, hysteresis, for, repeat, window, notify, accounts, symbols, send_resolved, summary, runbook, labels)`},
+testdata/unknown_key.yaml:6:5: rules[0]: unknown key "threshold" (known keys: name, scope, metric, above, below, event, severity, hysteresis, any, for, repeat, keep_firing_for, window, reset_at, timezone, notify, accounts, symbols, send_resolved, summary, runbook, labels)`},
 		{"bad_metric.yaml", `testdata/bad_metric.yaml:3:13: rules[0].metric: unknown metric "liq_distance" (did you mean "liq_distance_pct"?)`},
 		{"wrong_side.yaml", `testdata/wrong_side.yaml:4:46: rules[0].below.critical: must be below warning (15) for a "below" rule
 testdata/wrong_side.yaml:9:17: rules[1].above.critical: must be above warning (5) for an "above" rule`},

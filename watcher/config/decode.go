@@ -461,6 +461,11 @@ func (d *decoder) decodeStruct(n *yaml.Node, v reflect.Value, path string, owner
 			}
 			continue
 		}
+		if t == reflect.TypeFor[Rule]() && key == "window" && val.Kind == yaml.ScalarNode && val.Value == WindowDay {
+			// window: day is the calendar day since the daily reset.
+			v.FieldByName("Daily").SetBool(true)
+			continue
+		}
 		d.decodeValue(val, fv, fpath, owner, relKey)
 	}
 }
@@ -624,6 +629,9 @@ func (d *decoder) duration(n *yaml.Node, path string) (time.Duration, bool) {
 		hint := "use e.g. 15s, 1m30s"
 		if strings.HasSuffix(s, "d") || strings.HasSuffix(s, "w") {
 			hint += "; days are written in hours, e.g. 24h"
+			if strings.HasSuffix(path, ".window") {
+				hint += ", or window: day for the calendar day"
+			}
 		}
 		d.errAt(n, path, "%q is not a duration (%s)", s, hint)
 		return 0, false

@@ -10,8 +10,6 @@ import (
 	"reflect"
 	"slices"
 	"time"
-
-	"github.com/marginwatch/marginwatch/watcher/metrics"
 )
 
 // Defaults applied by Load.
@@ -312,18 +310,16 @@ func finishRules(rules []Rule, repeatAll map[string]time.Duration) {
 	for i := range rules {
 		r := &rules[i]
 		if !r.At.written("scope") {
-			switch id, ok := metrics.Lookup(r.Metric); {
-			case r.At.written("event") && !r.At.written("metric"):
+			switch {
+			case r.At.written("event") && !r.At.written("metric") && !r.At.written("any"):
 				r.Scope = "event"
-			case ok && id.Info().Scopes == metrics.PositionScope:
+			case positionOnly(r):
 				r.Scope = "position"
 			default:
 				r.Scope = "account"
 			}
 		}
-		if r.Metric == "drawdown_pct" && !r.At.written("window") {
-			r.Window = DefaultDrawdownWindow
-		}
+		finishWindow(r)
 		sevs := r.severities()
 		if len(sevs) == 0 {
 			continue
@@ -349,10 +345,15 @@ var severityNames = []string{"info", "warning", "critical"}
 // severities lists the valid severities a rule can fire with, in rising order.
 func (r *Rule) severities() []string {
 	var out []string
+	conds := r.Conditions()
 	for _, s := range severityNames {
-		_, above := r.Above[s]
-		_, below := r.Below[s]
-		if above || below || (r.Scope == "event" && r.Severity == s) {
+		has := r.Scope == "event" && r.Severity == s
+		for _, cd := range conds {
+			_, above := cd.Above[s]
+			_, below := cd.Below[s]
+			has = has || above || below
+		}
+		if has {
 			out = append(out, s)
 		}
 	}

@@ -124,22 +124,48 @@ type Rule struct {
 	// Above and Below map a severity name (info, warning, critical) to its
 	// threshold; a rule has exactly one of them (threshold rules) or Event
 	// and Severity (event rules).
-	Above        map[string]float64       `yaml:"above"`
-	Below        map[string]float64       `yaml:"below"`
-	Event        string                   `yaml:"event"`
-	Severity     string                   `yaml:"severity"`
-	Hysteresis   float64                  `yaml:"hysteresis"`
-	For          time.Duration            `yaml:"for"`
-	Repeat       map[string]time.Duration `yaml:"repeat"` // a single duration in YAML sets every severity
-	Window       time.Duration            `yaml:"window"` // drawdown_pct only; default 24h
-	Notify       []string                 `yaml:"notify"`
-	Accounts     []string                 `yaml:"accounts"`
-	Symbols      []string                 `yaml:"symbols"`
-	SendResolved bool                     `yaml:"send_resolved"`
-	Summary      string                   `yaml:"summary"`
-	Runbook      string                   `yaml:"runbook"`
-	Labels       map[string]string        `yaml:"labels"`
-	At           Location                 `yaml:"-"`
+	Above    map[string]float64 `yaml:"above"`
+	Below    map[string]float64 `yaml:"below"`
+	Event    string             `yaml:"event"`
+	Severity string             `yaml:"severity"`
+	// Hysteresis is how far the value must come back past a threshold to
+	// step down or resolve; see Condition.HysteresisFor for the default.
+	Hysteresis float64 `yaml:"hysteresis"`
+	// Any replaces Metric, Above/Below and Hysteresis by a list of
+	// conditions on the same target: the rule fires when any of them holds,
+	// at the highest severity any gives, as one alert (see Conditions).
+	Any    []Condition              `yaml:"any"`
+	For    time.Duration            `yaml:"for"`
+	Repeat map[string]time.Duration `yaml:"repeat"` // a single duration in YAML sets every severity
+	// KeepFiringFor keeps a firing alert at its severity this long after
+	// its condition last held (Prometheus keep_firing_for).
+	KeepFiringFor time.Duration `yaml:"keep_firing_for"`
+	// Window is the span a drawdown_pct rule takes the equity peak over
+	// (rolling; default 24h). `window: day` sets Daily instead (Window 0):
+	// the peak since the last daily reset at ResetAt ("HH:MM", default
+	// "00:00") in Timezone (IANA, default "UTC").
+	Window       time.Duration     `yaml:"window"`
+	Daily        bool              `yaml:"-"`
+	ResetAt      string            `yaml:"reset_at"`
+	Timezone     string            `yaml:"timezone"`
+	Notify       []string          `yaml:"notify"`
+	Accounts     []string          `yaml:"accounts"`
+	Symbols      []string          `yaml:"symbols"`
+	SendResolved bool              `yaml:"send_resolved"`
+	Summary      string            `yaml:"summary"`
+	Runbook      string            `yaml:"runbook"`
+	Labels       map[string]string `yaml:"labels"`
+	At           Location          `yaml:"-"`
+}
+
+// Condition is one condition of a rule's `any:` list, or the rule's own
+// metric, above/below and hysteresis (see Rule.Conditions).
+type Condition struct {
+	Metric     string             `yaml:"metric"`
+	Above      map[string]float64 `yaml:"above"`
+	Below      map[string]float64 `yaml:"below"`
+	Hysteresis float64            `yaml:"hysteresis"`
+	At         Location           `yaml:"-"`
 }
 
 // Digest is a scheduled summary.

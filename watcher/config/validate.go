@@ -14,8 +14,6 @@ import (
 	"strings"
 	"time"
 	"unicode"
-
-	"github.com/marginwatch/marginwatch/watcher/metrics"
 )
 
 // DataStaleRule is the name of the built-in rule raised when an account has
@@ -523,7 +521,7 @@ func validateEventRule(r *Rule, c *collector) {
 	case !slices.Contains(severityNames, r.Severity):
 		c.add(l.Errorf("severity", "%s", unknownChoice(c, "severity", r.Severity, severityNames)))
 	}
-	for _, k := range []string{"metric", "above", "below", "hysteresis", "for", "window"} {
+	for _, k := range []string{"metric", "above", "below", "hysteresis", "any", "for", "keep_firing_for", "window", "reset_at", "timezone"} {
 		if l.written(k) {
 			c.add(l.Errorf(k, "an event rule has no %s (events fire once per occurrence); remove it", k))
 		}
@@ -537,98 +535,13 @@ func validateThresholdRule(r *Rule, c *collector) {
 			c.add(l.Errorf(k, "only an event rule (scope: event) takes %s; a threshold rule names its severities in above/below, e.g. above: {warning: 5}", k))
 		}
 	}
-	id, known := metrics.Lookup(r.Metric)
-	switch {
-	case r.Metric == "":
-		c.add(l.Errorf("metric", "is required: the metric to watch, e.g. liq_distance_pct"))
-	case !known:
-		names := make([]string, 0, len(metrics.All()))
-		for _, m := range metrics.All() {
-			names = append(names, m.String())
-		}
-		if s := c.suggest(r.Metric, names); s != "" {
-			c.add(l.Errorf("metric", "unknown metric %q (did you mean %q?)", r.Metric, s))
-		} else {
-			c.add(l.Errorf("metric", "unknown metric %q (known metrics: %s)", r.Metric, strings.Join(names, ", ")))
-		}
-	default:
-		scope := metrics.AccountScope
-		if r.Scope == "position" {
-			scope = metrics.PositionScope
-		}
-		if id.Info().Scopes&scope == 0 {
-			other := "account"
-			if r.Scope == "account" {
-				other = "position"
-			}
-			c.add(l.Errorf("scope", "%s is %s %s metric; use scope: %s (or leave scope out)", r.Metric, article(other), other, other))
-		}
+	if l.written("any") {
+		validateAny(r, c)
+	} else {
+		conds := r.Conditions()
+		validateCondition(&conds[0], r.Scope, c)
 	}
-
-	var field string
-	var th map[string]float64
-	switch above, below := l.written("above"), l.written("below"); {
-	case above && below:
-		c.add(l.Errorf("below", "a rule has either above or below, not both; split it into two rules"))
-		return
-	case above:
-		field, th = "above", r.Above
-	case below:
-		field, th = "below", r.Below
-	default:
-		c.add(l.Errorf("", "needs thresholds: above or below, e.g. below: {warning: 15, critical: 7}"))
-		return
-	}
-	if len(th) == 0 {
-		c.add(l.Errorf(field, "needs at least one severity, e.g. {warning: 15, critical: 7}"))
-		return
-	}
-	ordered := true
-	for sev := range th {
-		if !slices.Contains(severityNames, sev) {
-			c.add(l.Errorf(field+"."+sev, "%s", unknownChoice(c, "severity", sev, severityNames)))
-			ordered = false
-		}
-	}
-	// Adjacent severities (of those present) must be strictly ordered: a
-	// more severe threshold is further into danger.
-	var prev string
-	minGap, gapLo, gapHi := 0.0, "", ""
-	for _, sev := range severityNames {
-		v, ok := th[sev]
-		if !ok {
-			continue
-		}
-		if prev != "" {
-			p := th[prev]
-			gap := v - p
-			if field == "below" {
-				gap = p - v
-			}
-			if gap <= 0 {
-				c.add(l.Errorf(field+"."+sev, "must be %s %s (%s) for %s %q rule", field, prev, num(p), article(field), field))
-				ordered = false
-			} else if gapLo == "" || gap < minGap {
-				minGap, gapLo, gapHi = gap, prev, sev
-			}
-		}
-		prev = sev
-	}
-	switch {
-	case r.Hysteresis < 0:
-		c.add(l.Errorf("hysteresis", "must be 0 or more: how far the value must come back past a threshold to step down"))
-	case ordered && gapLo != "" && r.Hysteresis >= minGap:
-		c.add(l.Errorf("hysteresis", "%s must be smaller than the gap between %s (%s) and %s (%s), or the alert could not step down between them; lower hysteresis or move the thresholds apart",
-			num(r.Hysteresis), gapLo, num(th[gapLo]), gapHi, num(th[gapHi])))
-	}
-	if l.written("window") {
-		switch {
-		case r.Metric != "drawdown_pct":
-			c.add(l.Errorf("window", "only drawdown_pct takes a window; remove it"))
-		case r.Window <= 0:
-			c.add(l.Errorf("window", "must be more than 0 (e.g. 24h): the span the equity peak is taken over"))
-		}
-	}
+	validateWindow(r, c)
 }
 
 func article(s string) string {

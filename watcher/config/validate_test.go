@@ -90,7 +90,7 @@ c.yaml:1:224: notifiers[1].password_file: cannot read the secret: stat /nonexist
 		{"metric unknown far", "rules: [{name: r, metric: pnl, above: {warning: 5}}]\n", `c.yaml:1:27: rules[0].metric: unknown metric "pnl" (known metrics: margin_ratio, equity, available_balance, unrealized_pnl, effective_leverage, net_exposure_ratio, drawdown_pct, funding_next_cost, funding_paid_24h, position_count, data_age_seconds, liq_distance_pct, liq_distance_atr, leverage, size_pct_equity, funding_rate, funding_apr_pct, unrealized_pnl_pct, has_stop_loss, stop_coverage_pct, stop_distance_pct)`},
 		{"metric wrong scope", "rules: [{name: r, scope: position, metric: equity, below: {warning: 5}}, {name: s, scope: account, metric: leverage, above: {warning: 5}}]\n", `c.yaml:1:26: rules[0].scope: equity is an account metric; use scope: account (or leave scope out)
 c.yaml:1:91: rules[1].scope: leverage is a position metric; use scope: position (or leave scope out)`},
-		{"above and below", "rules: [{name: r, metric: leverage, above: {warning: 5}, below: {warning: 1}}]\n", `c.yaml:1:65: rules[0].below: a rule has either above or below, not both; split it into two rules`},
+		{"above and below", "rules: [{name: r, metric: leverage, above: {warning: 5}, below: {warning: 1}}]\n", `c.yaml:1:65: rules[0].below: a rule has either above or below, not both; split it into two rules, or into two conditions under any:`},
 		{"no thresholds", "rules: [{name: r, metric: leverage}]\n", `c.yaml:1:9: rules[0]: needs thresholds: above or below, e.g. below: {warning: 15, critical: 7}`},
 		{"empty thresholds", "rules: [{name: r, metric: leverage, above: {}}]\n", `c.yaml:1:44: rules[0].above: needs at least one severity, e.g. {warning: 15, critical: 7}`},
 		{"severity key unknown", "rules: [{name: r, metric: leverage, above: {warn: 5}}]\n", `c.yaml:1:51: rules[0].above.warn: unknown severity "warn" (did you mean "warning"?)`},
@@ -103,7 +103,7 @@ c.yaml:1:98: rules[0].repeat.urgent: unknown severity "urgent" (use info, warnin
 		{"repeat negative", "rules: [{name: r, metric: leverage, above: {warning: 5}, repeat: {warning: -1m}}]\n", `c.yaml:1:76: rules[0].repeat.warning: "-1m" is negative; durations must be 0 or more`},
 		{"repeat zero for all", "rules: [{name: r, metric: leverage, above: {warning: 5}, repeat: 0s}]\n", `c.yaml:1:66: rules[0].repeat: must be more than 0 (e.g. 1h): how often to remind while the alert keeps firing`},
 		{"window without drawdown", "rules: [{name: r, metric: equity, below: {warning: 5}, window: 1h}]\n", `c.yaml:1:64: rules[0].window: only drawdown_pct takes a window; remove it`},
-		{"window zero", "rules: [{name: r, metric: drawdown_pct, above: {warning: 5}, window: 0s}]\n", `c.yaml:1:70: rules[0].window: must be more than 0 (e.g. 24h): the span the equity peak is taken over`},
+		{"window zero", "rules: [{name: r, metric: drawdown_pct, above: {warning: 5}, window: 0s}]\n", `c.yaml:1:70: rules[0].window: must be more than 0 (e.g. 24h, or day for the calendar day): the span the equity peak is taken over`},
 		{"symbols on account rule", "rules: [{name: r, metric: equity, below: {warning: 5}, symbols: [BTCUSDT, \"\"]}]\n", `c.yaml:1:65: rules[0].symbols: only position rules filter by symbol; remove symbols, or use scope: position
 c.yaml:1:75: rules[0].symbols[1]: "" is not a symbol (e.g. BTCUSDT)`},
 		{"event rule empty", "rules: [{name: r, scope: event}]\n", `c.yaml:1:9: rules[0].event: is required for scope: event: margin_call, liquidation or key_problem

@@ -79,7 +79,7 @@ func TestShippedWarnings(t *testing.T) {
 		want []string
 	}{
 		{"../../examples/demo.yaml", nil},
-		{"../../rules.example.yaml", []string{"rules[12].event: margin_call is reported only by the exchange's user-data stream"}},
+		{"../../rules.example.yaml", []string{"rules[11].event: margin_call is reported only by the exchange's user-data stream"}},
 	} {
 		cfg, err := Load(tt.path)
 		if err != nil {

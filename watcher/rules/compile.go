@@ -41,32 +41,40 @@ const (
 )
 
 // Rule is a compiled rule. Everything Evaluate needs is resolved ahead of
-// time (metric ID, thresholds indexed by severity, filters) so evaluating a
-// rule against a target allocates nothing. A Rule is immutable after Compile
-// and safe to share between engines and goroutines.
+// time (metric IDs, thresholds and hysteresis indexed by severity, filters)
+// so evaluating a rule against a target allocates nothing. A Rule is
+// immutable after Compile and safe to share between engines and goroutines.
 type Rule struct {
 	// Name is the rule's name. User rules have unique names; the built-in
 	// data-stale rule exists once per account under the name DataStale.
 	Name string
 	// Scope is ScopeAccount, ScopePosition or ScopeEvent.
 	Scope string
-	// Metric is the metric a threshold rule watches ("" for event rules).
+	// Metric is the metric a threshold rule watches ("" for event rules);
+	// with any:, its first condition's.
 	Metric string
 	// Event is the event kind an event rule fires on ("" otherwise).
 	Event exchanges.EventKind
 
-	scope    scope
-	metric   metrics.ID
-	above    bool
-	thr      [numSeverities]float64
-	has      uint8 // bit s set: severity s has a threshold
+	scope scope
+	// conds are the rule's conditions: one, or its any: list. The alert
+	// fires at the highest severity any of them gives.
+	conds    []cond
 	eventSev notifiers.Severity
-	hyst     float64
 	forDur   time.Duration
 	repeat   [numSeverities]time.Duration
-	// window is non-zero for a drawdown_pct rule with another window than the
-	// 24h the metric is computed over: its value comes from Account.Drawdown.
-	window       time.Duration
+	// keepFor is keep_firing_for: a firing alert keeps each severity this
+	// long after the condition last held it.
+	keepFor time.Duration
+	// daily is set by window: day: the drawdown is taken since the last
+	// reset (resetAt after midnight in loc), and the alert keeps each
+	// severity it reached until the next reset.
+	daily   bool
+	resetAt time.Duration
+	loc     *time.Location
+	// staleOK: every condition watches data_age_seconds, which a stale
+	// evaluation judges too.
+	staleOK      bool
 	notify       []string
 	accounts     []string // nil: every account
 	known        []string // the config's accounts; states of others are dropped
@@ -78,25 +86,48 @@ type Rule struct {
 	runbook      *template.Template
 }
 
-// Threshold returns the rule's threshold for severity s and whether the rule
-// has one.
-func (r *Rule) Threshold(s notifiers.Severity) (float64, bool) {
-	if s <= notifiers.None || int(s) >= numSeverities || r.has&(1<<s) == 0 {
-		return 0, false
-	}
-	return r.thr[s], true
+// cond is one compiled condition: a metric and its thresholds.
+type cond struct {
+	name   string
+	metric metrics.ID
+	above  bool
+	thr    [numSeverities]float64
+	hyst   [numSeverities]float64
+	has    uint8 // bit s set: severity s has a threshold
+	// window is non-zero for a drawdown_pct condition with another rolling
+	// window than the 24h the metric is computed over; daily for window:
+	// day. Either way its value comes from Account.Drawdown.
+	window time.Duration
+	daily  bool
 }
 
-// Op is "above" or "below" for threshold rules and "" for event rules.
-func (r *Rule) Op() string {
-	switch {
-	case r.scope == scopeEventID:
-		return ""
-	case r.above:
-		return "above"
-	default:
-		return "below"
+// Threshold returns the rule's threshold for severity s and whether the rule
+// has one (with any:, its first condition's).
+func (r *Rule) Threshold(s notifiers.Severity) (float64, bool) {
+	if len(r.conds) == 0 {
+		return 0, false
 	}
+	c := &r.conds[0]
+	if s <= notifiers.None || int(s) >= numSeverities || c.has&(1<<s) == 0 {
+		return 0, false
+	}
+	return c.thr[s], true
+}
+
+// Op is "above" or "below" for threshold rules and "" for event rules (with
+// any:, its first condition's).
+func (r *Rule) Op() string {
+	if r.scope == scopeEventID || len(r.conds) == 0 {
+		return ""
+	}
+	return r.conds[0].op()
+}
+
+func (c *cond) op() string {
+	if c.above {
+		return "above"
+	}
+	return "below"
 }
 
 // AppliesTo reports whether the rule watches the named account.
@@ -117,12 +148,12 @@ func (r *Rule) symbolOK(sym string) bool {
 }
 
 // severity is the most severe level whose plain threshold v crosses.
-func (r *Rule) severity(v float64) notifiers.Severity {
+func (c *cond) severity(v float64) notifiers.Severity {
 	for s := notifiers.Critical; s > notifiers.None; s-- {
-		if r.has&(1<<s) == 0 {
+		if c.has&(1<<s) == 0 {
 			continue
 		}
-		if r.above && v > r.thr[s] || !r.above && v < r.thr[s] {
+		if c.above && v > c.thr[s] || !c.above && v < c.thr[s] {
 			return s
 		}
 	}
@@ -131,20 +162,43 @@ func (r *Rule) severity(v float64) notifiers.Severity {
 
 // held is the most severe level up to cur that v still matches once
 // hysteresis is taken into account: a level is only left when the value has
-// moved hyst back past its threshold.
-func (r *Rule) held(v float64, cur notifiers.Severity) notifiers.Severity {
+// moved that level's hysteresis back past its threshold.
+func (c *cond) held(v float64, cur notifiers.Severity) notifiers.Severity {
 	if int(cur) >= numSeverities {
 		cur = notifiers.Critical
 	}
 	for s := cur; s > notifiers.None; s-- {
-		if r.has&(1<<s) == 0 {
+		if c.has&(1<<s) == 0 {
 			continue
 		}
-		if r.above && v > r.thr[s]-r.hyst || !r.above && v < r.thr[s]+r.hyst {
+		if c.above && v > c.thr[s]-c.hyst[s] || !c.above && v < c.thr[s]+c.hyst[s] {
 			return s
 		}
 	}
 	return notifiers.None
+}
+
+// condIndex is the index of the condition a state's last notice was about
+// (its Metric and Op), 0 when none matches (a state from before any:).
+func (r *Rule) condIndex(metric, op string) int {
+	for i := range r.conds {
+		if r.conds[i].name == metric && r.conds[i].op() == op {
+			return i
+		}
+	}
+	return 0
+}
+
+// lastReset is the latest daily reset of a window: day rule at or before now.
+func (r *Rule) lastReset(now time.Time) time.Time {
+	t := now.In(r.loc)
+	y, m, d := t.Date()
+	h, min := int(r.resetAt/time.Hour), int(r.resetAt%time.Hour/time.Minute)
+	reset := time.Date(y, m, d, h, min, 0, 0, r.loc)
+	if reset.After(now) {
+		reset = time.Date(y, m, d-1, h, min, 0, 0, r.loc)
+	}
+	return reset
 }
 
 // Compile compiles every rule of cfg plus one built-in data-stale rule per
@@ -198,8 +252,8 @@ func compileRule(cr *config.Rule, known []string) (*Rule, error) {
 	r := &Rule{
 		Name:         cr.Name,
 		Scope:        cr.Scope,
-		hyst:         cr.Hysteresis,
 		forDur:       cr.For,
+		keepFor:      cr.KeepFiringFor,
 		notify:       cloneStrings(cr.Notify),
 		accounts:     cloneStrings(cr.Accounts),
 		known:        known,
@@ -220,10 +274,10 @@ func compileRule(cr *config.Rule, known []string) (*Rule, error) {
 		err = compileEvent(r, cr)
 	case ScopeAccount:
 		r.scope = scopeAccountID
-		err = compileThresholds(r, cr)
+		err = compileConditions(r, cr)
 	case ScopePosition:
 		r.scope = scopePositionID
-		err = compileThresholds(r, cr)
+		err = compileConditions(r, cr)
 	default:
 		err = fmt.Errorf("unknown scope %q", cr.Scope)
 	}
@@ -255,39 +309,78 @@ func compileEvent(r *Rule, cr *config.Rule) error {
 	return nil
 }
 
-func compileThresholds(r *Rule, cr *config.Rule) error {
-	id, ok := metrics.Lookup(cr.Metric)
+func compileConditions(r *Rule, cr *config.Rule) error {
+	conds := cr.Conditions()
+	switch {
+	case len(conds) == 0:
+		return errors.New("needs a metric with thresholds, or conditions under any")
+	case len(conds) > config.MaxConditions:
+		return fmt.Errorf("has %d conditions, more than %d", len(conds), config.MaxConditions)
+	}
+	if cr.Daily {
+		at, err := config.ParseResetAt(cr.ResetAt)
+		if err != nil {
+			return err
+		}
+		loc, err := config.LoadTimezone(cr.Timezone)
+		if err != nil {
+			return err
+		}
+		r.daily, r.resetAt, r.loc = true, at, loc
+	}
+	r.staleOK = true
+	for i := range conds {
+		c, err := compileCondition(r, cr, &conds[i])
+		if err != nil {
+			return err
+		}
+		r.conds = append(r.conds, c)
+		r.staleOK = r.staleOK && c.metric == metrics.DataAgeSeconds
+	}
+	r.Metric = r.conds[0].name
+	return nil
+}
+
+func compileCondition(r *Rule, cr *config.Rule, cd *config.Condition) (cond, error) {
+	var c cond
+	id, ok := metrics.Lookup(cd.Metric)
 	if !ok {
-		return fmt.Errorf("unknown metric %q", cr.Metric)
+		return c, fmt.Errorf("unknown metric %q", cd.Metric)
 	}
 	want := metrics.AccountScope
 	if r.scope == scopePositionID {
 		want = metrics.PositionScope
 	}
 	if id.Info().Scopes&want == 0 {
-		return fmt.Errorf("metric %s is not defined at %s scope", cr.Metric, cr.Scope)
+		return c, fmt.Errorf("metric %s is not defined at %s scope", cd.Metric, cr.Scope)
 	}
-	r.metric, r.Metric = id, cr.Metric
-	if id == metrics.DrawdownPct && cr.Window != metrics.DefaultDrawdownWindow {
-		r.window = cr.Window
+	c.metric, c.name = id, cd.Metric
+	if id == metrics.DrawdownPct {
+		switch {
+		case r.daily:
+			c.daily = true
+		case cr.Window != metrics.DefaultDrawdownWindow:
+			c.window = cr.Window
+		}
 	}
-	if len(cr.Above) > 0 == (len(cr.Below) > 0) {
-		return errors.New("needs thresholds in exactly one of above and below")
+	if len(cd.Above) > 0 == (len(cd.Below) > 0) {
+		return c, errors.New("needs thresholds in exactly one of above and below")
 	}
-	thr := cr.Above
-	r.above = len(cr.Above) > 0
-	if !r.above {
-		thr = cr.Below
+	thr := cd.Above
+	c.above = len(cd.Above) > 0
+	if !c.above {
+		thr = cd.Below
 	}
 	for name, v := range thr {
 		s, ok := notifiers.ParseSeverity(name)
 		if !ok {
-			return fmt.Errorf("unknown severity %q", name)
+			return c, fmt.Errorf("unknown severity %q", name)
 		}
-		r.thr[s] = v
-		r.has |= 1 << s
+		c.thr[s] = v
+		c.hyst[s] = cd.HysteresisFor(name)
+		c.has |= 1 << s
 	}
-	return nil
+	return c, nil
 }
 
 // Texts of the built-in data-stale rule.
@@ -304,19 +397,19 @@ func dataStaleRule(a *config.Account, known []string) (*Rule, error) {
 	if a.StaleAfter <= 0 {
 		return nil, fmt.Errorf("stale_after %v is not positive", a.StaleAfter)
 	}
+	c := cond{name: metrics.DataAgeSeconds.String(), metric: metrics.DataAgeSeconds, above: true, has: 1 << notifiers.Critical}
+	c.thr[notifiers.Critical] = a.StaleAfter.Seconds()
 	r := &Rule{
 		Name:         DataStale,
 		Scope:        ScopeAccount,
-		Metric:       metrics.DataAgeSeconds.String(),
+		Metric:       c.name,
 		scope:        scopeAccountID,
-		metric:       metrics.DataAgeSeconds,
-		above:        true,
-		has:          1 << notifiers.Critical,
+		conds:        []cond{c},
+		staleOK:      true,
 		accounts:     []string{a.Name},
 		known:        known,
 		sendResolved: true,
 	}
-	r.thr[notifiers.Critical] = a.StaleAfter.Seconds()
 	r.repeat[notifiers.Critical] = dataStaleRepeat
 	return r, nil
 }

@@ -172,13 +172,15 @@ rules:
 }
 
 func TestSeverityAndHeld(t *testing.T) {
-	below := &Rule{has: 1<<notifiers.Warning | 1<<notifiers.Critical, hyst: 2}
+	below := &cond{has: 1<<notifiers.Warning | 1<<notifiers.Critical}
 	below.thr[notifiers.Warning], below.thr[notifiers.Critical] = 15, 7
-	above := &Rule{above: true, has: 1<<notifiers.Info | 1<<notifiers.Critical, hyst: 0.5}
+	below.hyst[notifiers.Warning], below.hyst[notifiers.Critical] = 2, 2
+	above := &cond{above: true, has: 1<<notifiers.Info | 1<<notifiers.Critical}
 	above.thr[notifiers.Info], above.thr[notifiers.Critical] = 1, 3
+	above.hyst[notifiers.Info], above.hyst[notifiers.Critical] = 0.5, 0.5
 	tests := []struct {
 		name  string
-		r     *Rule
+		r     *cond
 		v     float64
 		cur   notifiers.Severity
 		plain notifiers.Severity
@@ -308,6 +310,8 @@ func TestDefaultSummary(t *testing.T) {
 			"main margin_ratio 0.8512 > 0.8 (warning)"},
 		{TemplateData{Account: "main", Symbol: "BTCUSDT", Side: "short", Metric: "leverage", Value: 12, Threshold: 20, Op: "above", Severity: "warning", Status: "resolved"},
 			"resolved: BTCUSDT short leverage 12 (was warning: > 20)"},
+		{TemplateData{Account: "main", Metric: "drawdown_pct", Value: 1, Threshold: 2, Op: "above", Severity: "warning", Status: "firing"},
+			"main drawdown_pct 1 (warning, fired at > 2, still firing)"},
 		{TemplateData{Account: "main", Event: "key_problem", Message: "listen key expired"},
 			"key_problem on main: listen key expired"},
 	}

@@ -22,6 +22,28 @@
 // always uses the plain thresholds, and `for` only delays the start of an
 // incident, never an escalation.
 //
+// Hysteresis is per threshold: the rule's `hysteresis`, or unset 2% of each
+// threshold's magnitude (at most half the gap to the next severity's
+// threshold; 0 for has_stop_loss, whose value 1 must resolve).
+//
+// A rule with `any:` has several conditions on one target, each a metric
+// with its own thresholds and hysteresis; it is one alert (one Key, one
+// incident ID) at the highest severity any condition gives, and its notices
+// carry the metric, value and threshold of the condition that gives it.
+// Present conditions may start or escalate it; it eases or resolves only
+// when every condition's metric is present (an absent one is no sign of
+// recovery).
+//
+// `keep_firing_for` (Prometheus semantics): a firing alert keeps each
+// severity it reached for that long after the condition last held it
+// (State.Held); the condition returning meanwhile sends nothing, repeats go
+// on, and it resolves once the condition has been clear for that long. A
+// drawdown rule with `window: day` measures the drawdown since the last
+// daily reset (`reset_at` in `timezone`) and keeps each severity it reached
+// until the next reset: "stop for the day" stays on however equity bounces,
+// and resolves at the first evaluation of the new day, whose peak is the
+// equity then. A pending alert is not kept: it never notified.
+//
 // A missing metric (a gap in the exchange's answer, no liquidation price)
 // is no sign either way: it starts no alert and changes none — no
 // resolution, easing, escalation or re-fire, a pending alert stays pending —

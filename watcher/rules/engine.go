@@ -43,6 +43,11 @@ type entry struct {
 	st   State
 	rule int
 	seen uint64
+	// dec is the index of the rule condition the alert reports (the one
+	// that decided its severity last).
+	dec int
+	// saved is st.Held as last reported in Result.Changed.
+	saved [numSeverities]time.Time
 }
 
 type buffers struct {
@@ -91,7 +96,7 @@ func NewEngine(rules []*Rule, states []State) *Engine {
 		if _, dup := e.states[st.Key]; dup {
 			continue
 		}
-		e.states[st.Key] = &entry{st: st, rule: ri}
+		e.states[st.Key] = &entry{st: st, rule: ri, dec: e.rules[ri].condIndex(st.Metric, st.Op), saved: st.Held}
 		e.live[ri]++
 	}
 	sortKeys(e.dropped)
@@ -183,7 +188,7 @@ func (e *Engine) Evaluate(acct *metrics.Account, now time.Time) Result {
 			e.events(b, r, acct, now)
 			continue
 		}
-		if acct.Stale && r.metric != metrics.DataAgeSeconds {
+		if acct.Stale && !r.staleOK {
 			continue
 		}
 		e.evaluated[ri] = e.gen
@@ -196,8 +201,7 @@ func (e *Engine) Evaluate(acct *metrics.Account, now time.Time) Result {
 			if !r.symbolOK(p.Symbol) {
 				continue
 			}
-			v, ok := p.Metrics.Get(r.metric)
-			e.step(b, ri, r, acct, target{sym: p.Symbol, side: string(p.Side), set: &p.Metrics, pos: p}, v, ok, now)
+			e.step(b, ri, r, acct, target{sym: p.Symbol, side: string(p.Side), set: &p.Metrics, pos: p}, now)
 		}
 	}
 
@@ -225,33 +229,42 @@ func (e *Engine) Evaluate(acct *metrics.Account, now time.Time) Result {
 
 func (e *Engine) evalAccount(b *buffers, ri int, r *Rule, acct *metrics.Account, now time.Time) {
 	if !perPool(r, acct) {
-		v, ok := accountValue(r, acct, now)
-		e.step(b, ri, r, acct, target{set: &acct.Metrics}, v, ok, now)
+		e.step(b, ri, r, acct, target{set: &acct.Metrics}, now)
 		return
 	}
 	// Several margin pools: a pool without the metric is a gap (its alert
 	// keeps its state); a pool no longer listed, or the account's own alert
 	// of when it had one pool, closes.
 	for i := range acct.Assets {
-		t, v, ok := poolTarget(r, acct, i, now)
-		e.step(b, ri, r, acct, t, v, ok, now)
+		e.step(b, ri, r, acct, poolTarget(acct, i), now)
 	}
 }
 
-// step advances the alert of rule r on one target, whose metric value is v
-// (ok false: absent).
+// step advances the alert of rule r on one target.
 //
 // An absent value is a gap in the exchange's answer, not a sign either way:
 // it starts nothing and changes nothing — no resolution, easing, escalation
 // or re-fire, a pending alert stays pending however long its `for` — and the
 // state keeps its last known Value. A firing alert's repeat timer keeps
 // running: as far as anyone knows the alert still fires, so a due repeat goes
-// out with the last known value.
-func (e *Engine) step(b *buffers, ri int, r *Rule, acct *metrics.Account, t target, v float64, ok bool, now time.Time) {
-	plain := notifiers.None
-	if ok {
-		plain = r.severity(v)
+// out with the last known value. With several conditions (any:), the
+// present ones may start or escalate the alert, but it eases or resolves
+// only when every condition's value is present.
+//
+// A firing alert of a rule with keep_firing_for keeps each severity it
+// reached that long after the condition last held it; one of a window: day
+// rule keeps it until the next daily reset. Meanwhile nothing is sent but
+// the repeats, and the condition coming back sends nothing.
+func (e *Engine) step(b *buffers, ri int, r *Rule, acct *metrics.Account, t target, now time.Time) {
+	var rd reading
+	// The first condition's value settles the common case, a quiet target
+	// of a one-condition rule without alerts, before anything else.
+	rd.v[0], rd.ok[0] = r.value(&r.conds[0], acct, t, now)
+	if e.live[ri] == 0 && len(r.conds) == 1 && (!rd.ok[0] || r.conds[0].severity(rd.v[0]) == notifiers.None) {
+		return
 	}
+	r.read(&rd, acct, t, now, true)
+	plain, dec := r.judge(&rd, notifiers.None)
 	if plain == notifiers.None && e.live[ri] == 0 {
 		return
 	}
@@ -261,19 +274,19 @@ func (e *Engine) step(b *buffers, ri int, r *Rule, acct *metrics.Account, t targ
 		if plain == notifiers.None {
 			return
 		}
-		en = &entry{rule: ri, st: State{
+		en = &entry{rule: ri, dec: dec, st: State{
 			Key:       k,
 			Phase:     Pending,
 			Severity:  plain,
 			Since:     now,
-			Value:     v,
-			Threshold: r.thr[plain],
+			Value:     rd.v[dec],
+			Threshold: r.conds[dec].thr[plain],
 		}}
 		e.states[k] = en
 		e.live[ri]++
 		en.seen = e.gen
 		if r.forDur > 0 {
-			b.changed = append(b.changed, en.st)
+			e.persist(b, en)
 			return
 		}
 		e.fire(b, en, r, acct, t, now)
@@ -281,7 +294,7 @@ func (e *Engine) step(b *buffers, ri int, r *Rule, acct *metrics.Account, t targ
 	}
 	en.seen = e.gen
 	st := &en.st
-	if !ok {
+	if !rd.some {
 		if st.Phase == Active {
 			if rep := r.repeat[st.Severity]; rep > 0 && now.Sub(st.LastSent) >= rep {
 				e.notify(b, en, r, acct, t, st.Severity, notifiers.KindRepeat, now)
@@ -289,26 +302,50 @@ func (e *Engine) step(b *buffers, ri int, r *Rule, acct *metrics.Account, t targ
 		}
 		return
 	}
-	st.Value = v
 
 	if st.Phase == Pending {
 		if plain == notifiers.None {
-			e.remove(b, en)
-			return
+			if rd.all {
+				e.remove(b, en)
+			}
+			return // a condition without a value: no sign either way
 		}
 		changed := plain != st.Severity
-		st.Severity, st.Threshold = plain, r.thr[plain]
+		en.dec = dec
+		st.Value = rd.v[dec]
+		st.Severity, st.Threshold = plain, r.conds[dec].thr[plain]
 		if now.Sub(st.Since) >= r.forDur {
 			e.fire(b, en, r, acct, t, now)
 			return
 		}
 		if changed {
-			b.changed = append(b.changed, *st)
+			e.persist(b, en)
 		}
 		return
 	}
 
-	sev := max(plain, r.held(v, st.Severity))
+	sev, dec := r.judge(&rd, st.Severity)
+	if r.keeps() {
+		for s := notifiers.Info; s <= sev; s++ {
+			st.Held[s] = now
+		}
+	}
+	if sev < st.Severity {
+		switch {
+		case !rd.all:
+			sev, dec = st.Severity, -1 // a gap: no sign of recovery
+		case r.keeps():
+			if kept := r.kept(st, now); kept > sev {
+				sev, dec = kept, -1
+			}
+		}
+	}
+	if dec >= 0 {
+		en.dec = dec
+	}
+	if rd.ok[en.dec] {
+		st.Value = rd.v[en.dec]
+	}
 	if acct.Stale && sev < st.Severity {
 		return // no fresh data, so no sign of recovery (see Evaluate)
 	}
@@ -320,11 +357,62 @@ func (e *Engine) step(b *buffers, ri int, r *Rule, acct *metrics.Account, t targ
 	case sev < st.Severity:
 		e.notify(b, en, r, acct, t, sev, notifiers.KindEased, now)
 	default:
-		st.Threshold = r.thr[sev]
+		st.Threshold = r.conds[en.dec].thr[sev]
 		if rep := r.repeat[sev]; rep > 0 && now.Sub(st.LastSent) >= rep {
 			e.notify(b, en, r, acct, t, sev, notifiers.KindRepeat, now)
+		} else if r.keeps() && e.heldStale(en, r, now) {
+			e.persist(b, en)
 		}
 	}
+}
+
+// keeps reports whether the rule's alerts keep a severity after it stops
+// holding (keep_firing_for, window: day), which needs State.Held.
+func (r *Rule) keeps() bool { return r.keepFor > 0 || r.daily }
+
+// kept is the highest severity up to st's that st still keeps at now: one
+// that held within keep_firing_for, or, for a window: day rule, since the
+// last daily reset.
+func (r *Rule) kept(st *State, now time.Time) notifiers.Severity {
+	var reset time.Time
+	if r.daily {
+		reset = r.lastReset(now)
+	}
+	for s := min(st.Severity, notifiers.Critical); s > notifiers.None; s-- {
+		h := st.Held[s]
+		if h.IsZero() {
+			continue
+		}
+		if r.keepFor > 0 && now.Sub(h) < r.keepFor || r.daily && !h.Before(reset) {
+			return s
+		}
+	}
+	return notifiers.None
+}
+
+// heldStale reports whether en's Held moved on enough since it was last
+// persisted that a restart would cut what the alert keeps: at the first
+// evaluation the severity no longer holds (so the store has the exact last
+// hold), after a twentieth of keep_firing_for (at least a minute) while it
+// holds, and on a window: day rule's first hold after a reset.
+func (e *Engine) heldStale(en *entry, r *Rule, now time.Time) bool {
+	s := min(en.st.Severity, notifiers.Critical)
+	cur, saved := en.st.Held[s], en.saved[s]
+	switch {
+	case cur.Equal(saved):
+		return false
+	case !cur.Equal(now): // held until just before this evaluation
+		return true
+	case r.keepFor > 0 && cur.Sub(saved) >= max(time.Minute, r.keepFor/20):
+		return true
+	}
+	return r.daily && saved.Before(r.lastReset(now))
+}
+
+// persist reports en's state as changed.
+func (e *Engine) persist(b *buffers, en *entry) {
+	en.saved = en.st.Held
+	b.changed = append(b.changed, en.st)
 }
 
 // fire starts the incident: pending → firing.
@@ -333,6 +421,11 @@ func (e *Engine) fire(b *buffers, en *entry, r *Rule, acct *metrics.Account, t t
 	st.Phase = Active
 	st.StartsAt = now
 	st.ID = IncidentID(st.Key, "", now)
+	if r.keeps() {
+		for s := notifiers.Info; s <= min(st.Severity, notifiers.Critical); s++ {
+			st.Held[s] = now
+		}
+	}
 	e.notify(b, en, r, acct, t, st.Severity, notifiers.KindFiring, now)
 }
 
@@ -340,16 +433,17 @@ func (e *Engine) fire(b *buffers, en *entry, r *Rule, acct *metrics.Account, t t
 // records in the state what the notice told (for Closed).
 func (e *Engine) notify(b *buffers, en *entry, r *Rule, acct *metrics.Account, t target, sev notifiers.Severity, kind notifiers.Kind, now time.Time) {
 	st := &en.st
-	st.Severity, st.Threshold = sev, r.thr[sev]
+	c := &r.conds[en.dec]
+	st.Severity, st.Threshold = sev, c.thr[sev]
 	st.LastSent = now
-	a := alert(r, acct, t, st, kind, now)
+	a := alert(r, c, acct, t, st, kind, now)
 	st.Metric, st.Op, st.Runbook = a.Metric, a.Op, a.Runbook
 	if !maps.Equal(st.Labels, a.Labels) {
 		// A new map, never one shared with an earlier Changed state or
 		// the alert (whose maps are the caller's).
 		st.Labels = maps.Clone(a.Labels)
 	}
-	b.changed = append(b.changed, *st)
+	e.persist(b, en)
 	b.notices = append(b.notices, Notice{Alert: a, Notify: r.notify})
 }
 
@@ -389,7 +483,7 @@ func liquidated(events []exchanges.Event, k Key) bool {
 func (e *Engine) end(b *buffers, en *entry, r *Rule, acct *metrics.Account, t target, now time.Time) {
 	if en.st.Phase == Active && r.sendResolved {
 		b.notices = append(b.notices, Notice{
-			Alert:  alert(r, acct, t, &en.st, notifiers.KindResolved, now),
+			Alert:  alert(r, &r.conds[en.dec], acct, t, &en.st, notifiers.KindResolved, now),
 			Notify: r.notify,
 		})
 	}

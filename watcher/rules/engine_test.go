@@ -136,12 +136,52 @@ func TestLifecycle(t *testing.T) {
 			{at: 0, v: 5, want: "", state: "pending:critical"},
 			{at: time.Minute, closed: true, want: "", state: ""},
 		}},
-		{"flapping without hysteresis fires and resolves at each crossing", levRule(nil), []step{
+		{"flapping with hysteresis: 0 fires and resolves at each crossing", levRule(func(r *config.Rule) { r.At.Keys = map[string]config.Pos{"hysteresis": {}} }), []step{
 			{at: 0, v: 21, want: "firing:warning", state: "firing:warning"},
 			{at: 15 * time.Second, v: 19, want: "resolved:warning", state: ""},
 			{at: 30 * time.Second, v: 21, want: "firing:warning", state: "firing:warning"},
 			{at: 45 * time.Second, v: 20, want: "resolved:warning", state: ""}, // strict: 20 > 20 is false
 			{at: 60 * time.Second, v: 20.5, want: "firing:warning", state: "firing:warning"},
+		}},
+		// The flap of issue 10 (fired at 9.27, resolved at 8.97, fired at
+		// 9.02 within 47 s): the default hysteresis, 2% of 9 = 0.18, holds
+		// the alert until the value falls to 8.82.
+		{"flapping with the default hysteresis is one incident", levRule(func(r *config.Rule) { r.Above = map[string]float64{"warning": 9} }), []step{
+			{at: 0, v: 9.27, want: "firing:warning", state: "firing:warning"},
+			{at: 20 * time.Second, v: 8.97, want: "", state: "firing:warning"},
+			{at: 47 * time.Second, v: 9.02, want: "", state: "firing:warning"},
+			{at: 60 * time.Second, v: 8.85, want: "", state: "firing:warning"},
+			{at: 75 * time.Second, v: 8.8, want: "resolved:warning", state: ""},
+		}},
+		{"the default hysteresis of has_stop_loss is 0: a stop resolves", config.Rule{Name: "no-stop", Scope: "position", Metric: "has_stop_loss",
+			Below: map[string]float64{"warning": 1}, Repeat: map[string]time.Duration{"warning": time.Hour}, SendResolved: true}, []step{
+			{at: 0, v: 0, want: "firing:warning", state: "firing:warning"},
+			{at: time.Minute, v: 1, want: "resolved:warning", state: ""},
+		}},
+		{"keep_firing_for: 12h keeps the alert across a clear, a return and midnight", levRule(func(r *config.Rule) {
+			r.KeepFiringFor = 12 * time.Hour
+			r.Repeat = map[string]time.Duration{"warning": 24 * time.Hour}
+		}), []step{
+			{at: 0, v: 25, want: "firing:warning", state: "firing:warning"}, // 12:00
+			{at: time.Hour, v: 10, want: "", state: "firing:warning"},
+			{at: 5 * time.Hour, v: 25, want: "", state: "firing:warning"}, // back: nothing new
+			{at: 5*time.Hour + 15*time.Minute, v: 10, want: "", state: "firing:warning"},
+			{at: 12 * time.Hour, v: 10, want: "", state: "firing:warning"}, // midnight
+			{at: 16*time.Hour + 59*time.Minute, v: 10, want: "", state: "firing:warning"},
+			{at: 17 * time.Hour, v: 10, want: "resolved:warning", state: ""}, // 12h after it last held, at 05:00
+		}},
+		{"keep_firing_for keeps each severity, and a gap changes nothing", liqRule(func(r *config.Rule) {
+			r.KeepFiringFor = time.Hour
+			r.Repeat = map[string]time.Duration{"warning": 24 * time.Hour, "critical": 24 * time.Hour}
+		}), []step{
+			{at: 0, v: 5, want: "firing:critical", state: "firing:critical"},
+			{at: 10 * time.Minute, v: 10, want: "", state: "firing:critical"},
+			{at: 15 * time.Minute, v: 20, want: "", state: "firing:critical"},
+			{at: 30 * time.Minute, v: absent, want: "", state: "firing:critical"},
+			{at: 60 * time.Minute, v: 12, want: "eased:warning", state: "firing:warning"}, // critical last held at 0, warning holds
+			{at: 90 * time.Minute, v: 20, want: "", state: "firing:warning"},
+			{at: 119 * time.Minute, v: 20, want: "", state: "firing:warning"},
+			{at: 120 * time.Minute, v: 20, want: "resolved:warning", state: ""},
 		}},
 		{"flapping with hysteresis is one incident", levRule(func(r *config.Rule) { r.Hysteresis = 2 }), []step{
 			{at: 0, v: 21, want: "firing:warning", state: "firing:warning"},
@@ -264,11 +304,14 @@ func checkStore(t *testing.T, step int, store map[Key]State, states []State) {
 	got := slices.Collect(maps.Values(store))
 	slices.SortFunc(got, func(a, b State) int { return cmpKey(a.Key, b.Key) })
 	want := slices.Clone(states)
+	// Held moves on every evaluation while the condition holds and is
+	// persisted only when it matters (see heldStale and
+	// TestKeepFiringForSurvivesRestart).
 	for i := range got {
-		got[i].Value = 0
+		got[i].Value, got[i].Held = 0, [numSeverities]time.Time{}
 	}
 	for i := range want {
-		want[i].Value = 0
+		want[i].Value, want[i].Held = 0, [numSeverities]time.Time{}
 	}
 	if len(got) != len(want) || len(got) > 0 && !reflect.DeepEqual(got, want) {
 		t.Errorf("step %d: persisted states\n%+v\nwant engine states\n%+v", step, got, want)

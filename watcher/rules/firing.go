@@ -24,8 +24,11 @@ type Hit struct {
 }
 
 // FiringNow evaluates rules against acct without any state: no `for`, no
-// hysteresis, no repeat timers and no events. It answers "which rules would
-// fire now, at which severity", for `marginwatch status`. Hits are ordered
+// hysteresis, no keep_firing_for or window: day latch, no repeat timers and
+// no events. It answers "which rules would fire now, at which severity", for
+// `marginwatch status`: a rule with any: conditions is one hit, at the
+// highest severity they give, reporting the condition that gives it; a
+// window: day drawdown is the drawdown since the last reset. Hits are ordered
 // most severe first. A stale account is judged on data_age_seconds only, as
 // Evaluate does.
 func FiringNow(rules []*Rule, acct *metrics.Account, now time.Time) []Hit {
@@ -33,31 +36,31 @@ func FiringNow(rules []*Rule, acct *metrics.Account, now time.Time) []Hit {
 		return nil
 	}
 	var hits []Hit
-	hit := func(r *Rule, t target, v float64, ok bool) {
-		if !ok {
-			return
-		}
-		sev := r.severity(v)
+	hit := func(r *Rule, t target) {
+		var rd reading
+		r.read(&rd, acct, t, now, false)
+		sev, dec := r.judge(&rd, notifiers.None)
 		if sev == notifiers.None {
 			return
 		}
+		c := &r.conds[dec]
 		st := &State{
 			Key:       Key{Account: acct.Name, Rule: r.Name, Symbol: t.sym, Side: t.side},
 			Phase:     Active,
 			Severity:  sev,
 			StartsAt:  now,
-			Value:     v,
-			Threshold: r.thr[sev],
+			Value:     rd.v[dec],
+			Threshold: c.thr[sev],
 		}
-		a := alert(r, acct, t, st, notifiers.KindFiring, now)
+		a := alert(r, c, acct, t, st, notifiers.KindFiring, now)
 		hits = append(hits, Hit{
 			Rule:      r.Name,
 			Symbol:    t.sym,
 			Side:      t.side,
 			Severity:  sev,
-			Metric:    r.Metric,
-			Value:     v,
-			Threshold: r.thr[sev],
+			Metric:    c.name,
+			Value:     st.Value,
+			Threshold: st.Threshold,
 			Summary:   a.Summary,
 		})
 	}
@@ -65,19 +68,17 @@ func FiringNow(rules []*Rule, acct *metrics.Account, now time.Time) []Hit {
 		if r == nil || !r.AppliesTo(acct.Name) || r.scope == scopeEventID {
 			continue
 		}
-		if acct.Stale && r.metric != metrics.DataAgeSeconds {
+		if acct.Stale && !r.staleOK {
 			continue
 		}
 		switch r.scope {
 		case scopeAccountID:
 			if !perPool(r, acct) {
-				v, ok := accountValue(r, acct, now)
-				hit(r, target{set: &acct.Metrics}, v, ok)
+				hit(r, target{set: &acct.Metrics})
 				continue
 			}
 			for i := range acct.Assets {
-				t, v, ok := poolTarget(r, acct, i, now)
-				hit(r, t, v, ok)
+				hit(r, poolTarget(acct, i))
 			}
 		case scopePositionID:
 			for i := range acct.Positions {
@@ -85,8 +86,7 @@ func FiringNow(rules []*Rule, acct *metrics.Account, now time.Time) []Hit {
 				if !r.symbolOK(p.Symbol) {
 					continue
 				}
-				v, ok := p.Metrics.Get(r.metric)
-				hit(r, target{sym: p.Symbol, side: string(p.Side), set: &p.Metrics, pos: p}, v, ok)
+				hit(r, target{sym: p.Symbol, side: string(p.Side), set: &p.Metrics, pos: p})
 			}
 		}
 	}

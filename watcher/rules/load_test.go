@@ -49,7 +49,7 @@ rules:
 	}
 	if len(rs) != 2 || rs[0].Scope != ScopePosition || !rs[0].sendResolved ||
 		rs[0].repeat[notifiers.Warning] != time.Hour || rs[0].repeat[notifiers.Critical] != 10*time.Minute ||
-		rs[1].Name != DataStale || rs[1].thr[notifiers.Critical] != 90 {
+		rs[1].Name != DataStale || rs[1].conds[0].thr[notifiers.Critical] != 90 {
 		t.Errorf("compiled %+v %+v", rs[0], rs[1])
 	}
 }

@@ -62,9 +62,10 @@ type target struct {
 	pos       *metrics.Position
 }
 
-// alert builds the notification for st. It runs only when a notice is due,
-// so it may allocate freely.
-func alert(r *Rule, acct *metrics.Account, t target, st *State, kind notifiers.Kind, now time.Time) notifiers.Alert {
+// alert builds the notification for st about r's condition c (the one
+// that decided its severity). It runs only when a notice is due, so it may
+// allocate freely.
+func alert(r *Rule, c *cond, acct *metrics.Account, t target, st *State, kind notifiers.Kind, now time.Time) notifiers.Alert {
 	status := notifiers.Firing
 	if kind == notifiers.KindResolved {
 		status = notifiers.Resolved
@@ -78,10 +79,10 @@ func alert(r *Rule, acct *metrics.Account, t target, st *State, kind notifiers.K
 		Account:   acct.Name,
 		Symbol:    st.Key.Symbol,
 		Side:      st.Key.Side,
-		Metric:    r.Metric,
+		Metric:    c.name,
 		Value:     st.Value,
-		Threshold: r.thr[clampSev(st.Severity)],
-		Op:        r.Op(),
+		Threshold: c.thr[clampSev(st.Severity)],
+		Op:        c.op(),
 		StartsAt:  st.StartsAt,
 		At:        now,
 		Labels:    alertLabels(acct, r, t.asset),
@@ -117,8 +118,9 @@ func alert(r *Rule, acct *metrics.Account, t target, st *State, kind notifiers.K
 // the rule has them now; the runbook sees .Reason); the context is what is
 // left of the account.
 func closing(r *Rule, acct *metrics.Account, st State, reason string, now time.Time) notifiers.Alert {
-	st.Metric, st.Op = r.Metric, r.Op()
-	st.Threshold = r.thr[clampSev(st.Severity)]
+	c := &r.conds[r.condIndex(st.Metric, st.Op)]
+	st.Metric, st.Op = c.name, c.op()
+	st.Threshold = c.thr[clampSev(st.Severity)]
 	asset := ""
 	if r.scope == scopeAccountID {
 		asset = st.Key.Symbol // a pool's alert
@@ -273,6 +275,17 @@ func defaultSummary(d *TemplateData) string {
 		b.WriteString(op)
 		b.WriteString(formatNum(d.Threshold))
 		b.WriteString(")")
+		return b.String()
+	}
+	if past := d.Op == "below" && d.Value < d.Threshold || d.Op != "below" && d.Value > d.Threshold; !past {
+		// Held by hysteresis, keep_firing_for or a window: day latch: the
+		// value alone would not fire, and must not read as if it did.
+		b.WriteString(" (")
+		b.WriteString(d.Severity)
+		b.WriteString(", fired at")
+		b.WriteString(op)
+		b.WriteString(formatNum(d.Threshold))
+		b.WriteString(", still firing)")
 		return b.String()
 	}
 	b.WriteString(op)

@@ -53,6 +53,12 @@ type State struct {
 	Value     float64 `json:"value"`
 	Threshold float64 `json:"threshold"`
 
+	// Held[s] is when the condition last held at severity s (hysteresis
+	// included), kept for rules with keep_firing_for or window: day, whose
+	// alert keeps a severity for a while after it no longer holds; zero
+	// otherwise and in states written before it existed.
+	Held [numSeverities]time.Time `json:"held,omitzero"`
+
 	// What the last notice told, recorded whenever one goes out (firing,
 	// escalated, eased, repeat), so that Closed can end the incident with a
 	// complete notice when its rule or account is gone. Empty while pending
