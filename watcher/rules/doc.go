@@ -31,8 +31,9 @@
 // incident ID) at the highest severity any condition gives, and its notices
 // carry the metric, value and threshold of the condition that gives it.
 // Present conditions may start or escalate it; it eases or resolves only
-// when every condition's metric is present (an absent one is no sign of
-// recovery).
+// when no condition that had a value for it is missing now (a gap is no
+// sign of recovery; a condition that never had one, such as an ATR before
+// 15 closed candles, does not hold it open).
 //
 // `keep_firing_for` (Prometheus semantics): a firing alert keeps each
 // severity it reached for that long after the condition last held it

@@ -48,6 +48,10 @@ type entry struct {
 	dec int
 	// saved is st.Held as last reported in Result.Changed.
 	saved [numSeverities]time.Time
+	// reported has bit i set once condition i had a value for this alert:
+	// a value missing after that is a gap, while a condition that never
+	// reported (no candles yet for an ATR) cannot hold the alert open.
+	reported uint8
 }
 
 type buffers struct {
@@ -249,7 +253,8 @@ func (e *Engine) evalAccount(b *buffers, ri int, r *Rule, acct *metrics.Account,
 // running: as far as anyone knows the alert still fires, so a due repeat goes
 // out with the last known value. With several conditions (any:), the
 // present ones may start or escalate the alert, but it eases or resolves
-// only when every condition's value is present.
+// only when no condition that reported a value for it is missing now (one
+// that never did, such as an ATR before enough candles, does not count).
 //
 // A firing alert of a rule with keep_firing_for keeps each severity it
 // reached that long after the condition last held it; one of a window: day
@@ -274,7 +279,7 @@ func (e *Engine) step(b *buffers, ri int, r *Rule, acct *metrics.Account, t targ
 		if plain == notifiers.None {
 			return
 		}
-		en = &entry{rule: ri, dec: dec, st: State{
+		en = &entry{rule: ri, dec: dec, reported: rd.mask(len(r.conds)), st: State{
 			Key:       k,
 			Phase:     Pending,
 			Severity:  plain,
@@ -293,6 +298,8 @@ func (e *Engine) step(b *buffers, ri int, r *Rule, acct *metrics.Account, t targ
 		return
 	}
 	en.seen = e.gen
+	gap := rd.gap(en.reported)
+	en.reported |= rd.mask(len(r.conds))
 	st := &en.st
 	if !rd.some {
 		if st.Phase == Active {
@@ -305,7 +312,7 @@ func (e *Engine) step(b *buffers, ri int, r *Rule, acct *metrics.Account, t targ
 
 	if st.Phase == Pending {
 		if plain == notifiers.None {
-			if rd.all {
+			if !gap {
 				e.remove(b, en)
 			}
 			return // a condition without a value: no sign either way
@@ -332,8 +339,8 @@ func (e *Engine) step(b *buffers, ri int, r *Rule, acct *metrics.Account, t targ
 	}
 	if sev < st.Severity {
 		switch {
-		case !rd.all:
-			sev, dec = st.Severity, -1 // a gap: no sign of recovery
+		case gap:
+			sev, dec = st.Severity, -1 // no sign of recovery
 		case r.keeps():
 			if kept := r.kept(st, now); kept > sev {
 				sev, dec = kept, -1

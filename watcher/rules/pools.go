@@ -36,16 +36,37 @@ func poolTarget(acct *metrics.Account, i int) target {
 type reading struct {
 	v  [config.MaxConditions]float64
 	ok [config.MaxConditions]bool
-	// some: a value is present; all: every value is.
-	some, all bool
+	// some: a value is present.
+	some bool
+}
+
+// mask has bit i set for each of the first n conditions with a value.
+func (rd *reading) mask(n int) uint8 {
+	var m uint8
+	for i := range n {
+		if rd.ok[i] {
+			m |= 1 << i
+		}
+	}
+	return m
+}
+
+// gap reports whether a condition in reported (a bit per condition that
+// had a value before) has none now.
+func (rd *reading) gap(reported uint8) bool {
+	for i := range config.MaxConditions {
+		if reported&(1<<i) != 0 && !rd.ok[i] {
+			return true
+		}
+	}
+	return false
 }
 
 // read reads the value of each of r's conditions on t into rd, which holds
 // the first's already when first is set.
 func (r *Rule) read(rd *reading, acct *metrics.Account, t target, now time.Time, first bool) {
-	rd.all = true
 	if first {
-		rd.some, rd.all = rd.ok[0], rd.ok[0]
+		rd.some = rd.ok[0]
 	}
 	for i := range r.conds {
 		if i == 0 && first {
@@ -54,7 +75,6 @@ func (r *Rule) read(rd *reading, acct *metrics.Account, t target, now time.Time,
 		v, ok := r.value(&r.conds[i], acct, t, now)
 		rd.v[i], rd.ok[i] = v, ok
 		rd.some = rd.some || ok
-		rd.all = rd.all && ok
 	}
 }
 

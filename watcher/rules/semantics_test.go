@@ -265,6 +265,22 @@ func TestAnyConditions(t *testing.T) {
 	}
 }
 
+// TestAnyConditionNeverReported: a condition that never had a value for the
+// alert (an ATR before a new symbol has 15 closed candles) is no gap: the
+// alert the other condition raised resolves when that one clears.
+func TestAnyConditionNeverReported(t *testing.T) {
+	e := NewEngine(mustCompile(t, anyRule(t)), nil)
+	var kinds []string
+	for i, pct := range []float64{4, 12, 12} {
+		for _, n := range e.Evaluate(twoMetricAcct(pct, absent), t0.Add(time.Duration(i)*time.Minute)).Notices {
+			kinds = append(kinds, string(n.Alert.Kind)+":"+n.Alert.Severity.String())
+		}
+	}
+	if g, want := strings.Join(kinds, " "), "firing:critical resolved:critical"; g != want {
+		t.Errorf("notices %q, want %q", g, want)
+	}
+}
+
 // TestAnyConditionsRestart: after a restart the alert reports the condition
 // its last notice was about.
 func TestAnyConditionsRestart(t *testing.T) {
