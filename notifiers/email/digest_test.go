@@ -63,7 +63,7 @@ func TestDigestAmongAlerts(t *testing.T) {
 	m := newMessage(alerts, berlin)
 	want := `RESOLVED margin-ratio - resolved (was warning)
   account   main
-  value     margin_ratio is 0.31, now at or below 0.5
+  value     margin_ratio is 31%, now at or below 50%
   summary   account margin ratio is 0.31 (1.00 = liquidation)
   started   2026-11-28 03:14:00 CET
   time      2026-11-28 04:16:00 CET

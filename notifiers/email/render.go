@@ -279,7 +279,8 @@ func kindText(a notifiers.Alert) string {
 	}
 }
 
-// valueText compares the value with the threshold in words. A resolved
+// valueText compares the value with the threshold in words, both in the
+// metric's unit (notifiers.FormatMetric). A resolved
 // alert states what is true now ("now at or below 0.5"), not the condition
 // that no longer holds; a closed one the last value seen. An event has no
 // threshold: its metric is its name.
@@ -287,7 +288,7 @@ func valueText(a notifiers.Alert) string {
 	if a.Metric == "" {
 		return ""
 	}
-	v, thr := notifiers.FormatFigure(a.Value, "", nil), notifiers.FormatNumber(a.Threshold)
+	v, thr := notifiers.FormatMetric(a.Metric, a.Value), notifiers.FormatMetric(a.Metric, a.Threshold)
 	resolved := a.Status == notifiers.Resolved
 	switch {
 	case a.Kind == notifiers.KindClosed && a.Op != "":
@@ -318,7 +319,7 @@ func contextText(ctx map[string]float64) string {
 	for _, f := range notifiers.ContextFields {
 		known[f.Key] = true
 		if v, ok := ctx[f.Key]; ok {
-			parts = append(parts, f.Label+" "+notifiers.FormatFigure(v, f.Unit, nil))
+			parts = append(parts, f.Label+" "+notifiers.FormatMetric(f.Key, v))
 		}
 	}
 	var rest []string
@@ -329,7 +330,7 @@ func contextText(ctx map[string]float64) string {
 	}
 	slices.Sort(rest)
 	for _, k := range rest {
-		parts = append(parts, k+" "+notifiers.FormatFigure(ctx[k], "", nil))
+		parts = append(parts, k+" "+notifiers.FormatMetric(k, ctx[k]))
 	}
 	return strings.Join(parts, " · ")
 }
