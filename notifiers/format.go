@@ -100,14 +100,14 @@ var ContextFields = []ContextField{
 	{"effective_leverage", "effective leverage", "Effective leverage"},
 }
 
-// FormatContext is the Context figures of ContextFields that ctx holds, as
+// ContextText is the Context figures of ContextFields that a holds, as
 // "label value" in reading order ("mark 52200 · liq 49799.2 · …"), each
-// in its unit; sep joins them. Other keys are left out.
-func FormatContext(ctx map[string]float64, sep string) string {
+// in its unit (Figure); sep joins them. Other keys are left out.
+func (a Alert) ContextText(sep string) string {
 	var parts []string
 	for _, f := range ContextFields {
-		if v, ok := ctx[f.Key]; ok {
-			parts = append(parts, f.Label+" "+FormatMetric(f.Key, v))
+		if v, ok := a.Context[f.Key]; ok {
+			parts = append(parts, f.Label+" "+a.Figure(f.Key, v))
 		}
 	}
 	return strings.Join(parts, sep)

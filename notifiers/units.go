@@ -29,10 +29,10 @@ const (
 	// a percent with four decimals, as exchanges show it: 0.0001 →
 	// "0.0100%".
 	UnitRate
-	// UnitMoney is an amount in the margin pool's asset (USDT, or the coin
-	// of a COIN-M pool): at least two decimals and six significant digits,
-	// so a coin amount keeps its satoshis ("1.23457") and a dollar amount
-	// its cents ("10234.13").
+	// UnitMoney is an amount in the margin pool's asset: cents for dollars
+	// and stablecoins ("10234.13", four significant digits below 1), six
+	// significant digits for a coin (a COIN-M pool: "1.23457"), see
+	// FormatMoney. Format alone assumes dollars.
 	UnitMoney
 	// UnitPrice is a price: six significant digits, trailing zeros dropped
 	// ("64123.5", "0.000012345").
@@ -85,7 +85,7 @@ func (u Unit) Format(v float64) string {
 		}
 		return zeroSign(strconv.FormatFloat(p, 'f', 4, 64)) + "%"
 	case UnitMoney:
-		return money(v)
+		return FormatMoney(v, "")
 	case UnitPrice:
 		return trimZeros(strconv.FormatFloat(v, 'f', decimalsFor(v, 6, 0), 64))
 	case UnitMultiple:
@@ -147,7 +147,8 @@ var unitOf = map[string]Unit{
 func UnitOf(name string) Unit { return unitOf[name] }
 
 // FormatMetric is v formatted in the unit of metric name: the one way a
-// person sees a metric's value or threshold, in every channel.
+// person sees a metric's value or threshold, in every channel (money as
+// dollars; see FormatMetricIn).
 func FormatMetric(name string, v float64) string { return UnitOf(name).Format(v) }
 
 // percent is p (already in percent) with two decimals, or two significant
@@ -159,9 +160,40 @@ func percent(p float64) string {
 	return fixed(p, 2) + "%"
 }
 
-// money has at least two decimals and six significant digits.
-func money(v float64) string {
-	s := strconv.FormatFloat(v, 'f', decimalsFor(v, 6, 2), 64)
+// FormatMetricIn is FormatMetric for a figure of a margin pool in asset
+// ("" when unknown): money in a coin keeps the digits a coin needs.
+func FormatMetricIn(name string, v float64, asset string) string {
+	if u := UnitOf(name); u != UnitMoney || math.IsNaN(v) || math.IsInf(v, 0) {
+		return u.Format(v)
+	}
+	return FormatMoney(v, asset)
+}
+
+// Figure is metric (or Context key) name at value v for this alert, in its
+// unit, money in the alert's margin pool (the "asset" label) when it has
+// one: how every channel writes the alert's value, threshold and context.
+func (a Alert) Figure(name string, v float64) string {
+	return FormatMetricIn(name, v, a.Labels["asset"])
+}
+
+// FormatMoney writes an amount of asset: for dollars and stablecoins (and
+// "", an asset not known) two decimals, or four significant digits below 1
+// ("10234.13", "0.004712"); for any other asset, a coin, at least two
+// decimals and six significant digits ("1.23457", "0.0123457"), since a
+// hundredth of a bitcoin is no rounding error.
+func FormatMoney(v float64, asset string) string {
+	if math.IsNaN(v) || math.IsInf(v, 0) {
+		return UnitPlain.Format(v)
+	}
+	sig := 6
+	switch asset {
+	case "", "USD", "USDT", "USDC", "FDUSD", "BFUSD", "BUSD", "USDE", "DAI":
+		if math.Abs(v) >= 1 {
+			return zeroSign(strconv.FormatFloat(v, 'f', 2, 64))
+		}
+		sig = 4
+	}
+	s := strconv.FormatFloat(v, 'f', decimalsFor(v, sig, 2), 64)
 	if dot := strings.IndexByte(s, '.'); dot >= 0 {
 		keep := dot + 3 // two decimals stay
 		for len(s) > keep && s[len(s)-1] == '0' {

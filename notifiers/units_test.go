@@ -34,9 +34,10 @@ func TestUnitFormat(t *testing.T) {
 		{UnitMoney, 10234.129, "10234.13"},
 		{UnitMoney, 50000, "50000.00"},
 		{UnitMoney, -100, "-100.00"},
-		{UnitMoney, 1.23456789, "1.23457"}, // a COIN-M pool in BTC
+		{UnitMoney, 828.1434, "828.14"},
 		{UnitMoney, 0.5, "0.50"},
-		{UnitMoney, 0.0123456789, "0.0123457"},
+		{UnitMoney, 0.0047123, "0.004712"},
+		{UnitMoney, -0.001, "-0.001"},
 		{UnitMoney, -0.001, "-0.001"},
 		{UnitMoney, 0, "0.00"},
 		{UnitPrice, 64123.456, "64123.5"},
@@ -80,6 +81,34 @@ func TestFormatNeverExponent(t *testing.T) {
 	}
 }
 
+func TestFormatMoney(t *testing.T) {
+	tests := []struct {
+		v     float64
+		asset string
+		want  string
+	}{
+		{828.1434, "USDT", "828.14"},
+		{1.414875, "", "1.41"},
+		{0.471626, "USDC", "0.4716"},
+		{1.23456789, "BTC", "1.23457"}, // a COIN-M pool
+		{0.0123456789, "BTC", "0.0123457"},
+		{2, "ETH", "2.00"},
+		{-0.00001, "BTC", "-0.00001"},
+	}
+	for _, tt := range tests {
+		if got := FormatMoney(tt.v, tt.asset); got != tt.want {
+			t.Errorf("FormatMoney(%v, %q) = %q, want %q", tt.v, tt.asset, got, tt.want)
+		}
+	}
+	a := Alert{Labels: map[string]string{"asset": "BTC"}}
+	if got := a.Figure("equity", 1.23456789); got != "1.23457" {
+		t.Errorf("Figure of a BTC pool's equity = %q, want 1.23457", got)
+	}
+	if got := a.Figure("margin_ratio", 0.5); got != "50%" {
+		t.Errorf("Figure(margin_ratio 0.5) = %q, want 50%%", got)
+	}
+}
+
 func TestUnitOf(t *testing.T) {
 	tests := map[string]Unit{
 		"margin_ratio":     UnitFraction,
@@ -100,13 +129,13 @@ func TestUnitOf(t *testing.T) {
 	}
 }
 
-func TestFormatContext(t *testing.T) {
-	ctx := map[string]float64{"equity": 10234.12, "mark_price": 52200, "liq_price": 49799.2, "margin_ratio": 0.41, "other": 1}
+func TestContextText(t *testing.T) {
+	a := Alert{Context: map[string]float64{"equity": 10234.12, "mark_price": 52200, "liq_price": 49799.2, "margin_ratio": 0.41, "other": 1}}
 	want := "mark 52200 · liq 49799.2 · margin ratio 41% · equity 10234.12"
-	if got := FormatContext(ctx, " · "); got != want {
-		t.Errorf("FormatContext = %q, want %q", got, want)
+	if got := a.ContextText(" · "); got != want {
+		t.Errorf("ContextText = %q, want %q", got, want)
 	}
-	if got := FormatContext(nil, " · "); got != "" {
-		t.Errorf("FormatContext(nil) = %q, want empty", got)
+	if got := (Alert{}).ContextText(" · "); got != "" {
+		t.Errorf("ContextText of no context = %q, want empty", got)
 	}
 }

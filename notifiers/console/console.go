@@ -78,7 +78,7 @@ func (n *Notifier) Notify(ctx context.Context, alerts ...notifiers.Alert) (bool,
 //
 //	TIME SEVERITY KIND RULE  ACCOUNT [SYMBOL SIDE]  METRIC VALUE OP THRESHOLD  [CONTEXT]  "SUMMARY"  runbook: RUNBOOK
 //
-// Figures are in their metric's unit (notifiers.FormatMetric); CONTEXT is
+// Figures are in their metric's unit (Alert.Figure); CONTEXT is
 // the trader's figures (mark, entry, liquidation price, equity, …). A closing notice (KindClosed) has KIND "closed", or "LIQUIDATED" in
 // capitals, and states the metric's last value: the condition never cleared.
 func (n *Notifier) line(b *strings.Builder, a notifiers.Alert) {
@@ -113,7 +113,7 @@ func (n *Notifier) line(b *strings.Builder, a notifiers.Alert) {
 		b.WriteString("  ")
 		b.WriteString(cmp)
 	}
-	if c := notifiers.FormatContext(a.Context, ", "); c != "" {
+	if c := a.ContextText(", "); c != "" {
 		b.WriteString("  [")
 		b.WriteString(c)
 		b.WriteString("]")
@@ -197,8 +197,8 @@ func comparison(a notifiers.Alert) string {
 		return ""
 	}
 	metric := notifiers.OneLine(a.Metric)
-	val := notifiers.FormatMetric(a.Metric, a.Value)
-	thr := notifiers.FormatMetric(a.Metric, a.Threshold)
+	val := a.Figure(a.Metric, a.Value)
+	thr := a.Figure(a.Metric, a.Threshold)
 	if a.Kind == notifiers.KindClosed {
 		if a.Op == "" {
 			return metric + " last " + val

@@ -23,9 +23,9 @@ const digestHTML = `<!DOCTYPE html>
 <pre style="font-family:Menlo,Consolas,monospace;font-size:13px;margin:0 0 16px 0">marginwatch digest morning — Sat 2026-11-28 07:00 UTC
 
 main (binance-usdm)
-  equity 10000.00 · margin ratio 2.50% · leverage 3.00x · funding paid 24h 1.50 · drawdown n/a
+  equity 10000.00 · margin ratio 2.5% · leverage 3x · funding paid 24h 1.50 · drawdown n/a
   1 position:
-    BTCUSDT long: size 300.00% of equity · leverage 10x · liquidation 10.00% away · no stop-loss
+    BTCUSDT long: size 300% of equity · leverage 10x · liquidation 10% away · no stop-loss
   alerts in the last 24h (1), newest first:
     06:00 critical firing liquidation-near BTCUSDT long — BTCUSDT &lt;long&gt; &amp; 6.2% from liquidation
 

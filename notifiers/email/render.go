@@ -224,7 +224,7 @@ func newAlertView(a notifiers.Alert, loc *time.Location) alertView {
 	add("position", strings.TrimSpace(a.Symbol+" "+a.Side))
 	add("value", valueText(a))
 	add("summary", a.Summary)
-	add("context", contextText(a.Context))
+	add("context", contextText(a))
 	add("runbook", a.Runbook)
 	add("started", timeText(a.StartsAt, loc))
 	add("time", timeText(a.At, loc))
@@ -280,7 +280,7 @@ func kindText(a notifiers.Alert) string {
 }
 
 // valueText compares the value with the threshold in words, both in the
-// metric's unit (notifiers.FormatMetric). A resolved
+// metric's unit (Alert.Figure). A resolved
 // alert states what is true now ("now at or below 0.5"), not the condition
 // that no longer holds; a closed one the last value seen. An event has no
 // threshold: its metric is its name.
@@ -288,7 +288,7 @@ func valueText(a notifiers.Alert) string {
 	if a.Metric == "" {
 		return ""
 	}
-	v, thr := notifiers.FormatMetric(a.Metric, a.Value), notifiers.FormatMetric(a.Metric, a.Threshold)
+	v, thr := a.Figure(a.Metric, a.Value), a.Figure(a.Metric, a.Threshold)
 	resolved := a.Status == notifiers.Resolved
 	switch {
 	case a.Kind == notifiers.KindClosed && a.Op != "":
@@ -310,7 +310,8 @@ func valueText(a notifiers.Alert) string {
 
 // contextText lists notifiers.ContextFields in reading order, then any
 // other figures by name, so nothing the engine attached is hidden.
-func contextText(ctx map[string]float64) string {
+func contextText(a notifiers.Alert) string {
+	ctx := a.Context
 	if len(ctx) == 0 {
 		return ""
 	}
@@ -319,7 +320,7 @@ func contextText(ctx map[string]float64) string {
 	for _, f := range notifiers.ContextFields {
 		known[f.Key] = true
 		if v, ok := ctx[f.Key]; ok {
-			parts = append(parts, f.Label+" "+notifiers.FormatMetric(f.Key, v))
+			parts = append(parts, f.Label+" "+a.Figure(f.Key, v))
 		}
 	}
 	var rest []string
@@ -330,7 +331,7 @@ func contextText(ctx map[string]float64) string {
 	}
 	slices.Sort(rest)
 	for _, k := range rest {
-		parts = append(parts, k+" "+notifiers.FormatMetric(k, ctx[k]))
+		parts = append(parts, k+" "+a.Figure(k, ctx[k]))
 	}
 	return strings.Join(parts, " · ")
 }

@@ -99,7 +99,7 @@ func alertBlocks(a notifiers.Alert) []goslack.Block {
 		if !ok || math.IsNaN(v) {
 			continue
 		}
-		fields = append(fields, mrkdwn(truncate(fmt.Sprintf("*%s*\n%s", f.Title, notifiers.FormatMetric(f.Key, v)), maxFieldText)))
+		fields = append(fields, mrkdwn(truncate(fmt.Sprintf("*%s*\n%s", f.Title, a.Figure(f.Key, v)), maxFieldText)))
 	}
 	if len(fields) > 0 {
 		blocks = append(blocks, goslack.NewSectionBlock(nil, fields, nil))
@@ -174,7 +174,7 @@ func where(a notifiers.Alert) string {
 }
 
 // comparison states the value against the threshold, both in the metric's
-// unit (notifiers.FormatMetric). A resolved alert says
+// unit (Alert.Figure). A resolved alert says
 // what is true now. A closing notice says what was last seen and why the
 // alert ends: nothing recovered, the subject went away.
 func comparison(a notifiers.Alert) string {
@@ -182,7 +182,7 @@ func comparison(a notifiers.Alert) string {
 		return ""
 	}
 	metric := "`" + escape(a.Metric) + "`"
-	val, thr := notifiers.FormatMetric(a.Metric, a.Value), notifiers.FormatMetric(a.Metric, a.Threshold)
+	val, thr := a.Figure(a.Metric, a.Value), a.Figure(a.Metric, a.Threshold)
 	if e := ending(a); e != "" {
 		why := "the position (or its rule or account) went away, so it is no longer watched"
 		if e == notifiers.ReasonLiquidated {
@@ -246,9 +246,9 @@ func oneLine(a notifiers.Alert) string {
 	switch op := opSymbol(a); {
 	case op == "":
 	case ending(a) != "":
-		fmt.Fprintf(&b, " · %s last %s", a.Metric, notifiers.FormatMetric(a.Metric, a.Value))
+		fmt.Fprintf(&b, " · %s last %s", a.Metric, a.Figure(a.Metric, a.Value))
 	default:
-		fmt.Fprintf(&b, " · %s %s %s %s", a.Metric, notifiers.FormatMetric(a.Metric, a.Value), op, notifiers.FormatMetric(a.Metric, a.Threshold))
+		fmt.Fprintf(&b, " · %s %s %s %s", a.Metric, a.Figure(a.Metric, a.Value), op, a.Figure(a.Metric, a.Threshold))
 	}
 	return notifiers.OneLine(b.String())
 }

@@ -205,7 +205,7 @@ func alertLines(a notifiers.Alert) []string {
 	if a.Summary != "" {
 		lines = append(lines, clip(a.Summary, capSummary))
 	}
-	if c := contextLine(a.Context); c != "" {
+	if c := contextLine(a); c != "" {
 		lines = append(lines, c)
 	}
 	if a.Runbook != "" {
@@ -257,7 +257,7 @@ func emoji(s notifiers.Severity) string {
 }
 
 // comparison states the value against the threshold, both in the metric's
-// unit (notifiers.FormatMetric). A resolved alert says
+// unit (Alert.Figure). A resolved alert says
 // what is true now ("no longer below 7"), not the condition that cleared; a
 // closing notice says what was last seen and why the alert ends.
 func comparison(a notifiers.Alert) string {
@@ -265,7 +265,7 @@ func comparison(a notifiers.Alert) string {
 		return ""
 	}
 	metric := clip(a.Metric, capName)
-	val, thr := notifiers.FormatMetric(a.Metric, a.Value), notifiers.FormatMetric(a.Metric, a.Threshold)
+	val, thr := a.Figure(a.Metric, a.Value), a.Figure(a.Metric, a.Threshold)
 	if a.Kind == notifiers.KindClosed {
 		why := "the position (or its rule or account) went away: no longer watched"
 		if a.Liquidated() {
@@ -289,11 +289,12 @@ func comparison(a notifiers.Alert) string {
 
 // contextLine shows notifiers.ContextFields only. Other keys are left out:
 // the context map is open-ended and the message has a hard size limit.
-func contextLine(ctx map[string]float64) string {
+func contextLine(a notifiers.Alert) string {
+	ctx := a.Context
 	var items []string
 	for _, f := range notifiers.ContextFields {
 		if v, ok := ctx[f.Key]; ok {
-			items = append(items, fmt.Sprintf("%s <code>%s</code>", f.Label, notifiers.FormatMetric(f.Key, v)))
+			items = append(items, fmt.Sprintf("%s <code>%s</code>", f.Label, a.Figure(f.Key, v)))
 		}
 	}
 	return strings.Join(items, " · ")

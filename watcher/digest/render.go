@@ -99,20 +99,28 @@ func writeAccount(b *strings.Builder, a *metrics.Account, recent []notifiers.Ale
 // money figures are in different assets and cannot be added up.
 func writeMoney(b *strings.Builder, a *metrics.Account) {
 	if len(a.Assets) == 0 {
-		fmt.Fprintf(b, "  %s\n", moneyLine(&a.Metrics))
+		fmt.Fprintf(b, "  %s\n", moneyLine(&a.Metrics, a.Pool))
 		return
 	}
 	fmt.Fprintf(b, "  margin ratio %s (highest pool)\n", fig(&a.Metrics, metrics.MarginRatio))
 	for i := range a.Assets {
-		fmt.Fprintf(b, "  %s: %s\n", a.Assets[i].Asset, moneyLine(&a.Assets[i].Metrics))
+		fmt.Fprintf(b, "  %s: %s\n", a.Assets[i].Asset, moneyLine(&a.Assets[i].Metrics, a.Assets[i].Asset))
 	}
 }
 
-// moneyLine is equity, margin ratio, leverage, funding and drawdown.
-func moneyLine(m *metrics.Set) string {
+// moneyLine is equity, margin ratio, leverage, funding and drawdown, money
+// in asset (notifiers.FormatMoney: a coin keeps six significant digits).
+func moneyLine(m *metrics.Set, asset string) string {
+	money := func(id metrics.ID) string {
+		v, ok := m.Get(id)
+		if !ok {
+			return na
+		}
+		return notifiers.FormatMetricIn(id.String(), v, asset)
+	}
 	return fmt.Sprintf("equity %s · margin ratio %s · leverage %s · funding paid 24h %s · drawdown %s",
-		fig(m, metrics.Equity), fig(m, metrics.MarginRatio), fig(m, metrics.EffectiveLeverage),
-		fig(m, metrics.FundingPaid24h), fig(m, metrics.DrawdownPct))
+		money(metrics.Equity), fig(m, metrics.MarginRatio), fig(m, metrics.EffectiveLeverage),
+		money(metrics.FundingPaid24h), fig(m, metrics.DrawdownPct))
 }
 
 // writePositions lists positions nearest to liquidation first.
