@@ -43,7 +43,7 @@ func statusDoc(t *testing.T) (statusJSON, time.Time) {
 		Accounts: []config.Account{{Name: "demo", StaleAfter: time.Minute}, {Name: "pools", StaleAfter: time.Minute}},
 		Rules: []config.Rule{
 			{Name: "liquidation-near", Scope: "position", Metric: "liq_distance_pct", Below: map[string]float64{"warning": 15, "critical": 7},
-				Repeat: map[string]time.Duration{"warning": time.Hour, "critical": 10 * time.Minute},
+				Repeat:  map[string]time.Duration{"warning": time.Hour, "critical": 10 * time.Minute},
 				Summary: `{{.Symbol}} {{.Side}} is {{printf "%.1f" .Value}}% from liquidation`},
 			{Name: "missing-stop-loss", Scope: "position", Metric: "has_stop_loss", Below: map[string]float64{"warning": 1},
 				Repeat: map[string]time.Duration{"warning": 4 * time.Hour}, Summary: `{{.Symbol}} {{.Side}} has no stop-loss resting on the exchange`},
@@ -184,4 +184,3 @@ func TestStatusTableNarrowCells(t *testing.T) {
 		}
 	}
 }
-
