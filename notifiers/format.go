@@ -8,11 +8,10 @@ import (
 )
 
 // FormatNumber shows two decimals for ordinary magnitudes and three
-// significant digits for small ones (funding rates like 0.000125), without
-// trailing zeros. Below 1e-4 Go's %g switches to exponent notation
-// ("1.25e-05"); Slack and Telegram avoid that with their own small-value
-// rule and use this one for the rest. ±Inf is "∞" or "-∞" (see
-// InfiniteNote), NaN is "NaN".
+// significant digits for small ones (0.000125, 0.0000123), without trailing
+// zeros and never in exponent notation. It is UnitPlain's format, for
+// figures without a unit; a metric's value goes through its Unit. ±Inf is
+// "∞" or "-∞" (see InfiniteNote), NaN is "NaN".
 func FormatNumber(v float64) string {
 	switch {
 	case math.IsNaN(v):
@@ -31,26 +30,15 @@ func FormatNumber(v float64) string {
 		}
 		return s
 	}
-	return strconv.FormatFloat(v, 'g', 3, 64)
+	// Round to three significant digits first: 0.0009996 is "0.001".
+	r, _ := strconv.ParseFloat(strconv.FormatFloat(v, 'g', 3, 64), 64)
+	return zeroSign(strconv.FormatFloat(r, 'f', -1, 64))
 }
 
 // InfiniteNote follows an infinite figure wherever a channel shows one:
 // only equity at or below zero makes a figure infinite (effective_leverage,
 // size_pct_equity, net_exposure_ratio), and a bare "∞" would read as a bug.
 const InfiniteNote = " (equity ≤ 0)"
-
-// FormatFigure is v in format's notation followed by unit ("6.21%", "5x"),
-// or, when v is infinite, "∞ (equity ≤ 0)": a unit after ∞ says nothing.
-// Channels pass their own number format (nil means FormatNumber).
-func FormatFigure(v float64, unit string, format func(float64) string) string {
-	if math.IsInf(v, 0) {
-		return FormatNumber(v) + InfiniteNote
-	}
-	if format == nil {
-		format = FormatNumber
-	}
-	return format(v) + unit
-}
 
 // Liquidated reports whether a is the closing notice (KindClosed) of a
 // position the exchange liquidated: the loudest notice there is, never a
@@ -86,28 +74,43 @@ func OneLine(s string) string {
 	}, s)
 }
 
-// ContextField is one Alert.Context figure a notifier shows.
+// ContextField is one Alert.Context figure a notifier shows, in its
+// key's unit (UnitOf).
 type ContextField struct {
 	Key string // the Alert.Context key, e.g. "liq_distance_pct"
 	// Label names the figure inline, before its value ("liq distance 6.2%").
 	Label string
 	// Title names it as a heading above its value ("Liq. distance").
 	Title string
-	Unit  string // written right after the value: "%", "x" or ""
 }
 
 // ContextFields are the Alert.Context figures a trader reads at a glance,
-// in the order they read them. Each notifier decides what to do with the
-// keys not listed.
+// in the order they read them: where the price is, how far liquidation is,
+// then the account. Each notifier decides what to do with the keys not
+// listed.
 var ContextFields = []ContextField{
-	{"mark_price", "mark", "Mark price", ""},
-	{"entry_price", "entry", "Entry price", ""},
-	{"liq_price", "liq", "Liq. price", ""},
-	{"liq_distance_pct", "liq distance", "Liq. distance", "%"},
-	{"leverage", "leverage", "Leverage", "x"},
-	{"margin_ratio", "margin ratio", "Margin ratio", ""},
-	{"account_margin_ratio", "account margin ratio", "Account margin ratio", ""},
-	{"equity", "equity", "Equity", ""},
+	{"mark_price", "mark", "Mark price"},
+	{"entry_price", "entry", "Entry price"},
+	{"liq_price", "liq", "Liq. price"},
+	{"liq_distance_pct", "liq distance", "Liq. distance"},
+	{"leverage", "leverage", "Leverage"},
+	{"margin_ratio", "margin ratio", "Margin ratio"},
+	{"account_margin_ratio", "account margin ratio", "Account margin ratio"},
+	{"equity", "equity", "Equity"},
+	{"effective_leverage", "effective leverage", "Effective leverage"},
+}
+
+// ContextText is the Context figures of ContextFields that a holds, as
+// "label value" in reading order ("mark 52200 · liq 49799.2 · …"), each
+// in its unit (Figure); sep joins them. Other keys are left out.
+func (a Alert) ContextText(sep string) string {
+	var parts []string
+	for _, f := range ContextFields {
+		if v, ok := a.Context[f.Key]; ok {
+			parts = append(parts, f.Label+" "+a.Figure(f.Key, v))
+		}
+	}
+	return strings.Join(parts, sep)
 }
 
 // FormatLabels lists labels as "k=v, k=v", sorted by key; "" when there

@@ -20,7 +20,8 @@ func TestFormatNumber(t *testing.T) {
 		{10234.129, "10234.13"},
 		{-3.456, "-3.46"},
 		{0.9999, "1"},
-		{0.0000123456, "1.23e-05"}, // %g's exponent below 1e-4; see slack's and telegram's formatNum
+		{0.0000123456, "0.0000123"}, // never %g's exponent ("1.23e-05")
+		{-0.0009996, "-0.001"},
 		{math.NaN(), "NaN"},
 		{math.Inf(1), "∞"},
 		{math.Inf(-1), "-∞"},
@@ -64,13 +65,13 @@ func TestContextFields(t *testing.T) {
 			t.Errorf("key %q listed twice", f.Key)
 		}
 		seen[f.Key] = true
-		if f.Unit != "" && f.Unit != "%" && f.Unit != "x" {
-			t.Errorf("%s: unexpected unit %q", f.Key, f.Unit)
+		if UnitOf(f.Key) == UnitPlain {
+			t.Errorf("%s: no unit", f.Key)
 		}
 	}
 	// The order is the order a trader reads: where the price is, then how
 	// far liquidation is.
-	want := []string{"mark_price", "entry_price", "liq_price", "liq_distance_pct", "leverage", "margin_ratio", "account_margin_ratio", "equity"}
+	want := []string{"mark_price", "entry_price", "liq_price", "liq_distance_pct", "leverage", "margin_ratio", "account_margin_ratio", "equity", "effective_leverage"}
 	if len(ContextFields) != len(want) {
 		t.Fatalf("%d fields, want %d", len(ContextFields), len(want))
 	}
@@ -131,27 +132,6 @@ func TestThreaded(t *testing.T) {
 	for _, tt := range tests {
 		if got := tt.a.Threaded(); got != tt.want {
 			t.Errorf("%+v.Threaded() = %v, want %v", tt.a, got, tt.want)
-		}
-	}
-}
-
-func TestFormatFigure(t *testing.T) {
-	pct := func(v float64) string { return "<" + FormatNumber(v) + ">" }
-	tests := []struct {
-		v      float64
-		unit   string
-		format func(float64) string
-		want   string
-	}{
-		{5, "x", nil, "5x"},
-		{6.21, "%", pct, "<6.21>%"},
-		{math.Inf(1), "x", nil, "∞ (equity ≤ 0)"},
-		{math.Inf(-1), "", pct, "-∞ (equity ≤ 0)"},
-		{math.NaN(), "x", nil, "NaNx"},
-	}
-	for _, tt := range tests {
-		if got := FormatFigure(tt.v, tt.unit, tt.format); got != tt.want {
-			t.Errorf("FormatFigure(%v, %q) = %q, want %q", tt.v, tt.unit, got, tt.want)
 		}
 	}
 }

@@ -175,17 +175,19 @@ func (w *Watcher) commitHeld() bool {
 	return false
 }
 
-// committed notes a commit that went through, or one dropped as unstorable.
 // write commits b. A notice the digest history cannot hold is still queued;
-// the history's complaint is only logged (it costs a digest line).
+// the history's complaint is only logged (it costs a digest line). Each
+// commit also checks that the database is still at its path.
 func (w *Watcher) write(b *store.Batch) error {
 	err := w.commit(b)
+	w.checkStateFile()
 	if err == nil && b.HistoryErr != nil {
 		w.log.Warn("alerts queued, but left out of the digests' alert history", "err", b.HistoryErr)
 	}
 	return err
 }
 
+// committed notes a commit that went through, or one dropped as unstorable.
 func (w *Watcher) committed(err error) {
 	if err != nil {
 		// Holding it would block every later batch.

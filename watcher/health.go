@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"os"
 	"slices"
 	"strings"
 	"sync"
@@ -23,6 +24,13 @@ type health struct {
 	storeErr error
 	// failing holds the notifiers reported failing, with their last error.
 	failing map[string]string
+	// stateGone says why the state database's path no longer leads to the
+	// open database ("" while it does); see checkStateFile.
+	stateGone string
+
+	// stateFile is the database file as first seen at its path. Only the
+	// commit path reads and writes it (under Watcher.commitMu), not h.mu.
+	stateFile os.FileInfo
 }
 
 func (h *health) setStore(err error) {
@@ -83,8 +91,8 @@ func (w *Watcher) Alive() bool {
 // Health is /healthz: ok, or one line per reason the daemon cannot be
 // trusted right now, each naming the account or notifier and the fix: an
 // account without fresh data for stale_after, an account whose API key is
-// rejected, a state database that cannot be written, every notifier
-// failing. It never waits on the disk or the network.
+// rejected, a state database that cannot be written or was deleted under
+// the daemon, every notifier failing. It never waits on the disk or the network.
 func (w *Watcher) Health() (ok bool, detail string) {
 	now := w.now()
 	_, engine, _ := w.running()
@@ -115,6 +123,9 @@ func (w *Watcher) Health() (ok bool, detail string) {
 	w.mu.Unlock()
 
 	w.health.mu.Lock()
+	if gone := w.health.stateGone; gone != "" {
+		lines = append(lines, gone)
+	}
 	if err := w.health.storeErr; err != nil {
 		lines = append(lines, fmt.Sprintf("state database %s cannot be written (%s); alerts are held in memory: free disk space or fix the state_dir", w.store.Path(), oneLine(err.Error())))
 	}
@@ -137,6 +148,45 @@ func (w *Watcher) Health() (ok bool, detail string) {
 		return true, ""
 	}
 	return false, strings.Join(lines, "\n") + "\n"
+}
+
+// checkStateFile notices the state database deleted or replaced under the
+// running daemon (a cleanup job, an `rm -rf` of state_dir): bbolt keeps
+// writing to the open file, commits succeed, and everything — alert
+// states, dedup timers, the outbox — is gone at the next restart. It
+// compares the file at the database's path with the one seen at the first
+// check (os.SameFile: device and inode), and sets /healthz's reason and
+// logs once when that changes. A stat is cheap; it runs after each commit,
+// whose path already waits on the disk, never in Health. Callers hold
+// w.commitMu.
+func (w *Watcher) checkStateFile() {
+	path := w.store.Path()
+	fi, err := os.Stat(path)
+	h := &w.health
+	gone := ""
+	switch {
+	case err != nil:
+		why := err.Error()
+		var pe *os.PathError
+		if errors.As(err, &pe) {
+			why = pe.Err.Error() // the path is named already
+		}
+		gone = fmt.Sprintf("state database %s is gone (%s): marginwatch writes its alert state to a deleted file, lost at the next restart; restart marginwatch to create it again, and keep state_dir out of cleanup jobs", path, oneLine(why))
+	case h.stateFile == nil:
+		h.stateFile = fi
+	case !os.SameFile(h.stateFile, fi):
+		gone = fmt.Sprintf("state database %s was replaced by another file: marginwatch writes its alert state to the old, deleted one, lost at the next restart; restart marginwatch to use the new one", path)
+	}
+	h.mu.Lock()
+	was := h.stateGone
+	h.stateGone = gone
+	h.mu.Unlock()
+	switch {
+	case gone != "" && was == "":
+		w.log.Error("the state database was deleted or replaced under the running daemon; restart marginwatch", "path", path, "err", gone)
+	case gone == "" && was != "":
+		w.log.Info("the state database is back at its path", "path", path)
+	}
 }
 
 // keyProblem is what is wrong with the account's API key now: what the

@@ -4,6 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -165,6 +168,56 @@ func TestHeartbeatOnlyWhileTrustworthy(t *testing.T) {
 				stop()
 				if got := beats.Load() - before; (got > 0) != tt.want {
 					t.Errorf("%d heartbeats in 30 s, want some: %v", got, tt.want)
+				}
+			})
+		})
+	}
+}
+
+// TestHealthStateFolderDeleted: the state folder deleted under the running
+// daemon (bbolt keeps writing to the unlinked file, every commit
+// "succeeds") turns /healthz 503 with the fix and is logged once; a
+// database replaced at its path is noticed too.
+func TestHealthStateFolderDeleted(t *testing.T) {
+	for _, replace := range []bool{false, true} {
+		t.Run(fmt.Sprintf("replaced=%v", replace), func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				logs := &lockedBuffer{}
+				w, st := newTestWatcher(t, testConfig, Options{Stdout: &lockedBuffer{}, Logger: slog.New(slog.NewTextHandler(logs, nil)), NewExchange: scriptedExchange(&scripted{liq: 50000})})
+				stop := runWatcher(t, w)
+				time.Sleep(2 * time.Second)
+				synctest.Wait()
+				if ok, detail := w.Health(); !ok {
+					t.Fatalf("healthy daemon: Health() = false:\n%s", detail)
+				}
+				dir := filepath.Dir(st.Path())
+				if err := os.RemoveAll(dir); err != nil {
+					t.Fatal(err)
+				}
+				want := "is gone (no such file or directory)"
+				if replace {
+					if err := os.MkdirAll(dir, 0o700); err != nil {
+						t.Fatal(err)
+					}
+					if err := os.WriteFile(st.Path(), []byte("not the open database"), 0o600); err != nil {
+						t.Fatal(err)
+					}
+					want = "was replaced by another file"
+				}
+				time.Sleep(5 * time.Second)
+				synctest.Wait()
+				ok, detail := w.Health()
+				stop()
+				if ok {
+					t.Fatal("Health() ok after the state folder was deleted")
+				}
+				for _, s := range []string{"state database " + st.Path(), want, "restart marginwatch"} {
+					if !strings.Contains(detail, s) {
+						t.Errorf("Health() detail lacks %q:\n%s", s, detail)
+					}
+				}
+				if n := strings.Count(logs.String(), "deleted or replaced under the running daemon"); n != 1 {
+					t.Errorf("logged %d times, want once:\n%s", n, logs.String())
 				}
 			})
 		})

@@ -24,7 +24,7 @@ import (
 func NewExchange(a config.Account, now func() time.Time, logger *slog.Logger) (exchanges.Exchange, error) {
 	switch a.Exchange {
 	case "simulated":
-		return simulated.New(a.Scenario, now)
+		return simulated.New(a.Scenario, now, logger)
 	case binance.USDM, binance.COINM:
 		return binance.New(a, binance.Options{Now: now, Logger: logger})
 	default:

@@ -238,7 +238,7 @@ func TestDigestCarriesLatestMetricsAndAlerts(t *testing.T) {
 	}
 	// BTCUSDT: |100000 − 95000| / 100000 = 5% from liquidation; the
 	// liquidation alert fired before the first digest.
-	for _, want := range []string{"main (", "BTCUSDT long", "5.00% away", "alerts in the last 24h (1)", "liquidation-near BTCUSDT long"} {
+	for _, want := range []string{"main (", "BTCUSDT long", "5% away", "alerts in the last 24h (1)", "liquidation-near BTCUSDT long"} {
 		if !strings.Contains(text, want) {
 			t.Errorf("digest lacks %q:\n%s", want, text)
 		}

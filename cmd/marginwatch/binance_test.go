@@ -195,8 +195,8 @@ func TestStatusTableAgainstBinanceFake(t *testing.T) {
 		t.Fatalf("exit %d: %s", code, errOut)
 	}
 	// liq distance 22000/61000×100 = 36.0656%, 460/3100×100 = 14.8387%, 60/140×100 = 42.8571%
-	for _, want := range []string{"Account main (binance-usdm)", "equity", "48500", "BTCUSDT", "36.0656", "ETHUSDT", "14.8387", "SOLUSDT", "42.8571",
-		"warning  liquidation-near ETHUSDT short"} {
+	for _, want := range []string{"main (binance-usdm) · polled ", "equity 48500.00", "BTCUSDT", "36.07%", "ETHUSDT", "14.84%", "SOLUSDT", "42.86%",
+		"WARNING  liquidation-near ETHUSDT short"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("status table lacks %q:\n%s", want, out)
 		}

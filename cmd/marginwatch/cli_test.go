@@ -156,7 +156,7 @@ func TestStatusTable(t *testing.T) {
 	if code != exitOK {
 		t.Fatalf("exit %d: %s", code, errOut)
 	}
-	for _, want := range []string{"Account demo (simulated)", "margin_ratio", "SYMBOL", "liq_distance_pct", "BTCUSDT", "missing-stop-loss"} {
+	for _, want := range []string{"demo (simulated) · polled ", "margin ratio", "SYMBOL", "LIQ DIST", "BTCUSDT", "missing-stop-loss"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("status table lacks %q:\n%s", want, out)
 		}

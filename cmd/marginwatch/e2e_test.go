@@ -169,7 +169,7 @@ func TestKillAndRestart(t *testing.T) {
 	// status never waits on the running daemon's state lock.
 	start = time.Now()
 	out, err = exec.Command(bin, "status", "-config", cfg).CombinedOutput()
-	if err != nil || !strings.Contains(string(out), "Account demo (simulated)") {
+	if err != nil || !strings.Contains(string(out), "demo (simulated) · polled ") {
 		t.Errorf("status while the daemon runs: %v\n%s", err, out)
 	}
 	if d := time.Since(start); d > 10*time.Second {

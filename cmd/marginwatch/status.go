@@ -7,8 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"math"
-	"strconv"
-	"text/tabwriter"
+	"os"
 	"time"
 
 	"github.com/marginwatch/marginwatch/watcher"
@@ -27,14 +26,19 @@ const statusTimeout = 30 * time.Second
 // effective_leverage, net_exposure_ratio and size_pct_equity as null then).
 type statusJSON struct {
 	Accounts []accountJSON `json:"accounts"`
+	// restating names the rules whose summary is the engine's default, a
+	// restatement of the comparison the table already shows.
+	restating map[string]bool
 }
 
 type accountJSON struct {
-	Name     string      `json:"name"`
-	Exchange string      `json:"exchange"`
-	Time     *time.Time  `json:"time,omitempty"`
-	Error    string      `json:"error,omitempty"`
-	Metrics  metricsJSON `json:"metrics"`
+	Name     string `json:"name"`
+	Exchange string `json:"exchange"`
+	// Pool is the asset of a single-pool account's money, for the table.
+	Pool    string      `json:"-"`
+	Time    *time.Time  `json:"time,omitempty"`
+	Error   string      `json:"error,omitempty"`
+	Metrics metricsJSON `json:"metrics"`
 	// Assets lists the margin pools of an account with several (SPEC:
 	// money metrics per pool); a single-pool account has them in Metrics.
 	Assets    []assetJSON    `json:"assets,omitempty"`
@@ -51,6 +55,9 @@ type positionJSON struct {
 	Symbol  string      `json:"symbol"`
 	Side    string      `json:"side"`
 	Metrics metricsJSON `json:"metrics"`
+	// Size is for the table only (contracts or coins, as the exchange
+	// counts them); the JSON document is SPEC's and has no size.
+	Size float64 `json:"-"`
 }
 
 func cmdStatus(args []string, stdout, stderr io.Writer) int {
@@ -66,7 +73,7 @@ func cmdStatus(args []string, stdout, stderr io.Writer) int {
 	}
 	// status never opens the state database: it must work while the daemon
 	// holds it, and a one-off poll needs no history.
-	doc := statusJSON{Accounts: []accountJSON{}}
+	doc := statusJSON{Accounts: []accountJSON{}, restating: restating(cfg.Rules)}
 	code := exitOK
 	for _, a := range cfg.Accounts {
 		aj := pollOnce(a, compiled)
@@ -85,8 +92,21 @@ func cmdStatus(args []string, stdout, stderr io.Writer) int {
 		}
 		return code
 	}
-	printStatus(stdout, doc)
+	// NO_COLOR (no-color.org) turns colours off even on a terminal.
+	printStatus(stdout, doc, time.Now(), isTerminal(stdout) && os.Getenv("NO_COLOR") == "")
 	return code
+}
+
+// restating names the rules without a summary of their own: theirs is
+// the engine's default, which restates the comparison.
+func restating(rs []config.Rule) map[string]bool {
+	m := make(map[string]bool)
+	for _, r := range rs {
+		if r.Summary == "" {
+			m[r.Name] = true
+		}
+	}
+	return m
 }
 
 func pollOnce(a config.Account, compiled []*rules.Rule) accountJSON {
@@ -115,12 +135,17 @@ func pollOnce(a config.Account, compiled []*rules.Rule) accountJSON {
 // fillAccount puts acct's metrics and the rules that would fire on it into aj.
 func fillAccount(aj *accountJSON, acct *metrics.Account, compiled []*rules.Rule, now time.Time) {
 	aj.Metrics = metricMap(&acct.Metrics, metrics.AccountScope)
+	aj.Pool = acct.Pool
 	for i := range acct.Assets {
 		aj.Assets = append(aj.Assets, assetJSON{Asset: acct.Assets[i].Asset, Metrics: metricMap(&acct.Assets[i].Metrics, metrics.PoolScope)})
 	}
 	for i := range acct.Positions {
 		p := &acct.Positions[i]
-		aj.Positions = append(aj.Positions, positionJSON{Symbol: p.Symbol, Side: string(p.Side), Metrics: metricMap(&p.Metrics, metrics.PositionScope)})
+		pj := positionJSON{Symbol: p.Symbol, Side: string(p.Side), Metrics: metricMap(&p.Metrics, metrics.PositionScope)}
+		if p.Raw != nil {
+			pj.Size = p.Raw.Size
+		}
+		aj.Positions = append(aj.Positions, pj)
 	}
 	aj.Firing = append(aj.Firing, rules.FiringNow(compiled, acct, now)...)
 }
@@ -156,87 +181,4 @@ func metricMap(s *metrics.Set, scope metrics.Scope) metricsJSON {
 		}
 	}
 	return m
-}
-
-func printStatus(w io.Writer, doc statusJSON) {
-	for i, a := range doc.Accounts {
-		if i > 0 {
-			fmt.Fprintln(w)
-		}
-		fmt.Fprintf(w, "Account %s (%s)\n", a.Name, a.Exchange)
-		if a.Error != "" {
-			fmt.Fprintf(w, "  error: %s\n", a.Error)
-			continue
-		}
-		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-		for _, id := range metrics.All() {
-			// With several pools the money metrics are the pools'.
-			if id.Info().Scopes&metrics.AccountScope != 0 && (len(a.Assets) == 0 || !id.PerPool()) {
-				fmt.Fprintf(tw, "  %s\t%s\n", id, num(a.Metrics[id.String()]))
-			}
-		}
-		tw.Flush()
-		if len(a.Assets) > 0 {
-			fmt.Fprintln(w)
-			var cols []string
-			for _, id := range metrics.All() {
-				if id.Info().Scopes&metrics.PoolScope != 0 {
-					cols = append(cols, id.String())
-				}
-			}
-			tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-			fmt.Fprint(tw, "POOL\t")
-			for _, c := range cols {
-				fmt.Fprintf(tw, "%s\t", c)
-			}
-			fmt.Fprintln(tw)
-			for _, as := range a.Assets {
-				fmt.Fprintf(tw, "%s\t", as.Asset)
-				for _, c := range cols {
-					fmt.Fprintf(tw, "%s\t", num(as.Metrics[c]))
-				}
-				fmt.Fprintln(tw)
-			}
-			tw.Flush()
-		}
-		if len(a.Positions) > 0 {
-			fmt.Fprintln(w)
-			cols := []string{"liq_distance_pct", "liq_distance_atr", "leverage", "size_pct_equity", "margin_ratio", "funding_rate", "funding_apr_pct", "funding_next_cost", "unrealized_pnl_pct", "has_stop_loss", "stop_coverage_pct", "stop_distance_pct"}
-			tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-			fmt.Fprint(tw, "SYMBOL\tSIDE\t")
-			for _, c := range cols {
-				fmt.Fprintf(tw, "%s\t", c)
-			}
-			fmt.Fprintln(tw)
-			for _, p := range a.Positions {
-				fmt.Fprintf(tw, "%s\t%s\t", p.Symbol, p.Side)
-				for _, c := range cols {
-					fmt.Fprintf(tw, "%s\t", num(p.Metrics[c]))
-				}
-				fmt.Fprintln(tw)
-			}
-			tw.Flush()
-		}
-		fmt.Fprintln(w)
-		if len(a.Firing) == 0 {
-			fmt.Fprintln(w, "  No rule would fire now.")
-			continue
-		}
-		fmt.Fprintln(w, "  Would fire now:")
-		for _, h := range a.Firing {
-			target := ""
-			if h.Symbol != "" {
-				target = " " + h.Symbol + " " + h.Side
-			}
-			fmt.Fprintf(w, "    %-8s %s%s: %s\n", h.Severity, h.Rule, target, h.Summary)
-		}
-	}
-}
-
-// num formats a metric for the table: "-" when undefined.
-func num(v *float64) string {
-	if v == nil {
-		return "-"
-	}
-	return strconv.FormatFloat(*v, 'g', 6, 64)
 }

@@ -17,13 +17,14 @@ import (
 // document still encodes, shows the infinities as null (SPEC) and lists the
 // above-rule that fires on them; the table prints them.
 func TestStatusJSONInfinity(t *testing.T) {
-	compiled, err := rules.Compile(&config.Config{
+	cfg := &config.Config{
 		Accounts: []config.Account{{Name: "main", StaleAfter: time.Minute}},
 		Rules: []config.Rule{{
 			Name: "eff-leverage", Scope: "account", Metric: "effective_leverage",
 			Above: map[string]float64{"critical": 10}, Repeat: map[string]time.Duration{"critical": time.Hour},
 		}},
-	})
+	}
+	compiled, err := rules.Compile(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -35,7 +36,7 @@ func TestStatusJSONInfinity(t *testing.T) {
 	}
 	aj := accountJSON{Name: "main", Exchange: "x"}
 	fillAccount(&aj, metrics.Compute("main", "x", nil, snap, nil, now), compiled, now)
-	doc := statusJSON{Accounts: []accountJSON{aj}}
+	doc := statusJSON{Accounts: []accountJSON{aj}, restating: restating(cfg.Rules)}
 
 	var out bytes.Buffer
 	if err := json.NewEncoder(&out).Encode(doc); err != nil {
@@ -64,9 +65,9 @@ func TestStatusJSONInfinity(t *testing.T) {
 	}
 
 	var table bytes.Buffer
-	printStatus(&table, doc)
-	if !strings.Contains(table.String(), "+Inf") || !strings.Contains(table.String(), "eff-leverage") {
-		t.Errorf("table lacks +Inf or the firing rule:\n%s", table.String())
+	printStatus(&table, doc, now, false)
+	if !strings.Contains(table.String(), "∞") || strings.Contains(table.String(), "+Inf") || !strings.Contains(table.String(), "eff-leverage") {
+		t.Errorf("table lacks ∞ or the firing rule:\n%s", table.String())
 	}
 }
 
@@ -129,7 +130,7 @@ func TestStatusPools(t *testing.T) {
 		}
 	}
 	var table bytes.Buffer
-	printStatus(&table, statusJSON{Accounts: []accountJSON{aj}})
+	printStatus(&table, statusJSON{Accounts: []accountJSON{aj}}, now, false)
 	if !strings.Contains(table.String(), "POOL") || !strings.Contains(table.String(), "USDC") {
 		t.Errorf("table lacks the pools:\n%s", table.String())
 	}

@@ -114,7 +114,7 @@ func New(cfg config.Account, opts Options) (*Exchange, error) {
 		return nil, fmt.Errorf("account %s: exchange %q is not a Binance exchange (want %s or %s)", cfg.Name, cfg.Exchange, USDM, COINM)
 	}
 	if cfg.APIKey == "" || cfg.APISecret == "" {
-		return nil, fmt.Errorf("account %s: %s needs api_key and api_secret (or api_key_file and api_secret_file): create a read-only key in Binance API Management: %w", cfg.Name, cfg.Exchange, exchanges.ErrPermanent)
+		return nil, refuse("account %s: %s needs api_key and api_secret (or api_key_file and api_secret_file): create a read-only key in Binance API Management", cfg.Name, cfg.Exchange)
 	}
 	e := &Exchange{
 		name:         cfg.Name,

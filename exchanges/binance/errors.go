@@ -41,6 +41,22 @@ func (e *KeyError) Error() string {
 // Unwrap makes errors.Is(err, exchanges.ErrPermanent) true.
 func (e *KeyError) Unwrap() error { return exchanges.ErrPermanent }
 
+// refusal is a key (or key configuration) that marginwatch refuses for
+// good: its text names the problem and ends with the fix, and it wraps
+// exchanges.ErrPermanent without "%w" appending the sentinel's text (": permanent
+// exchange error") after the fix, where the user would read it last.
+type refusal struct{ msg string }
+
+func (e *refusal) Error() string { return e.msg }
+
+// Unwrap makes errors.Is(err, exchanges.ErrPermanent) true.
+func (e *refusal) Unwrap() error { return exchanges.ErrPermanent }
+
+// refuse is a refusal with fmt.Sprintf(format, args...) as its text.
+func refuse(format string, args ...any) error {
+	return &refusal{msg: fmt.Sprintf(format, args...)}
+}
+
 // APIError is an error response from Binance that is neither a key problem
 // nor a rate limit: transient for the caller.
 type APIError struct {

@@ -217,6 +217,7 @@ func TestCheckKey(t *testing.T) {
 				}
 				if err != nil {
 					noSecret(t, err.Error())
+					endsWithTheFix(t, err)
 				}
 			})
 		}
@@ -228,6 +229,21 @@ func TestCheckKeyRejected(t *testing.T) {
 	err := ex.CheckKey(context.Background())
 	if !errors.Is(err, exchanges.ErrPermanent) || !strings.Contains(err.Error(), "-1022") {
 		t.Errorf("CheckKey with a wrong secret = %v", err)
+	}
+	endsWithTheFix(t, err)
+}
+
+// endsWithTheFix: a key refusal shown to the user ends with what to do
+// (in Binance API Management, or the allow_trading_key setting), not with
+// the sentinel's internal text, which errors.Is finds without it.
+func endsWithTheFix(t *testing.T, err error) {
+	t.Helper()
+	msg := err.Error()
+	if strings.Contains(msg, exchanges.ErrPermanent.Error()) {
+		t.Errorf("error shows the internal %q: %s", exchanges.ErrPermanent.Error(), msg)
+	}
+	if !strings.HasSuffix(msg, "Binance API Management") && !strings.HasSuffix(msg, "to accept the risk") {
+		t.Errorf("error does not end with the fix: %s", msg)
 	}
 }
 
@@ -247,6 +263,12 @@ func TestNewErrors(t *testing.T) {
 			t.Errorf("%s: New = %v, want %q", c.name, err, c.want)
 		}
 	}
+	// A missing key is the user's to fix: permanent, ending with the fix.
+	_, err := New(cases[0].a, Options{})
+	if !errors.Is(err, exchanges.ErrPermanent) {
+		t.Errorf("New without a key = %v, want ErrPermanent", err)
+	}
+	endsWithTheFix(t, err)
 }
 
 func TestClosed(t *testing.T) {

@@ -90,12 +90,13 @@ func (r *apiRestrictions) changes(old *apiRestrictions) string {
 	return strings.Join(out, ", ")
 }
 
-// judge returns why marginwatch refuses a key with permissions r (wrapping
-// exchanges.ErrPermanent and saying how to fix it), or nil.
+// judge returns why marginwatch refuses a key with permissions r (a
+// refusal: it wraps exchanges.ErrPermanent and ends with how to fix it),
+// or nil.
 func (e *Exchange) judge(r *apiRestrictions) error {
 	const fix = "marginwatch needs a read-only key: create one with only \"Enable Reading\" in Binance API Management"
 	if r.EnableWithdrawals {
-		return fmt.Errorf("the API key can withdraw funds; %s: %w", fix, exchanges.ErrPermanent)
+		return refuse("the API key can withdraw funds; %s", fix)
 	}
 	t, m := r.held(trade), r.held(transfer)
 	if len(t)+len(m) > 0 && !e.allowTrading {
@@ -106,10 +107,10 @@ func (e *Exchange) judge(r *apiRestrictions) error {
 		if len(m) > 0 {
 			can = append(can, "transfer funds ("+strings.Join(m, ", ")+")")
 		}
-		return fmt.Errorf("the API key can %s; %s, or set allow_trading_key: true on this account to accept the risk: %w", strings.Join(can, " and "), fix, exchanges.ErrPermanent)
+		return refuse("the API key can %s; %s, or set allow_trading_key: true on this account to accept the risk", strings.Join(can, " and "), fix)
 	}
 	if !r.EnableReading {
-		return fmt.Errorf("the API key cannot read the account: turn on \"Enable Reading\" for it in Binance API Management: %w", exchanges.ErrPermanent)
+		return refuse("the API key cannot read the account: turn on \"Enable Reading\" for it in Binance API Management")
 	}
 	return nil
 }
@@ -244,7 +245,7 @@ func (e *Exchange) accept() {
 
 // keyEvent is a key_problem event about the key's permissions.
 func (e *Exchange) keyEvent(now time.Time, msg string) exchanges.Event {
-	msg = "account " + e.name + ": " + strings.TrimSuffix(msg, ": "+exchanges.ErrPermanent.Error())
+	msg = "account " + e.name + ": " + msg
 	return exchanges.Event{
 		ID:      fmt.Sprintf("%s/key_permissions/%d", e.name, now.UnixMilli()),
 		Kind:    exchanges.KeyProblem,

@@ -15,7 +15,9 @@
 // Scenario time 0 is the moment New is called. Prices and funding rates are
 // piecewise-linear functions of scenario time that end after 60 s and then
 // hold their final values — a scenario plays once and never loops, so a
-// demo shows one incident, not a new one every minute.
+// demo shows one incident, not a new one every minute. The first snapshot
+// past the end logs, once, that the scenario is over (Exchange.End says
+// when), so that a demo user is not left waiting for more.
 //
 //   - crash: BTC falls from 61,800 to 52,200 and recovers to 61,300. Its
 //     liquidation distance starts at 19.4%, passes below 15% at about 10 s and

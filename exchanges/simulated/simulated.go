@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"math"
 	"slices"
 	"sort"
@@ -147,12 +148,27 @@ func Scenarios() []string {
 	return names
 }
 
+// end is when the scenario's last path stops moving.
+func (sc scenario) end() time.Duration {
+	var end time.Duration
+	for _, ps := range [][]path{sc.prices, sc.funding} {
+		for _, p := range ps {
+			end = max(end, p[len(p)-1].at)
+		}
+	}
+	return end
+}
+
 // Exchange is a simulated account. It is safe for concurrent use.
 type Exchange struct {
+	name   string
 	sc     scenario
 	now    func() time.Time
 	start  time.Time
+	log    *slog.Logger
 	closed atomic.Bool
+	// ended is set once the end of the scenario has been announced.
+	ended atomic.Bool
 }
 
 var _ exchanges.Exchange = (*Exchange)(nil)
@@ -160,8 +176,10 @@ var _ exchanges.Exchange = (*Exchange)(nil)
 // New returns a simulated account running scenario ("crash",
 // "funding-spike", "calm"). now is the clock (time.Now in production, and
 // when nil); the scenario's time 0 is the first call to now() inside New.
+// The first Snapshot past the scenario's end logs, once, that it is over
+// (a demo user would otherwise wait for more); logger nil discards that.
 // An unknown scenario is an error that lists the valid ones.
-func New(scenario string, now func() time.Time) (*Exchange, error) {
+func New(scenario string, now func() time.Time, logger *slog.Logger) (*Exchange, error) {
 	sc, ok := scenarios[scenario]
 	if !ok {
 		return nil, fmt.Errorf("simulated: unknown scenario %q (valid: %s)", scenario, strings.Join(Scenarios(), ", "))
@@ -169,8 +187,15 @@ func New(scenario string, now func() time.Time) (*Exchange, error) {
 	if now == nil {
 		now = time.Now
 	}
-	return &Exchange{sc: sc, now: now, start: now()}, nil
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	return &Exchange{name: scenario, sc: sc, now: now, start: now(), log: logger}, nil
 }
+
+// End is how long after New the scenario's prices and funding rates stop
+// moving; from then on they hold their last values.
+func (e *Exchange) End() time.Duration { return e.sc.end() }
 
 // Close ends the simulation; later Snapshots return ErrClosed.
 func (e *Exchange) Close() error {
@@ -189,6 +214,9 @@ func (e *Exchange) Snapshot(ctx context.Context) (*exchanges.Snapshot, error) {
 	}
 	now := e.now()
 	t := max(now.Sub(e.start), 0) // a clock stepping back replays time 0, never before it
+	if t >= e.sc.end() && e.ended.CompareAndSwap(false, true) {
+		e.log.Info("demo scenario finished: prices and funding now stay put and no new alert will come; stop with Ctrl-C, or delete the state folder to watch it again", "scenario", e.name, "after", e.sc.end())
+	}
 	snap := &exchanges.Snapshot{Time: now, Positions: make([]exchanges.Position, len(book))}
 
 	b := exchanges.Balance{Asset: "USDT", WalletBalance: walletBalance, CrossWalletBalance: walletBalance}

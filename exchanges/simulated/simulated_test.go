@@ -3,6 +3,7 @@ package simulated
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"math"
 	"reflect"
 	"strings"
@@ -24,7 +25,7 @@ func (c *clock) now() time.Time { return c.t }
 func newAt(t *testing.T, scenario string) (*Exchange, *clock) {
 	t.Helper()
 	c := &clock{t: start}
-	e, err := New(scenario, c.now)
+	e, err := New(scenario, c.now, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -402,10 +403,10 @@ func TestClockBeforeStart(t *testing.T) {
 }
 
 func TestErrors(t *testing.T) {
-	if _, err := New("moon", nil); err == nil || !strings.Contains(err.Error(), "calm, crash, funding-spike") {
+	if _, err := New("moon", nil, nil); err == nil || !strings.Contains(err.Error(), "calm, crash, funding-spike") {
 		t.Errorf("New(moon) error = %v, want one listing the scenarios", err)
 	}
-	e, err := New("calm", nil) // nil clock: time.Now
+	e, err := New("calm", nil, nil) // nil clock: time.Now
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -422,5 +423,37 @@ func TestErrors(t *testing.T) {
 	}
 	if _, err := e.Snapshot(context.Background()); !errors.Is(err, ErrClosed) {
 		t.Errorf("after Close: %v, want ErrClosed", err)
+	}
+}
+
+// TestScenarioEndIsAnnounced: the first snapshot at or past the scenario's
+// end logs once that the demo is over, naming the scenario; none before.
+func TestScenarioEndIsAnnounced(t *testing.T) {
+	for _, name := range Scenarios() {
+		t.Run(name, func(t *testing.T) {
+			c := &clock{t: start}
+			var logs strings.Builder
+			e, err := New(name, c.now, slog.New(slog.NewTextHandler(&logs, nil)))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if e.End() != 60*time.Second {
+				t.Errorf("End() = %v, want 60s (doc.go says so)", e.End())
+			}
+			snapAt(t, e, c, e.End()-time.Second)
+			if logs.Len() != 0 {
+				t.Fatalf("logged before the end: %s", logs.String())
+			}
+			snapAt(t, e, c, e.End())
+			snapAt(t, e, c, e.End()+time.Minute)
+			if n := strings.Count(logs.String(), "demo scenario finished"); n != 1 {
+				t.Fatalf("announced %d times, want once:\n%s", n, logs.String())
+			}
+			for _, want := range []string{"scenario=" + name, "Ctrl-C", "after=1m0s"} {
+				if !strings.Contains(logs.String(), want) {
+					t.Errorf("log lacks %q: %s", want, logs.String())
+				}
+			}
+		})
 	}
 }

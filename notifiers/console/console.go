@@ -8,7 +8,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"math"
 	"strconv"
 	"strings"
 	"sync"
@@ -33,7 +32,8 @@ type Notifier struct {
 	mu    sync.Mutex
 	w     io.Writer
 	color bool
-	// loc is the zone timestamps are shown in; tests pin it.
+	// loc is the zone timestamps are shown in: UTC, as in status and the
+	// other channels, whatever the machine's zone.
 	loc *time.Location
 	// now stamps alerts that carry no time of their own.
 	now func() time.Time
@@ -42,10 +42,14 @@ type Notifier struct {
 var _ notifiers.Notifier = (*Notifier)(nil)
 
 // New returns a console notifier writing to w, with ANSI colours when color
-// is true. Times are shown in the local zone.
+// is true. Times are shown in UTC, and say so.
 func New(w io.Writer, color bool) *Notifier {
-	return &Notifier{w: w, color: color, loc: time.Local, now: time.Now}
+	return &Notifier{w: w, color: color, loc: time.UTC, now: time.Now}
 }
+
+// timeLayout stamps every line, the zone included: a bare clock time read
+// at 3 a.m. must not leave the reader guessing which zone it is in.
+const timeLayout = "2006-01-02 15:04:05 MST"
 
 // Notify writes one line per alert (a block of lines per digest), in order,
 // with a single Write so that concurrent callers never interleave. A write error is retryable: a full
@@ -72,16 +76,17 @@ func (n *Notifier) Notify(ctx context.Context, alerts ...notifiers.Alert) (bool,
 
 // line renders one alert, most useful first:
 //
-//	TIME SEVERITY KIND RULE  ACCOUNT [SYMBOL SIDE]  METRIC VALUE OP THRESHOLD  "SUMMARY"  runbook: RUNBOOK
+//	TIME SEVERITY KIND RULE  ACCOUNT [SYMBOL SIDE]  METRIC VALUE OP THRESHOLD  [CONTEXT]  "SUMMARY"  runbook: RUNBOOK
 //
-// A closing notice (KindClosed) has KIND "closed", or "LIQUIDATED" in
+// Figures are in their metric's unit (Alert.Figure); CONTEXT is
+// the trader's figures (mark, entry, liquidation price, equity, …). A closing notice (KindClosed) has KIND "closed", or "LIQUIDATED" in
 // capitals, and states the metric's last value: the condition never cleared.
 func (n *Notifier) line(b *strings.Builder, a notifiers.Alert) {
 	at := a.At
 	if at.IsZero() {
 		at = n.now()
 	}
-	b.WriteString(at.In(n.loc).Format(time.DateTime))
+	b.WriteString(at.In(n.loc).Format(timeLayout))
 	b.WriteByte(' ')
 
 	sev := fmt.Sprintf("%-8s", strings.ToUpper(a.Severity.String()))
@@ -107,6 +112,11 @@ func (n *Notifier) line(b *strings.Builder, a notifiers.Alert) {
 	if cmp := comparison(a); cmp != "" {
 		b.WriteString("  ")
 		b.WriteString(cmp)
+	}
+	if c := a.ContextText(", "); c != "" {
+		b.WriteString("  [")
+		b.WriteString(c)
+		b.WriteString("]")
 	}
 	if a.Summary != "" {
 		// Quoting keeps a multi-line summary on one line.
@@ -135,7 +145,7 @@ func (n *Notifier) digest(b *strings.Builder, a notifiers.Alert) {
 	if at.IsZero() {
 		at = n.now()
 	}
-	b.WriteString(at.In(n.loc).Format(time.DateTime))
+	b.WriteString(at.In(n.loc).Format(timeLayout))
 	b.WriteByte(' ')
 	label := fmt.Sprintf("%-8s", "DIGEST")
 	if n.color {
@@ -180,21 +190,20 @@ func colorOf(a notifiers.Alert) string {
 // the negated operator, so the line states what is true now ("17 >= 15"),
 // not the condition that no longer holds. A closed one states the last
 // value seen ("last 3.1 (below 7)"): nothing cleared, the subject went away.
-// An infinite value carries notifiers.InfiniteNote.
+// Value and threshold are in the metric's unit; an infinite value carries
+// notifiers.InfiniteNote.
 func comparison(a notifiers.Alert) string {
 	if a.Metric == "" {
 		return ""
 	}
 	metric := notifiers.OneLine(a.Metric)
-	val := notifiers.FormatNumber(a.Value)
-	if math.IsInf(a.Value, 0) {
-		val += notifiers.InfiniteNote
-	}
+	val := a.Figure(a.Metric, a.Value)
+	thr := a.Figure(a.Metric, a.Threshold)
 	if a.Kind == notifiers.KindClosed {
 		if a.Op == "" {
 			return metric + " last " + val
 		}
-		return fmt.Sprintf("%s last %s (%s %s)", metric, val, notifiers.OneLine(a.Op), notifiers.FormatNumber(a.Threshold))
+		return fmt.Sprintf("%s last %s (%s %s)", metric, val, notifiers.OneLine(a.Op), thr)
 	}
 	var op string
 	resolved := a.Status == notifiers.Resolved
@@ -211,5 +220,5 @@ func comparison(a notifiers.Alert) string {
 		// Events have no threshold; their metric is the event name.
 		return metric
 	}
-	return fmt.Sprintf("%s %s %s %s", metric, val, op, notifiers.FormatNumber(a.Threshold))
+	return fmt.Sprintf("%s %s %s %s", metric, val, op, thr)
 }

@@ -11,17 +11,13 @@ import (
 	"time"
 
 	"github.com/marginwatch/marginwatch/notifiers"
+	"github.com/marginwatch/marginwatch/notifiers/notifiertest"
 )
 
 var at = time.Date(2026, 11, 28, 13, 3, 42, 0, time.UTC)
 
-// berlin is a fixed +1h zone so the expected lines do not depend on the
-// machine's tzdata or local zone.
-var berlin = time.FixedZone("CET", 3600)
-
 func newTest(w *bytes.Buffer, color bool) *Notifier {
-	n := New(w, color)
-	n.loc = berlin
+	n := New(w, color) // UTC, whatever the machine's zone
 	n.now = func() time.Time { return at.Add(time.Hour) }
 	return n
 }
@@ -41,7 +37,7 @@ func liq(kind notifiers.Kind, sev notifiers.Severity, v, thr float64) notifiers.
 }
 
 func TestLines(t *testing.T) {
-	const ts = "2026-11-28 14:03:42 "
+	const ts = "2026-11-28 13:03:42 UTC "
 	const pos = "liquidation-near  main BTCUSDT long  "
 	const tail = `  "BTCUSDT long is 6.2% from liquidation"  runbook: Add margin or cut size`
 	tests := []struct {
@@ -53,32 +49,32 @@ func TestLines(t *testing.T) {
 		{
 			name:      "firing critical",
 			alert:     liq(notifiers.KindFiring, notifiers.Critical, 6.21, 7),
-			plain:     ts + "CRITICAL firing    " + pos + "liq_distance_pct 6.21 < 7" + tail,
-			colorized: ts + "\x1b[31mCRITICAL\x1b[0m firing    " + pos + "liq_distance_pct 6.21 < 7" + tail,
+			plain:     ts + "CRITICAL firing    " + pos + "liq_distance_pct 6.21% < 7%" + tail,
+			colorized: ts + "\x1b[31mCRITICAL\x1b[0m firing    " + pos + "liq_distance_pct 6.21% < 7%" + tail,
 		},
 		{
 			name:      "escalated",
 			alert:     liq(notifiers.KindEscalated, notifiers.Critical, 5, 7),
-			plain:     ts + "CRITICAL escalated " + pos + "liq_distance_pct 5 < 7" + tail,
-			colorized: ts + "\x1b[31mCRITICAL\x1b[0m escalated " + pos + "liq_distance_pct 5 < 7" + tail,
+			plain:     ts + "CRITICAL escalated " + pos + "liq_distance_pct 5% < 7%" + tail,
+			colorized: ts + "\x1b[31mCRITICAL\x1b[0m escalated " + pos + "liq_distance_pct 5% < 7%" + tail,
 		},
 		{
 			name:      "eased to warning",
 			alert:     liq(notifiers.KindEased, notifiers.Warning, 10.456, 15),
-			plain:     ts + "WARNING  eased     " + pos + "liq_distance_pct 10.46 < 15" + tail,
-			colorized: ts + "\x1b[33mWARNING \x1b[0m eased     " + pos + "liq_distance_pct 10.46 < 15" + tail,
+			plain:     ts + "WARNING  eased     " + pos + "liq_distance_pct 10.46% < 15%" + tail,
+			colorized: ts + "\x1b[33mWARNING \x1b[0m eased     " + pos + "liq_distance_pct 10.46% < 15%" + tail,
 		},
 		{
 			name:      "repeat",
 			alert:     liq(notifiers.KindRepeat, notifiers.Warning, 12, 15),
-			plain:     ts + "WARNING  repeat    " + pos + "liq_distance_pct 12 < 15" + tail,
-			colorized: ts + "\x1b[33mWARNING \x1b[0m repeat    " + pos + "liq_distance_pct 12 < 15" + tail,
+			plain:     ts + "WARNING  repeat    " + pos + "liq_distance_pct 12% < 15%" + tail,
+			colorized: ts + "\x1b[33mWARNING \x1b[0m repeat    " + pos + "liq_distance_pct 12% < 15%" + tail,
 		},
 		{
 			name:      "resolved shows what is true now, in green",
 			alert:     liq(notifiers.KindResolved, notifiers.Critical, 17.5, 15),
-			plain:     ts + "CRITICAL resolved  " + pos + "liq_distance_pct 17.5 >= 15" + tail,
-			colorized: ts + "\x1b[32mCRITICAL\x1b[0m resolved  " + pos + "liq_distance_pct 17.5 >= 15" + tail,
+			plain:     ts + "CRITICAL resolved  " + pos + "liq_distance_pct 17.5% >= 15%" + tail,
+			colorized: ts + "\x1b[32mCRITICAL\x1b[0m resolved  " + pos + "liq_distance_pct 17.5% >= 15%" + tail,
 		},
 		{
 			name: "liquidated: loud, red, the last value, never resolved",
@@ -87,8 +83,8 @@ func TestLines(t *testing.T) {
 				a.Reason = notifiers.ReasonLiquidated
 				return a
 			}(),
-			plain:     ts + "CRITICAL LIQUIDATED " + pos + "liq_distance_pct last 3.1 (below 7)" + tail,
-			colorized: ts + "\x1b[31mCRITICAL\x1b[0m LIQUIDATED " + pos + "liq_distance_pct last 3.1 (below 7)" + tail,
+			plain:     ts + "CRITICAL LIQUIDATED " + pos + "liq_distance_pct last 3.1% (below 7%)" + tail,
+			colorized: ts + "\x1b[31mCRITICAL\x1b[0m LIQUIDATED " + pos + "liq_distance_pct last 3.1% (below 7%)" + tail,
 		},
 		{
 			name: "closed: grey, the last value",
@@ -97,8 +93,8 @@ func TestLines(t *testing.T) {
 				a.Reason = notifiers.ReasonClosed
 				return a
 			}(),
-			plain:     ts + "WARNING  closed    " + pos + "liq_distance_pct last 12 (below 15)" + tail,
-			colorized: ts + "\x1b[90mWARNING \x1b[0m closed    " + pos + "liq_distance_pct last 12 (below 15)" + tail,
+			plain:     ts + "WARNING  closed    " + pos + "liq_distance_pct last 12% (below 15%)" + tail,
+			colorized: ts + "\x1b[90mWARNING \x1b[0m closed    " + pos + "liq_distance_pct last 12% (below 15%)" + tail,
 		},
 		{
 			name: "infinite leverage",
@@ -107,8 +103,8 @@ func TestLines(t *testing.T) {
 				Rule: "over-leveraged", Account: "main", Metric: "effective_leverage", Value: math.Inf(1), Threshold: 20,
 				Op: "above", At: at,
 			},
-			plain:     ts + "CRITICAL firing    over-leveraged  main  effective_leverage ∞ (equity ≤ 0) > 20",
-			colorized: ts + "\x1b[31mCRITICAL\x1b[0m firing    over-leveraged  main  effective_leverage ∞ (equity ≤ 0) > 20",
+			plain:     ts + "CRITICAL firing    over-leveraged  main  effective_leverage ∞ (equity ≤ 0) > 20x",
+			colorized: ts + "\x1b[31mCRITICAL\x1b[0m firing    over-leveraged  main  effective_leverage ∞ (equity ≤ 0) > 20x",
 		},
 		{
 			name: "account scope above, info, small numbers",
@@ -117,8 +113,8 @@ func TestLines(t *testing.T) {
 				Rule: "funding", Account: "alt", Metric: "funding_rate", Value: 0.000125, Threshold: 0.0001,
 				Op: "above", At: at,
 			},
-			plain:     ts + "INFO     firing    funding  alt  funding_rate 0.000125 > 0.0001",
-			colorized: ts + "\x1b[36mINFO    \x1b[0m firing    funding  alt  funding_rate 0.000125 > 0.0001",
+			plain:     ts + "INFO     firing    funding  alt  funding_rate 0.0125% > 0.0100%",
+			colorized: ts + "\x1b[36mINFO    \x1b[0m firing    funding  alt  funding_rate 0.0125% > 0.0100%",
 		},
 		{
 			name: "resolved above rule",
@@ -127,8 +123,8 @@ func TestLines(t *testing.T) {
 				Rule: "leverage-high", Account: "main", Metric: "effective_leverage", Value: 8, Threshold: 10,
 				Op: "above", At: at, Summary: "ok again",
 			},
-			plain:     ts + `WARNING  resolved  leverage-high  main  effective_leverage 8 <= 10  "ok again"`,
-			colorized: ts + "\x1b[32mWARNING \x1b[0m resolved  leverage-high  main  effective_leverage 8 <= 10  \"ok again\"",
+			plain:     ts + `WARNING  resolved  leverage-high  main  effective_leverage 8x <= 10x  "ok again"`,
+			colorized: ts + "\x1b[32mWARNING \x1b[0m resolved  leverage-high  main  effective_leverage 8x <= 10x  \"ok again\"",
 		},
 		{
 			name: "event has no comparison; summary newline stays on the line",
@@ -146,8 +142,8 @@ func TestLines(t *testing.T) {
 				Status: notifiers.Firing, Kind: notifiers.KindTest, Severity: notifiers.Info,
 				Rule: "notify-test", Account: "marginwatch", Summary: "test", Runbook: "line1\nline2",
 			},
-			plain:     "2026-11-28 15:03:42 " + `INFO     test      notify-test  marginwatch  "test"  runbook: line1 line2`,
-			colorized: "2026-11-28 15:03:42 " + "\x1b[36mINFO    \x1b[0m test      notify-test  marginwatch  \"test\"  runbook: line1 line2",
+			plain:     "2026-11-28 14:03:42 UTC " + `INFO     test      notify-test  marginwatch  "test"  runbook: line1 line2`,
+			colorized: "2026-11-28 14:03:42 UTC " + "\x1b[36mINFO    \x1b[0m test      notify-test  marginwatch  \"test\"  runbook: line1 line2",
 		},
 	}
 	for _, tt := range tests {
@@ -182,7 +178,7 @@ func TestSeveralAlertsInOrder(t *testing.T) {
 	if len(lines) != 2 {
 		t.Fatalf("got %d lines: %q", len(lines), buf.String())
 	}
-	if want := "2026-11-28 14:03:42 WARNING  resolved  liquidation-near  main ETHUSDT long  liq_distance_pct 20 >= 15"; lines[1] != want {
+	if want := "2026-11-28 13:03:42 UTC WARNING  resolved  liquidation-near  main ETHUSDT long  liq_distance_pct 20% >= 15%"; lines[1] != want {
 		t.Errorf("second line = %q, want %q", lines[1], want)
 	}
 	if !strings.Contains(lines[0], "CRITICAL firing") {
@@ -252,5 +248,28 @@ func TestConcurrentNotifySerialized(t *testing.T) {
 	wg.Wait()
 	if w.writes != 160 {
 		t.Errorf("writes = %d, want 160", w.writes)
+	}
+}
+
+// TestUnitsAndTraderContext: the console shows the same figures as every
+// other channel (notifiertest.Figures: each value in its unit) and the
+// trader context of a position alert on its line.
+func TestUnitsAndTraderContext(t *testing.T) {
+	var buf bytes.Buffer
+	if _, err := newTest(&buf, false).Notify(context.Background(), notifiertest.Alerts()...); err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSuffix(buf.String(), "\n"), "\n")
+	for _, want := range notifiertest.Figures() {
+		if !strings.Contains(buf.String(), want) {
+			t.Errorf("output lacks %q:\n%s", want, buf.String())
+		}
+	}
+	const ctx = "[mark 91234.5, entry 95000, liq 85570.1, liq distance 6.21%, leverage 5x, margin ratio 41%, equity 10234.12]"
+	if !strings.Contains(lines[0], "liq_distance_pct 6.21% < 7%  "+ctx) {
+		t.Errorf("first line lacks the comparison and context %s:\n%s", ctx, lines[0])
+	}
+	if !strings.Contains(lines[1], "margin_ratio 31% <= 50%") {
+		t.Errorf("second line lacks the margin ratio in percent:\n%s", lines[1])
 	}
 }

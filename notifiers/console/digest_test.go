@@ -21,9 +21,9 @@ func TestDigest(t *testing.T) {
 	const body = "  marginwatch digest morning — Sat 2026-11-28 07:00 UTC\n" +
 		"  \n" +
 		"  main (binance-usdm)\n" +
-		"    equity 10000.00 · margin ratio 2.50% · leverage 3.00x · funding paid 24h 1.50 · drawdown n/a\n" +
+		"    equity 10000.00 · margin ratio 2.5% · leverage 3x · funding paid 24h 1.50 · drawdown n/a\n" +
 		"    1 position:\n" +
-		"      BTCUSDT long: size 300.00% of equity · leverage 10x · liquidation 10.00% away · no stop-loss\n" +
+		"      BTCUSDT long: size 300% of equity · leverage 10x · liquidation 10% away · no stop-loss\n" +
 		"    alerts in the last 24h (1), newest first:\n" +
 		"      06:00 critical firing liquidation-near BTCUSDT long — BTCUSDT long is 6.2% from liquidation\n" +
 		"  \n" +
@@ -34,9 +34,9 @@ func TestDigest(t *testing.T) {
 		color bool
 		want  string
 	}{
-		{false, "2026-11-28 08:00:00 DIGEST   morning\n" + body},
+		{false, "2026-11-28 07:00:00 UTC DIGEST   morning\n" + body},
 		// Info's colour, as for any info line.
-		{true, "2026-11-28 08:00:00 \x1b[36mDIGEST  \x1b[0m morning\n" + body},
+		{true, "2026-11-28 07:00:00 UTC \x1b[36mDIGEST  \x1b[0m morning\n" + body},
 	}
 	for _, tt := range tests {
 		var buf bytes.Buffer
@@ -63,7 +63,7 @@ func TestDigestControlCharacters(t *testing.T) {
 	if _, err := newTest(&buf, false).Notify(context.Background(), a); err != nil {
 		t.Fatal(err)
 	}
-	want := "2026-11-28 14:03:42 DIGEST   night shift\n" +
+	want := "2026-11-28 13:03:42 UTC DIGEST   night shift\n" +
 		"  first\n" +
 		"  sec [31mond line\n" +
 		"  \n" +
@@ -85,10 +85,10 @@ func TestDigestAmongAlerts(t *testing.T) {
 	if _, err := newTest(&buf, false).Notify(context.Background(), alert, d, alert); err != nil {
 		t.Fatal(err)
 	}
-	line := "2026-11-28 14:03:42 CRITICAL firing    liquidation-near  main BTCUSDT long  liq_distance_pct 6.21 < 7" +
+	line := "2026-11-28 13:03:42 UTC CRITICAL firing    liquidation-near  main BTCUSDT long  liq_distance_pct 6.21% < 7%" +
 		`  "BTCUSDT long is 6.2% from liquidation"  runbook: Add margin or cut size` + "\n"
 	// d has no time: it is stamped with now.
-	want := line + "2026-11-28 15:03:42 DIGEST   d\n  line 1\n  line 2\n" + line
+	want := line + "2026-11-28 14:03:42 UTC DIGEST   d\n  line 1\n  line 2\n" + line
 	if got := buf.String(); got != want {
 		t.Errorf("got\n%s\nwant\n%s", got, want)
 	}

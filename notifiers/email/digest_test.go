@@ -23,9 +23,9 @@ const digestHTML = `<!DOCTYPE html>
 <pre style="font-family:Menlo,Consolas,monospace;font-size:13px;margin:0 0 16px 0">marginwatch digest morning — Sat 2026-11-28 07:00 UTC
 
 main (binance-usdm)
-  equity 10000.00 · margin ratio 2.50% · leverage 3.00x · funding paid 24h 1.50 · drawdown n/a
+  equity 10000.00 · margin ratio 2.5% · leverage 3x · funding paid 24h 1.50 · drawdown n/a
   1 position:
-    BTCUSDT long: size 300.00% of equity · leverage 10x · liquidation 10.00% away · no stop-loss
+    BTCUSDT long: size 300% of equity · leverage 10x · liquidation 10% away · no stop-loss
   alerts in the last 24h (1), newest first:
     06:00 critical firing liquidation-near BTCUSDT long — BTCUSDT &lt;long&gt; &amp; 6.2% from liquidation
 
@@ -63,7 +63,7 @@ func TestDigestAmongAlerts(t *testing.T) {
 	m := newMessage(alerts, berlin)
 	want := `RESOLVED margin-ratio - resolved (was warning)
   account   main
-  value     margin_ratio is 0.31, now at or below 0.5
+  value     margin_ratio is 31%, now at or below 50%
   summary   account margin ratio is 0.31 (1.00 = liquidation)
   started   2026-11-28 03:14:00 CET
   time      2026-11-28 04:16:00 CET

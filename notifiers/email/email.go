@@ -32,7 +32,8 @@ type Options struct {
 	// system roots. It is cloned; an empty ServerName is set to the smtp
 	// host, so the certificate is checked against the name in the config.
 	TLSConfig *tls.Config
-	// Location is the zone times are shown in; nil means time.Local.
+	// Location is the zone times are shown in; nil means UTC, the zone of
+	// every other channel and of status.
 	Location *time.Location
 }
 
@@ -112,7 +113,7 @@ func New(cfg config.Notifier, opts Options) (*Notifier, error) {
 	}
 	loc := opts.Location
 	if loc == nil {
-		loc = time.Local
+		loc = time.UTC
 	}
 	return &Notifier{
 		name:     cfg.Name,

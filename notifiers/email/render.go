@@ -224,7 +224,7 @@ func newAlertView(a notifiers.Alert, loc *time.Location) alertView {
 	add("position", strings.TrimSpace(a.Symbol+" "+a.Side))
 	add("value", valueText(a))
 	add("summary", a.Summary)
-	add("context", contextText(a.Context))
+	add("context", contextText(a))
 	add("runbook", a.Runbook)
 	add("started", timeText(a.StartsAt, loc))
 	add("time", timeText(a.At, loc))
@@ -279,7 +279,8 @@ func kindText(a notifiers.Alert) string {
 	}
 }
 
-// valueText compares the value with the threshold in words. A resolved
+// valueText compares the value with the threshold in words, both in the
+// metric's unit (Alert.Figure). A resolved
 // alert states what is true now ("now at or below 0.5"), not the condition
 // that no longer holds; a closed one the last value seen. An event has no
 // threshold: its metric is its name.
@@ -287,7 +288,7 @@ func valueText(a notifiers.Alert) string {
 	if a.Metric == "" {
 		return ""
 	}
-	v, thr := notifiers.FormatFigure(a.Value, "", nil), notifiers.FormatNumber(a.Threshold)
+	v, thr := a.Figure(a.Metric, a.Value), a.Figure(a.Metric, a.Threshold)
 	resolved := a.Status == notifiers.Resolved
 	switch {
 	case a.Kind == notifiers.KindClosed && a.Op != "":
@@ -309,7 +310,8 @@ func valueText(a notifiers.Alert) string {
 
 // contextText lists notifiers.ContextFields in reading order, then any
 // other figures by name, so nothing the engine attached is hidden.
-func contextText(ctx map[string]float64) string {
+func contextText(a notifiers.Alert) string {
+	ctx := a.Context
 	if len(ctx) == 0 {
 		return ""
 	}
@@ -318,7 +320,7 @@ func contextText(ctx map[string]float64) string {
 	for _, f := range notifiers.ContextFields {
 		known[f.Key] = true
 		if v, ok := ctx[f.Key]; ok {
-			parts = append(parts, f.Label+" "+notifiers.FormatFigure(v, f.Unit, nil))
+			parts = append(parts, f.Label+" "+a.Figure(f.Key, v))
 		}
 	}
 	var rest []string
@@ -329,7 +331,7 @@ func contextText(ctx map[string]float64) string {
 	}
 	slices.Sort(rest)
 	for _, k := range rest {
-		parts = append(parts, k+" "+notifiers.FormatFigure(ctx[k], "", nil))
+		parts = append(parts, k+" "+a.Figure(k, ctx[k]))
 	}
 	return strings.Join(parts, " · ")
 }

@@ -50,9 +50,9 @@ func TestText(t *testing.T) {
 			want: `CRITICAL liquidation-near - escalated to critical
   account   main
   position  BTCUSDT long
-  value     liq_distance_pct is 6.21, below 7 (critical)
+  value     liq_distance_pct is 6.21%, below 7% (critical)
   summary   BTCUSDT long is 6.2% from liquidation <now>
-  context   mark 91234.5 · liq 85570.1 · liq distance 6.21% · leverage 5x · margin ratio 0.41 · equity 10234.12
+  context   mark 91234.5 · entry 95000 · liq 85570.1 · liq distance 6.21% · leverage 5x · margin ratio 41% · equity 10234.12
   runbook   Add margin or cut size & breathe
   started   2026-11-28 04:14:00 CET
   time      2026-11-28 04:16:00 CET
@@ -60,7 +60,7 @@ func TestText(t *testing.T) {
 
 RESOLVED margin-ratio - resolved (was warning)
   account   main
-  value     margin_ratio is 0.31, now at or below 0.5
+  value     margin_ratio is 31%, now at or below 50%
   summary   account margin ratio is 0.31 (1.00 = liquidation)
   started   2026-11-28 03:14:00 CET
   time      2026-11-28 04:16:00 CET
@@ -77,7 +77,7 @@ marginwatch
   value     event margin_call
   summary   MARGIN_CALL on main
             BTCUSDT long is below maintenance
-  context   account margin ratio 0.93 · equity 512.5 · zeta 0.000125
+  context   account margin ratio 93% · equity 512.50 · zeta 0.000125
   time      2026-11-28 04:20:00 CET
 
 -- 
@@ -90,19 +90,19 @@ marginwatch
 			want: `LIQUIDATED liquidation-near - the exchange liquidated the position (was critical)
   account   main
   position  BTCUSDT long
-  value     liq_distance_pct was last 0.8 (below 7)
+  value     liq_distance_pct was last 0.8% (below 7%)
   time      2026-11-28 04:20:00 CET
 
 CLOSED liquidation-near - the position (or its rule or account) went away, no longer watched (was warning)
   account   main
   position  BTCUSDT long
-  value     liq_distance_pct was last 12 (below 15)
+  value     liq_distance_pct was last 12% (below 15%)
   time      2026-11-28 04:20:00 CET
 
 CRITICAL over-leveraged - firing
   account   main
-  value     effective_leverage is ∞ (equity ≤ 0), above 20 (critical)
-  context   leverage ∞ (equity ≤ 0) · equity -3 · net_exposure_ratio -∞ (equity ≤ 0)
+  value     effective_leverage is ∞ (equity ≤ 0), above 20x (critical)
+  context   leverage ∞ (equity ≤ 0) · equity -3.00 · net_exposure_ratio -∞ (equity ≤ 0)
   time      2026-11-28 04:20:00 CET
 
 -- 

@@ -85,7 +85,7 @@ func Alerts() []notifiers.Alert {
 			Summary: "BTCUSDT long is 6.2% from liquidation <now>",
 			Runbook: "Add margin or cut size & breathe",
 			Labels:  map[string]string{"desk": "alpha"},
-			Context: map[string]float64{"mark_price": 91234.5, "liq_price": 85570.1, "liq_distance_pct": 6.21, "leverage": 5, "margin_ratio": 0.41, "equity": 10234.12},
+			Context: map[string]float64{"mark_price": 91234.5, "entry_price": 95000, "liq_price": 85570.1, "liq_distance_pct": 6.21, "leverage": 5, "margin_ratio": 0.41, "equity": 10234.12},
 		},
 		{
 			ID: "0f1e2d3c4b5a6978", Status: notifiers.Resolved, Kind: notifiers.KindResolved,
@@ -95,6 +95,23 @@ func Alerts() []notifiers.Alert {
 			Summary: "account margin ratio is 0.31 (1.00 = liquidation)",
 		},
 	}
+}
+
+// Figures are what a channel for people must show of Alerts(): each
+// alert's value and threshold, and the trader context of the position
+// alert (mark, entry, liquidation price, distance, leverage, margin ratio,
+// equity), each in its metric's unit (notifiers.FormatMetric), so that one
+// value reads the same in every channel: "6.21%", "41%", "10234.12".
+func Figures() []string {
+	var out []string
+	for _, a := range Alerts() {
+		out = append(out, notifiers.FormatMetric(a.Metric, a.Value), notifiers.FormatMetric(a.Metric, a.Threshold))
+	}
+	c := Alerts()[0].Context
+	for _, k := range []string{"mark_price", "entry_price", "liq_price", "liq_distance_pct", "leverage", "margin_ratio", "equity"} {
+		out = append(out, notifiers.FormatMetric(k, c[k]))
+	}
+	return out
 }
 
 // EdgeAlerts returns alerts at the edges of the lifecycle, most severe
@@ -213,6 +230,28 @@ func Run(t *testing.T, s Setup) {
 			}
 		})
 	}
+
+	t.Run("units and trader context", func(t *testing.T) {
+		n, peer, _ := newUnderTest(t, s)
+		if retry, err := n.Notify(context.Background(), Alerts()...); err != nil {
+			t.Fatalf("Notify: retry=%v err=%v", retry, err)
+		}
+		got := strings.Join(peer.Delivered(), "\n")
+		want := Figures()
+		if s.Structured {
+			// Machine output keeps raw numbers, the context included.
+			want = []string{`"context":{`, `"mark_price":91234.5`, `"entry_price":95000`, `"liq_price":85570.1`, `"equity":10234.12`, `"margin_ratio":0.41`}
+		}
+		for _, w := range want {
+			if !strings.Contains(got, w) {
+				t.Errorf("message lacks %q:\n%s", w, got)
+			}
+		}
+		// The margin ratio is a fraction shown as a percent: never "0.41".
+		if !s.Structured && strings.Contains(got, "0.41") {
+			t.Errorf("message shows the margin ratio as a bare fraction (0.41):\n%s", got)
+		}
+	})
 
 	t.Run("closed, liquidated and infinite", func(t *testing.T) {
 		n, peer, logs := newUnderTest(t, s)

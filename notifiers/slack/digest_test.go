@@ -27,9 +27,9 @@ const digestSection = "```\n" +
 	"marginwatch digest morning — Sat 2026-11-28 07:00 UTC\n" +
 	"\n" +
 	"main (binance-usdm)\n" +
-	"  equity 10000.00 · margin ratio 2.50% · leverage 3.00x · funding paid 24h 1.50 · drawdown n/a\n" +
+	"  equity 10000.00 · margin ratio 2.5% · leverage 3x · funding paid 24h 1.50 · drawdown n/a\n" +
 	"  1 position:\n" +
-	"    BTCUSDT long: size 300.00% of equity · leverage 10x · liquidation 10.00% away · no stop-loss\n" +
+	"    BTCUSDT long: size 300% of equity · leverage 10x · liquidation 10% away · no stop-loss\n" +
 	"  alerts in the last 24h (1), newest first:\n" +
 	"    06:00 critical firing liquidation-near BTCUSDT long — &lt;!channel&gt; BTCUSDT &amp; `\u200b`\u200b`\u200b6.2%`\u200b`\u200b`\u200b away\n" +
 	"\n" +

@@ -5,7 +5,6 @@ import (
 	"maps"
 	"math"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -100,7 +99,7 @@ func alertBlocks(a notifiers.Alert) []goslack.Block {
 		if !ok || math.IsNaN(v) {
 			continue
 		}
-		fields = append(fields, mrkdwn(truncate(fmt.Sprintf("*%s*\n%s", f.Title, notifiers.FormatFigure(v, f.Unit, formatNum)), maxFieldText)))
+		fields = append(fields, mrkdwn(truncate(fmt.Sprintf("*%s*\n%s", f.Title, a.Figure(f.Key, v)), maxFieldText)))
 	}
 	if len(fields) > 0 {
 		blocks = append(blocks, goslack.NewSectionBlock(nil, fields, nil))
@@ -174,7 +173,8 @@ func where(a notifiers.Alert) string {
 	return s
 }
 
-// comparison states the value against the threshold. A resolved alert says
+// comparison states the value against the threshold, both in the metric's
+// unit (Alert.Figure). A resolved alert says
 // what is true now. A closing notice says what was last seen and why the
 // alert ends: nothing recovered, the subject went away.
 func comparison(a notifiers.Alert) string {
@@ -182,7 +182,7 @@ func comparison(a notifiers.Alert) string {
 		return ""
 	}
 	metric := "`" + escape(a.Metric) + "`"
-	val, thr := formatValue(a.Value), formatNum(a.Threshold)
+	val, thr := a.Figure(a.Metric, a.Value), a.Figure(a.Metric, a.Threshold)
 	if e := ending(a); e != "" {
 		why := "the position (or its rule or account) went away, so it is no longer watched"
 		if e == notifiers.ReasonLiquidated {
@@ -217,11 +217,6 @@ func ending(a notifiers.Alert) string {
 	return ""
 }
 
-// formatValue is formatNum with notifiers.InfiniteNote after ±Inf.
-func formatValue(v float64) string {
-	return notifiers.FormatFigure(v, "", formatNum)
-}
-
 // breached reports whether the value is past the threshold.
 func breached(a notifiers.Alert) bool {
 	return (a.Op == "above" && a.Value > a.Threshold) || (a.Op == "below" && a.Value < a.Threshold)
@@ -251,9 +246,9 @@ func oneLine(a notifiers.Alert) string {
 	switch op := opSymbol(a); {
 	case op == "":
 	case ending(a) != "":
-		fmt.Fprintf(&b, " · %s last %s", a.Metric, formatValue(a.Value))
+		fmt.Fprintf(&b, " · %s last %s", a.Metric, a.Figure(a.Metric, a.Value))
 	default:
-		fmt.Fprintf(&b, " · %s %s %s %s", a.Metric, formatValue(a.Value), op, formatNum(a.Threshold))
+		fmt.Fprintf(&b, " · %s %s %s %s", a.Metric, a.Figure(a.Metric, a.Value), op, a.Figure(a.Metric, a.Threshold))
 	}
 	return notifiers.OneLine(b.String())
 }
@@ -427,24 +422,6 @@ func truncate(s string, limit int) string {
 		}
 	}
 	return s[:cut] + cutMark
-}
-
-// formatNum is notifiers.FormatNumber except below 1 in magnitude: there it
-// shows four significant digits, not three (funding rates, prices of small
-// coins), at most 12 decimals, never in exponent notation.
-func formatNum(v float64) string {
-	a := math.Abs(v)
-	if v == 0 || !(a < 1) { // NaN and ±Inf included
-		return notifiers.FormatNumber(v)
-	}
-	prec := min(3-int(math.Floor(math.Log10(a))), 12)
-	s := strconv.FormatFloat(v, 'f', prec, 64)
-	s = strings.TrimRight(s, "0")
-	s = strings.TrimSuffix(s, ".")
-	if s == "-0" { // a negative value too small for 12 decimals
-		s = "0"
-	}
-	return s
 }
 
 // Code fences around a digest section; the newlines keep the fences off the

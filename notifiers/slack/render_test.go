@@ -55,33 +55,33 @@ func TestAlertText(t *testing.T) {
 	}{
 		{
 			"repeat above", repeatAbove,
-			":warning: *WARNING* · still firing · *margin-ratio*\nAccount *desk-2*\n`margin_ratio` is *0.6234*, above the warning threshold of 0.5\nmargin ratio 0.62",
-			"WARNING still firing: margin-ratio · desk-2 · margin_ratio 0.6234 > 0.5",
+			":warning: *WARNING* · still firing · *margin-ratio*\nAccount *desk-2*\n`margin_ratio` is *62.34%*, above the warning threshold of 50%\nmargin ratio 0.62",
+			"WARNING still firing: margin-ratio · desk-2 · margin_ratio 62.34% > 50%",
 			colorWarning, 2, ":warning:",
 		},
 		{
 			// What the engine sent for a closed position before KindClosed.
 			"resolved while still breached reads as closed", closed,
-			":black_square_for_stop: *CLOSED* · was critical · *liquidation-near*\nAccount *main* · *BTCUSDT* long\n`liq_distance_pct` was last *5.5* (below 7); the position (or its rule or account) went away, so it is no longer watched\nBTCUSDT long is 6.2% from liquidation",
-			"CLOSED (was critical): liquidation-near · main BTCUSDT long · liq_distance_pct last 5.5",
+			":black_square_for_stop: *CLOSED* · was critical · *liquidation-near*\nAccount *main* · *BTCUSDT* long\n`liq_distance_pct` was last *5.5%* (below 7%); the position (or its rule or account) went away, so it is no longer watched\nBTCUSDT long is 6.2% from liquidation",
+			"CLOSED (was critical): liquidation-near · main BTCUSDT long · liq_distance_pct last 5.5%",
 			colorClosed, 2, ":black_square_for_stop:",
 		},
 		{
 			"closed", closedKind,
-			":black_square_for_stop: *CLOSED* · was warning · *liquidation-near*\nAccount *main* · *BTCUSDT* long\n`liq_distance_pct` was last *12* (below 15); the position (or its rule or account) went away, so it is no longer watched\nBTCUSDT long is 6.2% from liquidation",
-			"CLOSED (was warning): liquidation-near · main BTCUSDT long · liq_distance_pct last 12",
+			":black_square_for_stop: *CLOSED* · was warning · *liquidation-near*\nAccount *main* · *BTCUSDT* long\n`liq_distance_pct` was last *12%* (below 15%); the position (or its rule or account) went away, so it is no longer watched\nBTCUSDT long is 6.2% from liquidation",
+			"CLOSED (was warning): liquidation-near · main BTCUSDT long · liq_distance_pct last 12%",
 			colorClosed, 2, ":black_square_for_stop:",
 		},
 		{
 			"liquidated", liquidated,
-			":boom: *LIQUIDATED* · was critical · *liquidation-near*\nAccount *main* · *BTCUSDT* long\n`liq_distance_pct` was last *0.8* (below 7); *the exchange liquidated the position*\nBTCUSDT long is 6.2% from liquidation",
-			"LIQUIDATED (was critical): liquidation-near · main BTCUSDT long · liq_distance_pct last 0.8",
+			":boom: *LIQUIDATED* · was critical · *liquidation-near*\nAccount *main* · *BTCUSDT* long\n`liq_distance_pct` was last *0.8%* (below 7%); *the exchange liquidated the position*\nBTCUSDT long is 6.2% from liquidation",
+			"LIQUIDATED (was critical): liquidation-near · main BTCUSDT long · liq_distance_pct last 0.8%",
 			colorCritical, 2, ":boom:",
 		},
 		{
 			"infinite leverage", infinite,
-			":rotating_light: *CRITICAL* · firing · *over-leveraged*\nAccount *main*\n`effective_leverage` is *∞ (equity ≤ 0)*, above the critical threshold of 20",
-			"CRITICAL firing: over-leveraged · main · effective_leverage ∞ (equity ≤ 0) > 20",
+			":rotating_light: *CRITICAL* · firing · *over-leveraged*\nAccount *main*\n`effective_leverage` is *∞ (equity ≤ 0)*, above the critical threshold of 20x",
+			"CRITICAL firing: over-leveraged · main · effective_leverage ∞ (equity ≤ 0) > 20x",
 			colorCritical, 3, ":rotating_light:",
 		},
 		{
@@ -98,8 +98,8 @@ func TestAlertText(t *testing.T) {
 		},
 		{
 			"eased", eased,
-			":warning: *WARNING* · eased · *liquidation-near*\nAccount *main* · *BTCUSDT* long\n`liq_distance_pct` is *12.35*, below the warning threshold of 15\nBTCUSDT long is 6.2% from liquidation",
-			"WARNING eased: liquidation-near · main BTCUSDT long · liq_distance_pct 12.35 < 15",
+			":warning: *WARNING* · eased · *liquidation-near*\nAccount *main* · *BTCUSDT* long\n`liq_distance_pct` is *12.35%*, below the warning threshold of 15%\nBTCUSDT long is 6.2% from liquidation",
+			"WARNING eased: liquidation-near · main BTCUSDT long · liq_distance_pct 12.35% < 15%",
 			colorWarning, 2, ":warning:",
 		},
 	}
@@ -228,32 +228,6 @@ func TestLongTextsAreCut(t *testing.T) {
 	}
 }
 
-func TestFormatNum(t *testing.T) {
-	tests := []struct {
-		in   float64
-		want string
-	}{
-		{0, "0"},
-		{5, "5"},
-		{6.21, "6.21"},
-		{6.2149, "6.21"},
-		{91234.5, "91234.5"},
-		{-12.5, "-12.5"},
-		{0.41, "0.41"},
-		{0.000125, "0.000125"},
-		{0.0000123456, "0.00001235"},
-		{-0.5, "-0.5"},
-		{-0.001, "-0.001"},
-		{-0.0000001, "-0.0000001"},
-		{1e-15, "0"}, // below 12 decimals
-	}
-	for _, tt := range tests {
-		if got := formatNum(tt.in); got != tt.want {
-			t.Errorf("formatNum(%v) = %q, want %q", tt.in, got, tt.want)
-		}
-	}
-}
-
 func TestParseRetryAfter(t *testing.T) {
 	now := t0
 	tests := []struct {
@@ -325,7 +299,7 @@ func TestInfiniteContext(t *testing.T) {
 	for _, f := range fields {
 		got = append(got, f.Text)
 	}
-	want := []string{"*Leverage*\n∞ (equity ≤ 0)", "*Equity*\n-3"}
+	want := []string{"*Leverage*\n∞ (equity ≤ 0)", "*Equity*\n-3.00"}
 	if strings.Join(got, "|") != strings.Join(want, "|") {
 		t.Errorf("fields = %q, want %q", got, want)
 	}

@@ -243,23 +243,24 @@ func TestWebhookPayload(t *testing.T) {
 	if len(got) != 1 {
 		t.Fatalf("got %d messages, want 1", len(got))
 	}
-	const want = `{"text":":rotating_light: CRITICAL escalated: liquidation-near · main BTCUSDT long · liq_distance_pct 6.21 \u0026lt; 7 (+1 more)",` +
+	const want = `{"text":":rotating_light: CRITICAL escalated: liquidation-near · main BTCUSDT long · liq_distance_pct 6.21% \u0026lt; 7% (+1 more)",` +
 		`"attachments":[` +
-		`{"color":"#d32f2f","fallback":"CRITICAL escalated: liquidation-near · main BTCUSDT long · liq_distance_pct 6.21 \u0026lt; 7","blocks":[` +
+		`{"color":"#d32f2f","fallback":"CRITICAL escalated: liquidation-near · main BTCUSDT long · liq_distance_pct 6.21% \u0026lt; 7%","blocks":[` +
 		`{"type":"section","text":{"type":"mrkdwn","text":":rotating_light: *CRITICAL* · escalated · *liquidation-near*\nAccount *main* · *BTCUSDT* long\n` +
-		"`liq_distance_pct` is *6.21*, below the critical threshold of 7\\nBTCUSDT long is 6.2% from liquidation \\u0026lt;now\\u0026gt;\"}}," +
+		"`liq_distance_pct` is *6.21%*, below the critical threshold of 7%\\nBTCUSDT long is 6.2% from liquidation \\u0026lt;now\\u0026gt;\"}}," +
 		`{"type":"section","fields":[` +
 		`{"type":"mrkdwn","text":"*Mark price*\n91234.5"},` +
+		`{"type":"mrkdwn","text":"*Entry price*\n95000"},` +
 		`{"type":"mrkdwn","text":"*Liq. price*\n85570.1"},` +
 		`{"type":"mrkdwn","text":"*Liq. distance*\n6.21%"},` +
 		`{"type":"mrkdwn","text":"*Leverage*\n5x"},` +
-		`{"type":"mrkdwn","text":"*Margin ratio*\n0.41"},` +
+		`{"type":"mrkdwn","text":"*Margin ratio*\n41%"},` +
 		`{"type":"mrkdwn","text":"*Equity*\n10234.12"}]},` +
 		`{"type":"section","text":{"type":"mrkdwn","text":":book: *Runbook:* Add margin or cut size \u0026amp; breathe"}},` +
 		`{"type":"context","elements":[{"type":"mrkdwn","text":"Started \u003c!date^1795835640^{date_short_pretty} {time}|2026-11-28 03:14 UTC\u003e · desk=alpha · incident a1b2c3d4e5f60718"}]}]},` +
-		`{"color":"#2e7d32","fallback":"RESOLVED (was warning): margin-ratio · main · margin_ratio 0.31 ≤ 0.5","blocks":[` +
+		`{"color":"#2e7d32","fallback":"RESOLVED (was warning): margin-ratio · main · margin_ratio 31% ≤ 50%","blocks":[` +
 		`{"type":"section","text":{"type":"mrkdwn","text":":white_check_mark: *RESOLVED* · was warning · *margin-ratio*\nAccount *main*\n` +
-		"`margin_ratio` is now *0.31*, no longer above 0.5\\naccount margin ratio is 0.31 (1.00 = liquidation)\"}}," +
+		"`margin_ratio` is now *31%*, no longer above 50%\\naccount margin ratio is 0.31 (1.00 = liquidation)\"}}," +
 		`{"type":"context","elements":[{"type":"mrkdwn","text":"Started \u003c!date^1795832040^{date_short_pretty} {time}|2026-11-28 02:14 UTC\u003e · resolved \u003c!date^1795835760^{date_short_pretty} {time}|2026-11-28 03:16 UTC\u003e · incident 0f1e2d3c4b5a6978"}]}]}],` +
 		`"replace_original":false,"delete_original":false,"unfurl_links":false,"unfurl_media":false}`
 	if got[0] != want {

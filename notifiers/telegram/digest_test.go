@@ -25,9 +25,9 @@ func TestDigestRender(t *testing.T) {
 		"<pre>marginwatch digest morning — Sat 2026-11-28 07:00 UTC\n" +
 		"\n" +
 		"main (binance-usdm)\n" +
-		"  equity 10000.00 · margin ratio 2.50% · leverage 3.00x · funding paid 24h 1.50 · drawdown n/a\n" +
+		"  equity 10000.00 · margin ratio 2.5% · leverage 3x · funding paid 24h 1.50 · drawdown n/a\n" +
 		"  1 position:\n" +
-		"    BTCUSDT long: size 300.00% of equity · leverage 10x · liquidation 10.00% away · no stop-loss\n" +
+		"    BTCUSDT long: size 300% of equity · leverage 10x · liquidation 10% away · no stop-loss\n" +
 		"  alerts in the last 24h (1), newest first:\n" +
 		"    06:00 critical firing liquidation-near BTCUSDT long — BTCUSDT &lt;long&gt; &amp; 6.2% from liquidation\n" +
 		"\n" +

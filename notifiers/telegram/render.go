@@ -2,8 +2,6 @@ package telegram
 
 import (
 	"fmt"
-	"math"
-	"strconv"
 	"strings"
 	"unicode/utf8"
 
@@ -207,7 +205,7 @@ func alertLines(a notifiers.Alert) []string {
 	if a.Summary != "" {
 		lines = append(lines, clip(a.Summary, capSummary))
 	}
-	if c := contextLine(a.Context); c != "" {
+	if c := contextLine(a); c != "" {
 		lines = append(lines, c)
 	}
 	if a.Runbook != "" {
@@ -258,7 +256,8 @@ func emoji(s notifiers.Severity) string {
 	}
 }
 
-// comparison states the value against the threshold. A resolved alert says
+// comparison states the value against the threshold, both in the metric's
+// unit (Alert.Figure). A resolved alert says
 // what is true now ("no longer below 7"), not the condition that cleared; a
 // closing notice says what was last seen and why the alert ends.
 func comparison(a notifiers.Alert) string {
@@ -266,7 +265,7 @@ func comparison(a notifiers.Alert) string {
 		return ""
 	}
 	metric := clip(a.Metric, capName)
-	val := notifiers.FormatFigure(a.Value, "", formatNum)
+	val, thr := a.Figure(a.Metric, a.Value), a.Figure(a.Metric, a.Threshold)
 	if a.Kind == notifiers.KindClosed {
 		why := "the position (or its rule or account) went away: no longer watched"
 		if a.Liquidated() {
@@ -275,7 +274,7 @@ func comparison(a notifiers.Alert) string {
 		if a.Op == "" {
 			return fmt.Sprintf("%s last <code>%s</code> — %s", metric, val, why)
 		}
-		return fmt.Sprintf("%s last <code>%s</code> (%s <code>%s</code>) — %s", metric, val, clip(a.Op, capName), formatNum(a.Threshold), why)
+		return fmt.Sprintf("%s last <code>%s</code> (%s <code>%s</code>) — %s", metric, val, clip(a.Op, capName), thr, why)
 	}
 	if a.Op == "" {
 		// Events have no threshold; their metric is the event name.
@@ -285,16 +284,17 @@ func comparison(a notifiers.Alert) string {
 	if a.Status == notifiers.Resolved {
 		op = "no longer " + op
 	}
-	return fmt.Sprintf("%s <code>%s</code> %s <code>%s</code>", metric, val, op, formatNum(a.Threshold))
+	return fmt.Sprintf("%s <code>%s</code> %s <code>%s</code>", metric, val, op, thr)
 }
 
 // contextLine shows notifiers.ContextFields only. Other keys are left out:
 // the context map is open-ended and the message has a hard size limit.
-func contextLine(ctx map[string]float64) string {
+func contextLine(a notifiers.Alert) string {
+	ctx := a.Context
 	var items []string
 	for _, f := range notifiers.ContextFields {
 		if v, ok := ctx[f.Key]; ok {
-			items = append(items, fmt.Sprintf("%s <code>%s</code>", f.Label, notifiers.FormatFigure(v, f.Unit, formatNum)))
+			items = append(items, fmt.Sprintf("%s <code>%s</code>", f.Label, a.Figure(f.Key, v)))
 		}
 	}
 	return strings.Join(items, " · ")
@@ -383,16 +383,4 @@ func utf16Len(s string) int {
 		}
 	}
 	return n
-}
-
-// formatNum is notifiers.FormatNumber except below 1e-4 in magnitude, where
-// FormatNumber switches to exponent notation: here the three significant
-// digits are written out ("0.0000123", not "1.23e-05").
-func formatNum(v float64) string {
-	if v == 0 || !(math.Abs(v) < 1) { // NaN and ±Inf included
-		return notifiers.FormatNumber(v)
-	}
-	// Round to three significant digits, then print without an exponent.
-	r, _ := strconv.ParseFloat(strconv.FormatFloat(v, 'g', 3, 64), 64)
-	return strconv.FormatFloat(r, 'f', -1, 64)
 }

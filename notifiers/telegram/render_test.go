@@ -20,15 +20,15 @@ func TestRender(t *testing.T) {
 	}{
 		{"critical escalated position alert", conf[0], `🔴 <b>CRITICAL</b> · escalated
 <b>liquidation-near</b> · main · BTCUSDT long
-liq_distance_pct <code>6.21</code> below <code>7</code>
+liq_distance_pct <code>6.21%</code> below <code>7%</code>
 BTCUSDT long is 6.2% from liquidation &lt;now&gt;
-mark <code>91234.5</code> · liq <code>85570.1</code> · liq distance <code>6.21%</code> · leverage <code>5x</code> · margin ratio <code>0.41</code> · equity <code>10234.12</code>
+mark <code>91234.5</code> · entry <code>95000</code> · liq <code>85570.1</code> · liq distance <code>6.21%</code> · leverage <code>5x</code> · margin ratio <code>41%</code> · equity <code>10234.12</code>
 Runbook: Add margin or cut size &amp; breathe
 Labels: desk=alpha
 Started 2026-11-28 03:14 UTC`},
 		{"resolved account alert", conf[1], `✅ <b>RESOLVED</b> · was warning
 <b>margin-ratio</b> · main
-margin_ratio <code>0.31</code> no longer above <code>0.5</code>
+margin_ratio <code>31%</code> no longer above <code>50%</code>
 account margin ratio is 0.31 (1.00 = liquidation)
 Started 2026-11-28 02:14 UTC`},
 		{"liquidated", notifiers.Alert{
@@ -37,7 +37,7 @@ Started 2026-11-28 02:14 UTC`},
 			Metric: "liq_distance_pct", Value: 0.8, Threshold: 7, Op: "below", StartsAt: t0,
 		}, `💥 <b>LIQUIDATED</b> · was critical
 <b>liquidation-near</b> · main · BTCUSDT long
-liq_distance_pct last <code>0.8</code> (below <code>7</code>) — <b>the exchange liquidated the position</b>
+liq_distance_pct last <code>0.8%</code> (below <code>7%</code>) — <b>the exchange liquidated the position</b>
 Started 2026-11-28 03:14 UTC`},
 		{"closed", notifiers.Alert{
 			ID: "c1", Status: notifiers.Resolved, Kind: notifiers.KindClosed, Reason: notifiers.ReasonClosed,
@@ -45,7 +45,7 @@ Started 2026-11-28 03:14 UTC`},
 			Metric: "liq_distance_pct", Value: 12, Threshold: 15, Op: "below", StartsAt: t0,
 		}, `⏹ <b>CLOSED</b> · was warning
 <b>liquidation-near</b> · main · BTCUSDT long
-liq_distance_pct last <code>12</code> (below <code>15</code>) — the position (or its rule or account) went away: no longer watched
+liq_distance_pct last <code>12%</code> (below <code>15%</code>) — the position (or its rule or account) went away: no longer watched
 Started 2026-11-28 03:14 UTC`},
 		{"infinite leverage", notifiers.Alert{
 			ID: "i1", Status: notifiers.Firing, Kind: notifiers.KindFiring, Severity: notifiers.Critical,
@@ -53,8 +53,8 @@ Started 2026-11-28 03:14 UTC`},
 			Context: map[string]float64{"leverage": math.Inf(1), "equity": -3},
 		}, `🔴 <b>CRITICAL</b> · firing
 <b>over-leveraged</b> · main
-effective_leverage <code>∞ (equity ≤ 0)</code> above <code>20</code>
-leverage <code>∞ (equity ≤ 0)</code> · equity <code>-3</code>`},
+effective_leverage <code>∞ (equity ≤ 0)</code> above <code>20x</code>
+leverage <code>∞ (equity ≤ 0)</code> · equity <code>-3.00</code>`},
 		{"notify-test", notifiers.Alert{
 			Status: notifiers.Firing, Kind: notifiers.KindTest, Severity: notifiers.Critical,
 			Rule: "notify-test", Account: "marginwatch", Summary: "Test alert from marginwatch: if you read this, phone works.",
@@ -70,7 +70,7 @@ Test alert from marginwatch: if you read this, phone works.`},
 <b>margin-call</b> · main
 Event: margin_call
 Binance sent a MARGIN_CALL
-entry <code>3012.46</code> · account margin ratio <code>0.93</code> · equity <code>512</code>
+entry <code>3012.46</code> · account margin ratio <code>93%</code> · equity <code>512.00</code>
 Started 2026-11-28 03:14 UTC`},
 		{"warning repeat with nasty text", notifiers.Alert{
 			ID: "n1", Status: notifiers.Firing, Kind: notifiers.KindRepeat, Severity: notifiers.Warning,
@@ -81,7 +81,7 @@ Started 2026-11-28 03:14 UTC`},
 			Labels:  map[string]string{"z": "<1>", "a": "b&c"},
 		}, `🟠 <b>WARNING</b> · repeat
 <b>a&lt;b&gt;&amp;c</b> · "main" · X&amp;Y short
-funding_rate <code>0.000125</code> above <code>0.0001</code>
+funding_rate <code>0.0125%</code> above <code>0.0100%</code>
 &lt;script&gt;alert("x")&lt;/script&gt; &amp; 'more' &amp;amp;
 Runbook: see &lt;https://example.com/?a=1&amp;b=2&gt;
 Labels: a=b&amp;c, z=&lt;1&gt;`},
@@ -191,30 +191,6 @@ func TestSplitOne(t *testing.T) {
 	}
 	if want := render(notifiertest.Alerts()[0]) + "\n\n" + render(notifiertest.Alerts()[1]); parts[0].text != want {
 		t.Errorf("split text:\n%s\nwant:\n%s", parts[0].text, want)
-	}
-}
-
-func TestFormatNum(t *testing.T) {
-	tests := []struct {
-		v    float64
-		want string
-	}{
-		{0, "0"},
-		{7, "7"},
-		{6.21, "6.21"},
-		{91234.5, "91234.5"},
-		{10234.123, "10234.12"},
-		{-3.456, "-3.46"},
-		{0.41, "0.41"},
-		{0.000125, "0.000125"},
-		{0.0000123456, "0.0000123"},
-		{-0.001, "-0.001"},
-		{-0.0000001, "-0.0000001"},
-	}
-	for _, tt := range tests {
-		if got := formatNum(tt.v); got != tt.want {
-			t.Errorf("formatNum(%v) = %q, want %q", tt.v, got, tt.want)
-		}
 	}
 }
 

@@ -19,7 +19,7 @@ func TestDigestIntact(t *testing.T) {
 	b.WriteString("marginwatch digest morning — Sat 2026-11-28 07:00 UTC\n")
 	for acct := range 3 {
 		fmt.Fprintf(&b, "\nacct-%d (binance-usdm)\n", acct)
-		b.WriteString("  equity 10000.00 · margin ratio 2.50% · leverage 3.00x · funding paid 24h 1.50 · drawdown n/a\n")
+		b.WriteString("  equity 10000.00 · margin ratio 2.5% · leverage 3x · funding paid 24h 1.50 · drawdown n/a\n")
 		b.WriteString("  20 positions, nearest to liquidation first:\n")
 		for i := range 20 {
 			fmt.Fprintf(&b, "    SYM%02dUSDT long: size 10.00%% of equity · leverage 10x · liquidation %d.00%% away · no stop-loss\n", i, i+5)

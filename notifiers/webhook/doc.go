@@ -6,10 +6,12 @@
 //
 //	{"version": "1", "alerts": [{"id", "status", "kind", "reason", "severity",
 //	  "rule", "account", "symbol", "side", "metric", "value", "op",
-//	  "threshold", "starts_at", "at", "summary", "runbook", "labels"}]}
+//	  "threshold", "starts_at", "at", "summary", "runbook", "labels",
+//	  "context"}]}
 //
 // with every key always present (see PayloadAlert), alerts most severe
-// first. A position that closed while its alert fired ends the alert with
+// first. "context" holds the trader's figures as raw numbers (mark_price,
+// entry_price, liq_price, equity, …), in addition to SPEC's keys. A position that closed while its alert fired ends the alert with
 // "status": "resolved", "kind": "closed" and "reason": "liquidated" or
 // "closed": a receiver must not read it as a recovery. A value or threshold
 // that JSON cannot carry (±Inf when equity is zero or below, NaN) is null. Requests are signed per Standard Webhooks

@@ -34,7 +34,8 @@ type Payload struct {
 // PayloadAlert is one alert in a Payload. Every key is always present so a
 // receiver can rely on the shape: Symbol and Side are "" for account-scope
 // alerts, Reason is "" except for kind closed, Labels is {} when there are
-// none, and Value, Threshold and StartsAt are null when they do not apply
+// none, Context is {} when there are none, and Value, Threshold and
+// StartsAt are null when they do not apply
 // (an event has no threshold) or cannot be represented: JSON has no NaN or
 // infinity, and the engine makes a figure +Inf when equity is zero or below.
 type PayloadAlert struct {
@@ -67,6 +68,13 @@ type PayloadAlert struct {
 	Summary string            `json:"summary"`
 	Runbook string            `json:"runbook"`
 	Labels  map[string]string `json:"labels"`
+	// Context is the trader's figures at the time, as raw numbers by name
+	// (mark_price, entry_price, liq_price, liq_distance_pct, leverage,
+	// margin_ratio, equity, …; margin_ratio a 0–1 fraction as in rules),
+	// {} when there are none. Figures JSON cannot carry are left out. It
+	// comes after SPEC's keys: a receiver that knows only those is
+	// unaffected.
+	Context map[string]float64 `json:"context"`
 }
 
 // payloadAlert converts an alert to its wire form. Times are UTC so the
@@ -99,6 +107,12 @@ func payloadAlert(a notifiers.Alert) PayloadAlert {
 	}
 	if p.Labels == nil {
 		p.Labels = map[string]string{}
+	}
+	p.Context = make(map[string]float64, len(a.Context))
+	for k, v := range a.Context {
+		if finite(v) != nil {
+			p.Context[k] = v
+		}
 	}
 	if a.Kind == notifiers.KindTest && !strings.HasPrefix(p.Summary, testPrefix) {
 		p.Summary = testPrefix + p.Summary

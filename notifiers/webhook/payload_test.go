@@ -55,15 +55,15 @@ func TestBody(t *testing.T) {
 				`{"id":"l1","status":"resolved","kind":"closed","reason":"liquidated","severity":"critical",` +
 				`"rule":"liquidation-near","account":"main","symbol":"BTCUSDT","side":"long",` +
 				`"metric":"liq_distance_pct","value":0.8,"op":"below","threshold":7,` +
-				`"starts_at":"2026-11-28T03:00:00Z","at":"2026-11-28T03:05:00Z","summary":"","runbook":"","labels":{}},` +
+				`"starts_at":"2026-11-28T03:00:00Z","at":"2026-11-28T03:05:00Z","summary":"","runbook":"","labels":{},"context":{}},` +
 				`{"id":"c1","status":"resolved","kind":"closed","reason":"closed","severity":"critical",` +
 				`"rule":"liquidation-near","account":"main","symbol":"BTCUSDT","side":"long",` +
 				`"metric":"liq_distance_pct","value":0.8,"op":"below","threshold":7,` +
-				`"starts_at":"2026-11-28T03:00:00Z","at":"2026-11-28T03:05:00Z","summary":"","runbook":"","labels":{}},` +
+				`"starts_at":"2026-11-28T03:00:00Z","at":"2026-11-28T03:05:00Z","summary":"","runbook":"","labels":{},"context":{}},` +
 				`{"id":"i1","status":"firing","kind":"firing","reason":"","severity":"critical",` +
 				`"rule":"over-leveraged","account":"main","symbol":"","side":"",` +
 				`"metric":"effective_leverage","value":null,"op":"above","threshold":20,` +
-				`"starts_at":null,"at":"2026-11-28T03:05:00Z","summary":"","runbook":"","labels":{}}]}`,
+				`"starts_at":null,"at":"2026-11-28T03:05:00Z","summary":"","runbook":"","labels":{},"context":{}}]}`,
 		},
 		{
 			name:   "position alert and resolved account alert",
@@ -74,13 +74,14 @@ func TestBody(t *testing.T) {
 				`"metric":"liq_distance_pct","value":6.21,"op":"below","threshold":7,` +
 				`"starts_at":"2026-11-28T03:14:00Z","at":"2026-11-28T03:16:00Z",` +
 				`"summary":"BTCUSDT long is 6.2% from liquidation <now>","runbook":"Add margin or cut size & breathe",` +
-				`"labels":{"desk":"alpha"}},` +
+				`"labels":{"desk":"alpha"},` +
+				`"context":{"entry_price":95000,"equity":10234.12,"leverage":5,"liq_distance_pct":6.21,"liq_price":85570.1,"margin_ratio":0.41,"mark_price":91234.5}},` +
 				`{"id":"0f1e2d3c4b5a6978","status":"resolved","kind":"resolved","reason":"","severity":"warning",` +
 				`"rule":"margin-ratio","account":"main","symbol":"","side":"",` +
 				`"metric":"margin_ratio","value":0.31,"op":"above","threshold":0.5,` +
 				`"starts_at":"2026-11-28T02:14:00Z","at":"2026-11-28T03:16:00Z",` +
 				`"summary":"account margin ratio is 0.31 (1.00 = liquidation)","runbook":"",` +
-				`"labels":{}}]}`,
+				`"labels":{},"context":{}}]}`,
 		},
 		{
 			name:   "event in another zone, and a test with unrepresentable numbers",
@@ -90,13 +91,13 @@ func TestBody(t *testing.T) {
 				`"rule":"margin-call","account":"main","symbol":"","side":"",` +
 				`"metric":"margin_call","value":0,"op":"","threshold":null,` +
 				`"starts_at":null,"at":"2026-11-28T03:00:00Z",` +
-				`"summary":"exchange sent MARGIN_CALL","runbook":"","labels":{}},` +
+				`"summary":"exchange sent MARGIN_CALL","runbook":"","labels":{},"context":{}},` +
 				`{"id":"notify-test","status":"firing","kind":"test","reason":"","severity":"info",` +
 				`"rule":"notify-test","account":"","symbol":"","side":"",` +
 				`"metric":"","value":null,"op":"above","threshold":null,` +
 				`"starts_at":"2026-11-28T03:00:00Z","at":"2026-11-28T03:00:00.5Z",` +
 				`"summary":"[TEST] marginwatch can reach this notifier","runbook":"",` +
-				`"labels":{"a":"2","z":"1"}}]}`,
+				`"labels":{"a":"2","z":"1"},"context":{}}]}`,
 		},
 	}
 	for _, tt := range tests {

@@ -4,7 +4,6 @@ import (
 	"cmp"
 	"fmt"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -36,8 +35,8 @@ const RulePrefix = notifiers.DigestRulePrefix
 // reply to yesterday's) and a retry of one digest keeps its ID.
 //
 // For each account, in the given order (nil entries are skipped): the
-// equity (per margin pool when there are several), margin ratio in percent, effective
-// leverage, funding paid in 24h and drawdown; the positions, nearest to
+// equity (per margin pool when there are several), margin ratio, effective
+// leverage, funding paid in 24h and drawdown, each in its metric's unit; the positions, nearest to
 // liquidation first and those without a liquidation price last; then the
 // account's alerts with At in (now−24h, now], newest first, at most
 // MaxAlerts, each summary on one line and clipped to MaxSummary characters.
@@ -100,35 +99,28 @@ func writeAccount(b *strings.Builder, a *metrics.Account, recent []notifiers.Ale
 // money figures are in different assets and cannot be added up.
 func writeMoney(b *strings.Builder, a *metrics.Account) {
 	if len(a.Assets) == 0 {
-		fmt.Fprintf(b, "  %s\n", moneyLine(&a.Metrics, moneyPrec(a.Pool), true))
+		fmt.Fprintf(b, "  %s\n", moneyLine(&a.Metrics, a.Pool))
 		return
 	}
-	fmt.Fprintf(b, "  margin ratio %s (highest pool)\n", pct(&a.Metrics, metrics.MarginRatio, 100))
+	fmt.Fprintf(b, "  margin ratio %s (highest pool)\n", fig(&a.Metrics, metrics.MarginRatio))
 	for i := range a.Assets {
-		fmt.Fprintf(b, "  %s: %s\n", a.Assets[i].Asset, moneyLine(&a.Assets[i].Metrics, moneyPrec(a.Assets[i].Asset), true))
+		fmt.Fprintf(b, "  %s: %s\n", a.Assets[i].Asset, moneyLine(&a.Assets[i].Metrics, a.Assets[i].Asset))
 	}
 }
 
-// moneyPrec is the decimals money in asset is shown with: cents for dollars
-// and stablecoins, six for coins (COIN-M pools), where cents are nothing.
-func moneyPrec(asset string) int {
-	switch asset {
-	case "", "USD", "USDT", "USDC", "FDUSD", "BFUSD", "BUSD":
-		return 2
+// moneyLine is equity, margin ratio, leverage, funding and drawdown, money
+// in asset (notifiers.FormatMoney: a coin keeps six significant digits).
+func moneyLine(m *metrics.Set, asset string) string {
+	money := func(id metrics.ID) string {
+		v, ok := m.Get(id)
+		if !ok {
+			return na
+		}
+		return notifiers.FormatMetricIn(id.String(), v, asset)
 	}
-	return 6
-}
-
-// moneyLine is equity, margin ratio, leverage, funding and (when withDD)
-// drawdown, money with prec decimals.
-func moneyLine(m *metrics.Set, prec int, withDD bool) string {
-	s := fmt.Sprintf("equity %s · margin ratio %s · leverage %s · funding paid 24h %s",
-		money(m, metrics.Equity, prec), pct(m, metrics.MarginRatio, 100),
-		times(m, metrics.EffectiveLeverage), money(m, metrics.FundingPaid24h, prec))
-	if withDD {
-		s += " · drawdown " + pct(m, metrics.DrawdownPct, 1)
-	}
-	return s
+	return fmt.Sprintf("equity %s · margin ratio %s · leverage %s · funding paid 24h %s · drawdown %s",
+		money(metrics.Equity), fig(m, metrics.MarginRatio), fig(m, metrics.EffectiveLeverage),
+		money(metrics.FundingPaid24h), fig(m, metrics.DrawdownPct))
 }
 
 // writePositions lists positions nearest to liquidation first.
@@ -170,9 +162,9 @@ func writePositions(b *strings.Builder, ps []metrics.Position, inverse bool) {
 		liq := "no liquidation price"
 		if d, ok := m.Get(metrics.LiqDistancePct); ok {
 			if d < 0 {
-				liq = "PAST liquidation by " + decimal(-d, 2) + "%"
+				liq = "PAST liquidation by " + metrics.LiqDistancePct.Info().Unit.Format(-d)
 			} else {
-				liq = "liquidation " + pct(m, metrics.LiqDistancePct, 1) + " away"
+				liq = "liquidation " + fig(m, metrics.LiqDistancePct) + " away"
 			}
 		}
 		// Only effective stops count (they trigger before liquidation).
@@ -180,11 +172,11 @@ func writePositions(b *strings.Builder, ps []metrics.Position, inverse bool) {
 		if v, ok := m.Get(metrics.HasStopLoss); ok && v == 1 {
 			stop = "stop-loss set"
 			if c, ok := m.Get(metrics.StopCoveragePct); ok && c < 100 {
-				stop = "stop-loss on " + decimal(c, 0) + "% of it"
+				stop = "stop-loss on " + fig(m, metrics.StopCoveragePct) + " of it"
 			}
 		}
 		fmt.Fprintf(b, "    %s %s: size %s of %s · leverage %s · %s · %s\n",
-			p.Symbol, p.Side, pct(m, metrics.SizePctEquity, 1), equity, leverage(m), liq, stop)
+			p.Symbol, p.Side, fig(m, metrics.SizePctEquity), equity, fig(m, metrics.Leverage), liq, stop)
 	}
 }
 
@@ -241,50 +233,12 @@ func clip(s string, n int) string {
 // (leverage of an account without equity).
 const na = "n/a"
 
-// money formats a money metric with prec decimals.
-func money(m *metrics.Set, id metrics.ID, prec int) string {
+// fig is metric id of m in its unit, the way every channel and status
+// show it (notifiers.Unit.Format), or na.
+func fig(m *metrics.Set, id metrics.ID) string {
 	v, ok := m.Get(id)
 	if !ok {
 		return na
 	}
-	return decimal(v, prec)
-}
-
-// pct formats a metric as a percentage, multiplied by scale first (100 for
-// a ratio, 1 for a metric already in percent).
-func pct(m *metrics.Set, id metrics.ID, scale float64) string {
-	v, ok := m.Get(id)
-	if !ok {
-		return na
-	}
-	return decimal(v*scale, 2) + "%"
-}
-
-// times formats a ratio such as effective leverage: "2.50x".
-func times(m *metrics.Set, id metrics.ID) string {
-	v, ok := m.Get(id)
-	if !ok {
-		return na
-	}
-	return decimal(v, 2) + "x"
-}
-
-// leverage formats a position's leverage setting, a whole number on
-// Binance: "10x", and "12.5x" should an exchange allow fractions.
-func leverage(m *metrics.Set) string {
-	v, ok := m.Get(metrics.Leverage)
-	if !ok {
-		return na
-	}
-	return strconv.FormatFloat(v, 'f', -1, 64) + "x"
-}
-
-// decimal formats v with prec decimals and without a "-" on a value that
-// rounds to zero.
-func decimal(v float64, prec int) string {
-	s := strconv.FormatFloat(v, 'f', prec, 64)
-	if strings.TrimLeft(s, "-0.") == "" {
-		return strings.TrimPrefix(s, "-")
-	}
-	return s
+	return id.Info().Unit.Format(v)
 }

@@ -24,7 +24,7 @@ func usdm(t *testing.T) *metrics.Account {
 		Balances: []exchanges.Balance{{
 			Asset: "USDT", WalletBalance: 9800, UnrealizedPnL: 200, MarginBalance: 10000,
 			AvailableBalance: 5000, CrossWalletBalance: 9800, CrossUnPnL: 200,
-			CrossMaintMargin: 250,   // 250 / 10000 = 2.50%
+			CrossMaintMargin: 250,   // 250 / 10000 = 2.5%
 			FundingPaid24h:   -3.25, // received
 		}},
 		Positions: []exchanges.Position{
@@ -51,9 +51,9 @@ func coinm(t *testing.T) *metrics.Account {
 		Time:    now.Add(-5 * time.Second),
 		Inverse: true,
 		Balances: []exchanges.Balance{
-			// 0.05 / (1.9 + 0.1) = 2.50%
+			// 0.05 / (1.9 + 0.1) = 2.5%
 			{Asset: "BTC", WalletBalance: 1.9, UnrealizedPnL: 0.1, MarginBalance: 2, AvailableBalance: 1.5, CrossWalletBalance: 1.9, CrossUnPnL: 0.1, CrossMaintMargin: 0.05, FundingPaid24h: 0.0001},
-			// 1 / 10 = 10.00%; the exchange could not tell the funding.
+			// 1 / 10 = 10%; the exchange could not tell the funding.
 			{Asset: "ETH", WalletBalance: 10, MarginBalance: 10, AvailableBalance: 8, CrossWalletBalance: 10, CrossMaintMargin: 1, FundingPaid24h: math.NaN()},
 		},
 		Positions: []exchanges.Position{
@@ -120,11 +120,11 @@ func TestRender(t *testing.T) {
 			want: `marginwatch digest morning — Sun 2024-03-31 08:00 CEST
 
 main (binance-usdm)
-  equity 10000.00 · margin ratio 2.50% · leverage 5.00x · funding paid 24h -3.25 · drawdown 3.50%
+  equity 10000.00 · margin ratio 2.5% · leverage 5x · funding paid 24h -3.25 · drawdown 3.5%
   3 positions, nearest to liquidation first:
-    BTCUSDT long: size 300.00% of equity · leverage 10x · liquidation 10.00% away · stop-loss set
-    ETHUSDT short: size 150.00% of equity · leverage 5x · liquidation 20.00% away · no stop-loss
-    SOLUSDT long: size 50.00% of equity · leverage 2x · no liquidation price · stop-loss set
+    BTCUSDT long: size 300% of equity · leverage 10x · liquidation 10% away · stop-loss set
+    ETHUSDT short: size 150% of equity · leverage 5x · liquidation 20% away · no stop-loss
+    SOLUSDT long: size 50% of equity · leverage 2x · no liquidation price · stop-loss set
   alerts in the last 24h (3), newest first:
     07:45 critical escalated liquidation-near BTCUSDT long — BTCUSDT long is 6.9% from liquidation
     04:30 warning firing no-stop ETHUSDT short — ETHUSDT short has no stop-loss
@@ -138,12 +138,12 @@ main (binance-usdm)
 			want: `marginwatch digest morning — Sun 2024-03-31 06:00 UTC
 
 coin (binance-coinm)
-  margin ratio 10.00% (highest pool)
-  BTC: equity 2.000000 · margin ratio 2.50% · leverage 0.10x · funding paid 24h 0.000100 · drawdown n/a
-  ETH: equity 10.000000 · margin ratio 10.00% · leverage 0.50x · funding paid 24h n/a · drawdown n/a
+  margin ratio 10% (highest pool)
+  BTC: equity 2.00 · margin ratio 2.5% · leverage 0.1x · funding paid 24h 0.0001 · drawdown n/a
+  ETH: equity 10.00 · margin ratio 10% · leverage 0.5x · funding paid 24h n/a · drawdown n/a
   2 positions, nearest to liquidation first:
-    ETHUSD_PERP short: size 50.00% of asset equity · leverage 3x · liquidation 10.00% away · stop-loss set
-    BTCUSD_PERP long: size 10.00% of asset equity · leverage 20x · liquidation 16.67% away · no stop-loss
+    ETHUSD_PERP short: size 50% of asset equity · leverage 3x · liquidation 10% away · stop-loss set
+    BTCUSD_PERP long: size 10% of asset equity · leverage 20x · liquidation 16.67% away · no stop-loss
   alerts in the last 24h (1), newest first:
     03:00 critical event margin-call — margin call on coin`,
 		},
@@ -164,7 +164,7 @@ new (binance-usdm)
   no alerts in the last 24h
 
 idle (simulated)
-  equity 0.00 · margin ratio 0.00% · leverage 0.00x · funding paid 24h 0.00 · drawdown n/a
+  equity 0.00 · margin ratio 0% · leverage 0x · funding paid 24h 0.00 · drawdown n/a
   no open positions
   no alerts in the last 24h`,
 		},
@@ -246,27 +246,6 @@ main (binance-usdm)
 	}
 }
 
-func TestDecimal(t *testing.T) {
-	tests := []struct {
-		v    float64
-		prec int
-		want string
-	}{
-		{0, 2, "0.00"},
-		{-0.001, 2, "0.00"}, // no "-0.00"
-		{-0.005001, 2, "-0.01"},
-		{1234.5, 2, "1234.50"},
-		{-3.25, 2, "-3.25"},
-		{0.0001, 6, "0.000100"},
-		{-0.0000001, 6, "0.000000"},
-	}
-	for _, tt := range tests {
-		if got := decimal(tt.v, tt.prec); got != tt.want {
-			t.Errorf("decimal(%v, %d) = %q, want %q", tt.v, tt.prec, got, tt.want)
-		}
-	}
-}
-
 func TestRenderClipsLongSummary(t *testing.T) {
 	long := strings.Repeat("é", 119) + "xyz" // 122 characters
 	hist := []notifiers.Alert{alert("main", "l1", notifiers.Warning, notifiers.KindFiring, "r", "", "", now.Add(-time.Hour), long)}
@@ -318,8 +297,8 @@ func TestRenderPastLiquidationAndPartialStop(t *testing.T) {
 	}
 	out := Render("morning", []*metrics.Account{metrics.Compute("main", "binance-usdm", nil, snap, nil, now)}, nil, now, nil).Summary
 	for _, want := range []string{
-		"BTCUSDT long: size 95.00% of equity · leverage 10x · PAST liquidation by 5.26% · no stop-loss",
-		"ETHUSDT long: size 100.00% of equity · leverage 2x · liquidation 50.00% away · stop-loss on 40% of it",
+		"BTCUSDT long: size 95% of equity · leverage 10x · PAST liquidation by 5.26% · no stop-loss",
+		"ETHUSDT long: size 100% of equity · leverage 2x · liquidation 50% away · stop-loss on 40% of it",
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("digest lacks %q:\n%s", want, out)

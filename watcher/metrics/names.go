@@ -1,6 +1,10 @@
 package metrics
 
-import "math"
+import (
+	"math"
+
+	"github.com/marginwatch/marginwatch/notifiers"
+)
 
 // ID names one metric. IDs index a Set, so a lookup costs no allocation.
 type ID uint8
@@ -49,30 +53,34 @@ type Info struct {
 	Name   string
 	Scopes Scope
 	Help   string
+	// Unit is what the value measures: rules compare the raw value (a
+	// margin_ratio of 0.8, a liq_distance_pct of 7), and every output for
+	// people shows it through Unit.Format ("80%", "7%").
+	Unit notifiers.Unit
 }
 
 var catalogue = [numMetrics]Info{
-	MarginRatio:       {"margin_ratio", AccountScope | PoolScope | PositionScope, "account: cross maintenance margin / (cross wallet + cross unrealized PnL), 1.0 = liquidation, the highest pool's; position: the same for an isolated position"},
-	Equity:            {"equity", AccountScope | PoolScope, "wallet balance + unrealized PnL (Binance totalMarginBalance)"},
-	AvailableBalance:  {"available_balance", AccountScope | PoolScope, "balance free for new positions or withdrawal"},
-	UnrealizedPnL:     {"unrealized_pnl", AccountScope | PoolScope, "unrealized PnL of all positions"},
-	EffectiveLeverage: {"effective_leverage", AccountScope | PoolScope, "Σ|notional| / equity; +Inf when equity <= 0"},
-	NetExposureRatio:  {"net_exposure_ratio", AccountScope | PoolScope, "(long notional − short notional) / equity; ±Inf by its sign when equity <= 0"},
-	DrawdownPct:       {"drawdown_pct", AccountScope | PoolScope, "fall of equity from its peak within the window (default 24h), in %; deposits, withdrawals and transfers shift the peak"},
-	FundingNextCost:   {"funding_next_cost", AccountScope | PoolScope | PositionScope, "projected cost of the next funding; positive = you pay"},
-	FundingPaid24h:    {"funding_paid_24h", AccountScope | PoolScope, "funding paid over the last 24h; positive = paid"},
-	PositionCount:     {"position_count", AccountScope, "number of open positions"},
-	DataAgeSeconds:    {"data_age_seconds", AccountScope, "seconds since the last successful poll"},
-	LiqDistancePct:    {"liq_distance_pct", PositionScope, "|mark − liquidation price| / mark × 100, negative once the mark is past it; absent without a liquidation price"},
-	LiqDistanceATR:    {"liq_distance_atr", PositionScope, "signed distance to liquidation in units of ATR(14) on 1h candles"},
-	Leverage:          {"leverage", PositionScope, "the position's leverage setting"},
-	SizePctEquity:     {"size_pct_equity", PositionScope, "|notional| / equity × 100; +Inf when equity <= 0"},
-	FundingRate:       {"funding_rate", PositionScope, "current predicted funding rate per interval"},
-	FundingAPRPct:     {"funding_apr_pct", PositionScope, "funding rate annualised, in %, signed as cost to this position"},
-	UnrealizedPnLPct:  {"unrealized_pnl_pct", PositionScope, "PnL / (size × entry / leverage) × 100 (Binance's ROE)"},
-	HasStopLoss:       {"has_stop_loss", PositionScope, "1 when an effective stop (one that triggers before liquidation) protects the position, else 0"},
-	StopCoveragePct:   {"stop_coverage_pct", PositionScope, "Σ quantity of effective stops / |size| × 100 (close-position = 100), capped at 100; 0 without one"},
-	StopDistancePct:   {"stop_distance_pct", PositionScope, "|mark − nearest effective stop trigger| / mark × 100; absent without one"},
+	MarginRatio:       {"margin_ratio", AccountScope | PoolScope | PositionScope, "account: cross maintenance margin / (cross wallet + cross unrealized PnL), 1.0 = liquidation, the highest pool's; position: the same for an isolated position", notifiers.UnitFraction},
+	Equity:            {"equity", AccountScope | PoolScope, "wallet balance + unrealized PnL (Binance totalMarginBalance)", notifiers.UnitMoney},
+	AvailableBalance:  {"available_balance", AccountScope | PoolScope, "balance free for new positions or withdrawal", notifiers.UnitMoney},
+	UnrealizedPnL:     {"unrealized_pnl", AccountScope | PoolScope, "unrealized PnL of all positions", notifiers.UnitMoney},
+	EffectiveLeverage: {"effective_leverage", AccountScope | PoolScope, "Σ|notional| / equity; +Inf when equity <= 0", notifiers.UnitMultiple},
+	NetExposureRatio:  {"net_exposure_ratio", AccountScope | PoolScope, "(long notional − short notional) / equity; ±Inf by its sign when equity <= 0", notifiers.UnitMultiple},
+	DrawdownPct:       {"drawdown_pct", AccountScope | PoolScope, "fall of equity from its peak within the window (default 24h), in percent; deposits, withdrawals and transfers shift the peak", notifiers.UnitPercent},
+	FundingNextCost:   {"funding_next_cost", AccountScope | PoolScope | PositionScope, "projected cost of the next funding; positive = you pay", notifiers.UnitMoney},
+	FundingPaid24h:    {"funding_paid_24h", AccountScope | PoolScope, "funding paid over the last 24h; positive = paid", notifiers.UnitMoney},
+	PositionCount:     {"position_count", AccountScope, "number of open positions", notifiers.UnitCount},
+	DataAgeSeconds:    {"data_age_seconds", AccountScope, "seconds since the last successful poll", notifiers.UnitSeconds},
+	LiqDistancePct:    {"liq_distance_pct", PositionScope, "|mark − liquidation price| / mark × 100, negative once the mark is past it; absent without a liquidation price", notifiers.UnitPercent},
+	LiqDistanceATR:    {"liq_distance_atr", PositionScope, "signed distance to liquidation in units of ATR(14) on 1h candles", notifiers.UnitATR},
+	Leverage:          {"leverage", PositionScope, "the position's leverage setting", notifiers.UnitMultiple},
+	SizePctEquity:     {"size_pct_equity", PositionScope, "|notional| / equity × 100; +Inf when equity <= 0", notifiers.UnitPercent},
+	FundingRate:       {"funding_rate", PositionScope, "current predicted funding rate per interval", notifiers.UnitRate},
+	FundingAPRPct:     {"funding_apr_pct", PositionScope, "funding rate annualised, in %, signed as cost to this position", notifiers.UnitPercent},
+	UnrealizedPnLPct:  {"unrealized_pnl_pct", PositionScope, "PnL / (size × entry / leverage) × 100 (Binance's ROE)", notifiers.UnitPercent},
+	HasStopLoss:       {"has_stop_loss", PositionScope, "1 when an effective stop (one that triggers before liquidation) protects the position, else 0", notifiers.UnitBool},
+	StopCoveragePct:   {"stop_coverage_pct", PositionScope, "Σ quantity of effective stops / |size| × 100 (close-position = 100), capped at 100; 0 without one", notifiers.UnitPercent},
+	StopDistancePct:   {"stop_distance_pct", PositionScope, "|mark − nearest effective stop trigger| / mark × 100; absent without one", notifiers.UnitPercent},
 }
 
 // All returns every metric ID in catalogue order.

@@ -2,9 +2,11 @@ package metrics
 
 import (
 	"math"
+	"strings"
 	"testing"
 
 	"github.com/marginwatch/marginwatch/exchanges"
+	"github.com/marginwatch/marginwatch/notifiers"
 )
 
 // TestSetKeepsInfinities: ±Inf is a value (equity ≤ 0 makes leverage
@@ -59,5 +61,26 @@ func coinMAtZeroEquity() *exchanges.Snapshot {
 			{Symbol: "BTCUSD_PERP", Side: exchanges.Long, MarginAsset: "BTC", Notional: 0.025, Leverage: 20},
 			{Symbol: "ETHUSD_PERP", Side: exchanges.Short, MarginAsset: "ETH", Notional: 0.4, Leverage: 5},
 		},
+	}
+}
+
+// TestEveryMetricHasItsUnit: the catalogue gives every metric a unit, the
+// same one the notifiers format it in (they cannot import this package),
+// and a 0–1 ratio is never confused with a percentage.
+func TestEveryMetricHasItsUnit(t *testing.T) {
+	for _, id := range All() {
+		info := id.Info()
+		if info.Unit == notifiers.UnitPlain {
+			t.Errorf("%s has no unit", info.Name)
+		}
+		if got := notifiers.UnitOf(info.Name); got != info.Unit {
+			t.Errorf("%s: catalogue unit %s, notifiers.UnitOf %s", info.Name, info.Unit, got)
+		}
+		if strings.HasSuffix(info.Name, "_pct") && info.Unit != notifiers.UnitPercent {
+			t.Errorf("%s ends in _pct but its unit is %s", info.Name, info.Unit)
+		}
+	}
+	if u := MarginRatio.Info().Unit; u != notifiers.UnitFraction {
+		t.Errorf("margin_ratio unit %s, want fraction (1.0 = liquidation)", u)
 	}
 }
