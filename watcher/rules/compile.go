@@ -463,7 +463,7 @@ func compileTemplate(at config.Location, field, text string) (*template.Template
 }
 
 // templateFields lists TemplateData's fields for the unknown-field hint.
-const templateFields = "Account, Rule, Symbol, Side, Metric, Value, Threshold, Op, Severity, Status, Reason, Event, Message, Labels, Metrics"
+const templateFields = "Account, Rule, Symbol, Side, Metric, Value, Threshold, ValueText, ThresholdText, Op, Severity, Status, Reason, Event, Message, Labels, Metrics"
 
 // templateError rewords a text/template error for a rule author: the
 // template's name and Go type names say nothing to them, the position inside
@@ -517,18 +517,20 @@ func sampleData() *TemplateData {
 		m[id.String()] = 1
 	}
 	return &TemplateData{
-		Account:   "main",
-		Rule:      "rule",
-		Symbol:    "BTCUSDT",
-		Side:      "long",
-		Metric:    "liq_distance_pct",
-		Value:     1,
-		Threshold: 1,
-		Op:        "below",
-		Severity:  "warning",
-		Status:    string(notifiers.Firing),
-		Labels:    map[string]string{},
-		Metrics:   m,
+		Account:       "main",
+		Rule:          "rule",
+		Symbol:        "BTCUSDT",
+		Side:          "long",
+		Metric:        "liq_distance_pct",
+		Value:         1,
+		Threshold:     1,
+		ValueText:     "1%",
+		ThresholdText: "1%",
+		Op:            "below",
+		Severity:      "warning",
+		Status:        string(notifiers.Firing),
+		Labels:        map[string]string{},
+		Metrics:       m,
 	}
 }
 

@@ -27,7 +27,7 @@ var at = config.Location{
 }
 
 func TestCompileTemplateErrors(t *testing.T) {
-	const fields = "(fields: Account, Rule, Symbol, Side, Metric, Value, Threshold, Op, Severity, Status, Reason, Event, Message, Labels, Metrics)"
+	const fields = "(fields: Account, Rule, Symbol, Side, Metric, Value, Threshold, ValueText, ThresholdText, Op, Severity, Status, Reason, Event, Message, Labels, Metrics)"
 	tests := []struct {
 		name             string
 		summary, runbook string
@@ -305,13 +305,13 @@ func TestDefaultSummary(t *testing.T) {
 		want string
 	}{
 		{TemplateData{Account: "main", Symbol: "BTCUSDT", Side: "long", Metric: "liq_distance_pct", Value: 6.2, Threshold: 7, Op: "below", Severity: "critical", Status: "firing"},
-			"BTCUSDT long liq_distance_pct 6.2 < 7 (critical)"},
+			"BTCUSDT long liq_distance_pct 6.2% < 7% (critical)"},
 		{TemplateData{Account: "main", Metric: "margin_ratio", Value: 0.85123, Threshold: 0.8, Op: "above", Severity: "warning", Status: "firing"},
-			"main margin_ratio 0.8512 > 0.8 (warning)"},
+			"main margin_ratio 85.12% > 80% (warning)"},
 		{TemplateData{Account: "main", Symbol: "BTCUSDT", Side: "short", Metric: "leverage", Value: 12, Threshold: 20, Op: "above", Severity: "warning", Status: "resolved"},
-			"resolved: BTCUSDT short leverage 12 (was warning: > 20)"},
+			"resolved: BTCUSDT short leverage 12x (was warning: > 20x)"},
 		{TemplateData{Account: "main", Metric: "drawdown_pct", Value: 1, Threshold: 2, Op: "above", Severity: "warning", Status: "firing"},
-			"main drawdown_pct 1 (warning, fired at > 2, still firing)"},
+			"main drawdown_pct 1% (warning, fired at > 2%, still firing)"},
 		{TemplateData{Account: "main", Event: "key_problem", Message: "listen key expired"},
 			"key_problem on main: listen key expired"},
 	}
@@ -354,7 +354,7 @@ func TestRuntimeTemplateFailureFallsBack(t *testing.T) {
 	if len(res.Notices) != 1 {
 		t.Fatalf("notices %q", summarize(res))
 	}
-	if got, want := res.Notices[0].Alert.Summary, "BT long liq_distance_pct 5 < 7 (critical)"; got != want {
+	if got, want := res.Notices[0].Alert.Summary, "BT long liq_distance_pct 5% < 7% (critical)"; got != want {
 		t.Errorf("summary %q, want the default %q", got, want)
 	}
 }
@@ -373,8 +373,8 @@ func TestFiringNow(t *testing.T) {
 	acct.Events = []exchanges.Event{{Kind: exchanges.MarginCall}}
 	got := FiringNow(rs, acct, t0)
 	want := []Hit{
-		{Rule: "margin", Severity: notifiers.Critical, Metric: "margin_ratio", Value: 0.9, Threshold: 0.8, Summary: "main margin_ratio 0.9 > 0.8 (critical)"},
-		{Rule: "liq", Symbol: "BTCUSDT", Side: "long", Severity: notifiers.Warning, Metric: "liq_distance_pct", Value: 10, Threshold: 15, Summary: "BTCUSDT long liq_distance_pct 10 < 15 (warning)"},
+		{Rule: "margin", Severity: notifiers.Critical, Metric: "margin_ratio", Value: 0.9, Threshold: 0.8, Summary: "main margin_ratio 90% > 80% (critical)"},
+		{Rule: "liq", Symbol: "BTCUSDT", Side: "long", Severity: notifiers.Warning, Metric: "liq_distance_pct", Value: 10, Threshold: 15, Summary: "BTCUSDT long liq_distance_pct 10% < 15% (warning)"},
 	}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("FiringNow\n%+v\nwant\n%+v", got, want)

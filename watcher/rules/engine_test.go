@@ -685,7 +685,7 @@ func TestCoinMPerAssetAccountAlerts(t *testing.T) {
 		t.Fatalf("notices %q, want one for BTC", summarize(res))
 	}
 	a := res.Notices[0].Alert
-	if a.Symbol != "BTC" || a.Side != "" || a.Summary != "main BTC equity 1.5 < 2 (warning)" {
+	if a.Symbol != "BTC" || a.Side != "" || a.Summary != "main BTC equity 1.50 < 2.00 (warning)" {
 		t.Errorf("alert symbol %q side %q summary %q", a.Symbol, a.Side, a.Summary)
 	}
 	if want := map[string]float64{"equity": 1.5, "margin_ratio": 0.2}; !reflect.DeepEqual(a.Context, want) {

@@ -165,11 +165,11 @@ func TestClosedSummaries(t *testing.T) {
 		want   string
 	}{
 		{st(Key{Account: "main", Rule: "lev", Symbol: "ETHUSDT", Side: "short"}, "leverage", "above", 25, 20), notifiers.ReasonLiquidated,
-			"ETHUSDT short was liquidated while lev was warning (leverage 25 > 20)"},
+			"ETHUSDT short was liquidated while lev was warning (leverage 25x > 20x)"},
 		{st(Key{Account: "main", Rule: "equity-low", Symbol: "BTC"}, "equity", "below", 1.5, 2), notifiers.ReasonClosed,
-			"main BTC margin asset is gone while equity-low was warning (equity 1.5 < 2)"},
+			"main BTC margin asset is gone while equity-low was warning (equity 1.50 < 2.00)"},
 		{st(Key{Account: "main", Rule: "margin"}, "effective_leverage", "above", math.Inf(1), 10), notifiers.ReasonClosed,
-			"margin on main was closed while warning (effective_leverage +Inf > 10)"},
+			"margin on main was closed while warning (effective_leverage ∞ (equity ≤ 0) > 10x)"},
 		{st(Key{Account: "main", Rule: "old"}, "", "", 0, 0), notifiers.ReasonClosed, "old on main was closed while warning"},
 	}
 	for _, tc := range tests {

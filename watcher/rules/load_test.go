@@ -19,7 +19,7 @@ func TestLoadAndCompileBadTemplate(t *testing.T) {
 	}
 	_, err = Compile(cfg)
 	want := file + ":17:14: rules[0].summary: invalid template: line 1 col 41: <.Distance>: no field Distance " +
-		"(fields: Account, Rule, Symbol, Side, Metric, Value, Threshold, Op, Severity, Status, Reason, Event, Message, Labels, Metrics)\n" +
+		"(fields: Account, Rule, Symbol, Side, Metric, Value, Threshold, ValueText, ThresholdText, Op, Severity, Status, Reason, Event, Message, Labels, Metrics)\n" +
 		file + `:18:14: rules[0].runbook: invalid template: line 2: function "money" not defined`
 	if err == nil || err.Error() != want {
 		t.Errorf("Compile error\n%v\nwant\n%s", err, want)

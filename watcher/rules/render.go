@@ -29,6 +29,10 @@ type TemplateData struct {
 	// Value is the metric's value; Threshold is the threshold of Severity.
 	Value     float64
 	Threshold float64
+	// ValueText and ThresholdText are Value and Threshold in the metric's
+	// unit, as every channel shows them ("41%" for a margin_ratio of 0.41,
+	// "5x", "0.0100%").
+	ValueText, ThresholdText string
 	// Op is "above" or "below" ("" for events).
 	Op string
 	// Severity is "info", "warning" or "critical".
@@ -95,18 +99,20 @@ func alert(r *Rule, c *cond, acct *metrics.Account, t target, st *State, kind no
 		m = map[string]float64{}
 	}
 	d := &TemplateData{
-		Account:   a.Account,
-		Rule:      a.Rule,
-		Symbol:    a.Symbol,
-		Side:      a.Side,
-		Metric:    a.Metric,
-		Value:     a.Value,
-		Threshold: a.Threshold,
-		Op:        a.Op,
-		Severity:  a.Severity.String(),
-		Status:    string(a.Status),
-		Labels:    a.Labels,
-		Metrics:   m,
+		Account:       a.Account,
+		Rule:          a.Rule,
+		Symbol:        a.Symbol,
+		Side:          a.Side,
+		Metric:        a.Metric,
+		Value:         a.Value,
+		Threshold:     a.Threshold,
+		ValueText:     a.Figure(a.Metric, a.Value),
+		ThresholdText: a.Figure(a.Metric, a.Threshold),
+		Op:            a.Op,
+		Severity:      a.Severity.String(),
+		Status:        string(a.Status),
+		Labels:        a.Labels,
+		Metrics:       m,
 	}
 	a.Summary = render(r.summary, d, defaultSummary)
 	a.Runbook = render(r.runbook, d, nil)
@@ -127,19 +133,21 @@ func closing(r *Rule, acct *metrics.Account, st State, reason string, now time.T
 	}
 	st.Labels = alertLabels(acct, r, asset)
 	st.Runbook = render(r.runbook, &TemplateData{
-		Account:   st.Key.Account,
-		Rule:      r.Name,
-		Symbol:    st.Key.Symbol,
-		Side:      st.Key.Side,
-		Metric:    st.Metric,
-		Value:     st.Value,
-		Threshold: st.Threshold,
-		Op:        st.Op,
-		Severity:  st.Severity.String(),
-		Status:    string(notifiers.Resolved),
-		Reason:    reason,
-		Labels:    st.Labels,
-		Metrics:   map[string]float64{},
+		Account:       st.Key.Account,
+		Rule:          r.Name,
+		Symbol:        st.Key.Symbol,
+		Side:          st.Key.Side,
+		Metric:        st.Metric,
+		Value:         st.Value,
+		Threshold:     st.Threshold,
+		ValueText:     notifiers.FormatMetricIn(st.Metric, st.Value, st.Labels["asset"]),
+		ThresholdText: notifiers.FormatMetricIn(st.Metric, st.Threshold, st.Labels["asset"]),
+		Op:            st.Op,
+		Severity:      st.Severity.String(),
+		Status:        string(notifiers.Resolved),
+		Reason:        reason,
+		Labels:        st.Labels,
+		Metrics:       map[string]float64{},
 	}, nil)
 	a := Closed(st, reason, "", now)
 	a.Context = alertContext(r, acct, target{sym: st.Key.Symbol, side: st.Key.Side, asset: asset})
@@ -263,7 +271,7 @@ func defaultSummary(d *TemplateData) string {
 	}
 	b.WriteString(d.Metric)
 	b.WriteString(" ")
-	b.WriteString(formatNum(d.Value))
+	b.WriteString(notifiers.FormatMetricIn(d.Metric, d.Value, d.Labels["asset"]))
 	op := " > "
 	if d.Op == "below" {
 		op = " < "
@@ -273,7 +281,7 @@ func defaultSummary(d *TemplateData) string {
 		b.WriteString(d.Severity)
 		b.WriteString(":")
 		b.WriteString(op)
-		b.WriteString(formatNum(d.Threshold))
+		b.WriteString(notifiers.FormatMetricIn(d.Metric, d.Threshold, d.Labels["asset"]))
 		b.WriteString(")")
 		return b.String()
 	}
@@ -284,12 +292,12 @@ func defaultSummary(d *TemplateData) string {
 		b.WriteString(d.Severity)
 		b.WriteString(", fired at")
 		b.WriteString(op)
-		b.WriteString(formatNum(d.Threshold))
+		b.WriteString(notifiers.FormatMetricIn(d.Metric, d.Threshold, d.Labels["asset"]))
 		b.WriteString(", still firing)")
 		return b.String()
 	}
 	b.WriteString(op)
-	b.WriteString(formatNum(d.Threshold))
+	b.WriteString(notifiers.FormatMetricIn(d.Metric, d.Threshold, d.Labels["asset"]))
 	b.WriteString(" (")
 	b.WriteString(d.Severity)
 	b.WriteString(")")

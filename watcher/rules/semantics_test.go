@@ -112,7 +112,7 @@ func TestDayWindowSummaryWhileLatched(t *testing.T) {
 	if len(res.Notices) != 1 || res.Notices[0].Alert.Kind != notifiers.KindRepeat {
 		t.Fatalf("bounce: %+v", res.Notices)
 	}
-	if got, want := res.Notices[0].Alert.Summary, "main drawdown_pct 0.5 (warning, fired at > 2, still firing)"; got != want {
+	if got, want := res.Notices[0].Alert.Summary, "main drawdown_pct 0.5% (warning, fired at > 2%, still firing)"; got != want {
 		t.Errorf("summary %q, want %q", got, want)
 	}
 	// FiringNow is stateless: the bounce alone fires nothing.
@@ -237,9 +237,9 @@ func TestAnyConditions(t *testing.T) {
 		want     string // kind:severity:metric
 		summary  string
 	}{
-		{12, 2.5, "firing:warning:liq_distance_atr", "BTCUSDT long liq_distance_atr 2.5 < 3 (warning)"},
+		{12, 2.5, "firing:warning:liq_distance_atr", "BTCUSDT long liq_distance_atr 2.5 ATR < 3 ATR (warning)"},
 		{9, 2.5, "", ""},
-		{4, 2.5, "escalated:critical:liq_distance_pct", "BTCUSDT long liq_distance_pct 4 < 5 (critical)"},
+		{4, 2.5, "escalated:critical:liq_distance_pct", "BTCUSDT long liq_distance_pct 4% < 5% (critical)"},
 		{9, absent, "", ""}, // the ATR is unknown: no easing
 		{12, 2.5, "eased:warning:liq_distance_atr", ""},
 		{12, 3.01, "", ""}, // hysteresis 2% of 3

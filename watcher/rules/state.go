@@ -165,13 +165,13 @@ func closedSummary(st *State, reason string) string {
 	}
 	b.WriteString(" (")
 	if st.Metric == metrics.LiqDistancePct.String() && !math.IsInf(st.Value, 0) {
-		b.WriteString(formatNum(st.Value) + "% from liquidation)")
+		b.WriteString(notifiers.FormatMetric(st.Metric, st.Value) + " from liquidation)")
 		return b.String()
 	}
 	op := " > "
 	if st.Op == "below" {
 		op = " < "
 	}
-	b.WriteString(st.Metric + " " + formatNum(st.Value) + op + formatNum(st.Threshold) + ")")
+	b.WriteString(st.Metric + " " + notifiers.FormatMetricIn(st.Metric, st.Value, st.Labels["asset"]) + op + notifiers.FormatMetricIn(st.Metric, st.Threshold, st.Labels["asset"]) + ")")
 	return b.String()
 }
