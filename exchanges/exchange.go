@@ -167,8 +167,11 @@ type Position struct {
 // Stop is one stop-loss order protecting a position.
 type Stop struct {
 	// Trigger is the price at which it fires: its stop price; for a
-	// trailing stop its activation price, or without one the price at which
-	// it would fire from the current mark (mark ∓ callback).
+	// trailing stop the latest price at which it fires once armed (its
+	// activation price ∓ callback; an adapter does not report a trailing
+	// stop the market has not armed yet), or without an activation price
+	// the price at which it would fire from the current mark (mark ∓
+	// callback).
 	Trigger float64
 	// Quantity it closes, in the position's size unit (ignored when
 	// ClosePosition).

@@ -79,11 +79,17 @@ type Exchange struct {
 	// checked: the key's permissions were read and accepted (or, on
 	// testnet, the key read the account); until then Snapshot checks first.
 	checked bool
+	// checkAt is when Snapshot tries the first check again after it could
+	// not be made (Binance unreachable, an endpoint without /sapi).
+	checkAt time.Time
 	perms   *apiRestrictions // last read, nil before the first read
 	permAt  time.Time        // when perms were read (or last tried)
 	// lastHeld is every position of the last successful Snapshot, by
 	// posKey, to notice the ones that disappear (liquidations.go).
 	lastHeld map[string]seenPos
+	// liqFailing is when asking about a symbol's disappearance first
+	// failed, by symbol, while it keeps failing (liquidations.go).
+	liqFailing map[string]time.Time
 
 	evMu    sync.Mutex
 	pending []exchanges.Event
@@ -224,8 +230,11 @@ func (e *Exchange) PendingEvents() []exchanges.Event {
 // Snapshot reads the account once. See exchanges.Exchange.
 //
 // Until the key's permissions have been checked and accepted (CheckKey
-// failed transiently at start), Snapshot checks them first and fails like
-// CheckKey when the key is refused. Every permEvery it reads them again:
+// failed transiently at start), Snapshot checks them first (at most once a
+// minute) and fails like CheckKey when the key is refused; a check that
+// cannot be made (Binance's spot API unreachable, an endpoint that does
+// not serve /sapi) does not stop the polling: it is logged and tried again.
+// Every permEvery it reads them again:
 // a change raises a key_problem event and, when the key now has
 // permissions marginwatch refuses, KeyProblem reports it while polling
 // goes on (a trader in a crash needs the data; the problem is loud).
@@ -249,8 +258,17 @@ func (e *Exchange) Snapshot(ctx context.Context) (*exchanges.Snapshot, error) {
 
 func (e *Exchange) snapshot(ctx context.Context) (*exchanges.Snapshot, error) {
 	if !e.checked {
-		if err := e.checkKey(ctx); err != nil {
-			return nil, err
+		if now := e.now(); !now.Before(e.checkAt) {
+			err := e.checkKey(ctx)
+			var ke *KeyError
+			switch {
+			case err == nil:
+			case errors.Is(err, exchanges.ErrPermanent) || errors.As(err, &ke) || ctx.Err() != nil:
+				return nil, err
+			default:
+				e.checkAt = now.Add(time.Minute)
+				e.log.Warn("cannot check the API key's permissions; polling anyway and trying again in a minute", "err", err)
+			}
 		}
 	} else if err := e.recheckKey(ctx); err != nil {
 		return nil, err

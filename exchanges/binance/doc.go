@@ -112,8 +112,10 @@
 // or algo, on the closing side of the position; in one-way mode it must be
 // reduce-only or close-position (or it could open the other way), in hedge
 // mode a SELL on the LONG side or a BUY on the SHORT side. Take-profits are
-// not stops. Trigger is the stop or trigger price; a trailing stop's is its
-// activation price or, without one, the mark ∓ callbackRate% (below the
+// not stops. Trigger is the stop or trigger price; a trailing stop with an
+// activation price counts only once the mark has reached it (before, it
+// guards nothing on the way to liquidation), at the activation price ∓
+// callbackRate%; without one it fires the mark ∓ callbackRate% (below the
 // mark for a long); Quantity is what is left to fill. Stops beyond the
 // liquidation price are reported too: which stops are effective is the
 // metrics' call.

@@ -26,6 +26,11 @@ const (
 	liqSlack = 10 * time.Second
 	// liqWindow is the longest span forceOrders answers for (7 days).
 	liqWindow = 7*24*time.Hour - time.Hour
+	// liqGiveUp is how long a disappearance may keep the polls failing
+	// while forceOrders cannot be asked: past it, the position counts as
+	// closed (a warning says the liquidation check failed), so that one
+	// unanswerable question does not leave the account blind for good.
+	liqGiveUp = 2 * time.Minute
 	// forceOrdersLimit is the most rows one request returns.
 	forceOrdersLimit = 100
 )
@@ -111,8 +116,30 @@ func (e *Exchange) liquidations(ctx context.Context, snap *exchanges.Snapshot) e
 			since = oldest
 		}
 		rows, err := e.forceOrders(ctx, sym, since)
-		if err != nil {
-			return fmt.Errorf("%w (a %s position disappeared; asked whether Binance liquidated it)", err, sym)
+		switch {
+		case err == nil:
+			delete(e.liqFailing, sym)
+		case apiCode(err) == codeInvalidSymbol:
+			// A delivered quarterly or a delisted symbol: Binance no longer
+			// lists it, so it has no forced orders to show.
+			e.log.Info("a position disappeared with its symbol, which Binance no longer lists; counting it as closed", "symbol", sym)
+		case isKeyOrCtx(ctx, err):
+			return err
+		default:
+			if e.liqFailing == nil {
+				e.liqFailing = map[string]time.Time{}
+			}
+			first, ok := e.liqFailing[sym]
+			if !ok {
+				first = now
+				e.liqFailing[sym] = now
+			}
+			if now.Sub(first) < liqGiveUp {
+				return fmt.Errorf("%w (a %s position disappeared; asked whether Binance liquidated it)", err, sym)
+			}
+			delete(e.liqFailing, sym)
+			e.log.Warn("could not ask Binance whether a position that disappeared was liquidated; counting it as closed", "symbol", sym, "asking_since", first, "err", err)
+			rows = nil
 		}
 		sort.Slice(ps, func(i, j int) bool { return ps[i].side < ps[j].side })
 		for _, p := range ps {

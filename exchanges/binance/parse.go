@@ -91,23 +91,31 @@ func protects(o order, side exchanges.Side, positionSide string) bool {
 	return (o.positionSide == "BOTH" || o.positionSide == "") && (o.reduceOnly || o.closePosition)
 }
 
-// stopOf is o as a Stop of a position on side at mark. A trailing stop
-// fires at its activation price at the earliest; without one it is armed
-// at once and would fire rate% against the position from the mark (below
-// it for a long, above it for a short). Its stopPrice, when Binance shows
-// one, moves with the market and is not used.
-func stopOf(o order, side exchanges.Side, mark float64) exchanges.Stop {
+// stopOf is o as a Stop of a position on side at mark, and false when it
+// protects nothing yet. A trailing stop with an activation price arms only
+// once the market reaches it (a long's sells above the market when placed):
+// until the mark has, it guards nothing on the way to liquidation; past it
+// it fires rate% against the position from the best price since, which is
+// at least the activation price, so that price less rate% is where it fires
+// at the latest. Without an activation price it is armed at once and would
+// fire rate% against the position from the mark (below it for a long, above
+// it for a short). Its stopPrice, when Binance shows one, moves with the
+// market and is not used.
+func stopOf(o order, side exchanges.Side, mark float64) (exchanges.Stop, bool) {
 	s := exchanges.Stop{Trigger: o.trigger, Quantity: o.qty, ClosePosition: o.closePosition}
 	if o.typ == "TRAILING_STOP_MARKET" {
 		s.Trailing = true
 		switch {
 		case o.activate > 0:
-			s.Trigger = o.activate
+			if mark > 0 && side.Sign()*(mark-o.activate) < 0 {
+				return s, false // not armed: the market has not reached it
+			}
+			s.Trigger = o.activate * (1 - side.Sign()*o.rate/100)
 		case mark > 0:
 			s.Trigger = mark * (1 - side.Sign()*o.rate/100)
 		}
 	}
-	return s
+	return s, true
 }
 
 // held is one position being built, with what protects needs.
@@ -124,8 +132,11 @@ func addStops(hs []held, symbol string, os []order) {
 			continue
 		}
 		for _, o := range os {
-			if protects(o, h.Side, h.positionSide) {
-				h.Stops = append(h.Stops, stopOf(o, h.Side, h.MarkPrice))
+			if !protects(o, h.Side, h.positionSide) {
+				continue
+			}
+			if s, ok := stopOf(o, h.Side, h.MarkPrice); ok {
+				h.Stops = append(h.Stops, s)
 			}
 		}
 	}

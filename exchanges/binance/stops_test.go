@@ -43,8 +43,11 @@ func checkStops(t *testing.T, what string, got, want []exchanges.Stop) {
 
 // TestStopsUSDM: every stop on the closing side is reported with its
 // trigger and quantity, whether or not it can fire before liquidation
-// (the metrics decide); take-profits are not stops; a trailing stop fires
-// at its activation price or, without one, callbackRate% from the mark.
+// (the metrics decide); take-profits are not stops; a trailing stop with an
+// activation price the market has not reached protects nothing yet (a
+// long's SELL arms above the market), one past it fires at the latest at
+// the activation price less callbackRate%; without an activation price it
+// fires callbackRate% from the mark.
 // One-way account: BTCUSDT long 0.5 (mark 61000, liq 39000), ETHUSDT short
 // 10 (mark 3100), SOLUSDT long 100 (mark 140).
 func TestStopsUSDM(t *testing.T) {
@@ -63,7 +66,9 @@ func TestStopsUSDM(t *testing.T) {
 		binancetest.OrderRow(binancetest.Order{ID: 12, Type: "TRAILING_STOP_MARKET", Symbol: "SOLUSDT", Side: "SELL", PositionSide: "BOTH", Quantity: "100", Activate: "150", Rate: "1", ReduceOnly: true})+","+
 		binancetest.OrderRow(binancetest.Order{ID: 13, Type: "TRAILING_STOP_MARKET", Symbol: "SOLUSDT", Side: "SELL", PositionSide: "BOTH", Quantity: "50", Rate: "2", ReduceOnly: true})+","+
 		// Not reduce-only in one-way mode: it could open a short.
-		binancetest.OrderRow(binancetest.Order{ID: 14, Type: "STOP_MARKET", Symbol: "SOLUSDT", Side: "SELL", PositionSide: "BOTH", Trigger: "120", Quantity: "100"})+"]")
+		binancetest.OrderRow(binancetest.Order{ID: 14, Type: "STOP_MARKET", Symbol: "SOLUSDT", Side: "SELL", PositionSide: "BOTH", Trigger: "120", Quantity: "100"})+","+
+		// Armed: the mark (140) is past its activation price (130).
+		binancetest.OrderRow(binancetest.Order{ID: 15, Type: "TRAILING_STOP_MARKET", Symbol: "SOLUSDT", Side: "SELL", PositionSide: "BOTH", Quantity: "20", Activate: "130", Rate: "1", ReduceOnly: true})+"]")
 	ps := positionsOf(t, ex)
 	checkStops(t, "BTCUSDT long", ps[pk{"BTCUSDT", exchanges.Long}].Stops, []exchanges.Stop{
 		{Trigger: 35000, ClosePosition: true},
@@ -72,9 +77,10 @@ func TestStopsUSDM(t *testing.T) {
 	checkStops(t, "ETHUSDT short", ps[pk{"ETHUSDT", exchanges.Short}].Stops, []exchanges.Stop{
 		{Trigger: 3100 * 1.015, Quantity: 10, Trailing: true},
 	})
+	// Order 12 (activation 150, above the mark) is not armed: no stop.
 	checkStops(t, "SOLUSDT long", ps[pk{"SOLUSDT", exchanges.Long}].Stops, []exchanges.Stop{
-		{Trigger: 150, Quantity: 100, Trailing: true},
 		{Trigger: 140 * 0.98, Quantity: 50, Trailing: true},
+		{Trigger: 130 * 0.99, Quantity: 20, Trailing: true},
 	})
 
 	// Only the close-position take-profit left: no stop at all.
@@ -93,20 +99,22 @@ func TestStopsUSDM(t *testing.T) {
 // TestStopsHedge: in hedge mode a stop protects the position of its
 // positionSide when its side closes it. USDⓈ-M: the algo SELL on the LONG
 // side; the fixture's TRAILING_STOP_MARKET BUY on the SHORT side (as it
-// is: activation 9020, 0.40, 0.3%); the algo SELL on the SHORT side would
-// add to the short. COIN-M: the BUY on the LONG side would add to the
-// long; the trailing BUY on the SHORT side protects the short.
+// is: activation 9020, 0.40, 0.3%) is on the closing side but not armed,
+// the mark being far above its activation price, so it protects nothing
+// yet; the algo SELL on the SHORT side would add to the short. COIN-M: the
+// BUY on the LONG side would add to the long; the trailing BUY on the SHORT
+// side is not armed either.
 func TestStopsHedge(t *testing.T) {
 	ex, _, _ := fixture(t, USDM, binancetest.Options{Account: binancetest.USDMHedge}, nil)
 	ps := positionsOf(t, ex)
 	checkStops(t, "BTCUSDT long", ps[pk{"BTCUSDT", exchanges.Long}].Stops, []exchanges.Stop{{Trigger: 18000, Quantity: 0.01}})
-	checkStops(t, "BTCUSDT short", ps[pk{"BTCUSDT", exchanges.Short}].Stops, []exchanges.Stop{{Trigger: 9020, Quantity: 0.40, Trailing: true}})
+	checkStops(t, "BTCUSDT short", ps[pk{"BTCUSDT", exchanges.Short}].Stops, nil)
 	checkStops(t, "COMPUSDT short", ps[pk{"COMPUSDT", exchanges.Short}].Stops, nil)
 
 	exc, _, _ := fixture(t, COINM, binancetest.Options{Account: binancetest.COINMHedge}, nil)
 	pc := positionsOf(t, exc)
 	checkStops(t, "BTCUSD_201225 long", pc[pk{"BTCUSD_201225", exchanges.Long}].Stops, nil)
-	checkStops(t, "BTCUSD_201225 short", pc[pk{"BTCUSD_201225", exchanges.Short}].Stops, []exchanges.Stop{{Trigger: 9020, Quantity: 0.40, Trailing: true}})
+	checkStops(t, "BTCUSD_201225 short", pc[pk{"BTCUSD_201225", exchanges.Short}].Stops, nil)
 
 	exo, _, _ := fixture(t, COINM, binancetest.Options{Account: binancetest.COINM}, nil)
 	po := positionsOf(t, exo)

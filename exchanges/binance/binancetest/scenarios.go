@@ -185,7 +185,8 @@ func usdmOneWay() scenario {
 // Stops: an algo STOP_MARKET SELL on the LONG side protects the long; an
 // algo STOP_MARKET SELL on the SHORT side does not protect the short (it
 // would add to it); the fixture's TRAILING_STOP_MARKET BUY on the SHORT side
-// (openOrders) does. COMPUSDT has none.
+// (openOrders) would, once armed (its activation price, 9020, is far below
+// the mark). COMPUSDT has none.
 func usdmHedge() scenario {
 	b := map[string]string{}
 	usdmCommon(b)
