@@ -209,8 +209,11 @@ func (e *Exchange) refreshIncome(ctx context.Context, now time.Time, hot, force 
 						if isKeyOrCtx(ctx, err) {
 							return err
 						}
-						e.log.Warn("a transfer into the USD pool could not be priced; income is read again next time", "asset", r.asset, "err", err)
-						return nil
+						// Collateral without a USDT perpetual (WBETH, BNSOL…):
+						// leave this one transfer out rather than hold back
+						// every other one, a USDT withdrawal among them.
+						e.log.Warn("a transfer into the USD pool could not be priced and is left out of the drawdown's transfers", "asset", r.asset, "amount", r.income, "err", err)
+						continue
 					}
 					prices[r.asset] = px
 				}

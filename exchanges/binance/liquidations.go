@@ -2,6 +2,7 @@ package binance
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/url"
 	"sort"
@@ -116,10 +117,11 @@ func (e *Exchange) liquidations(ctx context.Context, snap *exchanges.Snapshot) e
 			since = oldest
 		}
 		rows, err := e.forceOrders(ctx, sym, since)
+		var ae *APIError
 		switch {
 		case err == nil:
 			delete(e.liqFailing, sym)
-		case apiCode(err) == codeInvalidSymbol:
+		case errors.As(err, &ae) && ae.Code == codeInvalidSymbol:
 			// A delivered quarterly or a delisted symbol: Binance no longer
 			// lists it, so it has no forced orders to show.
 			e.log.Info("a position disappeared with its symbol, which Binance no longer lists; counting it as closed", "symbol", sym)
