@@ -55,6 +55,11 @@ func fixSymbol(s string) string {
 	if strings.HasSuffix(s, ".P") || strings.HasSuffix(s, ".p") {
 		s = s[:len(s)-2]
 	}
+	// COIN-M: BTCUSD_PERP, BTCUSD_250627; a dash or slash there is an
+	// underscore, not nothing.
+	if m := coinmSuffixRE.FindStringSubmatch(s); m != nil {
+		return fixSymbol(m[1]) + "_" + strings.ToUpper(m[2])
+	}
 	return strings.Map(func(r rune) rune {
 		switch {
 		case r == '-' || r == '/' || unicode.IsSpace(r):
@@ -67,46 +72,28 @@ func fixSymbol(s string) string {
 }
 
 var (
-	secretType = reflect.TypeFor[Secret]()
+	coinmSuffixRE = regexp.MustCompile(`^(.+?)[-/ ]((?i:perp)|[0-9]{6})$`)
+	secretType    = reflect.TypeFor[Secret]()
 	// bareVarRE is a value that is one $NAME and nothing else.
 	bareVarRE = regexp.MustCompile(`^\$[A-Za-z_][A-Za-z0-9_]*$`)
 )
 
 // bareVariable reports (and returns true for) a string value written as
-// $NAME, which is used as written: only ${NAME} expands. Any value that is
-// exactly $NAME is such a mistake; in a secret, so is a $NAME anywhere in
-// the value (the secret itself is never quoted back).
+// $NAME, which is used as written: only ${NAME} expands. A secret is never
+// quoted back (the value may be a real password that starts with $). A $
+// inside a longer secret is left alone: it is used as written, which is
+// what a password such as "Tr0ub4dor$ecure" means.
 func (d *decoder) bareVariable(n *yaml.Node, path string, secret bool) bool {
-	if n.Kind != yaml.ScalarNode {
+	if n.Kind != yaml.ScalarNode || !bareVarRE.MatchString(n.Value) {
 		return false
 	}
 	v := n.Value
-	if bareVarRE.MatchString(v) {
-		d.errAt(n, path, "%s is used as written, not expanded: write \"${%s}\" to read the environment variable (or $%s for a literal $)", v, v[1:], v)
+	if secret {
+		d.errAt(n, path, "is a $ followed by a name, which is used as written, not expanded: write ${NAME} to read an environment variable (e.g. ${BINANCE_API_KEY}), or start it with $$ for a literal $")
 		return true
 	}
-	if secret && hasBareVariable(v) {
-		d.errAt(n, path, "contains a $ before a name, which is used as written, not expanded: write ${NAME} to read an environment variable, or $$ for a literal $")
-		return true
-	}
-	return false
-}
-
-// hasBareVariable reports whether s holds a $ followed by a name start,
-// outside $$ and ${...}.
-func hasBareVariable(s string) bool {
-	for i := 0; i+1 < len(s); i++ {
-		if s[i] != '$' {
-			continue
-		}
-		switch b := s[i+1]; {
-		case b == '$':
-			i++
-		case b == '_' || 'A' <= b && b <= 'Z' || 'a' <= b && b <= 'z':
-			return true
-		}
-	}
-	return false
+	d.errAt(n, path, "%s is used as written, not expanded: write \"${%s}\" to read the environment variable (or $%s for a literal $)", v, v[1:], v)
+	return true
 }
 
 // unmatchedGlob is a rule_files entry that matched no file.

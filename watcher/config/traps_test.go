@@ -60,8 +60,11 @@ c.yaml:1:130: rules[0].symbols[5]: "" is not a symbol (e.g. BTCUSDT)`},
 		{"symbols in Binance's form", "rules: [{name: r, metric: leverage, above: {warning: 5}, symbols: [BTCUSDT, BTCUSD_PERP, ETHUSDT_250627, 1000PEPEUSDT, 币安人生USDT]}]\n", ``},
 
 		// $NAME without braces is used as written.
-		{"api_key $NAME", "accounts: [{name: main, exchange: binance-usdm, api_key: $BINANCE_API_KEY, api_secret: \"${SECRET}\"}]\n", `c.yaml:1:58: accounts[0].api_key: $BINANCE_API_KEY is used as written, not expanded: write "${BINANCE_API_KEY}" to read the environment variable (or $$BINANCE_API_KEY for a literal $)`},
-		{"secret with $ inside", "accounts: [{name: main, exchange: binance-usdm, api_key: k, api_secret: \"pa$word\"}]\n", `c.yaml:1:73: accounts[0].api_secret: contains a $ before a name, which is used as written, not expanded: write ${NAME} to read an environment variable, or $$ for a literal $`},
+		{"api_key $NAME", "accounts: [{name: main, exchange: binance-usdm, api_key: $BINANCE_API_KEY, api_secret: \"${SECRET}\"}]\n", `c.yaml:1:58: accounts[0].api_key: is a $ followed by a name, which is used as written, not expanded: write ${NAME} to read an environment variable (e.g. ${BINANCE_API_KEY}), or start it with $$ for a literal $`},
+		// A secret is never quoted back: it may be a real password.
+		{"password $NAME-like", "notifiers: [{name: m, type: email, smtp: \"h:587\", username: u, password: \"$ecretPassw0rd\", from: a@example.com, to: [b@example.com]}]\n", `c.yaml:1:74: notifiers[0].password: is a $ followed by a name, which is used as written, not expanded: write ${NAME} to read an environment variable (e.g. ${BINANCE_API_KEY}), or start it with $$ for a literal $`},
+		// A $ inside a longer secret is meant literally (expand keeps it).
+		{"secret with $ inside", "accounts: [{name: main, exchange: binance-usdm, api_key: k, api_secret: \"pa$word\"}]\n", ``},
 		{"secret with $$ and ${}", "accounts: [{name: main, exchange: binance-usdm, api_key: \"pa$$word\", api_secret: \"x${SECRET}\"}]\n", ``},
 		{"a plain value $NAME", "notifiers: [{name: m, type: email, smtp: \"h:587\", username: u, password: \"${SECRET}\", from: $MAIL_FROM, to: [b@example.com]}]\n", `c.yaml:1:93: notifiers[0].from: $MAIL_FROM is used as written, not expanded: write "${MAIL_FROM}" to read the environment variable (or $$MAIL_FROM for a literal $)`},
 		{"templates keep their $", "rules: [{name: r, metric: leverage, above: {warning: 5}, summary: '{{$v := .Value}}{{$v}} costs $5 in $USD'}]\n", ``},
@@ -219,5 +222,13 @@ func TestSyntaxColumn(t *testing.T) {
 				t.Errorf("error:\n%s\nwant:\n%s", got, tt.want)
 			}
 		})
+	}
+}
+
+func TestFixSymbolCOINM(t *testing.T) {
+	for in, want := range map[string]string{"BTCUSD-PERP": "BTCUSD_PERP", "btcusd/perp": "BTCUSD_PERP", "ETHUSD-250627": "ETHUSD_250627", "BTC-USDT": "BTCUSDT", "BTCUSD_PERP": "BTCUSD_PERP"} {
+		if got := fixSymbol(in); got != want {
+			t.Errorf("fixSymbol(%q) = %q, want %q", in, got, want)
+		}
 	}
 }
