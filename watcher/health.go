@@ -59,11 +59,18 @@ func (h *health) failingNames() []string {
 	return slices.Sorted(maps.Keys(h.failing))
 }
 
-// delivering reports whether at least one of names delivers (is not
-// reported failing). No notifier at all delivers nothing.
-func (h *health) delivering(names []string) bool {
+// heartbeatDue reports whether the heartbeat may be pinged after a
+// committed cycle: the state database is still the one at its path and
+// writable (a deleted one loses everything at the next restart), and at
+// least one of names delivers (is not reported failing; no notifier at all
+// delivers nothing). The dead-man's switch outside must hear silence
+// whenever /healthz has these complaints.
+func (h *health) heartbeatDue(names []string) bool {
 	h.mu.Lock()
 	defer h.mu.Unlock()
+	if h.stateGone != "" || h.storeErr != nil {
+		return false
+	}
 	for _, n := range names {
 		if _, bad := h.failing[n]; !bad {
 			return true

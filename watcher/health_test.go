@@ -223,3 +223,36 @@ func TestHealthStateFolderDeleted(t *testing.T) {
 		})
 	}
 }
+
+// TestHeartbeatSilentWhileStateDatabaseDeleted: once /healthz reports the
+// state database deleted (its state is lost at the next restart), the
+// heartbeat stops saying "state committed", so the dead-man's switch
+// outside notices.
+func TestHeartbeatSilentWhileStateDatabaseDeleted(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var beats atomic.Int32
+		w, st := newTestWatcher(t, testConfig, Options{Stdout: &lockedBuffer{}, NewExchange: scriptedExchange(&scripted{liq: 50000}),
+			Hooks: Hooks{Heartbeat: func() { beats.Add(1) }}})
+		stop := runWatcher(t, w)
+		defer stop()
+		time.Sleep(2 * time.Second)
+		synctest.Wait()
+		if beats.Load() == 0 {
+			t.Fatal("setup: no heartbeat from a healthy daemon")
+		}
+		if err := os.RemoveAll(filepath.Dir(st.Path())); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(6 * time.Second)
+		synctest.Wait()
+		if ok, _ := w.Health(); ok {
+			t.Fatal("setup: /healthz did not notice the state database deleted")
+		}
+		before := beats.Load()
+		time.Sleep(30 * time.Second)
+		synctest.Wait()
+		if got := beats.Load() - before; got > 0 {
+			t.Errorf("%d heartbeats in 30 s while /healthz reports the state database deleted", got)
+		}
+	})
+}

@@ -75,6 +75,9 @@ func merge(held, b *store.Batch) (*store.Batch, []notifiers.Alert) {
 			continue
 		}
 		o := &out.Enqueue[i]
+		if e.Created.After(o.Created) {
+			o.Created = e.Created
+		}
 		for _, a := range e.Alerts {
 			o.Alerts = slices.DeleteFunc(o.Alerts, func(x notifiers.Alert) bool { return supersedes(a, x) })
 			o.Alerts = append(o.Alerts, a)

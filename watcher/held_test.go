@@ -2,6 +2,7 @@ package watcher
 
 import (
 	"errors"
+	"log/slog"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -73,6 +74,47 @@ func TestFullDiskHoldsBoundedMemory(t *testing.T) {
 	})
 }
 
+// TestFullDiskEscalationNotDroppedAsOld: a warning fires while the disk is
+// full; two hours later (disk still full) it escalates to critical and the
+// disk recovers. The escalation was made seconds ago: it must be delivered,
+// not dropped as "older than max_age" because it was merged into the entry
+// held since the first failure.
+func TestFullDiskEscalationNotDroppedAsOld(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		out := &lockedBuffer{}
+		logs := &lockedBuffer{}
+		ex := &scripted{liq: 90000} // 10%: warning
+		w, st := newTestWatcher(t, testConfig, Options{Stdout: out, NewExchange: scriptedExchange(ex), Logger: slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelError}))})
+		var diskFull atomic.Bool
+		diskFull.Store(true)
+		w.commit = func(b *store.Batch) error {
+			if diskFull.Load() {
+				return errors.New("write marginwatch.db: no space left on device")
+			}
+			return st.Commit(b)
+		}
+		stop := runWatcher(t, w)
+		time.Sleep(2 * time.Hour)
+		synctest.Wait()
+		ex.set(95000, false) // 5%: critical
+		time.Sleep(5 * time.Second)
+		synctest.Wait()
+		diskFull.Store(false)
+		time.Sleep(10 * time.Second)
+		synctest.Wait()
+		stop()
+		if n := out.lines("CRITICAL", "liquidation-near"); n == 0 {
+			t.Errorf("the critical escalation made seconds ago was never delivered; console:\n%s\nerror logs (last):\n%s", out, lastLines(logs.String(), 2))
+		}
+	})
+}
+
+// lastLines returns s's last n lines.
+func lastLines(s string, n int) string {
+	l := strings.Split(strings.TrimSpace(s), "\n")
+	return strings.Join(l[max(0, len(l)-n):], "\n")
+}
+
 // TestMergeLastWins: held batches merge by key, last wins, and entries
 // coalesce per notifier without losing an incident's opening or closing.
 func TestMergeLastWins(t *testing.T) {
@@ -93,7 +135,10 @@ func TestMergeLastWins(t *testing.T) {
 			{Notifier: "chat", Alerts: []notifiers.Alert{a("1", notifiers.KindRepeat)}},
 		},
 	}
-	b3 := &store.Batch{Enqueue: []store.Entry{{Notifier: "term", Alerts: []notifiers.Alert{a("1", notifiers.KindRepeat)}}}}
+	t0 := time.Date(2000, 1, 1, 0, 0, 0, 0, time.UTC)
+	b1.Enqueue[0].Created = t0
+	b2.Enqueue[0].Created = t0.Add(time.Hour)
+	b3 := &store.Batch{Enqueue: []store.Entry{{Notifier: "term", Created: t0.Add(2 * time.Hour), Alerts: []notifiers.Alert{a("1", notifiers.KindRepeat)}}}}
 	m, _ := merge(nil, b1)
 	m, _ = merge(m, b2)
 	m, dropped := merge(m, b3)
@@ -116,7 +161,10 @@ func TestMergeLastWins(t *testing.T) {
 	if strings.Join(got, " ") != want {
 		t.Errorf("merged entries %q, want %q", strings.Join(got, " "), want)
 	}
-	if len(b1.Enqueue[0].Alerts) != 2 {
+	if c := m.Enqueue[0].Created; !c.Equal(t0.Add(2 * time.Hour)) {
+		t.Errorf("merged entry created %v, want the newest part's %v (max_age must not count from the first)", c, t0.Add(2*time.Hour))
+	}
+	if len(b1.Enqueue[0].Alerts) != 2 || !b1.Enqueue[0].Created.Equal(t0) {
 		t.Error("merge modified its input")
 	}
 }

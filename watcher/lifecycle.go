@@ -26,6 +26,9 @@ type generation struct {
 	disp                    *delivery.Dispatcher
 	stopPolls, stopDelivery context.CancelFunc
 	polls, delivery         sync.WaitGroup
+	// stopped is set once a reload began stopping g: its delivery no longer
+	// runs, so a shutdown has nothing to drain through it.
+	stopped bool
 }
 
 // start runs the current setup's pollers and delivery workers.
@@ -60,25 +63,39 @@ func (w *Watcher) start(ctx context.Context) *generation {
 	return g
 }
 
-// stop ends the generation for a reload: delivery first (a send in flight
-// finishes, bounded by its timeout, while the accounts are still watched),
-// then polling. If ctx ends meanwhile (SIGTERM), sends in flight are cut
-// short: the shutdown must not wait for a hung notifier.
-func (g *generation) stop(ctx context.Context) {
+// reloadSendWait bounds how long a reload waits for sends in flight before
+// cutting them short: the new generation, and with it every healthy
+// notifier, must not wait for one hung notifier's timeout.
+const reloadSendWait = 2 * time.Second
+
+// stop ends g for a reload: delivery first (sends in flight get
+// reloadSendWait to finish, then are cut short; they stay in the outbox and
+// the next generation sends them again, so a peer may get one twice), then
+// polling. It reports whether g stopped completely. It does not once ctx is
+// done (SIGTERM) while a send or a poll ignores cancellation: the caller
+// then shuts g down (shutdown bounds the remaining waits) instead of
+// starting a new generation beside what is left running.
+func (w *Watcher) stop(ctx context.Context, g *generation) bool {
+	g.stopped = true
 	g.stopDelivery()
-	done := make(chan struct{})
-	go func() {
-		g.delivery.Wait()
-		close(done)
-	}()
+	t := time.NewTimer(reloadSendWait)
+	defer t.Stop()
 	select {
-	case <-done:
+	case <-waitCh(&g.delivery):
+	case <-t.C:
+		w.log.Warn("reload: cutting sends in flight short; they stay in the outbox and are sent again", "waited", reloadSendWait)
+		g.disp.Abort()
+		if !waitCtx(ctx, &g.delivery) {
+			return false
+		}
 	case <-ctx.Done():
 		g.disp.Abort()
-		<-done
+		if !waitUntil(&g.delivery, time.Now().Add(abortGrace)) {
+			return false
+		}
 	}
 	g.stopPolls()
-	g.polls.Wait()
+	return waitCtx(ctx, &g.polls)
 }
 
 // shutdown ends g once ctx is done, within shutdownFlush: polling stops, the
@@ -95,7 +112,9 @@ func (w *Watcher) shutdown(g *generation) {
 	w.commitMu.Lock()
 	w.commitHeld()
 	w.commitMu.Unlock()
-	w.drain(g.disp, deadline)
+	if !g.stopped {
+		w.drain(g.disp, deadline)
+	}
 	g.stopDelivery()
 	if waitUntil(&g.delivery, deadline) {
 		return
@@ -109,19 +128,34 @@ func (w *Watcher) shutdown(g *generation) {
 
 // waitUntil waits for wg until deadline and reports whether it finished.
 func waitUntil(wg *sync.WaitGroup, deadline time.Time) bool {
+	t := time.NewTimer(time.Until(deadline))
+	defer t.Stop()
+	select {
+	case <-waitCh(wg):
+		return true
+	case <-t.C:
+		return false
+	}
+}
+
+// waitCtx waits for wg until ctx is done and reports whether it finished.
+func waitCtx(ctx context.Context, wg *sync.WaitGroup) bool {
+	select {
+	case <-waitCh(wg):
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}
+
+// waitCh returns a channel closed once wg is done.
+func waitCh(wg *sync.WaitGroup) <-chan struct{} {
 	done := make(chan struct{})
 	go func() {
 		wg.Wait()
 		close(done)
 	}()
-	t := time.NewTimer(time.Until(deadline))
-	defer t.Stop()
-	select {
-	case <-done:
-		return true
-	case <-t.C:
-		return false
-	}
+	return done
 }
 
 // drain waits until disp's notifiers have nothing left in the outbox or

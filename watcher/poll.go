@@ -69,7 +69,7 @@ func (w *Watcher) cycle(ctx context.Context, a *account) {
 	w.commitMu.Unlock()
 	w.cycled()
 	if err == nil && committed && w.opts.Hooks.Heartbeat != nil {
-		if s, _, _ := w.running(); w.health.delivering(s.names) {
+		if s, _, _ := w.running(); w.health.heartbeatDue(s.names) {
 			w.opts.Hooks.Heartbeat()
 		}
 	}

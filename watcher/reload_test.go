@@ -1,16 +1,19 @@
 package watcher
 
 import (
+	"context"
 	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"testing/synctest"
 	"time"
 
 	"github.com/marginwatch/marginwatch/exchanges"
 	"github.com/marginwatch/marginwatch/watcher/config"
+	"github.com/marginwatch/marginwatch/watcher/delivery"
 	"github.com/marginwatch/marginwatch/watcher/rules"
 	"github.com/marginwatch/marginwatch/watcher/store"
 )
@@ -118,4 +121,74 @@ func TestNoReloadWithoutEdit(t *testing.T) {
 		t.Fatal("reloaded a configuration nobody edited")
 	case <-time.After(2 * time.Second):
 	}
+}
+
+// TestReloadDoesNotWaitForHungSend: one notifier's send hangs (it answers
+// only at its 30 s timeout). A reload cuts it short after reloadSendWait
+// instead of holding every notifier's worker until it ends: a critical
+// escalation produced right after the reload reaches the healthy console
+// within seconds, not ~30 s later.
+func TestReloadDoesNotWaitForHungSend(t *testing.T) {
+	text := strings.Replace(testConfig, "  - {name: term, type: console}\n", "  - {name: term, type: console}\n  - {name: chat, type: console}\n", 1)
+	synctest.Test(t, func(t *testing.T) {
+		out := &lockedBuffer{}
+		ex := &scripted{liq: 90000} // 10%: warning
+		h := &hanging{}
+		w, _ := newTestWatcher(t, text, Options{
+			Stdout:      out,
+			NewExchange: scriptedExchange(ex),
+			NewTarget: func(n config.Notifier, env NotifierEnv) (delivery.Target, error) {
+				if n.Name == "chat" {
+					return delivery.Target{Name: n.Name, Notifier: h, Timeout: 30 * time.Second}, nil
+				}
+				return NewTarget(n, env)
+			},
+		})
+		stop := runWatcher(t, w)
+		defer stop()
+		time.Sleep(time.Second)
+		synctest.Wait()
+		if h.calls.Load() == 0 || out.lines("WARNING", "liquidation-near") != 1 {
+			t.Fatalf("setup: chat calls %d, console:\n%s", h.calls.Load(), out)
+		}
+		w.RequestReload()
+		ex.set(95000, false) // 5%: critical, seen at the next poll (≤5 s)
+		begin := time.Now()
+		for out.lines("CRITICAL", "liquidation-near") == 0 && time.Since(begin) < time.Minute {
+			time.Sleep(100 * time.Millisecond)
+		}
+		if took := time.Since(begin); took > 10*time.Second {
+			t.Errorf("the critical escalation reached the healthy console %s after it was due; a reload waited for another notifier's hung send", took.Round(time.Second))
+		}
+	})
+}
+
+// TestShutdownDuringReloadWithHungPoll: SIGTERM while a reload waits for a
+// poll that ignores cancellation (the model of
+// TestShutdownDoesNotWaitForHungPoll) still returns within 10 s, leaving
+// the stuck poll behind.
+func TestShutdownDuringReloadWithHungPoll(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var polls atomic.Int32
+		ex := funcExchange(func(context.Context) (*exchanges.Snapshot, error) {
+			if polls.Add(1) > 1 {
+				time.Sleep(time.Minute) // a stuck read that ignores ctx
+			}
+			return nearLiquidation("BTCUSDT"), nil
+		})
+		w, _ := newTestWatcher(t, testConfig, Options{Stdout: &lockedBuffer{}, NewExchange: scriptedExchange(ex)})
+		stop := runWatcher(t, w)
+		time.Sleep(6 * time.Second) // the second poll hangs
+		synctest.Wait()
+		w.RequestReload()
+		time.Sleep(time.Second)
+		synctest.Wait()
+		begin := time.Now()
+		stop()
+		if took := time.Since(begin); took > 10*time.Second {
+			t.Errorf("Run took %s to return after SIGTERM during a reload, want within 10 s", took)
+		}
+		time.Sleep(2 * time.Minute) // let the stuck poll end inside the bubble
+		synctest.Wait()
+	})
 }

@@ -22,7 +22,8 @@ import (
 // SelfAccount.
 const (
 	// NotifierFailing goes to every other notifier when one notifier keeps
-	// failing, and resolves when it delivers again. Its state's Symbol is
+	// failing (and, as a probe, to the failing one), and resolves, to every
+	// notifier, when it delivers again. Its state's Symbol is
 	// the notifier's name.
 	NotifierFailing = config.NotifierFailingRule
 	// ConfigReloadFailed goes to every notifier when an edited config or
@@ -103,8 +104,8 @@ func (w *Watcher) closeRemovedNotifiers() {
 }
 
 // onNotifierHealth turns a delivery health report into the notifier-failing
-// alert's state and a notice for every other notifier. It runs on the
-// failing notifier's worker.
+// alert's state and notices: the firing one for every other notifier, the
+// resolution for every notifier. It runs on the failing notifier's worker.
 func (w *Watcher) onNotifierHealth(h delivery.Health) {
 	w.health.setNotifier(h.Notifier, h.Failing, h.LastError)
 	w.commitMu.Lock()
@@ -123,7 +124,10 @@ func (w *Watcher) onNotifierHealth(h delivery.Health) {
 		delete(w.self, k)
 		a := resolved(st, now, fmt.Sprintf("notifier %s delivers again (failing since %s)", h.Notifier, stamp(st.Since)))
 		a.Labels = map[string]string{"notifier": h.Notifier}
-		w.commitNotices(nil, []rules.Key{k}, []rules.Notice{{Alert: a, Notify: others}})
+		// Every notifier, the recovered one too: probe may have told it
+		// the incident (possibly before a restart), and its thread must
+		// not stay firing; if not, it learns why its backlog came late.
+		w.commitNotices(nil, []rules.Key{k}, []rules.Notice{{Alert: a}})
 		return
 	}
 	if open {

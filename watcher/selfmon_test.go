@@ -5,6 +5,7 @@ import (
 	"errors"
 	"os"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"testing/synctest"
@@ -178,6 +179,68 @@ func TestOnlyNotifierRecoversWithoutNewAlerts(t *testing.T) {
 		}
 		if beats.Load() == before {
 			t.Error("no heartbeat a minute after the only notifier recovered")
+		}
+	})
+}
+
+// recordingNotifier keeps what it is sent, or fails while down.
+type recordingNotifier struct {
+	down atomic.Bool
+	mu   sync.Mutex
+	got  []notifiers.Alert
+}
+
+func (r *recordingNotifier) Notify(_ context.Context, as ...notifiers.Alert) (bool, error) {
+	if r.down.Load() {
+		return false, errors.New("401 Unauthorized")
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.got = append(r.got, as...)
+	return false, nil
+}
+
+// TestProbedNotifierGetsItsResolution: the probe sends the failing notifier
+// its own notifier-failing notice (firing, as a repeat); once it delivers
+// again it must get the resolution too, or on that channel the incident
+// stays open forever.
+func TestProbedNotifierGetsItsResolution(t *testing.T) {
+	text := strings.Replace(testConfig, "  - {name: term, type: console}\n", "  - {name: term, type: console}\n  - {name: chat, type: console}\n", 1)
+	synctest.Test(t, func(t *testing.T) {
+		chat := &recordingNotifier{}
+		chat.down.Store(true)
+		w, _ := newTestWatcher(t, text, Options{
+			Stdout:      &lockedBuffer{},
+			NewExchange: scriptedExchange(&scripted{liq: 95000}),
+			NewTarget: func(n config.Notifier, env NotifierEnv) (delivery.Target, error) {
+				if n.Name == "chat" {
+					return delivery.Target{Name: n.Name, Notifier: chat}, nil
+				}
+				return NewTarget(n, env)
+			},
+		})
+		stop := runWatcher(t, w)
+		time.Sleep(2 * time.Second)
+		synctest.Wait()
+		chat.down.Store(false)
+		time.Sleep(time.Minute)
+		synctest.Wait()
+		stop()
+		open := map[string]bool{}
+		for _, a := range chat.got {
+			if a.Rule != NotifierFailing {
+				continue
+			}
+			open[a.ID] = a.Status == notifiers.Firing
+			t.Logf("chat got %s %s %s: %s", a.Rule, a.Status, a.Kind, a.Summary)
+		}
+		if len(open) == 0 {
+			t.Fatal("chat was never probed; the test no longer covers the probe")
+		}
+		for id, o := range open {
+			if o {
+				t.Errorf("chat was told notifier-failing %s is firing and never that it resolved", id)
+			}
 		}
 	})
 }

@@ -397,7 +397,13 @@ func (w *Watcher) Run(ctx context.Context) error {
 				w.reloadFailure(err)
 				continue
 			}
-			g.stop(ctx)
+			if !w.stop(ctx, g) {
+				// SIGTERM while a send or a poll ignores cancellation: no
+				// new generation beside what is left of this one.
+				closeAccounts(w.log, created)
+				w.shutdown(g)
+				return nil
+			}
 			w.swap(next, created)
 			g = w.start(ctx)
 			w.reloadSuccess()
