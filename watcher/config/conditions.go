@@ -69,7 +69,31 @@ func (cd *Condition) HysteresisFor(sev string) float64 {
 			h = min(h, gap/2)
 		}
 	}
+	// Stay inside the metric's range, or the value could never come back
+	// far enough: stop_coverage_pct below 100 resolves at 100, not 102.
+	if id, ok := metrics.Lookup(cd.Metric); ok {
+		if room := resolveRoom(metricRanges[id], len(cd.Above) > 0, v); room >= 0 {
+			h = min(h, room)
+		}
+	}
 	return h
+}
+
+// resolveRoom is how far past threshold t the metric's range vr reaches on
+// the side a level is left by (below t for above, above t for below), or -1
+// when that side is unbounded (an unlisted metric ranges over everything).
+func resolveRoom(vr valueRange, above bool, t float64) float64 {
+	if vr == (valueRange{}) {
+		return -1
+	}
+	room := vr.max - t
+	if above {
+		room = t - vr.min
+	}
+	if math.IsInf(room, 0) || room < 0 {
+		return -1 // unbounded, or a threshold outside the range (its own error)
+	}
+	return room
 }
 
 // positionOnly reports whether a condition of r watches a metric that only
@@ -219,6 +243,30 @@ func validateCondition(cd *Condition, scope string, c *collector) {
 	case ordered && gapLo != "" && cd.Hysteresis >= minGap:
 		c.add(l.Errorf("hysteresis", "%s must be smaller than the gap between %s (%s) and %s (%s), or the alert could not step down between them; lower hysteresis or move the thresholds apart",
 			num(cd.Hysteresis), gapLo, num(th[gapLo]), gapHi, num(th[gapHi])))
+	case known && l.written("hysteresis"):
+		checkResolvable(cd, metricRanges[id], field, th, c)
+	}
+}
+
+// checkResolvable reports a written hysteresis that takes a threshold's
+// resolution out of the metric's range: the alert could never resolve.
+func checkResolvable(cd *Condition, vr valueRange, field string, th map[string]float64, c *collector) {
+	for _, sev := range severityNames {
+		t, ok := th[sev]
+		if !ok {
+			continue
+		}
+		room := resolveRoom(vr, field == "above", t)
+		if room < 0 || cd.Hysteresis <= room {
+			continue
+		}
+		at, past := t-cd.Hysteresis, "at or below"
+		if field == "below" {
+			at, past = t+cd.Hysteresis, "at or above"
+		}
+		c.add(cd.At.Errorf("hysteresis", "%s would make %s.%s (%s) resolve only %s %s, which %s never reaches (%s); use a hysteresis of at most %s",
+			num(cd.Hysteresis), field, sev, num(t), past, num(at), cd.Metric, vr.what, num(room)))
+		return
 	}
 }
 

@@ -387,3 +387,25 @@ func TestQuietEvaluateDoesNotAllocateNewKeys(t *testing.T) {
 		t.Errorf("quiet Evaluate allocates %v times, want 0", allocs)
 	}
 }
+
+// TestDefaultHysteresisAtRangeEdgeResolves: stop_coverage_pct is capped at
+// 100, so a "not fully covered" rule with the default hysteresis must
+// resolve at 100 (2% of 100 would need 102, which never comes).
+func TestDefaultHysteresisAtRangeEdgeResolves(t *testing.T) {
+	cfg, err := config.Parse("rules.yaml", []byte(`
+rules:
+  - name: stop-partial
+    metric: stop_coverage_pct
+    below: {warning: 100}
+    repeat: 4h
+`), func(string) (string, bool) { return "", false })
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := NewEngine(mustCompile(t, cfg.Rules[0]), nil)
+	got := summarize(e.Evaluate(positionsAcct("main", pos{"BTCUSDT", "long", metrics.StopCoveragePct, 50}), t0))
+	got += " | " + summarize(e.Evaluate(positionsAcct("main", pos{"BTCUSDT", "long", metrics.StopCoveragePct, 100}), t0.Add(time.Minute)))
+	if got != "firing:warning | resolved:warning" {
+		t.Errorf("notices %q, want the stop fully covering the position to resolve", got)
+	}
+}
