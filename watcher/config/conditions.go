@@ -5,6 +5,7 @@ import (
 	"math"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -296,6 +297,11 @@ func LoadTimezone(name string) (*time.Location, error) {
 	return loc, nil
 }
 
+// hours writes d in hours, as a window is written (e.g. 168h).
+func hours(d time.Duration) string {
+	return strconv.FormatFloat(d.Hours(), 'f', -1, 64) + "h"
+}
+
 // validateWindow checks window, reset_at and timezone of a threshold rule.
 func validateWindow(r *Rule, c *collector) {
 	l := r.At
@@ -306,6 +312,11 @@ func validateWindow(r *Rule, c *collector) {
 			c.add(l.Errorf("window", "only drawdown_pct takes a window; remove it"))
 		case !r.Daily && r.Window <= 0:
 			c.add(l.Errorf("window", "must be more than 0 (e.g. 24h, or day for the calendar day): the span the equity peak is taken over"))
+		case !r.Daily && r.Window > metrics.DefaultHistoryCapacity:
+			// The daemon keeps this much equity history: a longer window
+			// would silently forget its oldest peaks.
+			c.add(l.Errorf("window", "%s is longer than the %s of equity history kept (%d days); use at most %s",
+				hours(r.Window), hours(metrics.DefaultHistoryCapacity), metrics.DefaultHistoryCapacity/(24*time.Hour), hours(metrics.DefaultHistoryCapacity)))
 		}
 	}
 	for _, k := range []string{"reset_at", "timezone"} {

@@ -25,6 +25,9 @@ func TestRuleSemanticsErrors(t *testing.T) {
 		{"reset_at without day", "rules: [{name: r, metric: drawdown_pct, above: {warning: 2}, window: 12h, reset_at: \"00:00\", timezone: UTC}]\n",
 			`c.yaml:1:85: rules[0].reset_at: only a calendar-day drawdown (window: day) takes reset_at; add window: day, or remove reset_at
 c.yaml:1:104: rules[0].timezone: only a calendar-day drawdown (window: day) takes timezone; add window: day, or remove timezone`},
+		{"window beyond the history kept", "rules: [{name: r, metric: drawdown_pct, above: {warning: 2}, window: 720h}]\n",
+			`c.yaml:1:70: rules[0].window: 720h is longer than the 168h of equity history kept (7 days); use at most 168h`},
+		{"window as long as the history kept", "rules: [{name: r, metric: drawdown_pct, above: {warning: 2}, window: 168h}]\n", ``},
 		{"window in days", "rules: [{name: r, metric: drawdown_pct, above: {warning: 2}, window: 1d}]\n",
 			`c.yaml:1:70: rules[0].window: "1d" is not a duration (use e.g. 15s, 1m30s; days are written in hours, e.g. 24h, or window: day for the calendar day)`},
 		{"hysteresis past the metric's range", "rules: [{name: r, metric: stop_coverage_pct, below: {warning: 100}, hysteresis: 1}]\n",

@@ -11,7 +11,8 @@ import (
 )
 
 // DefaultHistoryCapacity is the capacity of a zero EquityHistory: enough for
-// a weekly drawdown window.
+// a weekly drawdown window. Config refuses a longer window, so the daemon's
+// histories must hold at least this much.
 const DefaultHistoryCapacity = 7 * 24 * time.Hour
 
 // maxHistoryCapacity bounds a decoded capacity so that corrupt input cannot
