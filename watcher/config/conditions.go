@@ -5,6 +5,7 @@ import (
 	"math"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -69,7 +70,31 @@ func (cd *Condition) HysteresisFor(sev string) float64 {
 			h = min(h, gap/2)
 		}
 	}
+	// Stay inside the metric's range, or the value could never come back
+	// far enough: stop_coverage_pct below 100 resolves at 100, not 102.
+	if id, ok := metrics.Lookup(cd.Metric); ok {
+		if room := resolveRoom(metricRanges[id], len(cd.Above) > 0, v); room >= 0 {
+			h = min(h, room)
+		}
+	}
 	return h
+}
+
+// resolveRoom is how far past threshold t the metric's range vr reaches on
+// the side a level is left by (below t for above, above t for below), or -1
+// when that side is unbounded (an unlisted metric ranges over everything).
+func resolveRoom(vr valueRange, above bool, t float64) float64 {
+	if vr == (valueRange{}) {
+		return -1
+	}
+	room := vr.max - t
+	if above {
+		room = t - vr.min
+	}
+	if math.IsInf(room, 0) || room < 0 {
+		return -1 // unbounded, or a threshold outside the range (its own error)
+	}
+	return room
 }
 
 // positionOnly reports whether a condition of r watches a metric that only
@@ -219,6 +244,30 @@ func validateCondition(cd *Condition, scope string, c *collector) {
 	case ordered && gapLo != "" && cd.Hysteresis >= minGap:
 		c.add(l.Errorf("hysteresis", "%s must be smaller than the gap between %s (%s) and %s (%s), or the alert could not step down between them; lower hysteresis or move the thresholds apart",
 			num(cd.Hysteresis), gapLo, num(th[gapLo]), gapHi, num(th[gapHi])))
+	case known && l.written("hysteresis"):
+		checkResolvable(cd, metricRanges[id], field, th, c)
+	}
+}
+
+// checkResolvable reports a written hysteresis that takes a threshold's
+// resolution out of the metric's range: the alert could never resolve.
+func checkResolvable(cd *Condition, vr valueRange, field string, th map[string]float64, c *collector) {
+	for _, sev := range severityNames {
+		t, ok := th[sev]
+		if !ok {
+			continue
+		}
+		room := resolveRoom(vr, field == "above", t)
+		if room < 0 || cd.Hysteresis <= room {
+			continue
+		}
+		at, past := t-cd.Hysteresis, "at or below"
+		if field == "below" {
+			at, past = t+cd.Hysteresis, "at or above"
+		}
+		c.add(cd.At.Errorf("hysteresis", "%s would make %s.%s (%s) resolve only %s %s, which %s never reaches (%s); use a hysteresis of at most %s",
+			num(cd.Hysteresis), field, sev, num(t), past, num(at), cd.Metric, vr.what, num(room)))
+		return
 	}
 }
 
@@ -248,6 +297,11 @@ func LoadTimezone(name string) (*time.Location, error) {
 	return loc, nil
 }
 
+// hours writes d in hours, as a window is written (e.g. 168h).
+func hours(d time.Duration) string {
+	return strconv.FormatFloat(d.Hours(), 'f', -1, 64) + "h"
+}
+
 // validateWindow checks window, reset_at and timezone of a threshold rule.
 func validateWindow(r *Rule, c *collector) {
 	l := r.At
@@ -258,6 +312,11 @@ func validateWindow(r *Rule, c *collector) {
 			c.add(l.Errorf("window", "only drawdown_pct takes a window; remove it"))
 		case !r.Daily && r.Window <= 0:
 			c.add(l.Errorf("window", "must be more than 0 (e.g. 24h, or day for the calendar day): the span the equity peak is taken over"))
+		case !r.Daily && r.Window > metrics.DefaultHistoryCapacity:
+			// The daemon keeps this much equity history: a longer window
+			// would silently forget its oldest peaks.
+			c.add(l.Errorf("window", "%s is longer than the %s of equity history kept (%d days); use at most %s",
+				hours(r.Window), hours(metrics.DefaultHistoryCapacity), metrics.DefaultHistoryCapacity/(24*time.Hour), hours(metrics.DefaultHistoryCapacity)))
 		}
 	}
 	for _, k := range []string{"reset_at", "timezone"} {

@@ -33,8 +33,9 @@ var metricRanges = map[metrics.ID]valueRange{
 	// maintenance margin / margin balance: 0 with nothing to maintain, 1 at
 	// liquidation; briefly above 1 past it.
 	metrics.MarginRatio: {min: 0, max: math.Inf(1), what: "0 or more, 1.0 = liquidation", fraction: true},
-	// (peak − equity) / peak × 100 with equity ≥ 0: 100 is all equity gone.
-	metrics.DrawdownPct:       {min: 0, max: 100, what: "a percentage, 0 to 100"},
+	// (peak − equity) / peak × 100: 100 is all equity gone, and more once
+	// equity turns negative, so above: {critical: 100} can fire.
+	metrics.DrawdownPct:       {min: 0, max: math.Inf(1), what: "a percentage, 0 or more, 100 = all equity gone"},
 	metrics.StopCoveragePct:   {min: 0, max: 100, what: "a percentage, 0 to 100, capped at 100"},
 	metrics.HasStopLoss:       {min: 0, max: 1, what: "1 or 0", boolean: true},
 	metrics.EffectiveLeverage: {min: 0, max: math.Inf(1), what: "0 or more"},

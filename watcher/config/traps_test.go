@@ -34,8 +34,9 @@ c.yaml:1:72: rules[0].above.critical: margin_ratio is a fraction (1.0 = liquidat
 		{"stop_coverage_pct above 100", rule("stop_coverage_pct", "above", "info: 100"), `c.yaml:1:60: rules[0].above.info: stop_coverage_pct is never above 100 (a percentage, 0 to 100, capped at 100), so this threshold can never fire; use a threshold between 0 and 100`},
 		{"stop_coverage_pct below 150", rule("stop_coverage_pct", "below", "warning: 150"), `c.yaml:1:63: rules[0].below.warning: stop_coverage_pct is always below 150 (a percentage, 0 to 100, capped at 100), so this threshold fires all the time; use a threshold between 0 and 100`},
 		{"stop_coverage_pct below 100", rule("stop_coverage_pct", "below", "warning: 100, critical: 50"), ``},
-		{"drawdown_pct above 100", rule("drawdown_pct", "above", "warning: 50, critical: 100"), `c.yaml:1:72: rules[0].above.critical: drawdown_pct is never above 100 (a percentage, 0 to 100), so this threshold can never fire; use a threshold between 0 and 100`},
-		{"drawdown_pct below 0", rule("drawdown_pct", "below", "info: 0"), `c.yaml:1:55: rules[0].below.info: drawdown_pct is never below 0 (a percentage, 0 to 100), so this threshold can never fire; use a threshold between 0 and 100`},
+		// Past 100 once equity turns negative: all equity gone can fire.
+		{"drawdown_pct above 100", rule("drawdown_pct", "above", "warning: 50, critical: 100"), ``},
+		{"drawdown_pct below 0", rule("drawdown_pct", "below", "info: 0"), `c.yaml:1:55: rules[0].below.info: drawdown_pct is never below 0 (a percentage, 0 or more, 100 = all equity gone), so this threshold can never fire; use a threshold above 0`},
 		{"position_count below 0", rule("position_count", "below", "info: 0"), `c.yaml:1:57: rules[0].below.info: position_count is never below 0 (0 or more), so this threshold can never fire; use a threshold above 0`},
 		{"position_count above -1", rule("position_count", "above", "info: -1"), `c.yaml:1:57: rules[0].above.info: position_count is always above -1 (0 or more), so this threshold fires all the time; use a threshold above 0`},
 		{"data_age_seconds below 0", rule("data_age_seconds", "below", "info: -5"), `c.yaml:1:59: rules[0].below.info: data_age_seconds is never below -5 (0 or more), so this threshold can never fire; use a threshold above 0`},
@@ -46,9 +47,9 @@ c.yaml:1:72: rules[0].above.critical: margin_ratio is a fraction (1.0 = liquidat
 		{"unrealized_pnl_pct below -100 can fire", rule("unrealized_pnl_pct", "below", "warning: -50, critical: -150"), ``},
 		{"funding_apr_pct above 100 can fire", rule("funding_apr_pct", "above", "warning: 150"), ``},
 		{"equity below 0 can fire", rule("equity", "below", "critical: 0"), ``},
-		{"every severity judged", rule("drawdown_pct", "above", "info: 100, warning: 120, critical: 150"), `c.yaml:1:55: rules[0].above.info: drawdown_pct is never above 100 (a percentage, 0 to 100), so this threshold can never fire; use a threshold between 0 and 100
-c.yaml:1:69: rules[0].above.warning: drawdown_pct is never above 120 (a percentage, 0 to 100), so this threshold can never fire; use a threshold between 0 and 100
-c.yaml:1:84: rules[0].above.critical: drawdown_pct is never above 150 (a percentage, 0 to 100), so this threshold can never fire; use a threshold between 0 and 100`},
+		{"every severity judged", rule("stop_coverage_pct", "above", "info: 100, warning: 120, critical: 150"), `c.yaml:1:60: rules[0].above.info: stop_coverage_pct is never above 100 (a percentage, 0 to 100, capped at 100), so this threshold can never fire; use a threshold between 0 and 100
+c.yaml:1:74: rules[0].above.warning: stop_coverage_pct is never above 120 (a percentage, 0 to 100, capped at 100), so this threshold can never fire; use a threshold between 0 and 100
+c.yaml:1:89: rules[0].above.critical: stop_coverage_pct is never above 150 (a percentage, 0 to 100, capped at 100), so this threshold can never fire; use a threshold between 0 and 100`},
 
 		// Symbols not in Binance's form.
 		{"symbols lower case", "rules: [{name: r, metric: leverage, above: {warning: 5}, symbols: [btcusdt, BTC-USDT, BTC/USDT, \"BINANCE:BTCUSDT.P\", \"eth usdt\", \"\"]}]\n", `c.yaml:1:68: rules[0].symbols[0]: "btcusdt" never matches: Binance writes symbols in upper case without separators; write "BTCUSDT"

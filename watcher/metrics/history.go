@@ -11,7 +11,8 @@ import (
 )
 
 // DefaultHistoryCapacity is the capacity of a zero EquityHistory: enough for
-// a weekly drawdown window.
+// a weekly drawdown window. Config refuses a longer window, so the daemon's
+// histories must hold at least this much.
 const DefaultHistoryCapacity = 7 * 24 * time.Hour
 
 // maxHistoryCapacity bounds a decoded capacity so that corrupt input cannot
@@ -26,6 +27,18 @@ const historyBucket = time.Minute
 // the deque, which forgets every entry a later one beats: a deposit reported
 // up to this late still finds the peak it must be measured against.
 const transferGrace = 15 * time.Minute
+
+// depositSkew is how long before its time a deposit is applied. A snapshot
+// is stamped when its poll starts, before the balance request: a deposit
+// credited while that request is in flight is dated after the snapshot that
+// already shows it, and left in that observation's net equity it would be a
+// peak (a pure deposit read as a drawdown for a whole window). An
+// observation this close before a transfer may or may not show it, so it
+// takes the lower reading: net of a deposit, but not of a withdrawal (netting
+// one it does not show yet would raise it into a false peak). The cost is
+// that a real peak in the half minute before a deposit is read low. 30 s
+// covers the requests of a poll (the exchange adapter bounds each at 10 s).
+const depositSkew = 30 * time.Second
 
 // maxTransfers bounds the transfers a pool remembers (by ID, so that one
 // reported again is not applied twice). Beyond it the oldest are forgotten
@@ -256,8 +269,8 @@ func (p *poolHistory) trim(latest int64, capacity time.Duration) {
 }
 
 // Transfer applies one non-trading movement of tr.Pool's money, once per
-// tr.ID: the pool's observations at or after tr.Time are taken net of it and
-// later ones will be. It returns whether it was applied. It is ignored (and
+// tr.ID: the pool's observations at or after tr.Time (a deposit: from
+// depositSkew before it) are taken net of it and later ones will be. It returns whether it was applied. It is ignored (and
 // false returned) when its ID is empty or already applied (a transfer cannot
 // be told from one reported again without an ID), its amount is zero or not
 // finite, or it is dated before anything the history still holds: such a
@@ -272,6 +285,9 @@ func (h *EquityHistory) Transfer(tr exchanges.Transfer) bool {
 	h.capacity = normCapacity(h.capacity)
 	p := h.pool(tr.Pool, true)
 	ms := tr.Time.UnixMilli()
+	if tr.Amount > 0 {
+		ms -= depositSkew.Milliseconds()
+	}
 	if ms < p.floorMS {
 		return false
 	}

@@ -53,6 +53,16 @@ func TestEquityHistoryTransfers(t *testing.T) {
 		// Reported before the balances show it (dated after the
 		// observation): that observation stays as it was.
 		{"withdrawal reported early", []step{{at: 0, eq: 10000}, {id: "w", amount: -1000, dated: 30 * time.Second}, {at: 20 * time.Second, eq: 10000}, {at: 2 * m, eq: 9000}}, 2 * m, 9000, 0},
+		// The snapshot is stamped before its balance request: a transfer
+		// credited meanwhile is dated just after the snapshot showing it.
+		{"deposit dated just after the snapshot showing it", []step{{at: 0, eq: 10000}, {at: 15 * time.Second, eq: 20000},
+			{id: "d", amount: 10000, dated: 15*time.Second + 300*time.Millisecond}, {at: 30 * time.Second, eq: 20000}}, 30 * time.Second, 20000, 0},
+		{"withdrawal dated just after the snapshot showing it", []step{{at: 0, eq: 20000}, {at: 15 * time.Second, eq: 10000},
+			{id: "w", amount: -10000, dated: 15*time.Second + 300*time.Millisecond}, {at: 30 * time.Second, eq: 10000}}, 30 * time.Second, 10000, 0},
+		// Just before a withdrawal, the balances may not show it yet: that
+		// observation must not become a peak net of it.
+		{"withdrawal just after a snapshot not showing it", []step{{at: 0, eq: 20000}, {at: 15 * time.Second, eq: 20000},
+			{id: "w", amount: -10000, dated: 15*time.Second + 300*time.Millisecond}, {at: 30 * time.Second, eq: 10000}}, 30 * time.Second, 10000, 0},
 		{"same ID twice is applied once", []step{{at: 0, eq: 10000}, {id: "w", amount: -1000, dated: m}, {id: "w", amount: -1000, dated: m}, {at: 2 * m, eq: 9000}}, 2 * m, 9000, 0},
 		{"no ID: ignored", []step{{at: 0, eq: 10000}, {id: "", amount: -1000, dated: m}, {at: 2 * m, eq: 9000}}, 2 * m, 9000, 10},
 		{"withdrawing everything", []step{{at: 0, eq: 10000}, {id: "w", amount: -10000, dated: m}, {at: 2 * m, eq: 0}}, 2 * m, 0, 0},

@@ -48,10 +48,6 @@ type entry struct {
 	dec int
 	// saved is st.Held as last reported in Result.Changed.
 	saved [numSeverities]time.Time
-	// reported has bit i set once condition i had a value for this alert:
-	// a value missing after that is a gap, while a condition that never
-	// reported (no candles yet for an ATR) cannot hold the alert open.
-	reported uint8
 }
 
 type buffers struct {
@@ -100,7 +96,13 @@ func NewEngine(rules []*Rule, states []State) *Engine {
 		if _, dup := e.states[st.Key]; dup {
 			continue
 		}
-		e.states[st.Key] = &entry{st: st, rule: ri, dec: e.rules[ri].condIndex(st.Metric, st.Op), saved: st.Held}
+		dec := e.rules[ri].condIndex(st.Metric, st.Op)
+		if st.Reported == 0 {
+			// Stored before Reported existed: at least the condition the
+			// alert reports had a value, so a gap in it cannot resolve it.
+			st.Reported = 1 << dec
+		}
+		e.states[st.Key] = &entry{st: st, rule: ri, dec: dec, saved: st.Held}
 		e.live[ri]++
 	}
 	sortKeys(e.dropped)
@@ -279,8 +281,9 @@ func (e *Engine) step(b *buffers, ri int, r *Rule, acct *metrics.Account, t targ
 		if plain == notifiers.None {
 			return
 		}
-		en = &entry{rule: ri, dec: dec, reported: rd.mask(len(r.conds)), st: State{
+		en = &entry{rule: ri, dec: dec, st: State{
 			Key:       k,
+			Reported:  rd.mask(len(r.conds)),
 			Phase:     Pending,
 			Severity:  plain,
 			Since:     now,
@@ -298,9 +301,14 @@ func (e *Engine) step(b *buffers, ri int, r *Rule, acct *metrics.Account, t targ
 		return
 	}
 	en.seen = e.gen
-	gap := rd.gap(en.reported)
-	en.reported |= rd.mask(len(r.conds))
 	st := &en.st
+	gap := rd.gap(st.Reported)
+	if m := st.Reported | rd.mask(len(r.conds)); m != st.Reported {
+		// A condition has its first value for this alert: store it, or a
+		// restart would let a gap in it resolve the alert.
+		st.Reported = m
+		defer e.persistOnce(b, en, len(b.changed))
+	}
 	if !rd.some {
 		if st.Phase == Active {
 			if rep := r.repeat[st.Severity]; rep > 0 && now.Sub(st.LastSent) >= rep {
@@ -420,6 +428,14 @@ func (e *Engine) heldStale(en *entry, r *Rule, now time.Time) bool {
 func (e *Engine) persist(b *buffers, en *entry) {
 	en.saved = en.st.Held
 	b.changed = append(b.changed, en.st)
+}
+
+// persistOnce persists en unless it was persisted or removed since b.changed
+// had n states.
+func (e *Engine) persistOnce(b *buffers, en *entry, n int) {
+	if e.states[en.st.Key] == en && len(b.changed) == n {
+		e.persist(b, en)
+	}
 }
 
 // fire starts the incident: pending → firing.

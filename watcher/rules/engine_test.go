@@ -561,6 +561,7 @@ func TestRestoreDropsUnclaimedStates(t *testing.T) {
 		firing(Key{Account: "main", Rule: "btc-only", Symbol: "ETHUSDT", Side: "long"}),  // symbol filter excludes it
 	}
 	e := NewEngine(rs, states)
+	kept.Reported = 1 // seeded: the condition the alert reports had a value
 	if got := e.States(); !reflect.DeepEqual(got, []State{kept}) {
 		t.Errorf("States() = %+v, want only %+v", got, kept)
 	}

@@ -388,11 +388,14 @@ func alertContext(r *Rule, acct *metrics.Account, t target) map[string]float64 {
 		put("leverage", t.set, metrics.Leverage)
 		put("equity", acctSet, metrics.Equity)
 		// An isolated position has its own margin ratio; a cross position
-		// lives or dies with the account's.
-		if put("margin_ratio", t.set, metrics.MarginRatio) {
-			put("account_margin_ratio", &acct.Metrics, metrics.MarginRatio)
-		} else {
-			put("margin_ratio", &acct.Metrics, metrics.MarginRatio)
+		// lives or dies with its pool's (with several, not the account's
+		// highest, which may be another pool's).
+		name := "margin_ratio"
+		if put(name, t.set, metrics.MarginRatio) {
+			name = "account_margin_ratio"
+		}
+		if !put(name, acctSet, metrics.MarginRatio) {
+			put(name, &acct.Metrics, metrics.MarginRatio)
 		}
 		return c
 	}

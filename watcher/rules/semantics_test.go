@@ -294,6 +294,58 @@ func TestAnyConditionsRestart(t *testing.T) {
 	}
 }
 
+// TestAnyConditionGapAfterRestart: which conditions had a value for an alert
+// survives a restart (State.Reported), so a gap in the firing condition does
+// not resolve it then either (SPEC: a gap never resolves). A state stored
+// before Reported existed counts the condition it reports.
+func TestAnyConditionGapAfterRestart(t *testing.T) {
+	rs := mustCompile(t, anyRule(t))
+	for _, tc := range []struct {
+		name    string
+		restart func([]State) []State // nil: no restart
+	}{
+		{"no restart", nil},
+		{"restart", func(s []State) []State { return s }},
+		{"restart from a state without Reported", func(s []State) []State {
+			for i := range s {
+				s[i].Reported = 0
+			}
+			return s
+		}},
+	} {
+		e := NewEngine(rs, nil)
+		e.Evaluate(twoMetricAcct(4, 5), t0) // critical on liq_distance_pct, ATR fine
+		if tc.restart != nil {
+			e = NewEngine(rs, tc.restart(e.States()))
+		}
+		// The liquidation price is missing this poll: liq_distance_pct absent.
+		if got := summarize(e.Evaluate(twoMetricAcct(absent, 5), t0.Add(time.Minute))); got != "" {
+			t.Errorf("%s: gap in the firing condition sent %q, want nothing", tc.name, got)
+		}
+	}
+}
+
+// TestAnyConditionFirstValueIsStored: a condition's first value for a firing
+// alert is written to the store, so that after a restart a gap in it still
+// holds the alert open.
+func TestAnyConditionFirstValueIsStored(t *testing.T) {
+	rs := mustCompile(t, anyRule(t))
+	e := NewEngine(rs, nil)
+	e.Evaluate(twoMetricAcct(4, absent), t0) // fires on liq_distance_pct, no ATR yet
+	res := e.Evaluate(twoMetricAcct(4, 5), t0.Add(time.Minute))
+	if len(res.Changed) != 1 || res.Changed[0].Reported != 0b11 {
+		t.Fatalf("Changed = %+v, want the state with both conditions reported", res.Changed)
+	}
+	e = NewEngine(rs, slices.Clone(res.Changed))
+	// liq_distance_pct clears while the ATR is missing: no sign of recovery.
+	if got := summarize(e.Evaluate(twoMetricAcct(12, absent), t0.Add(2*time.Minute))); got != "" {
+		t.Errorf("after restart, gap in the ATR sent %q, want nothing", got)
+	}
+	if got := summarize(e.Evaluate(twoMetricAcct(12, 5), t0.Add(3*time.Minute))); got != "resolved:critical" {
+		t.Errorf("both clear: %q, want resolved:critical", got)
+	}
+}
+
 // TestQuietEvaluateDoesNotAllocateNewKeys: any:, keep_firing_for and
 // window: day keep the quiet evaluation free of allocations, alerts firing
 // and kept included.
@@ -333,5 +385,27 @@ func TestQuietEvaluateDoesNotAllocateNewKeys(t *testing.T) {
 	})
 	if allocs != 0 {
 		t.Errorf("quiet Evaluate allocates %v times, want 0", allocs)
+	}
+}
+
+// TestDefaultHysteresisAtRangeEdgeResolves: stop_coverage_pct is capped at
+// 100, so a "not fully covered" rule with the default hysteresis must
+// resolve at 100 (2% of 100 would need 102, which never comes).
+func TestDefaultHysteresisAtRangeEdgeResolves(t *testing.T) {
+	cfg, err := config.Parse("rules.yaml", []byte(`
+rules:
+  - name: stop-partial
+    metric: stop_coverage_pct
+    below: {warning: 100}
+    repeat: 4h
+`), func(string) (string, bool) { return "", false })
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := NewEngine(mustCompile(t, cfg.Rules[0]), nil)
+	got := summarize(e.Evaluate(positionsAcct("main", pos{"BTCUSDT", "long", metrics.StopCoveragePct, 50}), t0))
+	got += " | " + summarize(e.Evaluate(positionsAcct("main", pos{"BTCUSDT", "long", metrics.StopCoveragePct, 100}), t0.Add(time.Minute)))
+	if got != "firing:warning | resolved:warning" {
+		t.Errorf("notices %q, want the stop fully covering the position to resolve", got)
 	}
 }

@@ -59,6 +59,13 @@ type State struct {
 	// otherwise and in states written before it existed.
 	Held [numSeverities]time.Time `json:"held,omitzero"`
 
+	// Reported has bit i set once the rule's condition i had a value for
+	// this alert (any: rules): a value missing after that is a gap, which
+	// never resolves, while a condition that never had one (an ATR without
+	// candles yet) cannot hold the alert open. Zero in states written
+	// before it existed; NewEngine then assumes the reported condition.
+	Reported uint8 `json:"reported,omitempty"`
+
 	// What the last notice told, recorded whenever one goes out (firing,
 	// escalated, eased, repeat), so that Closed can end the incident with a
 	// complete notice when its rule or account is gone. Empty while pending
