@@ -19,9 +19,6 @@ import (
 	"github.com/marginwatch/marginwatch/watcher/store"
 )
 
-// historyCapacity bounds how far back drawdown windows can look.
-const historyCapacity = 7 * 24 * time.Hour
-
 // Options are the parts of a Watcher that callers and tests choose.
 type Options struct {
 	Logger *slog.Logger
@@ -238,7 +235,7 @@ func (w *Watcher) newAccount(a config.Account) (*account, error) {
 	if err != nil {
 		return nil, configError{err}
 	}
-	acc := &account{cfg: a, ex: ex, hist: metrics.NewEquityHistory(historyCapacity), log: alog, watchedSince: w.now()}
+	acc := &account{cfg: a, ex: ex, hist: metrics.NewEquityHistory(metrics.DefaultHistoryCapacity), log: alog, watchedSince: w.now()}
 	saved, ok, err := w.store.Account(a.Name)
 	if err != nil {
 		_ = ex.Close()
@@ -254,7 +251,7 @@ func (w *Watcher) newAccount(a config.Account) (*account, error) {
 			if err := acc.hist.UnmarshalBinary(saved.History); err != nil {
 				// A damaged history only costs drawdown's memory; say so and go on.
 				alog.Warn("equity history unreadable, drawdown starts afresh", "err", err)
-				acc.hist = metrics.NewEquityHistory(historyCapacity)
+				acc.hist = metrics.NewEquityHistory(metrics.DefaultHistoryCapacity)
 			}
 		}
 	}
