@@ -104,7 +104,7 @@ rules:
 	if code != exitFailure || out != "" {
 		t.Fatalf("exit %d, stdout %q; want 1 and nothing on stdout", code, out)
 	}
-	want := path + `:5:14: accounts[0].api_key: $BINANCE_API_KEY is used as written, not expanded: write "${BINANCE_API_KEY}" to read the environment variable (or $$BINANCE_API_KEY for a literal $)
+	want := path + `:5:14: accounts[0].api_key: is a $ followed by a name, which is used as written, not expanded: write ${NAME} to read an environment variable (e.g. ${BINANCE_API_KEY}), or start it with $$ for a literal $
 ` + path + `:13:23: rules[0].above.critical: margin_ratio is a fraction (1.0 = liquidation), not a percent: did you mean 0.8?
 ` + path + `:17:15: rules[1].symbols[0]: "btcusdt" never matches: Binance writes symbols in upper case without separators; write "BTCUSDT"
 ` + path + `:17:24: rules[1].symbols[1]: "BTC-USDT" never matches: Binance writes symbols in upper case without separators; write "BTCUSDT"
