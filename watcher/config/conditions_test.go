@@ -58,12 +58,7 @@ c.yaml:1:44: rules[0].any[0]: unknown key "abvoe" (did you mean "above"?)`},
 	env := envOf(nil)
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, err := Parse("c.yaml", []byte(tt.src), env)
-			got := ""
-			if err != nil {
-				got = err.Error()
-			}
-			if got != tt.want {
+			if got := parseErr(tt.src, env); got != tt.want {
 				t.Errorf("error:\n%s\nwant:\n%s", got, tt.want)
 			}
 		})

@@ -11,7 +11,6 @@ import (
 // while check said "ok" are errors now, each positioned at the value with
 // its fix. Inline configs are named c.yaml.
 func TestTraps(t *testing.T) {
-	const acct = "accounts: [{name: main, exchange: binance-usdm, api_key: k, api_secret: s}]\n"
 	rule := func(metric, field, th string) string {
 		return "rules: [{name: r, metric: " + metric + ", " + field + ": {" + th + "}}]\n"
 	}
@@ -84,15 +83,9 @@ c.yaml:1:130: rules[0].symbols[5]: "" is not a symbol (e.g. BTCUSDT)`},
 		{"admin token file", "admin: {token_file: testdata/secrets/coin-key}\n", ``},
 	}
 	env := envOf(map[string]string{"EMPTY": "", "SECRET": "s"})
-	_ = acct
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, err := Parse("c.yaml", []byte(tt.src), env)
-			got := ""
-			if err != nil {
-				got = err.Error()
-			}
-			if got != tt.want {
+			if got := parseErr(tt.src, env); got != tt.want {
 				t.Errorf("error:\n%s\nwant:\n%s", got, tt.want)
 			}
 		})
@@ -131,11 +124,7 @@ func TestTrapWarnings(t *testing.T) {
 			if err != nil {
 				t.Fatalf("Parse: %v", err)
 			}
-			var got []string
-			for _, w := range cfg.Warnings() {
-				got = append(got, w.String())
-			}
-			if g := strings.Join(got, "\n"); g != tt.want {
+			if g := warningText(cfg); g != tt.want {
 				t.Errorf("warnings:\n%s\nwant:\n%s", g, tt.want)
 			}
 		})
@@ -189,11 +178,8 @@ notifiers: [{name: phone, type: telegram, token_file: open/mine, chat_id: "1"}]
 		name + ":2:53: warning: accounts[0].api_key_file: " + filepath.Join(open, "world") + " can be read by other users of this machine (mode 0644): chmod 600 " + filepath.Join(open, "world"),
 		name + ":3:85: warning: accounts[1].api_secret_file: " + filepath.Join(open, "group") + " can be read by other users of this machine (mode 0640): chmod 600 " + filepath.Join(open, "group"),
 	}
-	var got []string
-	for _, w := range cfg.Warnings() {
-		got = append(got, w.String())
-	}
-	if g, w := strings.Join(got, "\n"), strings.Join(want, "\n"); g != w {
+	got := warningText(cfg)
+	if g, w := got, strings.Join(want, "\n"); g != w {
 		t.Errorf("warnings:\n%s\nwant:\n%s", g, w)
 	}
 }
@@ -214,12 +200,7 @@ func TestSyntaxColumn(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, err := Parse("c.yaml", []byte(tt.src), nil)
-			got := ""
-			if err != nil {
-				got = err.Error()
-			}
-			if got != tt.want {
+			if got := parseErr(tt.src, nil); got != tt.want {
 				t.Errorf("error:\n%s\nwant:\n%s", got, tt.want)
 			}
 		})

@@ -164,12 +164,7 @@ c.yaml:1:70: rules[0].above.critical: "abc" is not a number (use e.g. 15 or 0.5)
 	env := envOf(map[string]string{"EMPTY": ""})
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, err := Parse("c.yaml", []byte(tt.src), env)
-			got := ""
-			if err != nil {
-				got = err.Error()
-			}
-			if got != tt.want {
+			if got := parseErr(tt.src, env); got != tt.want {
 				t.Errorf("error:\n%s\nwant:\n%s", got, tt.want)
 			}
 		})

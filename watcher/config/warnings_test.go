@@ -23,15 +23,12 @@ func TestWarnings(t *testing.T) {
 		r + `:2:48: warning: rules[0].event: margin_call is reported only by the exchange's user-data stream, which this release does not have (every account is polled, even with stream: true), so this rule can never fire; margin_ratio and liq_distance_pct rules see a margin call coming while polling: rely on them, and keep this rule for a release with streams or remove it`,
 		r + `:3:38: warning: rules[1].event: key_problem is never reported for account demo (a simulated account has no API key to go bad), so this rule fires only for main; limit it to those with accounts: [main] to silence this warning`,
 	}
-	var got []string
-	for _, w := range cfg.Warnings() {
-		got = append(got, w.String())
-	}
-	if g, w := strings.Join(got, "\n"), strings.Join(want, "\n"); g != w {
+	got := warningText(cfg)
+	if g, w := got, strings.Join(want, "\n"); g != w {
 		t.Errorf("warnings:\n%s\nwant:\n%s", g, w)
 	}
-	if s := strings.Join(got, "\n"); strings.Contains(s, "s3cret") {
-		t.Errorf("a secret leaked into a warning:\n%s", s)
+	if strings.Contains(got, "s3cret") {
+		t.Errorf("a secret leaked into a warning:\n%s", got)
 	}
 }
 
@@ -59,11 +56,7 @@ func TestWarningsCases(t *testing.T) {
 			if err != nil {
 				t.Fatalf("Parse: %v", err)
 			}
-			var got []string
-			for _, w := range cfg.Warnings() {
-				got = append(got, w.String())
-			}
-			if g := strings.Join(got, "\n"); g != tt.want {
+			if g := warningText(cfg); g != tt.want {
 				t.Errorf("warnings:\n%s\nwant:\n%s", g, tt.want)
 			}
 		})
@@ -96,4 +89,21 @@ func TestShippedWarnings(t *testing.T) {
 			}
 		}
 	}
+}
+
+// warningText is cfg's warnings, one a line.
+func warningText(cfg *Config) string {
+	var lines []string
+	for _, w := range cfg.Warnings() {
+		lines = append(lines, w.String())
+	}
+	return strings.Join(lines, "\n")
+}
+
+// parseErr is the text of Parse's error for src, "" when it loads.
+func parseErr(src string, env func(string) (string, bool)) string {
+	if _, err := Parse("c.yaml", []byte(src), env); err != nil {
+		return err.Error()
+	}
+	return ""
 }
