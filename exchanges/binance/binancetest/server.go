@@ -354,6 +354,10 @@ func signed(path string) bool {
 }
 
 func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
+	if strings.EqualFold(r.Header.Get("Upgrade"), "websocket") {
+		s.serveWS(w, r)
+		return
+	}
 	path := r.URL.Path
 	now := s.opts.Now()
 	s.mu.Lock()
