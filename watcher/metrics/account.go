@@ -33,6 +33,10 @@ type Account struct {
 	Events    []exchanges.Event
 
 	history *EquityHistory
+	// spare keeps the Assets array for ComputeInto while Assets is nil;
+	// table is liqSides' scratch.
+	spare []Asset
+	table []int32
 	// at is when the equities were observed (the snapshot's time, or the
 	// evaluation's when the snapshot had none).
 	at time.Time

@@ -2,6 +2,7 @@ package metrics
 
 import (
 	"math"
+	"slices"
 	"time"
 
 	"github.com/marginwatch/marginwatch/exchanges"
@@ -63,13 +64,24 @@ func Compute(name, exchange string, labels map[string]string, snap *exchanges.Sn
 	if snap == nil {
 		return Stale(name, exchange, labels, time.Time{}, now)
 	}
-	a := &Account{
-		Name:     name,
-		Exchange: exchange,
-		Labels:   labels,
-		Time:     snap.Time,
-		Events:   snap.Events,
-		history:  hist,
+	return ComputeInto(new(Account), name, exchange, labels, snap, hist, now)
+}
+
+// ComputeInto is Compute into a, reusing a's Positions and Assets arrays
+// and its scratch, so that an account evaluated on every mark-price tick
+// allocates nothing once its arrays have grown to size. Everything a held
+// before is overwritten. It returns a. snap must not be nil.
+func ComputeInto(a *Account, name, exchange string, labels map[string]string, snap *exchanges.Snapshot, hist *EquityHistory, now time.Time) *Account {
+	*a = Account{
+		Name:      name,
+		Exchange:  exchange,
+		Labels:    labels,
+		Time:      snap.Time,
+		Events:    snap.Events,
+		history:   hist,
+		Positions: a.Positions[:0],
+		spare:     spareAssets(a),
+		table:     a.table,
 	}
 	at := snap.Time
 	if at.IsZero() {
@@ -80,12 +92,12 @@ func Compute(name, exchange string, labels map[string]string, snap *exchanges.Sn
 		a.Pool = snap.Balances[0].Asset
 	}
 
-	a.Positions = make([]Position, len(snap.Positions))
+	a.Positions = slices.Grow(a.Positions, len(snap.Positions))[:len(snap.Positions)]
 	for i := range snap.Positions {
 		p := &snap.Positions[i]
 		a.Positions[i] = Position{Symbol: p.Symbol, Side: p.Side, Raw: p, pool: poolIndex(snap, p)}
 	}
-	liqSides(a.Positions)
+	a.table = liqSides(a.Positions, a.table)
 	var memo atrMemo
 	for i := range a.Positions {
 		mp := &a.Positions[i]
@@ -111,7 +123,8 @@ func Compute(name, exchange string, labels map[string]string, snap *exchanges.Sn
 
 	switch {
 	case len(snap.Balances) > 1:
-		a.Assets = make([]Asset, len(snap.Balances))
+		a.Assets = slices.Grow(a.spare, len(snap.Balances))[:len(snap.Balances)]
+		clear(a.Assets)
 		worst, haveWorst := 0.0, false
 		for i := range snap.Balances {
 			b := &snap.Balances[i]
@@ -165,6 +178,14 @@ func age(since, now time.Time) float64 {
 	return d.Seconds()
 }
 
+// spareAssets is the Assets array a holds, in use or spare.
+func spareAssets(a *Account) []Asset {
+	if a.Assets != nil {
+		return a.Assets[:0]
+	}
+	return a.spare
+}
+
 // poolIndex is the index in snap.Balances of p's pool: the only one when
 // there is one, else the one its Pool (or, when empty, MarginAsset) names;
 // -1 when none does.
@@ -191,20 +212,22 @@ func poolIndex(snap *exchanges.Snapshot, p *exchanges.Position) int {
 // the safe side.
 //
 // The legs of a symbol (and pool) are found through one open-addressing
-// table of position indices: O(n) and a single allocation.
-func liqSides(ps []Position) {
+// table of position indices: O(n), in table's array when it is large
+// enough (else one allocation); liqSides returns the table for reuse.
+func liqSides(ps []Position, table []int32) []int32 {
 	for i := range ps {
 		ps[i].liqSide = ps[i].Side.Sign()
 		ps[i].leader, ps[i].legs, ps[i].net = int32(i), 0, 0
 	}
 	if len(ps) < 2 {
-		return
+		return table
 	}
 	size := 1
 	for size < 2*len(ps) {
 		size <<= 1
 	}
-	table := make([]int32, size) // index+1 of a symbol's first cross leg; 0 empty
+	table = slices.Grow(table[:0], size)[:size] // index+1 of a symbol's first cross leg; 0 empty
+	clear(table)
 	mask := uint64(size - 1)
 	for i := range ps {
 		p := &ps[i]
@@ -243,6 +266,7 @@ func liqSides(ps []Position) {
 			p.liqSide = 1
 		}
 	}
+	return table
 }
 
 // symbolHash is FNV-1a over a symbol and a pool index.

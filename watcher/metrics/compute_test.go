@@ -3,6 +3,7 @@ package metrics
 import (
 	"fmt"
 	"math"
+	"reflect"
 	"testing"
 	"time"
 
@@ -497,5 +498,25 @@ func BenchmarkCompute(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		Compute("a", "binance-usdm", nil, snap, hist, t0)
+	}
+}
+
+// ComputeInto on a reused Account allocates nothing once its arrays have
+// grown: the per-tick path of a streamed account (single and several pools).
+func TestComputeIntoAllocatesNothing(t *testing.T) {
+	pools := benchSnapshot(10)
+	pools.Balances = append(pools.Balances, exchanges.Balance{Asset: "USDC", WalletBalance: 10, MarginBalance: 10})
+	for name, snap := range map[string]*exchanges.Snapshot{"one pool": benchSnapshot(10), "two pools": pools} {
+		hist := NewEquityHistory(0)
+		var a Account
+		ComputeInto(&a, "a", "x", nil, snap, hist, t0)
+		want := Compute("a", "x", nil, snap, NewEquityHistory(0), t0)
+		if !reflect.DeepEqual(a.Metrics, want.Metrics) || len(a.Positions) != len(want.Positions) || len(a.Assets) != len(want.Assets) {
+			t.Fatalf("%s: ComputeInto differs from Compute", name)
+		}
+		allocs := testing.AllocsPerRun(50, func() { ComputeInto(&a, "a", "x", nil, snap, hist, t0) })
+		if allocs != 0 {
+			t.Errorf("%s: ComputeInto on a reused Account made %v allocations, want 0", name, allocs)
+		}
 	}
 }
