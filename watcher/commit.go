@@ -25,12 +25,25 @@ func (w *Watcher) evaluate(a *account, acct *metrics.Account, batch *store.Batch
 		a.lastSuccess = now
 	}
 	a.mu.Unlock()
+	return w.judge(acct, batch, now, false)
+}
+
+// judge runs the rules on acct and commits the outcome with batch. With
+// quiet, an evaluation that changed nothing writes nothing: a streamed
+// account is judged on every tick, and the polls and reconciliations keep
+// testing the disk. Callers hold w.commitMu.
+func (w *Watcher) judge(acct *metrics.Account, batch *store.Batch, now time.Time, quiet bool) bool {
 	res := w.engine.Evaluate(acct, now)
+	if quiet && len(res.Changed) == 0 && len(res.Deleted) == 0 && len(res.Notices) == 0 && len(batch.Accounts) == 0 && w.held == nil {
+		return true
+	}
 	// The engine reuses its Result slices at the account's next evaluation;
 	// a batch held after a failed commit must not change under it.
 	batch.Put = slices.Clone(res.Changed)
 	batch.Delete = slices.Clone(res.Deleted)
-	batch.Enqueue = delivery.Entries(res.Notices, w.cur.names, now)
+	if len(res.Notices) > 0 {
+		batch.Enqueue = delivery.Entries(res.Notices, w.cur.names, now)
+	}
 	committed := w.save(batch)
 	if committed && len(batch.Enqueue) > 0 {
 		w.disp.Kick()
@@ -110,8 +123,10 @@ func (w *Watcher) sendDigest(d config.Digest, at time.Time) {
 	for _, a := range s.accounts {
 		if d.Accounts == nil || slices.Contains(d.Accounts, a.cfg.Name) {
 			a.mu.Lock()
-			latest := a.latest
-			if latest == nil { // not polled yet since start
+			var latest *metrics.Account
+			if a.latest != nil {
+				latest = a.latest.Clone() // a streamed account's changes under us
+			} else { // not polled yet since start
 				latest = metrics.Stale(a.cfg.Name, a.cfg.Exchange, a.cfg.Labels, a.lastSuccess, at)
 			}
 			a.mu.Unlock()

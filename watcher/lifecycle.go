@@ -47,7 +47,7 @@ func (w *Watcher) start(ctx context.Context) *generation {
 	pctx, stopPolls := context.WithCancel(ctx)
 	g.stopPolls = stopPolls
 	for _, a := range s.accounts {
-		g.polls.Go(func() { w.poll(pctx, a) })
+		g.polls.Go(func() { w.watch(pctx, a) })
 		g.polls.Go(func() { w.watchBlind(pctx, a) })
 	}
 	g.polls.Go(func() { w.probeFailing(pctx) })

@@ -53,6 +53,12 @@ type Hooks struct {
 	// dead man's switch fed from it goes quiet on a wedged loop, a full
 	// disk, a blind account's polls or a revoked bot token alike.
 	Heartbeat func()
+	// Streamed is called after a streamed account's live view was
+	// evaluated, with the time from the arrival of the change behind it.
+	Streamed func(account string, latency time.Duration)
+	// StreamState is called with a streamed account's stream health after
+	// every change or poll of it.
+	StreamState func(account string, st exchanges.StreamStatus)
 }
 
 // ErrConfig marks New's errors that only the user can fix in the
@@ -129,8 +135,14 @@ type account struct {
 
 	mu          sync.Mutex
 	lastSuccess time.Time
-	// latest is the last evaluation's metrics, for digests.
+	// latest is the last evaluation's metrics, for digests. A streamed
+	// account's is live.acct, rewritten in place under mu on every tick:
+	// read it under mu, or Clone it there.
 	latest *metrics.Account
+	// live and batch are a streamed account's per-tick buffers (stream.go),
+	// used by its stream loop only.
+	live  live
+	batch store.Batch
 	// pollErr is the last poll's error when it was permanent (a rejected
 	// key), for /healthz.
 	pollErr error

@@ -84,8 +84,10 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 					tm.SetExchangeWeight(account, weight)
 				}
 			},
-			Evaluated: tm.SetAlerts,
-			Heartbeat: hb.beat,
+			Evaluated:   tm.SetAlerts,
+			Streamed:    tm.Streamed,
+			StreamState: tm.SetStreamState,
+			Heartbeat:   hb.beat,
 		},
 	})
 	if err != nil {

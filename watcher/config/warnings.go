@@ -28,9 +28,9 @@ func (l Location) warnf(field, format string, args ...any) Warning {
 //
 // What it reports:
 //   - an event rule that cannot fire on the accounts it applies to:
-//     margin_call on any account (only the exchange's user-data stream
-//     reports it, and this release polls every account), liquidation and
-//     key_problem on a simulated account;
+//     margin_call on an account that is not streamed (only Binance's
+//     user-data stream reports it), liquidation and key_problem on a
+//     simulated account;
 //   - a Slack or Telegram api_url, or a Slack webhook_url, that is plain
 //     http to another machine: the token (or the webhook URL, which is
 //     the credential) would cross the network in clear text. It is a
@@ -93,18 +93,24 @@ func clearTextToOtherHost(s string) bool {
 	return err == nil && u.Scheme == "http" && !isLoopbackHost(u.Hostname())
 }
 
-// neverReports says why an account on exchange never reports the event
-// kind in this release, or "" when it can. margin_call is left out: no
-// account reports it (see eventRuleWarning).
-func neverReports(kind, exchange string) string {
-	if exchange != "simulated" {
-		return "" // Binance: liquidation from forceOrders, key_problem from the key checks
+// neverReports says why account a never reports the event kind, or ""
+// when it can.
+func neverReports(kind string, a *Account) string {
+	if a.Exchange == "simulated" {
+		switch kind {
+		case "margin_call":
+			return "the simulated exchange has no user-data stream"
+		case "liquidation":
+			return "the simulated exchange never liquidates a position"
+		case "key_problem":
+			return "a simulated account has no API key to go bad"
+		}
+		return ""
 	}
-	switch kind {
-	case "liquidation":
-		return "the simulated exchange never liquidates a position"
-	case "key_problem":
-		return "a simulated account has no API key to go bad"
+	// Binance: liquidation from the stream or forceOrders, key_problem from
+	// the key checks, margin_call from the user-data stream only.
+	if kind == "margin_call" && !a.Stream {
+		return "only the user-data stream reports it: set stream: true"
 	}
 	return ""
 }
@@ -115,16 +121,13 @@ func eventRuleWarning(r *Rule, accounts []Account) (Warning, bool) {
 	if r.Scope != "event" {
 		return Warning{}, false
 	}
-	if r.Event == "margin_call" {
-		return r.At.warnf("event", "margin_call is reported only by the exchange's user-data stream, which this release does not have (every account is polled, even with stream: true), so this rule can never fire; margin_ratio and liq_distance_pct rules see a margin call coming while polling: rely on them, and keep this rule for a release with streams or remove it"), true
-	}
 	var dead, live, why []string
 	for i := range accounts {
 		a := &accounts[i]
 		if len(r.Accounts) > 0 && !slices.Contains(r.Accounts, a.Name) {
 			continue
 		}
-		reason := neverReports(r.Event, a.Exchange)
+		reason := neverReports(r.Event, a)
 		if reason == "" {
 			live = append(live, a.Name)
 			continue
@@ -139,6 +142,9 @@ func eventRuleWarning(r *Rule, accounts []Account) (Warning, bool) {
 	}
 	never := fmt.Sprintf("%s is never reported for %s %s (%s)", r.Event, plural(len(dead), "account", "accounts"), listNames(dead), strings.Join(why, "; "))
 	if len(live) == 0 {
+		if r.Event == "margin_call" {
+			return r.At.warnf("event", "%s, so this rule can never fire; only Binance accounts with stream: true report margin_call (margin_ratio and liq_distance_pct rules see one coming while polling): stream the account, or remove the rule", never), true
+		}
 		return r.At.warnf("event", "%s, so this rule can never fire; only Binance accounts (binance-usdm, binance-coinm) report %s: remove the rule, or apply it to a Binance account", never, r.Event), true
 	}
 	fix := "limit it to those with accounts:"

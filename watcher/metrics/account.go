@@ -1,6 +1,7 @@
 package metrics
 
 import (
+	"slices"
 	"time"
 
 	"github.com/marginwatch/marginwatch/exchanges"
@@ -99,4 +100,23 @@ func (a *Account) Drawdown(asset string, now time.Time, window time.Duration) (f
 		return 0, false
 	}
 	return a.history.drawdownAt(pool, a.at, now, window, eq)
+}
+
+// Clone returns a deep copy of a that shares nothing a later ComputeInto
+// into a overwrites: the positions' Raw data is copied too (their Stops and
+// Candles are read-only and stay shared, as are Labels).
+func (a *Account) Clone() *Account {
+	c := *a
+	c.spare, c.table = nil, nil
+	c.Assets = slices.Clone(a.Assets)
+	c.Events = slices.Clone(a.Events)
+	c.Positions = slices.Clone(a.Positions)
+	raw := make([]exchanges.Position, len(a.Positions))
+	for i := range c.Positions {
+		if p := c.Positions[i].Raw; p != nil {
+			raw[i] = *p
+			c.Positions[i].Raw = &raw[i]
+		}
+	}
+	return &c
 }

@@ -48,6 +48,7 @@ type Metrics struct {
 
 	alerts   *alertCollector
 	delivery *deliveryCollector
+	stream   *streamMetrics
 }
 
 // New builds the metrics and registers them, the Go runtime and process
@@ -95,6 +96,7 @@ func New(version string) *Metrics {
 		}, []string{"result"}),
 		alerts:   newAlertCollector(),
 		delivery: newDeliveryCollector(),
+		stream:   newStreamMetrics(),
 	}
 	// Both results exist from the start so rate() and increase() see the
 	// first failure instead of a series appearing out of nowhere.
@@ -109,6 +111,7 @@ func New(version string) *Metrics {
 		m.reloadOK, m.reloadTime, m.reloads,
 		m.alerts, m.delivery,
 	)
+	m.reg.MustRegister(m.stream.collectors()...)
 	return m
 }
 
@@ -147,6 +150,7 @@ func (m *Metrics) ForgetAccount(account string) {
 	m.polls.DeletePartialMatch(l)
 	m.lastSuccess.DeletePartialMatch(l)
 	m.weight.DeletePartialMatch(l)
+	m.stream.forget(labelValue(account))
 }
 
 // SetAlerts replaces the alert counts with those of states: one series per

@@ -1,0 +1,160 @@
+package watcher
+
+import (
+	"context"
+	"sync"
+	"time"
+
+	"github.com/marginwatch/marginwatch/exchanges"
+	"github.com/marginwatch/marginwatch/watcher/metrics"
+	"github.com/marginwatch/marginwatch/watcher/store"
+)
+
+// live is what a streamed account's loop reuses from tick to tick, so that
+// a quiet tick allocates nothing. Written by the account's stream loop
+// under account.mu; acct.Positions[i].Raw point into snap.
+type live struct {
+	snap exchanges.Snapshot
+	acct metrics.Account
+}
+
+// heartbeatEvery bounds how often a streamed account's ticks offer the
+// heartbeat (polls offer it after every cycle).
+const heartbeatEvery = time.Second
+
+// watch runs one account: streamed when its config asks for it and its
+// exchange can, else polled.
+func (w *Watcher) watch(ctx context.Context, a *account) {
+	if s, ok := a.ex.(exchanges.Streamer); ok && a.cfg.Stream {
+		w.stream(ctx, a, s)
+		return
+	}
+	w.poll(ctx, a)
+}
+
+// stream runs a streamed account. The exchange's streams keep a live view
+// of the account, and every change of it is evaluated at once; a full
+// Snapshot seeds the view at the start and reconciles it every
+// reconcile_interval. While the view cannot be trusted (a stream down,
+// reconnecting or lagging) the account is polled every poll_interval, the
+// same Snapshot that reseeds the view, until the streams are back: the
+// switch each way is an info line, never an alert (data-stale speaks if
+// the polls fail too).
+func (w *Watcher) stream(ctx context.Context, a *account, s exchanges.Streamer) {
+	changed := make(chan struct{}, 1)
+	notify := func() {
+		select {
+		case changed <- struct{}{}:
+		default:
+		}
+	}
+	var streams sync.WaitGroup
+	defer streams.Wait()
+	sctx, stop := context.WithCancel(ctx)
+	defer stop()
+	// noStream is closed when the exchange gives up streaming for good.
+	noStream := make(chan struct{})
+	streams.Go(func() {
+		defer close(noStream)
+		if err := s.Stream(sctx, notify); err != nil && sctx.Err() == nil {
+			a.log.Warn("cannot stream this account; polling it every poll_interval instead", "err", err, "poll_interval", a.cfg.PollInterval)
+		}
+	})
+
+	reconcile := a.cfg.ReconcileInterval
+	w.cycle(ctx, a) // seeds the live view
+	notify()
+	nextReconcile := time.NewTimer(reconcile)
+	defer nextReconcile.Stop()
+	poll := time.NewTicker(a.cfg.PollInterval)
+	defer poll.Stop()
+	streaming := false // the last Live was trustworthy
+	var (
+		lastBeat  time.Time
+		lastState = exchanges.StreamStatus{Reason: "never reported"}
+	)
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-changed:
+			tick, ok, committed := w.liveCycle(a, s)
+			if ok != streaming {
+				streaming = ok
+				if ok {
+					a.log.Info("streaming: evaluating every change as it arrives")
+				} else {
+					a.log.Info("stream interrupted; polling every poll_interval until it is back", "reason", s.StreamStatus().Reason, "poll_interval", a.cfg.PollInterval)
+				}
+			}
+			if ok && w.opts.Hooks.Streamed != nil {
+				w.opts.Hooks.Streamed(a.cfg.Name, time.Since(tick))
+			}
+			if committed && time.Since(lastBeat) >= heartbeatEvery {
+				lastBeat = time.Now()
+				w.beat()
+			}
+		case <-nextReconcile.C:
+			w.cycle(ctx, a)
+			nextReconcile.Reset(reconcile)
+			notify() // the reseeded view may be trustworthy again
+		case <-poll.C:
+			w.cycled() // the loop is alive, streamed or not
+			if !streaming {
+				w.cycle(ctx, a)
+				nextReconcile.Reset(reconcile)
+				notify()
+			}
+		case <-noStream:
+			noStream = nil
+			streaming = false
+			poll.Reset(a.cfg.PollInterval)
+		}
+		if ctx.Err() != nil {
+			return
+		}
+		if st := s.StreamStatus(); st != lastState && w.opts.Hooks.StreamState != nil {
+			lastState = st
+			w.opts.Hooks.StreamState(a.cfg.Name, st)
+		}
+	}
+}
+
+// liveCycle evaluates a streamed account's live view. It reports when the
+// newest change in it arrived, whether the view could be trusted (an
+// untrusted one is not evaluated) and whether the outcome is committed.
+func (w *Watcher) liveCycle(a *account, s exchanges.Streamer) (tick time.Time, ok, committed bool) {
+	now := w.now()
+	a.mu.Lock()
+	tick, ok = s.Live(&a.live.snap)
+	if ok {
+		metrics.ComputeInto(&a.live.acct, a.cfg.Name, a.cfg.Exchange, a.cfg.Labels, &a.live.snap, a.hist, now)
+		a.latest = &a.live.acct
+		a.lastSuccess = now
+	}
+	a.mu.Unlock()
+	if !ok {
+		return tick, false, false
+	}
+	a.batch = store.Batch{}
+	if now.Sub(a.savedAt) >= historyEvery {
+		if st, ok := a.persist(true, now); ok {
+			a.batch.Accounts = map[string]store.AccountState{a.cfg.Name: st}
+		}
+	}
+	w.commitMu.Lock()
+	committed = w.judge(&a.live.acct, &a.batch, now, true)
+	w.commitMu.Unlock()
+	w.cycled()
+	return tick, true, committed
+}
+
+// beat offers the heartbeat after a committed fresh evaluation.
+func (w *Watcher) beat() {
+	if w.opts.Hooks.Heartbeat == nil {
+		return
+	}
+	if s, _, _ := w.running(); w.health.heartbeatDue(s.names) {
+		w.opts.Hooks.Heartbeat()
+	}
+}
