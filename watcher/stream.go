@@ -32,43 +32,83 @@ func (w *Watcher) watch(ctx context.Context, a *account) {
 	w.poll(ctx, a)
 }
 
+// streaming is a streamed account's connection to its exchange's streams.
+// It belongs to the account, not to a generation: a reload that keeps the
+// account keeps its streams (reconnecting hundreds of accounts would take
+// minutes at Binance's connection-attempt limit). closeAccounts stops it.
+type streaming struct {
+	mu      sync.Mutex
+	changed chan struct{} // a change waits to be read with Live
+	done    chan struct{} // closed when Stream has returned
+	stop    context.CancelFunc
+}
+
+// startStream starts a's streams unless they run already, and returns the
+// channel that signals changes and the one closed when the streams end.
+func (a *account) startStream(s exchanges.Streamer) (changed, done <-chan struct{}) {
+	st := &a.streams
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	if st.stop == nil {
+		ctx, cancel := context.WithCancel(context.Background())
+		st.changed, st.done, st.stop = make(chan struct{}, 1), make(chan struct{}), cancel
+		ch, dn := st.changed, st.done
+		notify := func() {
+			select {
+			case ch <- struct{}{}:
+			default:
+			}
+		}
+		go func() {
+			defer close(dn)
+			if err := s.Stream(ctx, notify); err != nil && ctx.Err() == nil {
+				a.log.Warn("cannot stream this account; polling it every poll_interval instead", "err", err, "poll_interval", a.cfg.PollInterval)
+			}
+		}()
+	}
+	return st.changed, st.done
+}
+
+// stopStream ends a's streams, if any, and waits for them.
+func (a *account) stopStream() {
+	st := &a.streams
+	st.mu.Lock()
+	stop, done := st.stop, st.done
+	st.mu.Unlock()
+	if stop != nil {
+		stop()
+		<-done
+	}
+}
+
 // stream runs a streamed account. The exchange's streams keep a live view
 // of the account, and every change of it is evaluated at once; a full
-// Snapshot seeds the view at the start and reconciles it every
-// reconcile_interval. While the view cannot be trusted (a stream down,
-// reconnecting or lagging) the account is polled every poll_interval, the
-// same Snapshot that reseeds the view, until the streams are back: the
-// switch each way is an info line, never an alert (data-stale speaks if
-// the polls fail too).
+// Snapshot seeds the view when it is not trustworthy at the start and
+// reconciles it every reconcile_interval. While the view cannot be trusted
+// (a stream down, reconnecting or lagging) the account is polled every
+// poll_interval, the same Snapshot that reseeds the view, until the streams
+// are back: the switch each way is an info line, never an alert
+// (data-stale speaks if the polls fail too).
 func (w *Watcher) stream(ctx context.Context, a *account, s exchanges.Streamer) {
-	changed := make(chan struct{}, 1)
-	notify := func() {
+	changed, done := a.startStream(s)
+	recheck := func() { // after a Snapshot reseeded the view
 		select {
-		case changed <- struct{}{}:
+		case a.streams.changed <- struct{}{}:
 		default:
 		}
 	}
-	var streams sync.WaitGroup
-	defer streams.Wait()
-	sctx, stop := context.WithCancel(ctx)
-	defer stop()
-	// noStream is closed when the exchange gives up streaming for good.
-	noStream := make(chan struct{})
-	streams.Go(func() {
-		defer close(noStream)
-		if err := s.Stream(sctx, notify); err != nil && sctx.Err() == nil {
-			a.log.Warn("cannot stream this account; polling it every poll_interval instead", "err", err, "poll_interval", a.cfg.PollInterval)
-		}
-	})
-
 	reconcile := a.cfg.ReconcileInterval
-	w.cycle(ctx, a) // seeds the live view
-	notify()
+	streaming := false // the last Live was trustworthy
+	if _, ok, _ := w.liveCycle(a, s); ok {
+		streaming = true // a reload: the streams ran on
+	} else {
+		w.cycle(ctx, a) // seeds the live view
+		recheck()
+	}
 	nextReconcile := time.NewTimer(reconcile)
 	defer nextReconcile.Stop()
 	poll := time.NewTicker(a.cfg.PollInterval)
 	defer poll.Stop()
-	streaming := false // the last Live was trustworthy
 	var (
 		lastBeat  time.Time
 		lastState = exchanges.StreamStatus{Reason: "never reported"}
@@ -97,18 +137,16 @@ func (w *Watcher) stream(ctx context.Context, a *account, s exchanges.Streamer) 
 		case <-nextReconcile.C:
 			w.cycle(ctx, a)
 			nextReconcile.Reset(reconcile)
-			notify() // the reseeded view may be trustworthy again
+			recheck()
 		case <-poll.C:
 			w.cycled() // the loop is alive, streamed or not
 			if !streaming {
 				w.cycle(ctx, a)
 				nextReconcile.Reset(reconcile)
-				notify()
+				recheck()
 			}
-		case <-noStream:
-			noStream = nil
-			streaming = false
-			poll.Reset(a.cfg.PollInterval)
+		case <-done:
+			done, streaming = nil, false // polled from now on
 		}
 		if ctx.Err() != nil {
 			return

@@ -3,6 +3,7 @@ package watcher
 import (
 	"context"
 	"log/slog"
+	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -23,6 +24,7 @@ type streamed struct {
 	up        bool
 	seeded    bool
 	snapshots int
+	streams   int // Stream calls
 	permanent error // Stream returns it at once
 }
 
@@ -44,6 +46,7 @@ func (s *streamed) Stream(ctx context.Context, changed func()) error {
 		return s.permanent
 	}
 	s.changed = changed
+	s.streams++
 	s.smu.Unlock()
 	<-ctx.Done()
 	return nil
@@ -249,4 +252,37 @@ func TestLiveCycleAllocatesNothing(t *testing.T) {
 	if allocs != 0 {
 		t.Errorf("a quiet streamed change made %v allocations, want 0", allocs)
 	}
+}
+
+// TestStreamsSurviveReload: a reload that keeps a streamed account keeps
+// its streams running and its live view seeded: no reconnection, no REST
+// re-seed, and changes keep being evaluated at once.
+func TestStreamsSurviveReload(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		ex := &streamed{scripted: scripted{liq: 50000}, up: true}
+		path := writeConfig(t, streamConfig)
+		out := &lockedBuffer{}
+		w, _ := loadWatcher(t, path, nil, Options{Stdout: out, NewExchange: scriptedExchange(ex)})
+		stop := runWatcher(t, w)
+		defer stop()
+		time.Sleep(time.Second)
+		synctest.Wait()
+		edited := strings.Replace(streamConfig, "hysteresis: 2", "hysteresis: 3", 1)
+		if err := os.WriteFile(path, []byte(edited), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		w.RequestReload()
+		time.Sleep(2 * time.Second)
+		synctest.Wait()
+		ex.push(95000)
+		synctest.Wait()
+		if n := out.lines("CRITICAL", "firing", "liquidation-near"); n != 1 {
+			t.Fatalf("critical alert printed %d times right after a streamed change past the reload, want 1:\n%s", n, out)
+		}
+		ex.smu.Lock()
+		defer ex.smu.Unlock()
+		if ex.streams != 1 || ex.snapshots != 1 {
+			t.Errorf("across a reload: %d Stream calls and %d REST snapshots, want 1 and 1 (no reconnection, no re-seed)", ex.streams, ex.snapshots)
+		}
+	})
 }

@@ -141,8 +141,9 @@ type account struct {
 	latest *metrics.Account
 	// live and batch are a streamed account's per-tick buffers (stream.go),
 	// used by its stream loop only.
-	live  live
-	batch store.Batch
+	live    live
+	batch   store.Batch
+	streams streaming
 	// pollErr is the last poll's error when it was permanent (a rejected
 	// key), for /healthz.
 	pollErr error
@@ -291,6 +292,7 @@ func sameAccount(a, b config.Account) bool {
 
 func closeAccounts(log *slog.Logger, accts []*account) {
 	for _, a := range accts {
+		a.stopStream()
 		if err := a.ex.Close(); err != nil {
 			log.Warn("close exchange", "account", a.cfg.Name, "err", err)
 		}
