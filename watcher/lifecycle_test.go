@@ -46,7 +46,7 @@ func nearLiquidation(symbols ...string) *exchanges.Snapshot {
 
 // writeConfig writes text as config.yaml in a fresh folder (so that a
 // reload reads it) and returns its path.
-func writeConfig(t *testing.T, text string) string {
+func writeConfig(t testing.TB, text string) string {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "config.yaml")
 	if err := os.WriteFile(path, []byte(text), 0o600); err != nil {
@@ -57,7 +57,7 @@ func writeConfig(t *testing.T, text string) string {
 
 // loadWatcher builds a watcher from the config file at path on st (the
 // config's own store when st is nil).
-func loadWatcher(t *testing.T, path string, st *store.Store, opts Options) (*Watcher, *store.Store) {
+func loadWatcher(t testing.TB, path string, st *store.Store, opts Options) (*Watcher, *store.Store) {
 	t.Helper()
 	cfg, err := config.Load(path)
 	if err != nil {

@@ -101,7 +101,7 @@ func (b *lockedBuffer) String() string {
 
 // newTestWatcher builds a watcher from config text (written to a fresh
 // folder, so a reload can read it) on its own fresh state store.
-func newTestWatcher(t *testing.T, text string, opts Options) (*Watcher, *store.Store) {
+func newTestWatcher(t testing.TB, text string, opts Options) (*Watcher, *store.Store) {
 	t.Helper()
 	return loadWatcher(t, writeConfig(t, text), nil, opts)
 }
