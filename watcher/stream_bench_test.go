@@ -57,9 +57,9 @@ func (t *tickAccount) Live(snap *exchanges.Snapshot) (time.Time, bool) {
 }
 
 func (t *tickAccount) Snapshot(context.Context) (*exchanges.Snapshot, error) { return &t.view, nil }
-func (t *tickAccount) Close() error                                         { return nil }
-func (t *tickAccount) Stream(ctx context.Context, _ func()) error           { <-ctx.Done(); return nil }
-func (t *tickAccount) StreamStatus() exchanges.StreamStatus                 { return exchanges.StreamStatus{Up: true} }
+func (t *tickAccount) Close() error                                          { return nil }
+func (t *tickAccount) Stream(ctx context.Context, _ func()) error            { <-ctx.Done(); return nil }
+func (t *tickAccount) StreamStatus() exchanges.StreamStatus                  { return exchanges.StreamStatus{Up: true} }
 
 // BenchmarkTick is the per-tick cost of real-time mode: 100 streamed
 // accounts of 10 positions each under the shipped rules.example.yaml; one

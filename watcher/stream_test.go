@@ -24,7 +24,7 @@ type streamed struct {
 	up        bool
 	seeded    bool
 	snapshots int
-	streams   int // Stream calls
+	streams   int   // Stream calls
 	permanent error // Stream returns it at once
 }
 
