@@ -113,33 +113,44 @@ func (w *Watcher) stream(ctx context.Context, a *account, s exchanges.Streamer) 
 		lastBeat  time.Time
 		lastState = exchanges.StreamStatus{Reason: "never reported"}
 	)
+	// evalLive evaluates the live view and notes when it stops or starts
+	// being trustworthy; change says a change arrived (else the view's
+	// freshness is refreshed), whose latency is reported.
+	evalLive := func(change bool) {
+		tick, ok, committed := w.liveCycle(a, s)
+		if ok != streaming {
+			streaming = ok
+			if ok {
+				a.log.Info("streaming: evaluating every change as it arrives")
+			} else {
+				a.log.Info("stream interrupted; polling every poll_interval until it is back", "reason", s.StreamStatus().Reason, "poll_interval", a.cfg.PollInterval)
+			}
+		}
+		if change && ok && w.opts.Hooks.Streamed != nil {
+			w.opts.Hooks.Streamed(a.cfg.Name, time.Since(tick))
+		}
+		if committed && time.Since(lastBeat) >= heartbeatEvery {
+			lastBeat = time.Now()
+			w.beat()
+		}
+	}
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-changed:
-			tick, ok, committed := w.liveCycle(a, s)
-			if ok != streaming {
-				streaming = ok
-				if ok {
-					a.log.Info("streaming: evaluating every change as it arrives")
-				} else {
-					a.log.Info("stream interrupted; polling every poll_interval until it is back", "reason", s.StreamStatus().Reason, "poll_interval", a.cfg.PollInterval)
-				}
-			}
-			if ok && w.opts.Hooks.Streamed != nil {
-				w.opts.Hooks.Streamed(a.cfg.Name, time.Since(tick))
-			}
-			if committed && time.Since(lastBeat) >= heartbeatEvery {
-				lastBeat = time.Now()
-				w.beat()
-			}
+			evalLive(true)
 		case <-nextReconcile.C:
 			w.cycle(ctx, a)
 			nextReconcile.Reset(reconcile)
 			recheck()
 		case <-poll.C:
 			w.cycled() // the loop is alive, streamed or not
+			if streaming {
+				// A quiet account (no position, no update) sends nothing:
+				// the streams being up is what keeps its data fresh.
+				evalLive(false)
+			}
 			if !streaming {
 				w.cycle(ctx, a)
 				nextReconcile.Reset(reconcile)

@@ -286,3 +286,26 @@ func TestStreamsSurviveReload(t *testing.T) {
 		}
 	})
 }
+
+// TestQuietStreamStaysFresh: a streamed account with nothing to report
+// (no tick, no update) is not blind while its streams are up.
+func TestQuietStreamStaysFresh(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		ex := &streamed{scripted: scripted{liq: 50000}, up: true}
+		out := &lockedBuffer{}
+		w, _ := newTestWatcher(t, streamConfig, Options{Stdout: out, NewExchange: scriptedExchange(ex)})
+		stop := runWatcher(t, w)
+		defer stop()
+		time.Sleep(55 * time.Second) // stale_after 30s, reconcile_interval 1m
+		synctest.Wait()
+		if strings.Contains(out.String(), "data-stale") {
+			t.Errorf("a quiet but healthy stream raised data-stale:\n%s", out)
+		}
+		if ok, detail := w.Health(); !ok {
+			t.Errorf("Health of a quiet healthy stream = %q", detail)
+		}
+		if n := ex.polls(); n != 1 {
+			t.Errorf("%d REST snapshots, want 1", n)
+		}
+	})
+}
