@@ -289,7 +289,7 @@ func place(demands []Demand, idx []int, out []Schedule, allowed int, offset time
 		if k > 0 {
 			lb = prev + every/n
 		}
-			// Candidates: lb, then the start of each following minute.
+		// Candidates: lb, then the start of each following minute.
 		best, bestOver := lb, -1
 		for t := lb; t <= lb+searchFor; {
 			extend(t + 2*every + 2*time.Minute)
