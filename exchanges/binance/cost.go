@@ -137,3 +137,16 @@ func countSymbols(ps []exchanges.Position) int {
 	}
 	return n
 }
+
+// HostWeight is the request weight Binance last reported as used on this
+// account's futures host this minute (-1 before any report), for /metrics.
+func (e *Exchange) HostWeight() (host string, used int) {
+	host = hostOf(e.base)
+	l := limitFor(host)
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.usedAt.IsZero() {
+		return host, -1
+	}
+	return host, l.used
+}

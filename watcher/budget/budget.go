@@ -313,3 +313,16 @@ func place(demands []Demand, idx []int, out []Schedule, allowed int, offset time
 		ps = append(ps, placed{next: u, every: every, poll: d.Cost.Poll})
 	}
 }
+
+// String is the summary in one line, for `marginwatch check`.
+func (s Summary) String() string {
+	line := fmt.Sprintf("budget %s: %d accounts ask for %s weight/min of the %s allowed (80%% of %s)",
+		s.Budget, s.Accounts, thousands(int(math.Round(s.Asked))), thousands(s.Allowed), thousands(s.Limit))
+	if s.Stretch > 1 {
+		line += fmt.Sprintf("; stretched %.2f×: %s weight/min at every %s instead of %s", s.Stretch, thousands(int(math.Round(s.Planned))), s.Effective, s.Configured)
+	}
+	if s.StartUp > 0 {
+		line += fmt.Sprintf("; first polls %s weight over %s", thousands(s.StartUpWeight), s.StartUp.Round(time.Second))
+	}
+	return line
+}
