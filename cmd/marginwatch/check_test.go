@@ -3,9 +3,9 @@ package main
 import (
 	"fmt"
 	"log/slog"
-	"regexp"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 

@@ -65,6 +65,10 @@ func weightOf(path string, q url.Values) int {
 	}
 }
 
+// ungated turns the gate off, as before it existed: only for the test
+// that shows what happens then.
+var ungated bool
+
 // minuteOf is Binance's weight window of t: the clock minute.
 func minuteOf(t time.Time) int64 { return t.Unix() / 60 }
 
@@ -91,7 +95,7 @@ func (t *transport) reserve(ctx context.Context, host string, l *hostLimit, w in
 			return 0, err
 		}
 		l.roll(m)
-		if l.reserved+w <= hotWeight || l.reserved == 0 {
+		if l.reserved+w <= hotWeight || l.reserved == 0 || ungated {
 			l.reserved += w
 			l.inflight += w
 			l.mu.Unlock()
