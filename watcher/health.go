@@ -88,7 +88,7 @@ func (w *Watcher) Alive() bool {
 	w.mu.Lock()
 	var longest time.Duration
 	for _, a := range w.cur.accounts {
-		longest = max(longest, a.cfg.PollInterval)
+		longest = max(longest, a.interval())
 	}
 	w.mu.Unlock()
 	since := time.Since(w.base) - time.Duration(w.lastCycle.Load())

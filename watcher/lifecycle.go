@@ -210,12 +210,18 @@ func (w *Watcher) prepare(ctx context.Context) (*setup, []*account, error) {
 // rules are closed and dropped. Each notifier keeps its failure run
 // (notifier-failing).
 func (w *Watcher) swap(next *setup, created []*account) {
+	fresh := map[*account]bool{}
+	for _, a := range created {
+		fresh[a] = true
+	}
 	w.commitMu.Lock()
 	w.commitHeld()
 	w.mu.Lock()
 	for i, a := range next.accounts {
 		a.cfg = next.cfg.Accounts[i] // a reused account's config moved in the file
 	}
+	plan := planAccounts(next, fresh, w.now())
+	applyPlan(next, plan, fresh)
 	var gone []*account
 	for _, a := range w.cur.accounts {
 		if next.account(a.cfg.Name) != a {
@@ -233,6 +239,7 @@ func (w *Watcher) swap(next *setup, created []*account) {
 	w.closeRemovedNotifiers()
 	w.commitMu.Unlock()
 	closeAccounts(w.log, gone)
+	w.logPlan(plan)
 	w.log.Info("configuration reloaded", "accounts", len(next.accounts), "new_accounts", len(created),
 		"rules", len(next.rules), "notifiers", len(next.names))
 }

@@ -11,9 +11,19 @@ import (
 	"github.com/marginwatch/marginwatch/watcher/store"
 )
 
-// poll runs one account's poll loop.
+// poll runs one account's poll loop: the first poll after a.startAfter,
+// then every a.every (the budget plan's; see schedule.go).
 func (w *Watcher) poll(ctx context.Context, a *account) {
-	t := time.NewTicker(a.cfg.PollInterval)
+	if a.startAfter > 0 {
+		t := time.NewTimer(a.startAfter)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return
+		case <-t.C:
+		}
+	}
+	t := time.NewTicker(a.interval())
 	defer t.Stop()
 	for {
 		w.cycle(ctx, a)
@@ -31,7 +41,7 @@ func (w *Watcher) poll(ctx context.Context, a *account) {
 // cycle polls one account once and evaluates it.
 func (w *Watcher) cycle(ctx context.Context, a *account) {
 	begin := time.Now()
-	pctx, cancel := context.WithTimeout(ctx, a.cfg.PollInterval)
+	pctx, cancel := context.WithTimeout(ctx, a.interval())
 	snap, err := a.ex.Snapshot(pctx)
 	cancel()
 	if err != nil && ctx.Err() != nil {
@@ -46,6 +56,11 @@ func (w *Watcher) cycle(ctx context.Context, a *account) {
 			weight = wr.UsedWeight()
 		}
 		w.opts.Hooks.Polled(a.cfg.Name, time.Since(begin), err == nil, now, weight)
+	}
+	if hw, ok := a.ex.(interface{ HostWeight() (string, int) }); ok && w.opts.Hooks.Weight != nil {
+		if host, used := hw.HostWeight(); used >= 0 {
+			w.opts.Hooks.Weight(host, used)
+		}
 	}
 	a.setPollErr(err)
 	var acct *metrics.Account

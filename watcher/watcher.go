@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/marginwatch/marginwatch/exchanges"
+	"github.com/marginwatch/marginwatch/watcher/budget"
 	"github.com/marginwatch/marginwatch/watcher/config"
 	"github.com/marginwatch/marginwatch/watcher/delivery"
 	"github.com/marginwatch/marginwatch/watcher/metrics"
@@ -48,6 +49,12 @@ type Hooks struct {
 	Polled func(account string, took time.Duration, ok bool, at time.Time, weight int)
 	// Evaluated is called with every alert state after each evaluation.
 	Evaluated func(states []rules.State)
+	// Planned is called with the request-budget plan at start and after
+	// every reload (watcher/budget).
+	Planned func(p budget.Plan)
+	// Weight is called after a poll with the request weight the exchange
+	// reported as used on host this minute, for adapters that report it.
+	Weight func(host string, used int)
 	// Heartbeat is called after a poll cycle that brought fresh data and
 	// whose state was committed, while at least one notifier delivers: a
 	// dead man's switch fed from it goes quiet on a wedged loop, a full
@@ -108,6 +115,9 @@ type Watcher struct {
 	disp   *delivery.Dispatcher
 
 	health health
+
+	// stretched is the last plan's stretched-budget messages, logged once.
+	stretched []string
 }
 
 // setup is everything built from one configuration; a reload builds a new
@@ -118,6 +128,7 @@ type setup struct {
 	accounts []*account
 	targets  []delivery.Target
 	names    []string // every notifier, config order
+	plan     budget.Plan
 }
 
 type account struct {
@@ -132,6 +143,12 @@ type account struct {
 	// (zero: not since the start). Only the account's poller uses them.
 	saved   store.AccountState
 	savedAt time.Time
+	// every is the effective interval of the account's Snapshots (polls,
+	// or reconciliations when it streams) and startAfter the wait before
+	// the first, as the budget plan set them; pollEvery is poll_interval
+	// stretched as every was, for polling while a stream is down. Set
+	// before the account's goroutines start (New, swap under w.mu).
+	every, startAfter, pollEvery time.Duration
 
 	mu          sync.Mutex
 	lastSuccess time.Time
@@ -190,6 +207,12 @@ func New(cfg *config.Config, compiled []*rules.Rule, st *store.Store, opts Optio
 	if err != nil {
 		return nil, err
 	}
+	fresh := map[*account]bool{}
+	for _, a := range s.accounts {
+		fresh[a] = true
+	}
+	applyPlan(s, planAccounts(s, fresh, w.now()), fresh)
+	w.logPlan(s.plan)
 	w.commitMu.Lock()
 	defer w.commitMu.Unlock()
 	w.mu.Lock()

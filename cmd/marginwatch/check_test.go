@@ -1,9 +1,11 @@
 package main
 
 import (
+	"fmt"
 	"log/slog"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -127,6 +129,7 @@ rules:
 ` + path + `:8:3: warning: notifiers: console only: under systemd nobody sees it (its lines go to the journal); add a telegram, slack, email or webhook notifier
 ` + path + `:9:14: warning: rule_files[0]: "rule.d/*.yaml" matches no file (looked for ` + filepath.Join(dir, "rule.d/*.yaml") + `): no rules are read from it; fix the pattern or remove it
 ` + path + `: ok: 1 accounts, 1 notifiers, 3 rules (1 built in), 1 files read, 3 warnings
+budget binance-usdm fapi.binance.com: 1 accounts ask for 60 weight/min of the 1,920 allowed (80% of 2,400)
 `
 	if out != want {
 		t.Errorf("stdout:\n%s\nwant:\n%s", out, want)
@@ -213,5 +216,49 @@ func TestRunWarnsConsoleOnlyUnderSystemd(t *testing.T) {
 	t.Setenv("INVOCATION_ID", "0123456789abcdef")
 	if !underSystemd() {
 		t.Error("not underSystemd with INVOCATION_ID set")
+	}
+}
+
+// TestCheckBudget: check prints the request budget of the configured
+// accounts, estimated without the network, and says when the intervals
+// must be stretched to fit 80% of it.
+func TestCheckBudget(t *testing.T) {
+	for _, c := range []struct {
+		name    string
+		n       int
+		account string
+		want    string
+	}{
+		{"fits", 20, "exchange: binance-usdm", `budget binance-usdm fapi.binance.com: 20 accounts ask for 1,200 weight/min of the 1,920 allowed (80% of 2,400); first polls 1,120 weight over 14s
+`},
+		{"60 polled", 60, "exchange: binance-usdm", `budget binance-usdm fapi.binance.com: 60 accounts ask for 3,600 weight/min of the 1,920 allowed (80% of 2,400); stretched 1.93×: 1,800 weight/min at every 30s instead of 15s; first polls 3,360 weight over 4m??s
+warning: 60 binance-usdm fapi.binance.com accounts ask for 3,600 weight/min, 1.9× the 1,864 one IP may use (80% of 2,400, less 56 kept free for a first poll): polling every 30s instead of 15s; use stream: true, or fewer accounts per IP
+`},
+		{"coin-m streamed", 60, "exchange: binance-coinm, stream: true", `budget binance-coinm dapi.binance.com: 60 accounts ask for 396 weight/min of the 1,920 allowed (80% of 2,400); first polls 2,820 weight over 4m??s
+`},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			var b strings.Builder
+			b.WriteString("accounts:\n")
+			for i := range c.n {
+				fmt.Fprintf(&b, "  - {name: a%02d, %s, api_key: k, api_secret: s}\n", i, c.account)
+			}
+			b.WriteString("listen: 127.0.0.1:9464\nnotifiers: [{name: hook, type: webhook, url: 'https://example.com/hook'}]\n")
+			path := filepath.Join(t.TempDir(), "c.yaml")
+			if err := os.WriteFile(path, []byte(b.String()), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			code, out, errOut := runCLI("check", "-config", path)
+			if code != exitOK || errOut != "" {
+				t.Fatalf("exit %d, stderr %q", code, errOut)
+			}
+			_, got, _ := strings.Cut(out, "files read\n")
+			// The start-up's seconds depend on when in the minute check runs.
+			re := regexp.MustCompile(`over (\d+m)\d+s`)
+			got = re.ReplaceAllString(got, "over ${1}??s")
+			if got != c.want {
+				t.Errorf("stdout after the result:\n%s\nwant:\n%s\n(all of it:\n%s)", got, c.want, out)
+			}
+		})
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"os"
 	"runtime"
 	"runtime/debug"
+	"time"
 
 	"golang.org/x/term"
 
@@ -167,6 +168,15 @@ func cmdCheck(args []string, stdout, stderr io.Writer) int {
 		p, len(cfg.Accounts), len(cfg.Notifiers), len(cfg.Rules)+builtIn, builtIn, len(cfg.Files), warned)
 	if len(cfg.Accounts) == 0 {
 		fmt.Fprintln(stdout, "note: no accounts: this file is fine as a rule file, but `run` needs at least one account")
+	}
+	// The request budgets, from each account's estimated cost (3 symbols
+	// held): what `run` will plan before it knows the positions.
+	plan := watcher.PlanConfig(cfg, time.Now())
+	for _, b := range plan.Budgets {
+		fmt.Fprintln(stdout, b)
+		if b.Message != "" {
+			fmt.Fprintln(stdout, "warning:", b.Message)
+		}
 	}
 	return exitOK
 }

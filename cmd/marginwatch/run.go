@@ -84,6 +84,8 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 					tm.SetExchangeWeight(account, weight)
 				}
 			},
+			Planned:     tm.SetPlan,
+			Weight:      tm.SetHostWeight,
 			Evaluated:   tm.SetAlerts,
 			Streamed:    tm.Streamed,
 			StreamState: tm.SetStreamState,

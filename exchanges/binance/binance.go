@@ -12,6 +12,7 @@ import (
 	"net/url"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	gobinance "github.com/adshao/go-binance/v2"
@@ -29,8 +30,9 @@ const (
 	COINM = "binance-coinm"
 )
 
-// requestTimeout bounds one HTTP request when the caller's context has no
-// earlier deadline: a hung connection must not hold a poll forever.
+// requestTimeout bounds one HTTP request, from when the weight gate lets
+// it through, when the caller's context has no earlier deadline: a hung
+// connection must not hold a poll forever.
 const requestTimeout = 10 * time.Second
 
 // ErrClosed is returned by Snapshot and CheckKey after Close.
@@ -69,6 +71,10 @@ type Exchange struct {
 	base         string   // futures REST base URL
 	spotBase     string   // for the key-permission check; "" skips it (testnet)
 	permEvery    time.Duration
+	every        time.Duration // how often the daemon takes a Snapshot, for Cost
+	// heldSymbols is the number of symbols the last Snapshot held, for
+	// Cost; -1 before the first.
+	heldSymbols atomic.Int32
 
 	fc *futures.Client  // USDM
 	dc *delivery.Client // COINM
@@ -132,7 +138,9 @@ func New(cfg config.Account, opts Options) (*Exchange, error) {
 		key:          cfg.APIKey.Reveal(),
 		secret:       cfg.APISecret.Reveal(),
 		permEvery:    cfg.PermissionCheckInterval,
+		every:        snapshotEvery(cfg),
 	}
+	e.heldSymbols.Store(-1)
 	if e.permEvery <= 0 {
 		e.permEvery = config.DefaultPermissionCheckInterval
 	}
@@ -156,7 +164,7 @@ func New(cfg config.Account, opts Options) (*Exchange, error) {
 	if opts.HTTPClient != nil && opts.HTTPClient.Transport != nil {
 		base = opts.HTTPClient.Transport
 	}
-	e.tr = &transport{base: base, now: e.now}
+	e.tr = &transport{base: base, now: e.now, log: e.log}
 	e.httpc = &http.Client{Transport: e.tr}
 
 	endpoint := strings.TrimRight(cfg.Endpoint, "/")
@@ -248,6 +256,7 @@ func (e *Exchange) Snapshot(ctx context.Context) (*exchanges.Snapshot, error) {
 	if err != nil {
 		return nil, fmt.Errorf("account %s: %w", e.name, err)
 	}
+	e.heldSymbols.Store(int32(countSymbols(snap.Positions)))
 	e.evMu.Lock()
 	e.keyBad, e.keyErr = false, nil
 	snap.Events = append(e.pending, snap.Events...)
@@ -338,10 +347,11 @@ func (e *Exchange) keyProblem(ke *KeyError) {
 // is also queued as an event.
 func (e *Exchange) do(ctx context.Context, op string, f func(ctx context.Context) error) error {
 	for attempt := 0; ; attempt++ {
-		rctx, cancel := context.WithTimeout(ctx, requestTimeout)
-		rctx, ci := withCallInfo(rctx)
+		// requestTimeout is applied by the transport once the gate lets
+		// the request through: a wait for the next minute is bounded by
+		// ctx alone.
+		rctx, ci := withCallInfo(ctx)
 		err := f(rctx)
-		cancel()
 		if err == nil {
 			return nil
 		}
@@ -364,13 +374,11 @@ func (e *Exchange) do(ctx context.Context, op string, f func(ctx context.Context
 // syncTime measures the offset between our clock and Binance's, which every
 // signed request subtracts from its timestamp.
 func (e *Exchange) syncTime(ctx context.Context) error {
-	rctx, cancel := context.WithTimeout(ctx, requestTimeout)
-	defer cancel()
 	var err error
 	if e.fc != nil {
-		_, err = e.fc.NewSetServerTimeService().Do(rctx)
+		_, err = e.fc.NewSetServerTimeService().Do(ctx)
 	} else {
-		_, err = e.dc.NewSetServerTimeService().Do(rctx)
+		_, err = e.dc.NewSetServerTimeService().Do(ctx)
 	}
 	if err != nil {
 		return e.classify("GET time", 0, err)

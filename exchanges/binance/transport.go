@@ -3,6 +3,8 @@ package binance
 import (
 	"context"
 	"fmt"
+	"io"
+	"log/slog"
 	"net/http"
 	"strconv"
 	"sync"
@@ -14,9 +16,15 @@ import (
 // futures APIs (exchangeInfo rateLimits: 2,400 per MINUTE).
 const weightLimit = 2400
 
-// hotWeight is 80% of the budget: above it the adapter stops refreshing
-// anything it can serve from its caches until the minute window rolls over.
+// hotWeight is 80% of the budget: the gate (governor.go) holds requests
+// that would cross it until the next minute.
 const hotWeight = weightLimit * 8 / 10
+
+// cacheWeight is 75% of the budget: above it the adapter stops refreshing
+// anything it can serve from its caches until the minute window rolls
+// over, so that the reads a poll cannot do without still fit under
+// hotWeight.
+const cacheWeight = weightLimit * 3 / 4
 
 // Default waits when Binance sends 429 or 418 without a usable Retry-After.
 const (
@@ -50,6 +58,14 @@ type hostLimit struct {
 	banStatus   int
 	used        int       // last X-MBX-USED-WEIGHT-1M
 	usedAt      time.Time // when it was read
+
+	// The gate (governor.go): the clock minute counted, the weight counted
+	// in it (reserved, raised to Binance's report plus what is in flight),
+	// the weight sent and not yet answered, and the minute a hold was last
+	// logged.
+	minute             int64
+	reserved, inflight int
+	heldAt             int64
 }
 
 var (
@@ -85,41 +101,49 @@ func withCallInfo(ctx context.Context) (context.Context, *callInfo) {
 }
 
 // transport is the http.RoundTripper under every go-binance client of an
-// Exchange: it enforces bans and records weight, because go-binance's
-// services drop the response headers.
+// Exchange: it enforces bans and the weight gate (governor.go) and records
+// weight, because go-binance's services drop the response headers.
 type transport struct {
 	base http.RoundTripper
 	now  func() time.Time
+	log  *slog.Logger // the gate's holds; nil: not logged
 	// weight is the last X-MBX-USED-WEIGHT-1M seen on any host.
 	weight atomic.Int64
 }
 
 func (t *transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	l := limitFor(req.URL.Host)
-	now := t.now()
-	l.mu.Lock()
-	until, status := l.bannedUntil, l.banStatus
-	l.mu.Unlock()
-	if now.Before(until) {
+	w := weightOf(req.URL.Path, req.URL.Query())
+	m, err := t.reserve(req.Context(), req.URL.Host, l, w)
+	if err != nil {
 		if req.Body != nil {
 			req.Body.Close()
 		}
-		return nil, &RateLimitError{Host: req.URL.Host, Status: status, Until: until}
-	}
-
-	resp, err := t.base.RoundTrip(req)
-	if err != nil {
 		return nil, err
 	}
+
+	ctx, cancel := context.WithTimeout(req.Context(), requestTimeout)
+	resp, err := t.base.RoundTrip(req.WithContext(ctx))
+	if err != nil {
+		cancel()
+		l.settle(m, w, -1, t.now())
+		return nil, err
+	}
+	resp.Body = &cancelBody{ReadCloser: resp.Body, cancel: cancel}
 	if ci, ok := req.Context().Value(callInfoKey{}).(*callInfo); ok {
 		ci.status = resp.StatusCode
 	}
-	now = t.now()
+	now := t.now()
+	used, err := strconv.Atoi(resp.Header.Get("X-Mbx-Used-Weight-1m"))
+	if err != nil || used < 0 {
+		used = -1
+	}
+	l.settle(m, w, used, now)
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if w, err := strconv.Atoi(resp.Header.Get("X-Mbx-Used-Weight-1m")); err == nil && w >= 0 {
-		l.used, l.usedAt = w, now
-		t.weight.Store(int64(w))
+	if used >= 0 {
+		l.used, l.usedAt = used, now
+		t.weight.Store(int64(used))
 	}
 	if resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode == http.StatusTeapot {
 		wait := retryAfter(resp.Header.Get("Retry-After"), now)
@@ -136,15 +160,28 @@ func (t *transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	return resp, nil
 }
 
-// hot reports whether host has used more than 80% of this minute's weight.
-// Binance's weight window is the clock minute, so a reading from an earlier
-// minute says nothing about this one.
+// cancelBody ends a request's timeout once its body is closed.
+type cancelBody struct {
+	io.ReadCloser
+	cancel context.CancelFunc
+}
+
+func (b *cancelBody) Close() error {
+	err := b.ReadCloser.Close()
+	b.cancel()
+	return err
+}
+
+// hot reports whether host has used 75% of this minute's weight (what
+// Binance reported or what the gate counted). Binance's weight window is
+// the clock minute, so a count from an earlier minute says nothing about
+// this one.
 func (t *transport) hot(host string) bool {
 	l := limitFor(host)
 	now := t.now()
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	return l.used >= hotWeight && now.Truncate(time.Minute).Equal(l.usedAt.Truncate(time.Minute))
+	return l.usage(now) >= cacheWeight
 }
 
 // retryAfter parses a Retry-After header: delay seconds or an HTTP date.

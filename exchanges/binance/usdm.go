@@ -129,7 +129,7 @@ func (e *Exchange) snapshotUSDM(ctx context.Context) (*exchanges.Snapshot, error
 	}
 	hot := e.tr.hot(hostOf(e.base))
 	if hot {
-		e.log.Warn("above 80% of Binance's request weight this minute; serving funding intervals, leverage brackets, candles and income from cache", "used_weight", e.UsedWeight())
+		e.log.Warn("above 75% of Binance's request weight this minute; serving funding intervals, leverage brackets, candles and income from cache", "used_weight", e.UsedWeight())
 	}
 	if len(symbols) > 0 {
 		if err := e.refreshFunding(ctx, now, hot); err != nil {

@@ -12,6 +12,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
+	"github.com/marginwatch/marginwatch/watcher/budget"
 	"github.com/marginwatch/marginwatch/watcher/delivery"
 	"github.com/marginwatch/marginwatch/watcher/rules"
 )
@@ -41,6 +42,11 @@ type Metrics struct {
 	polls        *prometheus.CounterVec
 	lastSuccess  *prometheus.GaugeVec
 	weight       *prometheus.GaugeVec
+
+	budgetWeight *prometheus.GaugeVec
+	budgetLimit  *prometheus.GaugeVec
+	pollEvery    *prometheus.GaugeVec
+	hostWeight   *prometheus.GaugeVec
 
 	reloadOK   prometheus.Gauge
 	reloadTime prometheus.Gauge
@@ -79,6 +85,26 @@ func New(version string) *Metrics {
 			Name:      "exchange_weight_used",
 			Help:      "Request weight the exchange reported as used in its current rate-limit window (Binance X-MBX-USED-WEIGHT-1M), per account. Near the exchange's limit, polls start failing with HTTP 429/418.",
 		}, []string{"account"}),
+		budgetWeight: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Namespace: namespace,
+			Name:      "budget_weight_per_minute",
+			Help:      "Request weight a minute the poll plan spends from a shared budget (venue and host), at the effective intervals. Planned to stay under 80% of marginwatch_budget_limit_per_minute.",
+		}, []string{"budget"}),
+		budgetLimit: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Namespace: namespace,
+			Name:      "budget_limit_per_minute",
+			Help:      "The venue's request weight limit a minute for a shared budget (Binance: 2,400 per IP).",
+		}, []string{"budget"}),
+		pollEvery: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Namespace: namespace,
+			Name:      "poll_interval_seconds",
+			Help:      "Effective interval of an account's snapshots (polls, or reconciliations when streaming): the configured one, stretched when its budget is oversubscribed.",
+		}, []string{"account"}),
+		hostWeight: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Namespace: namespace,
+			Name:      "exchange_used_weight",
+			Help:      "Request weight the exchange last reported as used this minute on a host by this IP (Binance X-MBX-USED-WEIGHT-1M). The adapters hold requests above 80% of the limit.",
+		}, []string{"host"}),
 		reloadOK: prometheus.NewGauge(prometheus.GaugeOpts{
 			Namespace: namespace,
 			Name:      "config_last_reload_successful",
@@ -108,6 +134,7 @@ func New(version string) *Metrics {
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		buildInfo(version),
 		m.pollDuration, m.polls, m.lastSuccess, m.weight,
+		m.budgetWeight, m.budgetLimit, m.pollEvery, m.hostWeight,
 		m.reloadOK, m.reloadTime, m.reloads,
 		m.alerts, m.delivery,
 	)
@@ -141,6 +168,27 @@ func (m *Metrics) SetExchangeWeight(account string, used int) {
 	m.weight.WithLabelValues(labelValue(account)).Set(float64(used))
 }
 
+// SetPlan replaces the budget and interval series with those of p: a
+// reload that drops an account or a budget drops its series.
+func (m *Metrics) SetPlan(p budget.Plan) {
+	m.budgetWeight.Reset()
+	m.budgetLimit.Reset()
+	m.pollEvery.Reset()
+	for _, b := range p.Budgets {
+		m.budgetWeight.WithLabelValues(labelValue(b.Budget)).Set(b.Planned)
+		m.budgetLimit.WithLabelValues(labelValue(b.Budget)).Set(float64(b.Limit))
+	}
+	for _, s := range p.Schedules {
+		m.pollEvery.WithLabelValues(labelValue(s.Account)).Set(s.Every.Seconds())
+	}
+}
+
+// SetHostWeight records the request weight the exchange reported as used
+// this minute on host.
+func (m *Metrics) SetHostWeight(host string, used int) {
+	m.hostWeight.WithLabelValues(labelValue(host)).Set(float64(used))
+}
+
 // ForgetAccount removes every series of account, for a reload that dropped
 // it from the config; otherwise its last_success_timestamp would stand still
 // and look exactly like an account whose data went stale.
@@ -150,6 +198,7 @@ func (m *Metrics) ForgetAccount(account string) {
 	m.polls.DeletePartialMatch(l)
 	m.lastSuccess.DeletePartialMatch(l)
 	m.weight.DeletePartialMatch(l)
+	m.pollEvery.DeletePartialMatch(l)
 	m.stream.forget(labelValue(account))
 }
 

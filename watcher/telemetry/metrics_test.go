@@ -18,6 +18,7 @@ import (
 	"github.com/prometheus/common/model"
 
 	"github.com/marginwatch/marginwatch/notifiers"
+	"github.com/marginwatch/marginwatch/watcher/budget"
 	"github.com/marginwatch/marginwatch/watcher/delivery"
 	"github.com/marginwatch/marginwatch/watcher/rules"
 )
@@ -97,6 +98,12 @@ func TestMetricFamilies(t *testing.T) {
 	m.PollDone("alt", 40*time.Second, true, t3)
 	m.SetExchangeWeight("main", 1234)
 	m.SetExchangeWeight("main", 57) // last value wins
+	m.SetPlan(budget.Plan{Schedules: []budget.Schedule{{Account: "gone", Every: time.Second}}})
+	m.SetPlan(budget.Plan{ // replaces the one before
+		Schedules: []budget.Schedule{{Account: "main", Budget: "binance-usdm fapi.binance.com", Every: 30 * time.Second}, {Account: "alt", Every: 15 * time.Second}},
+		Budgets:   []budget.Summary{{Budget: "binance-usdm fapi.binance.com", Limit: 2400, Planned: 1800.5}},
+	})
+	m.SetHostWeight("fapi.binance.com", 1200)
 	m.SetAlerts([]rules.State{
 		{Key: rules.Key{Account: "main", Rule: "liquidation-near", Symbol: "BTCUSDT", Side: "long"}, Phase: rules.Active, Severity: notifiers.Warning},
 		{Key: rules.Key{Account: "main", Rule: "liquidation-near", Symbol: "ETHUSDT", Side: "long"}, Phase: rules.Active, Severity: notifiers.Warning},
@@ -128,6 +135,10 @@ func TestMetricFamilies(t *testing.T) {
 			"account=main": 1_700_000_000.5, "account=alt": 1_700_000_100,
 		}},
 		{"marginwatch_exchange_weight_used", dto.MetricType_GAUGE, map[string]float64{"account=main": 57}},
+		{"marginwatch_budget_weight_per_minute", dto.MetricType_GAUGE, map[string]float64{"budget=binance-usdm fapi.binance.com": 1800.5}},
+		{"marginwatch_budget_limit_per_minute", dto.MetricType_GAUGE, map[string]float64{"budget=binance-usdm fapi.binance.com": 2400}},
+		{"marginwatch_poll_interval_seconds", dto.MetricType_GAUGE, map[string]float64{"account=main": 30, "account=alt": 15}},
+		{"marginwatch_exchange_used_weight", dto.MetricType_GAUGE, map[string]float64{"host=fapi.binance.com": 1200}},
 		{"marginwatch_alerts", dto.MetricType_GAUGE, map[string]float64{
 			"rule=liquidation-near,severity=warning,state=firing":  2,
 			"rule=liquidation-near,severity=critical,state=firing": 1,

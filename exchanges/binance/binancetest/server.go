@@ -164,6 +164,9 @@ type Server struct {
 	weight    int
 	minute    int64 // the clock minute minuteW counts
 	minuteW   int
+	peakW     int       // the heaviest minute's weight
+	refused   int       // requests answered 429 or 418 for the weight limit
+	limitTill time.Time // a 429 for the weight limit holds until then; requests before it get 418
 	perms     Permissions
 	nextOrder int64 // orderId of the next forced order Liquidate adds
 }
@@ -293,6 +296,64 @@ func (s *Server) SetMinuteWeight(w int) {
 	s.minuteW = w
 }
 
+// WeightLimit is Binance's request weight a minute per IP; the server
+// answers 429 (-1003, Retry-After: seconds to the next minute) to a request
+// that would cross it, and 418 (an IP ban of two minutes, as Binance
+// escalates) to requests that keep coming during a 429.
+const WeightLimit = 2400
+
+// ipBan is how long a 418 for ignoring a 429 lasts.
+const ipBan = 2 * time.Minute
+
+// Refused is the number of requests answered 429 or 418 because the
+// weight limit was crossed (not injected Failures).
+func (s *Server) Refused() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.refused
+}
+
+// PeakMinuteWeight is the heaviest clock minute's weight so far.
+func (s *Server) PeakMinuteWeight() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.peakW
+}
+
+// Handler serves the fake's REST API, for in-process transports (see
+// Transport).
+func (s *Server) Handler() http.Handler { return http.HandlerFunc(s.serve) }
+
+// limited answers a request over the weight limit, or during its 429 or
+// 418, and reports whether it did. s.mu is held.
+func (s *Server) limited(w http.ResponseWriter, wt int, now time.Time) bool {
+	if now.Before(s.limitTill) {
+		s.refused++
+		s.limitTill = now.Add(ipBan)
+		f := Banned(int(ipBan / time.Second))
+		writeFailure(w, f)
+		return true
+	}
+	if s.minuteW+wt <= WeightLimit {
+		return false
+	}
+	s.refused++
+	next := time.Unix((s.minute+1)*60, 0)
+	s.limitTill = next
+	f := RateLimited(int((next.Sub(now) + time.Second - 1) / time.Second))
+	writeFailure(w, f)
+	return true
+}
+
+func writeFailure(w http.ResponseWriter, f Failure) {
+	for k, v := range f.Header {
+		w.Header()[k] = v
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(f.Status)
+	fmt.Fprint(w, f.Body)
+}
+
 // weightOf is Binance's documented request weight of one request.
 func weightOf(path string, q map[string][]string) int {
 	has := func(k string) bool { return len(q[k]) > 0 && q[k][0] != "" }
@@ -364,12 +425,17 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	s.requests++
 	s.counts[path]++
 	wt := weightOf(path, r.URL.Query())
-	s.weight += wt
-	s.weights[path] += wt
 	if m := now.Unix() / 60; m != s.minute {
 		s.minute, s.minuteW = m, 0
 	}
+	if s.limited(w, wt, now) {
+		s.mu.Unlock()
+		return
+	}
+	s.weight += wt
+	s.weights[path] += wt
 	s.minuteW += wt
+	s.peakW = max(s.peakW, s.minuteW)
 	w.Header().Set("X-MBX-USED-WEIGHT-1M", strconv.Itoa(s.minuteW))
 	var f *Failure
 	for _, key := range []string{path, ""} {

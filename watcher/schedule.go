@@ -1,0 +1,124 @@
+package watcher
+
+import (
+	"slices"
+	"time"
+
+	"github.com/marginwatch/marginwatch/exchanges"
+	"github.com/marginwatch/marginwatch/exchanges/binance"
+	"github.com/marginwatch/marginwatch/watcher/budget"
+	"github.com/marginwatch/marginwatch/watcher/config"
+)
+
+// snapshotEvery is the configured interval of an account's Snapshots:
+// poll_interval, or reconcile_interval when it streams.
+func snapshotEvery(a config.Account) time.Duration {
+	if a.Stream && a.ReconcileInterval > 0 {
+		return a.ReconcileInterval
+	}
+	return a.PollInterval
+}
+
+// EstimateCost is an account's draw on a shared request budget computed
+// from its configuration alone (no adapter, no network), for `check`;
+// false for exchanges without one. Every adapter with a budget is listed
+// here, beside NewExchange.
+func EstimateCost(a config.Account) (exchanges.Cost, bool) {
+	switch a.Exchange {
+	case binance.USDM, binance.COINM:
+		return binance.Estimate(a, -1), true
+	}
+	return exchanges.Cost{}, false
+}
+
+// PlanConfig is the plan of cfg's accounts from their estimated costs,
+// starting at start, as `check` shows it.
+func PlanConfig(cfg *config.Config, start time.Time) budget.Plan {
+	ds := make([]budget.Demand, len(cfg.Accounts))
+	for i, a := range cfg.Accounts {
+		c, _ := EstimateCost(a)
+		ds[i] = budget.Demand{Account: a.Name, Cost: c, Every: snapshotEvery(a)}
+	}
+	return budget.Make(ds, start)
+}
+
+// planAccounts plans the accounts of s from their adapters' costs
+// (exchanges.Coster; the others keep their intervals). Accounts in fresh start
+// with a first poll; the others (kept over a reload) have their caches
+// and cost a steady poll.
+func planAccounts(s *setup, fresh map[*account]bool, start time.Time) budget.Plan {
+	ds := make([]budget.Demand, len(s.accounts))
+	for i, a := range s.accounts {
+		var c exchanges.Cost
+		if cs, ok := a.ex.(exchanges.Coster); ok {
+			c = cs.Cost()
+		}
+		if !fresh[a] {
+			c.First = c.Poll
+		}
+		ds[i] = budget.Demand{Account: a.cfg.Name, Cost: c, Every: snapshotEvery(a.cfg)}
+	}
+	return budget.Make(ds, start)
+}
+
+// applyPlan gives s's accounts their effective intervals and start
+// offsets. Fresh accounts are not watched before their first poll is due:
+// data-stale counts from then. The caller holds w.mu, or s does not run yet.
+func applyPlan(s *setup, p budget.Plan, fresh map[*account]bool) {
+	for i, a := range s.accounts {
+		sc := p.Schedules[i]
+		a.every, a.startAfter = sc.Every, sc.StartAfter
+		a.pollEvery = a.cfg.PollInterval
+		if sum, ok := p.Budget(sc.Budget); ok && sum.Stretch > 1 {
+			a.pollEvery = stretchLike(a.cfg.PollInterval, sc.Every, snapshotEvery(a.cfg))
+		}
+		if fresh[a] {
+			a.mu.Lock()
+			a.watchedSince = a.watchedSince.Add(sc.StartAfter)
+			a.mu.Unlock()
+		}
+	}
+	s.plan = p
+}
+
+// stretchLike stretches d as configured was stretched to effective.
+func stretchLike(d, effective, configured time.Duration) time.Duration {
+	if configured <= 0 || effective <= configured {
+		return d
+	}
+	return time.Duration(float64(d) * float64(effective) / float64(configured))
+}
+
+// logPlan says once, at start and at reloads that change it, that a budget
+// is oversubscribed (warn) and how long the first polls take when they
+// need more than a minute (info).
+func (w *Watcher) logPlan(p budget.Plan) {
+	msgs := p.Stretched()
+	if !slices.Equal(msgs, w.stretched) {
+		for _, m := range msgs {
+			w.log.Warn(m)
+		}
+		if len(msgs) == 0 && len(w.stretched) > 0 {
+			w.log.Info("request budgets fit again: polling at the configured intervals")
+		}
+		w.stretched = msgs
+	}
+	for _, b := range p.Budgets {
+		if b.StartUp > time.Minute {
+			w.log.Info("first polls spread to stay under 80% of the request budget", "budget", b.Budget,
+				"accounts", b.Accounts, "weight", b.StartUpWeight, "over", b.StartUp.Round(time.Second))
+		}
+	}
+	if w.opts.Hooks.Planned != nil {
+		w.opts.Hooks.Planned(p)
+	}
+}
+
+// interval is how often a polls: the plan's interval, the configured one
+// before any plan (tests that build accounts by hand).
+func (a *account) interval() time.Duration {
+	if a.every > 0 {
+		return a.every
+	}
+	return a.cfg.PollInterval
+}
