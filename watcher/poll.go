@@ -14,14 +14,8 @@ import (
 // poll runs one account's poll loop: the first poll after a.startAfter,
 // then every a.every (the budget plan's; see schedule.go).
 func (w *Watcher) poll(ctx context.Context, a *account) {
-	if a.startAfter > 0 {
-		t := time.NewTimer(a.startAfter)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return
-		case <-t.C:
-		}
+	if !sleep(ctx, a.startAfter) {
+		return
 	}
 	t := time.NewTicker(a.interval())
 	defer t.Stop()

@@ -62,7 +62,7 @@ func (a *account) startStream(s exchanges.Streamer) (changed, done <-chan struct
 		go func() {
 			defer close(dn)
 			if err := s.Stream(ctx, notify); err != nil && ctx.Err() == nil {
-				a.log.Warn("cannot stream this account; polling it every poll_interval instead", "err", err, "poll_interval", a.cfg.PollInterval)
+				a.log.Warn("cannot stream this account; polling it instead", "err", err, "every", a.fallbackInterval())
 			}
 		}()
 	}
@@ -97,17 +97,22 @@ func (w *Watcher) stream(ctx context.Context, a *account, s exchanges.Streamer) 
 		default:
 		}
 	}
-	reconcile := a.cfg.ReconcileInterval
+	// The budget plan's intervals: reconcile_interval and poll_interval,
+	// stretched when the venue's budget is oversubscribed.
+	reconcile, every := a.interval(), a.fallbackInterval()
 	streaming := false // the last Live was trustworthy
 	if _, ok, _ := w.liveCycle(a, s); ok {
 		streaming = true // a reload: the streams ran on
 	} else {
+		if !sleep(ctx, a.startAfter) { // the plan spreads the seeds
+			return
+		}
 		w.cycle(ctx, a) // seeds the live view
 		recheck()
 	}
 	nextReconcile := time.NewTimer(reconcile)
 	defer nextReconcile.Stop()
-	poll := time.NewTicker(a.cfg.PollInterval)
+	poll := time.NewTicker(every)
 	defer poll.Stop()
 	var (
 		lastBeat  time.Time
@@ -123,7 +128,7 @@ func (w *Watcher) stream(ctx context.Context, a *account, s exchanges.Streamer) 
 			if ok {
 				a.log.Info("streaming: evaluating every change as it arrives")
 			} else {
-				a.log.Info("stream interrupted; polling every poll_interval until it is back", "reason", s.StreamStatus().Reason, "poll_interval", a.cfg.PollInterval)
+				a.log.Info("stream interrupted; polling until it is back", "reason", s.StreamStatus().Reason, "every", every)
 			}
 		}
 		if change && ok && w.opts.Hooks.Streamed != nil {
@@ -166,6 +171,31 @@ func (w *Watcher) stream(ctx context.Context, a *account, s exchanges.Streamer) 
 			lastState = st
 			w.opts.Hooks.StreamState(a.cfg.Name, st)
 		}
+	}
+}
+
+// fallbackInterval is how often a streamed account is polled while its
+// streams are down: poll_interval, stretched like its reconciliations when
+// the budget plan stretched them.
+func (a *account) fallbackInterval() time.Duration {
+	if a.pollEvery > 0 {
+		return a.pollEvery
+	}
+	return a.cfg.PollInterval
+}
+
+// sleep waits d, and reports false when ctx ended first.
+func sleep(ctx context.Context, d time.Duration) bool {
+	if d <= 0 {
+		return ctx.Err() == nil
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
 	}
 }
 
