@@ -811,7 +811,7 @@ func (l *markLink) setUp() {
 // lost marks l down with err; sinks hear it once per loss.
 func (l *markLink) lost(err error) {
 	h := l.h
-	err = fmt.Errorf("%s mark-price stream at %s (%d symbols): %w", h.kind, h.where, len(l.symbols), err)
+	err = fmt.Errorf("%s mark-price stream at %s (%s): %w", h.kind, h.where, symbolsText(l.symbols), err)
 	h.mu.Lock()
 	was := l.state
 	l.state, l.err = linkDown, err
@@ -822,6 +822,14 @@ func (l *markLink) lost(err error) {
 	}
 	h.log.Warn("binance mark-price stream lost, reconnecting", "err", err)
 	h.notify()
+}
+
+// symbolsText names a connection's symbols in a log line or error.
+func symbolsText(syms []string) string {
+	if len(syms) <= 3 {
+		return strings.Join(syms, ", ")
+	}
+	return fmt.Sprintf("%s, %s and %d more symbols", syms[0], syms[1], len(syms)-2)
 }
 
 // sleep waits d or until l stops (false).
