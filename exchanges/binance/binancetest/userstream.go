@@ -224,6 +224,14 @@ func (s *Server) ExpireListenKey() {
 	s.pushUser(fmt.Sprintf(`{"e":"listenKeyExpired","E":"%d","listenKey":%q}`, s.opts.Now().UnixMilli(), key), key)
 }
 
+// LapseListenKey forgets the listen key without a word, as when a key
+// lapses and its listenKeyExpired is lost: the next keepalive gets -1125.
+func (s *Server) LapseListenKey() {
+	s.user.mu.Lock()
+	defer s.user.mu.Unlock()
+	s.user.key = ""
+}
+
 // coinm reports whether the server holds a COIN-M account.
 func (s *Server) coinm() bool {
 	s.mu.Lock()
