@@ -100,7 +100,7 @@ func TestMarkTickMoves(t *testing.T) {
 		notional, upnl, maint, fr float64
 	}
 	type pool struct {
-		asset                    string
+		asset                   string
 		upnl, mb, maint, cu, cm float64
 	}
 	cases := []struct {

@@ -239,7 +239,9 @@ func TestStopUpdates(t *testing.T) {
 func TestReconnectAfterDrop(t *testing.T) {
 	s := startStream(t, USDM, binancetest.Options{Account: binancetest.USDMOneWay}, nil)
 	s.srv.DropUserStreams()
-	s.wait(t, "the reconnection", func() bool { return s.ex.StreamStatus().Reconnects == 1 && s.ex.StreamStatus().Up && s.srv.UserConnections() == 1 })
+	s.wait(t, "the reconnection", func() bool {
+		return s.ex.StreamStatus().Reconnects == 1 && s.ex.StreamStatus().Up && s.srv.UserConnections() == 1
+	})
 	s.srv.PushUser(usdtWallet(s.srv, "51000"))
 	s.live(t, "an update on the new connection", walletIs("USDT", 51000))
 }
