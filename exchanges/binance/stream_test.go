@@ -9,6 +9,7 @@ import (
 
 	"github.com/marginwatch/marginwatch/exchanges"
 	"github.com/marginwatch/marginwatch/exchanges/binance/binancetest"
+	"github.com/marginwatch/marginwatch/watcher/config"
 )
 
 // usdtWallet is an ACCOUNT_UPDATE that moves only the USDT wallet, to
@@ -274,6 +275,28 @@ func TestKeepaliveLostKey(t *testing.T) {
 	})
 	s.srv.PushUser(s.srv.AccountUpdate("DEPOSIT", []binancetest.Balance{{Asset: "BTC", Wallet: "0.75", CrossWallet: "0.75"}}, nil))
 	s.live(t, "an update on the new key", walletIs("BTC", 0.75))
+	// Listen-key requests weigh 1 each, in the fake's count like any other.
+	if n, w := s.srv.Count("/dapi/v1/listenKey"), s.srv.Weights()["/dapi/v1/listenKey"]; n < 4 || w != n {
+		t.Errorf("%d listen-key requests weighing %d, want at least 4 weighing 1 each", n, w)
+	}
+}
+
+// The server's pings are answered and keep the connection.
+func TestServerPings(t *testing.T) {
+	ex, srv, _ := fixture(t, USDM, binancetest.Options{Account: binancetest.USDMOneWay}, func(a *config.Account) {
+		a.StreamEndpoint = "ws" + strings.TrimPrefix(a.Endpoint, "http")
+	})
+	srv.SetUserPing(10 * time.Millisecond)
+	refillDialTokens()
+	ctx, cancel := context.WithCancel(context.Background())
+	errc := make(chan error, 1)
+	go func() { errc <- ex.Stream(ctx, func() {}) }()
+	s := &streamed{ex: ex, srv: srv, cancel: cancel, errc: errc, changes: make(chan struct{}, 1)}
+	t.Cleanup(s.stop(t))
+	s.wait(t, "answered pings", func() bool { return srv.UserPings() >= 5 })
+	if st := ex.StreamStatus(); !st.Up || st.Reconnects != 0 || srv.UserConnections() != 1 {
+		t.Errorf("status %+v, %d connections after the pings", st, srv.UserConnections())
+	}
 }
 
 // A malformed frame and an unknown event type are skipped; the connection

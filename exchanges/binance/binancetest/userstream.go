@@ -34,8 +34,9 @@ type userStreams struct {
 	n     int    // keys handed out
 	conns map[*websocket.Conn]string
 	ping  time.Duration
-	// created counts POSTs that made a new key; kept counts PUTs answered.
-	created, kept int
+	// created counts POSTs that made a new key; kept counts PUTs answered;
+	// pings counts pings the client answered.
+	created, kept, pings int
 }
 
 // serveListenKey answers POST, PUT and DELETE /fapi/v1/listenKey and
@@ -136,6 +137,9 @@ func (s *Server) serveUser(w http.ResponseWriter, r *http.Request) {
 				if err != nil {
 					return
 				}
+				u.mu.Lock()
+				u.pings++
+				u.mu.Unlock()
 			}
 		}
 	}()
@@ -162,6 +166,13 @@ func (s *Server) ListenKeys() (created, kept int) {
 	s.user.mu.Lock()
 	defer s.user.mu.Unlock()
 	return s.user.created, s.user.kept
+}
+
+// UserPings is the number of server pings the clients answered.
+func (s *Server) UserPings() int {
+	s.user.mu.Lock()
+	defer s.user.mu.Unlock()
+	return s.user.pings
 }
 
 // ListenKey is the active listen key, "" when none.
