@@ -123,6 +123,20 @@ func (s *streamed) live(t *testing.T, what string, cond func(exchanges.Snapshot)
 	return snap
 }
 
+// pushUntil pushes frame until Live is ok and cond holds. After a
+// reconnection the fake registers the new connection a moment after the
+// client's handshake completes, and may still hold the old one: a frame
+// pushed in between reaches only the connection that is going away.
+func (s *streamed) pushUntil(t *testing.T, what, frame string, cond func(exchanges.Snapshot) bool) {
+	t.Helper()
+	var snap exchanges.Snapshot
+	s.wait(t, what, func() bool {
+		s.srv.PushUser(frame)
+		_, ok := s.ex.Live(&snap)
+		return ok && cond(snap)
+	})
+}
+
 func posOf(snap exchanges.Snapshot, symbol string, side exchanges.Side) *exchanges.Position {
 	for i := range snap.Positions {
 		if snap.Positions[i].Symbol == symbol && snap.Positions[i].Side == side {

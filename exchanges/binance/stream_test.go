@@ -141,13 +141,18 @@ func TestLiquidationFill(t *testing.T) {
 	s.srv.PushUser(frame)
 	s.srv.PushUser(frame)
 	s.srv.PushUser(s.srv.AccountUpdate("ORDER", nil, []binancetest.PositionUpdate{{Symbol: "BTCUSDT", PositionSide: "BOTH", Amount: "0"}}))
-	snap := s.live(t, "the liquidation and the position gone", func(s exchanges.Snapshot) bool {
-		return len(s.Events) > 0 && posOf(s, "BTCUSDT", exchanges.Long) == nil
+	// Each ok Live hands its events out once: collect them. One
+	// connection delivers in order, so the duplicate fill is in before the
+	// position is gone.
+	var events []exchanges.Event
+	s.live(t, "the liquidation and the position gone", func(s exchanges.Snapshot) bool {
+		events = append(events, s.Events...)
+		return len(events) > 0 && posOf(s, "BTCUSDT", exchanges.Long) == nil
 	})
 	want := fmt.Sprintf("main/liquidation/BTCUSDT/long/%d", id)
-	if len(snap.Events) != 1 || snap.Events[0].ID != want || snap.Events[0].Kind != exchanges.Liquidation ||
-		snap.Events[0].Symbol != "BTCUSDT" || snap.Events[0].Side != exchanges.Long {
-		t.Fatalf("events %+v, want one liquidation %s", snap.Events, want)
+	if len(events) != 1 || events[0].ID != want || events[0].Kind != exchanges.Liquidation ||
+		events[0].Symbol != "BTCUSDT" || events[0].Side != exchanges.Long {
+		t.Fatalf("events %+v, want one liquidation %s", events, want)
 	}
 	asked := s.srv.Count("/fapi/v1/forceOrders")
 	rest, err := s.ex.Snapshot(context.Background())
@@ -243,8 +248,7 @@ func TestReconnectAfterDrop(t *testing.T) {
 	s.wait(t, "the reconnection", func() bool {
 		return s.ex.StreamStatus().Reconnects == 1 && s.ex.StreamStatus().Up && s.srv.UserConnections() == 1
 	})
-	s.srv.PushUser(usdtWallet(s.srv, "51000"))
-	s.live(t, "an update on the new connection", walletIs("USDT", 51000))
+	s.pushUntil(t, "an update on the new connection", usdtWallet(s.srv, "51000"), walletIs("USDT", 51000))
 }
 
 // listenKeyExpired: a new key and a new connection.
@@ -256,8 +260,7 @@ func TestListenKeyExpired(t *testing.T) {
 		created, _ := s.srv.ListenKeys()
 		return created == 2 && s.srv.ListenKey() != old && s.ex.StreamStatus().Up && s.srv.UserConnections() == 1
 	})
-	s.srv.PushUser(usdtWallet(s.srv, "52000"))
-	s.live(t, "an update on the new key", walletIs("USDT", 52000))
+	s.pushUntil(t, "an update on the new key", usdtWallet(s.srv, "52000"), walletIs("USDT", 52000))
 }
 
 // A keepalive answered -1125: a new key and a new connection. Keepalives
@@ -273,8 +276,7 @@ func TestKeepaliveLostKey(t *testing.T) {
 		created, _ := s.srv.ListenKeys()
 		return created == 2 && s.ex.StreamStatus().Up && s.srv.UserConnections() == 1 && s.srv.ListenKey() != ""
 	})
-	s.srv.PushUser(s.srv.AccountUpdate("DEPOSIT", []binancetest.Balance{{Asset: "BTC", Wallet: "0.75", CrossWallet: "0.75"}}, nil))
-	s.live(t, "an update on the new key", walletIs("BTC", 0.75))
+	s.pushUntil(t, "an update on the new key", s.srv.AccountUpdate("DEPOSIT", []binancetest.Balance{{Asset: "BTC", Wallet: "0.75", CrossWallet: "0.75"}}, nil), walletIs("BTC", 0.75))
 	// Listen-key requests weigh 1 each, in the fake's count like any other.
 	if n, w := s.srv.Count("/dapi/v1/listenKey"), s.srv.Weights()["/dapi/v1/listenKey"]; n < 4 || w != n {
 		t.Errorf("%d listen-key requests weighing %d, want at least 4 weighing 1 each", n, w)
@@ -330,8 +332,7 @@ func TestForcedReconnect(t *testing.T) {
 	s := startStream(t, USDM, binancetest.Options{Account: binancetest.USDMOneWay}, func(c *streamConf) { c.forceEvery = 200 * time.Millisecond })
 	s.wait(t, "two forced reconnects", func() bool { return s.ex.StreamStatus().Reconnects >= 2 })
 	s.wait(t, "one connection", func() bool { return s.srv.UserConnections() == 1 })
-	s.srv.PushUser(usdtWallet(s.srv, "53000"))
-	s.live(t, "an update after the forced reconnects", walletIs("USDT", 53000))
+	s.pushUntil(t, "an update after the forced reconnects", usdtWallet(s.srv, "53000"), walletIs("USDT", 53000))
 	if created, _ := s.srv.ListenKeys(); created != 1 {
 		t.Errorf("%d listen keys created: a forced reconnect keeps the key", created)
 	}
