@@ -97,6 +97,22 @@ type Exchange struct {
 	// failed, by symbol, while it keeps failing (liquidations.go).
 	liqFailing map[string]time.Time
 
+	// seedHeld, seedMulti and seedOrders are what the read under way
+	// built, for the live view once it succeeds (stream.go).
+	seedHeld   []held
+	seedMulti  bool
+	seedOrders map[string][]order
+
+	// Real-time mode (stream.go, live.go, userstream.go). watchMarks, when
+	// set, is given the held symbols whenever they change, for the
+	// mark-price hub; it is called outside the adapter's locks.
+	live       liveView
+	st         streamState
+	sc         streamConf
+	frames     frameLog
+	streamBase string // user-data websocket base URL
+	watchMarks func(symbols []string)
+
 	evMu    sync.Mutex
 	pending []exchanges.Event
 	keyBad  bool  // a key_problem was reported and no Snapshot succeeded since
@@ -144,6 +160,8 @@ func New(cfg config.Account, opts Options) (*Exchange, error) {
 	if e.permEvery <= 0 {
 		e.permEvery = config.DefaultPermissionCheckInterval
 	}
+	e.sc = defaultStreamConf()
+	e.streamBase = userStreamBase(cfg.Exchange, cfg.Testnet, cfg.StreamEndpoint)
 	kt, err := keyTypeOf(e.secret)
 	if err != nil {
 		return nil, fmt.Errorf("account %s: api_secret: %w", cfg.Name, err)
@@ -209,9 +227,10 @@ func New(cfg config.Account, opts Options) (*Exchange, error) {
 	return e, nil
 }
 
-// Close stops the adapter. It holds no background goroutines; idle
-// connections of its transport are released.
+// Close stops the adapter: a running Stream returns, idle connections of
+// its transport are released.
 func (e *Exchange) Close() error {
+	e.stopStream()
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	e.closed = true
@@ -246,22 +265,16 @@ func (e *Exchange) PendingEvents() []exchanges.Event {
 // a change raises a key_problem event and, when the key now has
 // permissions marginwatch refuses, KeyProblem reports it while polling
 // goes on (a trader in a crash needs the data; the problem is loud).
+//
+// In real-time mode a successful Snapshot also seeds the live view, and
+// brings the events and transfers the view holds (from the user-data
+// stream, or a Snapshot the stream ran itself) that no Live took yet.
 func (e *Exchange) Snapshot(ctx context.Context) (*exchanges.Snapshot, error) {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	if e.closed {
-		return nil, ErrClosed
-	}
-	snap, err := e.snapshot(ctx)
+	snap, err := e.read(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("account %s: %w", e.name, err)
+		return nil, err
 	}
-	e.heldSymbols.Store(int32(countSymbols(snap.Positions)))
-	e.evMu.Lock()
-	e.keyBad, e.keyErr = false, nil
-	snap.Events = append(e.pending, snap.Events...)
-	e.pending = nil
-	e.evMu.Unlock()
+	e.live.drain(snap)
 	return snap, nil
 }
 

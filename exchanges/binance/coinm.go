@@ -306,6 +306,7 @@ func (e *Exchange) stopsCOINM(ctx context.Context, hs []held, symbols []string) 
 					reduceOnly: o.ReduceOnly, closePosition: o.ClosePosition,
 					trigger: p.f("stopPrice", o.StopPrice), activate: p.f("activatePrice", o.ActivatePrice), rate: p.f("priceRate", o.PriceRate),
 					qty: max(p.f("origQty", o.OrigQuantity)-p.f("executedQty", o.ExecutedQuantity), 0),
+					id:  o.OrderID,
 				})
 			}
 		}
@@ -313,6 +314,10 @@ func (e *Exchange) stopsCOINM(ctx context.Context, hs []held, symbols []string) 
 			return p.err
 		}
 		addStops(hs, s, os)
+		if e.seedOrders == nil {
+			e.seedOrders = map[string][]order{}
+		}
+		e.seedOrders[s] = os // for the live view (stream.go)
 	}
 	return nil
 }

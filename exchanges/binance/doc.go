@@ -191,6 +191,51 @@
 // frame a second per symbol this is a few KB of garbage a second per
 // symbol held, not per account.
 //
+// # Real-time mode
+//
+// Exchange implements exchanges.Streamer. Stream keeps the account's
+// user-data stream: a listen key (POST /fapi/v1/listenKey or
+// /dapi/v1/listenKey, weight 1, through the adapter's client, so bans and
+// weight apply), kept alive every 30 minutes (a -1125 answer, or a
+// listenKeyExpired event, gets a new key and connection), closed on the
+// way out; the connection (USDⓈ-M /private/ws?listenKey=…, COIN-M
+// dstream /ws/<listenKey>; stream_endpoint replaces scheme and host) goes
+// through wsDial. go-binance never reconnects: the adapter does, with
+// jittered exponential backoff from 1 s to 60 s (reset by a connection
+// that lived a minute), and replaces each connection after 23 hours, the
+// new one opened before the old one is closed. A frame go-binance cannot
+// decode (malformed JSON, an unknown event type) is skipped and logged,
+// at most one warning a minute; the connection stays. A half-open
+// connection is found by go-binance's keepAlive: Binance pings every 3
+// minutes, and a connection without a ping for 5 minutes (WebsocketTimeout,
+// lowered in init) is closed, so found within 10.
+//
+// Every successful Snapshot seeds the live view (a copy); Live reads it.
+// ACCOUNT_UPDATE sets wallets and positions; ORDER_TRADE_UPDATE and
+// ALGO_UPDATE (USDⓈ-M only: COIN-M stops are regular orders) add and
+// remove stops by the REST rules; MARGIN_CALL queues a margin_call event;
+// the fill of a forced order (LIQUIDATION or ADL, "autoclose-…",
+// "adl_autoclose", execution type CALCULATED) queues a liquidation event
+// with the ID the forced-order history gives it, and the Snapshot that
+// later sees the position gone does not report it again. Mark ticks come
+// from the process-wide hub (markTick, marksDown; COIN-M marks tick every
+// 3 s, USDⓈ-M every second): notional, PnL and maintenance margin (from
+// the cached brackets) are recomputed, the liquidation price stays as last
+// read (exact for isolated positions and a pool's only cross position;
+// corrected by the next Snapshot otherwise). A pool's figures are
+// Binance's totals of the seeding Snapshot moved by its positions' changes
+// since, so a tick at the seeding marks gives Binance's own numbers back.
+// What the view cannot complete by itself (a new position, a size, margin
+// type or isolated wallet change, any wallet change in multi-assets mode,
+// whose USD pool would need prices and haircuts, a trailing algo stop,
+// whose ALGO_UPDATE lacks its callback) makes Live not ok and runs a
+// Snapshot from the stream, at most one per 5 seconds; its events and
+// transfers wait for the next Live or Snapshot. Live's snap.Time is the
+// newest of the seeding Snapshot, the last user-data message and the last
+// tick; an account without positions gets no ticks, so while its user
+// stream is up its view is current as of now. Transfers still come from
+// the income read of the reconciling Snapshots.
+//
 // Package binancetest is a fake Binance for tests of this package and of
 // the daemon.
 package binance

@@ -145,7 +145,8 @@ func (e *Exchange) liquidations(ctx context.Context, snap *exchanges.Snapshot) e
 		}
 		sort.Slice(ps, func(i, j int) bool { return ps[i].side < ps[j].side })
 		for _, p := range ps {
-			if ev, ok := e.liquidationEvent(p, rows, since); ok {
+			// liqKnown: the user-data stream may have reported it already.
+			if ev, ok := e.liquidationEvent(p, rows, since); ok && !e.live.liqKnown(e.name, p, rows, now) {
 				events = append(events, ev)
 			}
 		}

@@ -60,6 +60,10 @@ type order struct {
 	// qty is what is left to fill: origQty − executedQty (regular) or
 	// quantity (algo), in the position's size unit.
 	qty float64
+	// id is the orderId (regular) or algoId (algo, with algo set): the
+	// user-data stream's updates name orders by it (live.go).
+	id   int64
+	algo bool
 }
 
 // isStop: the order types that stop a loss. TAKE_PROFIT and plain limit

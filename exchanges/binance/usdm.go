@@ -161,6 +161,7 @@ func (e *Exchange) snapshotUSDM(ctx context.Context) (*exchanges.Snapshot, error
 	if err != nil {
 		return nil, err
 	}
+	e.seedMulti = acct.MultiAssetsMargin
 	return e.finish(now, false, bs, hs), nil
 }
 
@@ -272,6 +273,7 @@ func (e *Exchange) finish(now time.Time, inverse bool, bs []exchanges.Balance, h
 		}
 		snap.Positions[i] = h.Position
 	}
+	e.seedHeld = hs // for the live view, if the Snapshot succeeds (stream.go)
 	return snap
 }
 
@@ -348,6 +350,7 @@ func (e *Exchange) perSymbolUSDM(ctx context.Context, hs []held, symbols []strin
 					reduceOnly: o.ReduceOnly, closePosition: o.ClosePosition,
 					trigger: p.f("stopPrice", o.StopPrice), activate: p.f("activatePrice", o.ActivatePrice), rate: p.f("priceRate", o.PriceRate),
 					qty: max(p.f("origQty", o.OrigQuantity)-p.f("executedQty", o.ExecutedQuantity), 0),
+					id:  o.OrderID,
 				})
 			}
 		}
@@ -392,6 +395,7 @@ func (e *Exchange) perSymbolUSDM(ctx context.Context, hs []held, symbols []strin
 // callbackRate, so the list is read here.
 func (e *Exchange) openAlgoOrders(ctx context.Context, symbol string) ([]order, error) {
 	var res []struct {
+		AlgoID        int64  `json:"algoId"`
 		OrderType     string `json:"orderType"`
 		Side          string `json:"side"`
 		PositionSide  string `json:"positionSide"`
@@ -414,7 +418,7 @@ func (e *Exchange) openAlgoOrders(ctx context.Context, symbol string) ([]order, 
 			typ: o.OrderType, side: o.Side, positionSide: o.PositionSide,
 			reduceOnly: o.ReduceOnly, closePosition: o.ClosePosition,
 			trigger: p.f("triggerPrice", o.TriggerPrice), activate: p.f("activatePrice", o.ActivatePrice), rate: p.f("callbackRate", o.CallbackRate),
-			qty: p.f("quantity", o.Quantity),
+			qty: p.f("quantity", o.Quantity), id: o.AlgoID, algo: true,
 		})
 	}
 	return os, p.err

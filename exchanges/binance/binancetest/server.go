@@ -8,6 +8,8 @@
 // injects failures: 429 and 418 with Retry-After, 5xx, HTML error pages,
 // malformed JSON, hung requests, -1021 and -2015. Liquidate makes a
 // position disappear the way a liquidation does, forced order included.
+// The user-data streams (listen keys and a websocket server) are in
+// userstream.go, the mark-price streams in market.go.
 package binancetest
 
 import (
@@ -153,6 +155,7 @@ type Server struct {
 	srv  *httptest.Server
 	opts Options
 	done chan struct{}
+	user userStreams // user-data streams and listen keys (userstream.go)
 
 	mu        sync.Mutex
 	data      scenario
@@ -408,7 +411,8 @@ func weightOf(path string, q map[string][]string) int {
 func signed(path string) bool {
 	switch path {
 	case "/fapi/v1/premiumIndex", "/fapi/v1/fundingInfo", "/fapi/v1/klines", "/fapi/v1/time", "/fapi/v1/exchangeInfo",
-		"/dapi/v1/premiumIndex", "/dapi/v1/fundingInfo", "/dapi/v1/klines", "/dapi/v1/time", "/dapi/v1/exchangeInfo":
+		"/dapi/v1/premiumIndex", "/dapi/v1/fundingInfo", "/dapi/v1/klines", "/dapi/v1/time", "/dapi/v1/exchangeInfo",
+		"/fapi/v1/listenKey", "/dapi/v1/listenKey": // USER_STREAM: the API key, no signature
 		return false
 	}
 	return true
@@ -495,6 +499,10 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	}
 	if override != nil {
 		override(w, r)
+		return
+	}
+	if path == "/fapi/v1/listenKey" || path == "/dapi/v1/listenKey" {
+		s.serveListenKey(w, r) // weight 1 (POST, PUT and DELETE alike)
 		return
 	}
 	body, status := s.body(path, r, now)

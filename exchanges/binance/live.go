@@ -1,0 +1,711 @@
+package binance
+
+import (
+	"fmt"
+	"math"
+	"slices"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/marginwatch/marginwatch/exchanges"
+)
+
+// liveView is the account as the streams keep it between Snapshots. Every
+// successful Snapshot seeds it (a deep copy: the Snapshot's caller keeps
+// its own); user-data events and mark-price ticks change it in place. One
+// lock, held for a few hundred nanoseconds, never across I/O.
+type liveView struct {
+	mu sync.Mutex
+
+	seeded  bool
+	inverse bool
+	multi   bool // USDⓈ-M multi-assets mode: one "USD" pool
+	bs      []exchanges.Balance
+	base    []poolBase // parallel to bs
+	hs      []held
+	aux     []posAux           // parallel to hs
+	orders  map[string][]order // open orders of each held symbol (with ids)
+	// contracts is COIN-M's contract sizes as last read: the cache's map,
+	// which a refresh replaces and never changes, so it is shared.
+	contracts map[string]contract
+
+	// incomplete counts positions an update left that only a Snapshot can
+	// finish (leverage, liquidation price, brackets); stale is an update
+	// the view cannot apply at all. Either makes Live not ok.
+	incomplete int
+	stale      bool
+	// gen counts applied account and order updates, so that a Snapshot
+	// whose reads raced one is not taken as the last word (see seed).
+	gen uint64
+
+	seedAt   time.Time // the seeding Snapshot's time
+	lastData time.Time // newest user-data message or mark tick received
+	lastTick time.Time // receipt of the newest change
+
+	userUp     bool
+	userReason string
+	marksErr   error
+	reconnects uint64
+
+	events    []exchanges.Event
+	transfers []exchanges.Transfer
+	// liqSeen: liquidation event IDs reported (by stream or REST), so that
+	// each forced order is reported once; pruned after liqWindow.
+	liqSeen map[string]time.Time
+	mcSeen  [8]string // the last margin-call IDs, against the overlap of a forced reconnect
+	mcNext  int
+
+	symbols []string // held symbols, sorted, as last computed
+	changed func()
+	kick    chan struct{} // asks the reseeder for a Snapshot (cap 1)
+}
+
+// poolBase is what a pool's figures hold beyond its positions' sums at the
+// seeding Snapshot: Binance's totals minus the positions'. A pool's figure
+// is its base plus its positions' current sum, so a tick at the seeding
+// marks gives back Binance's own totals (a row that lags its positions,
+// multi-assets haircuts and all) and moves exactly as the positions move.
+type poolBase struct{ u, m, cu, cm, mbOff float64 }
+
+// posAux is what the view needs of a position beyond exchanges.Position.
+type posAux struct {
+	brackets   []bracket // read-only, shared with the cache
+	incomplete bool
+}
+
+// seedData is what a successful read hands the live view.
+type seedData struct {
+	snap      *exchanges.Snapshot
+	hs        []held
+	multi     bool
+	orders    map[string][]order
+	brackets  map[string][]bracket
+	contracts map[string]contract
+	gen       uint64 // the view's gen when the read began
+}
+
+// seed replaces the view with a Snapshot's data and reports whether the
+// held symbols changed. When account or order updates were applied while
+// the read was under way (gen moved), the read may predate them: the view
+// takes it but counts as incomplete, so that another Snapshot follows.
+func (v *liveView) seed(d seedData) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	s := d.snap
+	v.seeded, v.inverse, v.multi, v.stale = true, s.Inverse, d.multi, false
+	v.bs = append(v.bs[:0], s.Balances...)
+	v.hs = append(v.hs[:0], d.hs...)
+	v.aux = slices.Grow(v.aux[:0], len(v.hs))[:len(v.hs)]
+	for i := range v.hs {
+		v.aux[i] = posAux{brackets: d.brackets[v.hs[i].Symbol]}
+	}
+	v.incomplete = 0
+	if d.gen != v.gen && len(v.hs) > 0 {
+		v.aux[0].incomplete, v.incomplete = true, 1
+		v.ask()
+	}
+	v.orders = d.orders
+	v.contracts = d.contracts
+	v.base = slices.Grow(v.base[:0], len(v.bs))[:len(v.bs)]
+	for i := range v.bs {
+		b := &v.bs[i]
+		var u, m, cu, cm float64
+		for j := range v.hs {
+			h := &v.hs[j]
+			if h.Pool != b.Asset {
+				continue
+			}
+			u += h.UnrealizedPnL
+			m += h.MaintMargin
+			if h.MarginType == exchanges.Cross {
+				cu += h.UnrealizedPnL
+				cm += h.MaintMargin
+			}
+		}
+		v.base[i] = poolBase{u: b.UnrealizedPnL - u, m: b.MaintMargin - m, cu: b.CrossUnPnL - cu, cm: b.CrossMaintMargin - cm,
+			mbOff: b.MarginBalance - b.WalletBalance - b.UnrealizedPnL}
+	}
+	v.seedAt = s.Time
+	if v.lastData.Before(s.Time) {
+		v.lastData = s.Time
+	}
+	v.lastTick = s.Time
+	v.symbols = heldSymbols(v.symbols[:0:0], v.hs)
+}
+
+// heldSymbols appends the distinct symbols of hs, sorted, to dst.
+func heldSymbols(dst []string, hs []held) []string {
+	for i := range hs {
+		if !slices.Contains(dst, hs[i].Symbol) {
+			dst = append(dst, hs[i].Symbol)
+		}
+	}
+	sort.Strings(dst)
+	return dst
+}
+
+// ask asks the reseeder for a Snapshot (coalesced). Callers hold mu.
+func (v *liveView) ask() {
+	if v.kick == nil {
+		return
+	}
+	select {
+	case v.kick <- struct{}{}:
+	default:
+	}
+}
+
+// needsSeed reports whether a Snapshot is wanted to complete the view.
+func (v *liveView) needsSeed() bool {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	return v.incomplete > 0 || v.stale
+}
+
+// reprice recomputes position i's mark-dependent figures from its mark:
+// notional, unrealized PnL and, from the cached brackets, maintenance
+// margin, the way Binance defines them (see doc.go).
+func (v *liveView) reprice(i int) {
+	h := &v.hs[i]
+	mark := h.MarkPrice
+	if mark <= 0 {
+		return
+	}
+	sign := h.Side.Sign()
+	if v.inverse {
+		h.Notional = h.Size * h.ContractSize / mark
+		if h.EntryPrice > 0 {
+			h.UnrealizedPnL = sign * h.Size * h.ContractSize * (1/h.EntryPrice - 1/mark)
+		}
+	} else {
+		h.Notional = h.Size * mark
+		h.UnrealizedPnL = sign * h.Size * (mark - h.EntryPrice)
+	}
+	if m, ok := maintFor(v.aux[i].brackets, h.Notional); ok {
+		h.MaintMargin = m
+	}
+}
+
+// sumPools recomputes every pool from its base and its positions.
+func (v *liveView) sumPools() {
+	for i := range v.bs {
+		b, bb := &v.bs[i], &v.base[i]
+		u, m, cu, cm := bb.u, bb.m, bb.cu, bb.cm
+		for j := range v.hs {
+			h := &v.hs[j]
+			if h.Pool != b.Asset {
+				continue
+			}
+			u += h.UnrealizedPnL
+			m += h.MaintMargin
+			if h.MarginType == exchanges.Cross {
+				cu += h.UnrealizedPnL
+				cm += h.MaintMargin
+			}
+		}
+		b.UnrealizedPnL, b.MaintMargin, b.CrossUnPnL, b.CrossMaintMargin = u, m, cu, max(cm, 0)
+		b.MarginBalance = b.WalletBalance + u + bb.mbOff
+	}
+}
+
+// markTick applies one mark-price update of symbol, received at received.
+// It updates every position on symbol: mark, notional, unrealized PnL,
+// maintenance margin from the cached brackets, funding rate and time; then
+// the pools. LiquidationPrice stays as last read: exact for an isolated
+// position or a pool's only cross position (Binance's price does not move
+// with the mark then), and corrected by the next Snapshot otherwise. It
+// neither blocks on I/O nor allocates.
+func (e *Exchange) markTick(symbol string, mark, fundingRate float64, nextFunding, received time.Time) {
+	v := &e.live
+	v.mu.Lock()
+	hit := false
+	for i := range v.hs {
+		h := &v.hs[i]
+		if h.Symbol != symbol {
+			continue
+		}
+		hit = true
+		h.MarkPrice, h.FundingRate, h.NextFundingTime = mark, fundingRate, nextFunding
+		v.reprice(i)
+	}
+	var cb func()
+	if hit {
+		v.sumPools()
+		if received.After(v.lastData) {
+			v.lastData = received
+		}
+		v.lastTick = received
+		cb = v.changed
+	}
+	v.mu.Unlock()
+	if cb != nil {
+		cb()
+	}
+}
+
+// marksDown says the mark-price stream is lost (err != nil; the view is
+// not ok until it is back) or back (nil).
+func (e *Exchange) marksDown(err error) {
+	v := &e.live
+	v.mu.Lock()
+	flip := (v.marksErr == nil) != (err == nil)
+	v.marksErr = err
+	cb := v.changed
+	v.mu.Unlock()
+	if flip && cb != nil {
+		cb()
+	}
+}
+
+// Live copies the live view into snap; see exchanges.Streamer. snap.Time
+// is the newest of the seeding Snapshot, the last user-data message and
+// the last mark tick; an account that holds no position gets no ticks, so
+// while its user stream is up its view is current as of now (go-binance
+// closes a connection whose server pings stop: see userstream.go).
+func (e *Exchange) Live(snap *exchanges.Snapshot) (tick time.Time, ok bool) {
+	v := &e.live
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	ok = v.seeded && v.userUp && v.marksErr == nil && v.incomplete == 0 && !v.stale
+	v.copyInto(snap)
+	if len(v.hs) == 0 && v.userUp {
+		snap.Time = e.now()
+	}
+	if ok {
+		// Events move only when the caller will use snap; otherwise the
+		// Snapshot it polls with takes them.
+		snap.Events = append(snap.Events[:0], v.events...)
+		snap.Transfers = append(snap.Transfers[:0], v.transfers...)
+		clear(v.events)
+		v.events, v.transfers = v.events[:0], v.transfers[:0]
+	} else {
+		snap.Events, snap.Transfers = snap.Events[:0], snap.Transfers[:0]
+	}
+	return v.lastTick, ok
+}
+
+// copyInto copies balances and positions into snap, reusing its arrays.
+// Callers hold mu.
+func (v *liveView) copyInto(snap *exchanges.Snapshot) {
+	snap.Time = v.lastData
+	snap.Inverse = v.inverse
+	snap.Balances = append(snap.Balances[:0], v.bs...)
+	if cap(snap.Positions) < len(v.hs) {
+		snap.Positions = make([]exchanges.Position, len(v.hs))
+	}
+	snap.Positions = snap.Positions[:len(v.hs)]
+	for i := range v.hs {
+		snap.Positions[i] = v.hs[i].Position
+	}
+}
+
+// drain moves the events and transfers the view holds (stream events, a
+// reseed's) into snap, after its own.
+func (v *liveView) drain(snap *exchanges.Snapshot) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	snap.Events = append(snap.Events, v.events...)
+	snap.Transfers = append(snap.Transfers, v.transfers...)
+	clear(v.events)
+	v.events, v.transfers = v.events[:0], v.transfers[:0]
+}
+
+// keep holds a reseed's events and transfers for the next Live or
+// Snapshot.
+func (v *liveView) keep(evs []exchanges.Event, trs []exchanges.Transfer) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	v.events = append(v.events, evs...)
+	v.transfers = append(v.transfers, trs...)
+}
+
+// liqKnown reports whether the forced orders of rows that closed p were
+// reported already (by the stream, or by an earlier Snapshot), and
+// remembers them as reported: each forced order makes one event.
+func (v *liveView) liqKnown(account string, p seenPos, rows []forceOrder, now time.Time) bool {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	known := false
+	for i := range rows {
+		o := &rows[i]
+		if (o.Symbol != "" && o.Symbol != p.symbol) || o.closes() != p.side {
+			continue
+		}
+		id := liqID(account, p.symbol, p.side, o.OrderID)
+		if _, ok := v.liqSeen[id]; ok {
+			known = true
+		}
+		v.noteLiq(id, now)
+	}
+	return known
+}
+
+// noteLiq remembers a reported liquidation ID. Callers hold mu.
+func (v *liveView) noteLiq(id string, now time.Time) {
+	if v.liqSeen == nil {
+		v.liqSeen = map[string]time.Time{}
+	}
+	for k, t := range v.liqSeen {
+		if now.Sub(t) > liqWindow {
+			delete(v.liqSeen, k)
+		}
+	}
+	v.liqSeen[id] = now
+}
+
+// liqID is the ID of the liquidation event of forced order orderID, the
+// same from the stream and from forceOrders (liquidationEvent).
+func liqID(account, symbol string, side exchanges.Side, orderID int64) string {
+	return fmt.Sprintf("%s/liquidation/%s/%s/%d", account, symbol, side, orderID)
+}
+
+// The user-data events, as both go-binance packages decode them.
+
+// balanceUpd is an ACCOUNT_UPDATE balance row.
+type balanceUpd struct{ asset, wallet, cross string }
+
+// positionUpd is an ACCOUNT_UPDATE position row.
+type positionUpd struct {
+	symbol, positionSide, amount, entry, upnl, marginType, isoWallet string
+}
+
+// applyAccount applies an ACCOUNT_UPDATE. Balances: a pool's wallet and
+// cross wallet are Binance's (wb, cw); in multi-assets mode the "USD" pool
+// cannot be priced from one asset's wallet without inventing haircuts, so
+// the view waits for a Snapshot. Positions: size, entry, unrealized PnL,
+// margin type and isolated wallet as given, notional and maintenance
+// margin at the current mark; "pa" 0 removes the position. A new position,
+// or a size, margin-type or isolated-wallet change, moves the liquidation
+// price (and a new one has no leverage or brackets yet): the view keeps
+// what the update gave and asks for a Snapshot, not ok until then. It
+// reports whether the held symbols changed.
+func (e *Exchange) applyAccount(bals []balanceUpd, poss []positionUpd, received time.Time) bool {
+	v := &e.live
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if !v.seeded {
+		return false
+	}
+	v.gen++
+	p := parser{op: "user-data ACCOUNT_UPDATE"}
+	for _, b := range bals {
+		wb, cw := p.f("wb", b.wallet), p.f("cw", b.cross)
+		if p.err != nil {
+			break
+		}
+		if v.multi {
+			v.stale = true
+			continue
+		}
+		i := slices.IndexFunc(v.bs, func(x exchanges.Balance) bool { return x.Asset == b.asset })
+		if i < 0 {
+			if wb == 0 {
+				continue
+			}
+			// A pool the Snapshot did not show (no money then).
+			i = sort.Search(len(v.bs), func(j int) bool { return v.bs[j].Asset >= b.asset })
+			v.bs = slices.Insert(v.bs, i, exchanges.Balance{Asset: b.asset, FundingPaid24h: math.NaN()})
+			v.base = slices.Insert(v.base, i, poolBase{})
+		}
+		v.bs[i].WalletBalance, v.bs[i].CrossWalletBalance = wb, cw
+	}
+	changedSyms := false
+	for _, u := range poss {
+		if p.err != nil {
+			break
+		}
+		amt, entry, upnl, iw := p.f("pa", u.amount), p.f("ep", u.entry), p.f("up", u.upnl), p.f("iw", u.isoWallet)
+		if p.err != nil {
+			break
+		}
+		ps := u.positionSide
+		if ps == "" {
+			ps = "BOTH"
+		}
+		mt := exchanges.Cross
+		if strings.EqualFold(u.marginType, "isolated") {
+			mt = exchanges.Isolated
+		}
+		i := slices.IndexFunc(v.hs, func(h held) bool { return h.Symbol == u.symbol && h.positionSide == ps })
+		if amt == 0 {
+			if i >= 0 {
+				v.remove(i)
+				changedSyms = true
+			}
+			continue
+		}
+		side, size := sideOf(ps, amt), math.Abs(amt)
+		if i < 0 {
+			v.hs = append(v.hs, held{positionSide: ps})
+			v.aux = append(v.aux, posAux{})
+			i = len(v.hs) - 1
+			h := &v.hs[i]
+			h.Symbol, h.Side = u.symbol, side
+			e.placeNew(i)
+			changedSyms = true
+			v.markIncomplete(i)
+		} else {
+			h := &v.hs[i]
+			if h.Size != size || h.Side != side || h.MarginType != mt || (mt == exchanges.Isolated && h.IsolatedWallet != iw) {
+				v.markIncomplete(i)
+			}
+		}
+		h := &v.hs[i]
+		h.Side, h.Size, h.EntryPrice, h.MarginType = side, size, entry, mt
+		h.IsolatedWallet = 0
+		if mt == exchanges.Isolated {
+			h.IsolatedWallet = iw
+		}
+		v.reprice(i) // notional and maintenance margin at the current mark
+		h.UnrealizedPnL = upnl
+	}
+	if p.err != nil {
+		// A number the view cannot read: it waits for a Snapshot.
+		v.stale = true
+		e.log.Warn("user-data stream: an account update could not be read; waiting for a REST snapshot", "err", p.err)
+	}
+	if v.stale {
+		v.ask()
+	}
+	v.sumPools()
+	v.note(received)
+	if changedSyms {
+		v.symbols = heldSymbols(v.symbols[:0:0], v.hs)
+	}
+	return changedSyms
+}
+
+// placeNew fills in what the view knows of a new position i: its margin
+// asset and pool (COIN-M: from the contract; USDⓈ-M: the pool whose asset
+// ends the symbol, USDT else, "USD" in multi-assets mode), contract size,
+// and the mark, brackets and funding of another position on its symbol.
+// Callers hold mu.
+func (e *Exchange) placeNew(i int) {
+	v := &e.live
+	h := &v.hs[i]
+	if v.inverse {
+		if c, ok := v.contracts[h.Symbol]; ok {
+			h.ContractSize, h.MarginAsset = c.size, c.marginAsset
+		}
+	} else {
+		best := ""
+		for _, b := range v.bs {
+			if strings.HasSuffix(h.Symbol, b.Asset) && len(b.Asset) > len(best) {
+				best = b.Asset
+			}
+		}
+		if best == "" {
+			best = "USDT"
+		}
+		h.MarginAsset = best
+	}
+	h.Pool = h.MarginAsset
+	if v.multi {
+		h.Pool = "USD"
+	}
+	h.FundingInterval = defaultFundingInterval
+	for j := range v.hs {
+		o := &v.hs[j]
+		if j != i && o.Symbol == h.Symbol {
+			h.MarkPrice, h.FundingRate, h.NextFundingTime, h.FundingInterval, h.Candles = o.MarkPrice, o.FundingRate, o.NextFundingTime, o.FundingInterval, o.Candles
+			h.Leverage = o.Leverage
+			v.aux[i].brackets = v.aux[j].brackets
+			break
+		}
+	}
+	v.restop(h.Symbol)
+}
+
+// markIncomplete notes that position i waits for a Snapshot. Callers hold mu.
+func (v *liveView) markIncomplete(i int) {
+	if !v.aux[i].incomplete {
+		v.aux[i].incomplete = true
+		v.incomplete++
+	}
+	v.ask()
+}
+
+// remove drops position i. Callers hold mu.
+func (v *liveView) remove(i int) {
+	if v.aux[i].incomplete {
+		v.incomplete--
+	}
+	v.hs = slices.Delete(v.hs, i, i+1)
+	v.aux = slices.Delete(v.aux, i, i+1)
+}
+
+// note records the receipt of an applied change. Callers hold mu.
+func (v *liveView) note(received time.Time) {
+	if received.After(v.lastData) {
+		v.lastData = received
+	}
+	v.lastTick = received
+}
+
+// orderUpd is an open-order change: an ORDER_TRADE_UPDATE or ALGO_UPDATE.
+type orderUpd struct {
+	order
+	symbol string
+	open   bool // still resting (NEW, PARTIALLY_FILLED; algo NEW)
+}
+
+// applyOrder applies an order change to the stops of its symbol's
+// positions, through the REST path's own rules (protects, stopOf,
+// addStops). Orders of symbols not held are left to the Snapshot that
+// seeds a new position. It reports whether the view changed.
+func (e *Exchange) applyOrder(u orderUpd, received time.Time) bool {
+	v := &e.live
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if !v.seeded || !slices.ContainsFunc(v.hs, func(h held) bool { return h.Symbol == u.symbol }) {
+		return false
+	}
+	v.gen++
+	os := v.orders[u.symbol]
+	i := slices.IndexFunc(os, func(o order) bool { return o.id == u.id && o.algo == u.algo })
+	switch {
+	case u.open && isStop(u.typ) && i >= 0:
+		os = slices.Clone(os)
+		os[i] = u.order
+	case u.open && isStop(u.typ):
+		os = append(slices.Clone(os), u.order)
+	case i >= 0:
+		os = slices.Delete(slices.Clone(os), i, i+1)
+	default:
+		return false // not a stop, and not one the view held
+	}
+	if v.orders == nil {
+		v.orders = map[string][]order{}
+	}
+	v.orders[u.symbol] = os
+	v.restop(u.symbol)
+	v.note(received)
+	return true
+}
+
+// restop rebuilds the Stops of symbol's positions from its open orders.
+// The old Stops slices may be shared with a Live or Snapshot caller: they
+// are replaced, never written. Callers hold mu.
+func (v *liveView) restop(symbol string) {
+	for i := range v.hs {
+		if v.hs[i].Symbol == symbol {
+			v.hs[i].Stops = nil
+		}
+	}
+	addStops(v.hs, symbol, v.orders[symbol])
+}
+
+// setLeverage applies an ACCOUNT_CONFIG_UPDATE's leverage of symbol.
+func (e *Exchange) setLeverage(symbol string, leverage float64, received time.Time) bool {
+	v := &e.live
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	hit := false
+	for i := range v.hs {
+		if v.hs[i].Symbol == symbol {
+			v.hs[i].Leverage, hit = leverage, true
+		}
+	}
+	if hit {
+		v.note(received)
+	}
+	return hit
+}
+
+// invalidate makes the view wait for a Snapshot (an update it cannot
+// apply, such as a switch of multi-assets mode).
+func (e *Exchange) invalidate(received time.Time) {
+	v := &e.live
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	v.stale = true
+	v.ask()
+	v.note(received)
+}
+
+// liqFill is an ORDER_TRADE_UPDATE of a forced order.
+type liqFill struct {
+	symbol, side, positionSide, clientOrderID, typ string
+	orderID                                        int64
+	qty, price                                     string
+	at                                             time.Time
+}
+
+// liquidation queues the liquidation event of a forced order's fill, once
+// per forced order, with the ID liquidationEvent gives it from
+// forceOrders. It reports whether it queued one.
+func (e *Exchange) liquidation(f liqFill, received time.Time) bool {
+	fo := forceOrder{Side: f.side, PositionSide: f.positionSide, ClientOrderID: f.clientOrderID}
+	side := fo.closes()
+	id := liqID(e.name, f.symbol, side, f.orderID)
+	what := "liquidated by Binance"
+	if fo.adl() || f.typ == "ADL" {
+		what = "closed by Binance's auto-deleveraging (ADL)"
+	}
+	ev := exchanges.Event{
+		ID: id, Kind: exchanges.Liquidation, Time: f.at, Symbol: f.symbol, Side: side,
+		Message: fmt.Sprintf("%s %s %s: %s filled at an average %s (order %d at %s)",
+			f.symbol, side, what, f.qty, f.price, f.orderID, f.at.UTC().Format(time.RFC3339)),
+	}
+	v := &e.live
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if _, ok := v.liqSeen[id]; ok {
+		return false
+	}
+	v.noteLiq(id, received)
+	v.events = append(v.events, ev)
+	v.note(received)
+	return true
+}
+
+// mcPos is a MARGIN_CALL position row.
+type mcPos struct {
+	symbol, positionSide, amount, marginType, mark, upnl, maint string
+}
+
+// marginCall queues the margin_call event of one MARGIN_CALL message.
+func (e *Exchange) marginCall(eventTime int64, crossWallet string, ps []mcPos, received time.Time) bool {
+	id := fmt.Sprintf("%s/margin_call/%d", e.name, eventTime)
+	var b strings.Builder
+	fmt.Fprintf(&b, "Binance margin call (cross wallet balance %s):", crossWallet)
+	ev := exchanges.Event{ID: id, Kind: exchanges.MarginCall, Time: ms(eventTime)}
+	if ev.Time.IsZero() {
+		ev.Time = received
+	}
+	p := parser{op: "user-data MARGIN_CALL"}
+	for i, r := range ps {
+		side := sideOf(r.positionSide, p.f("pa", r.amount))
+		if i == 0 {
+			ev.Symbol, ev.Side = r.symbol, side
+		} else {
+			b.WriteString(";")
+		}
+		fmt.Fprintf(&b, " %s %s %s, %s, mark %s, unrealized PnL %s, maintenance margin %s",
+			r.symbol, side, strings.TrimPrefix(r.amount, "-"), strings.ToLower(r.marginType), r.mark, r.upnl, r.maint)
+	}
+	ev.Message = b.String()
+	v := &e.live
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if slices.Contains(v.mcSeen[:], id) {
+		return false
+	}
+	v.mcSeen[v.mcNext] = id
+	v.mcNext = (v.mcNext + 1) % len(v.mcSeen)
+	v.events = append(v.events, ev)
+	v.note(received)
+	return true
+}
+
+// heard records a message that changed nothing (it still proves the
+// stream current).
+func (v *liveView) heard(received time.Time) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if received.After(v.lastData) {
+		v.lastData = received
+	}
+}
