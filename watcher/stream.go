@@ -100,9 +100,11 @@ func (w *Watcher) stream(ctx context.Context, a *account, s exchanges.Streamer) 
 	// The budget plan's intervals: reconcile_interval and poll_interval,
 	// stretched when the venue's budget is oversubscribed.
 	reconcile, every := a.interval(), a.fallbackInterval()
-	streaming := false // the last Live was trustworthy
+	// streaming: the last Live was trustworthy; up: the streams are, as
+	// last logged.
+	streaming, up := false, false
 	if _, ok, _ := w.liveCycle(a, s); ok {
-		streaming = true // a reload: the streams ran on
+		streaming, up = true, true // a reload: the streams ran on
 	} else {
 		if !sleep(ctx, a.startAfter) { // the plan spreads the seeds
 			return
@@ -123,13 +125,17 @@ func (w *Watcher) stream(ctx context.Context, a *account, s exchanges.Streamer) 
 	// freshness is refreshed), whose latency is reported.
 	evalLive := func(change bool) {
 		tick, ok, committed := w.liveCycle(a, s)
-		if ok != streaming {
-			streaming = ok
-			if ok {
-				a.log.Info("streaming: evaluating every change as it arrives")
-			} else {
-				a.log.Info("stream interrupted; polling until it is back", "reason", s.StreamStatus().Reason, "every", every)
-			}
+		streaming = ok
+		// Only the streams' own health is worth a line: a view waiting
+		// for the REST read that completes it (a new or closed position)
+		// is routine.
+		switch st := s.StreamStatus(); {
+		case ok && !up:
+			up = true
+			a.log.Info("streaming: evaluating every change as it arrives")
+		case !st.Up && up:
+			up = false
+			a.log.Info("stream interrupted; polling until it is back", "reason", st.Reason, "every", every)
 		}
 		if change && ok && w.opts.Hooks.Streamed != nil {
 			w.opts.Hooks.Streamed(a.cfg.Name, time.Since(tick))
@@ -162,7 +168,7 @@ func (w *Watcher) stream(ctx context.Context, a *account, s exchanges.Streamer) 
 				recheck()
 			}
 		case <-done:
-			done, streaming = nil, false // polled from now on
+			done, streaming, up = nil, false, false // polled from now on
 		}
 		if ctx.Err() != nil {
 			return

@@ -103,15 +103,17 @@ type Exchange struct {
 	seedMulti  bool
 	seedOrders map[string][]order
 
-	// Real-time mode (stream.go, live.go, userstream.go). watchMarks, when
-	// set, is given the held symbols whenever they change, for the
-	// mark-price hub; it is called outside the adapter's locks.
-	live       liveView
-	st         streamState
-	sc         streamConf
-	frames     frameLog
-	streamBase string // user-data websocket base URL
-	watchMarks func(symbols []string)
+	// Real-time mode (stream.go, live.go, userstream.go). watchMarks, set
+	// while Stream runs (under st.watchMu), is given the held symbols
+	// whenever they change, for the mark-price hub; it is called outside
+	// the adapter's locks.
+	live           liveView
+	st             streamState
+	sc             streamConf
+	frames         frameLog
+	streamBase     string // user-data websocket base URL
+	streamEndpoint string // stream_endpoint, for the mark-price hub
+	watchMarks     func(symbols []string)
 
 	evMu    sync.Mutex
 	pending []exchanges.Event
@@ -162,6 +164,7 @@ func New(cfg config.Account, opts Options) (*Exchange, error) {
 	}
 	e.sc = defaultStreamConf()
 	e.streamBase = userStreamBase(cfg.Exchange, cfg.Testnet, cfg.StreamEndpoint)
+	e.streamEndpoint = cfg.StreamEndpoint
 	kt, err := keyTypeOf(e.secret)
 	if err != nil {
 		return nil, fmt.Errorf("account %s: api_secret: %w", cfg.Name, err)

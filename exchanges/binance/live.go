@@ -54,6 +54,10 @@ type liveView struct {
 	// liqSeen: liquidation event IDs reported (by stream or REST), so that
 	// each forced order is reported once; pruned after liqWindow.
 	liqSeen map[string]time.Time
+	// liqPos: positions (posKey) whose liquidation the stream reported,
+	// when; their ACCOUNT_UPDATE to zero is then a liquidation already
+	// told, not a close to check. Pruned after liqWindow.
+	liqPos map[string]time.Time
 	mcSeen  [8]string // the last margin-call IDs, against the overlap of a forced reconnect
 	mcNext  int
 
@@ -430,10 +434,21 @@ func (e *Exchange) applyAccount(bals []balanceUpd, poss []positionUpd, received 
 		}
 		i := slices.IndexFunc(v.hs, func(h held) bool { return h.Symbol == u.symbol && h.positionSide == ps })
 		if amt == 0 {
-			if i >= 0 {
-				v.remove(i)
-				changedSyms = true
+			if i < 0 {
+				continue
 			}
+			if t, ok := v.liqPos[posKey(u.symbol, v.hs[i].Side)]; ok && received.Sub(t) < liqWindow {
+				v.remove(i) // its liquidation event is told already
+				changedSyms = true
+				continue
+			}
+			// Closed, liquidated or auto-deleveraged: only the forced-order
+			// history tells, and a liquidation told as an ordinary close
+			// is the one lie marginwatch must not tell. The position stays
+			// as it was, the view waits for the Snapshot that asks (and
+			// brings the stream's own liquidation event, if it comes
+			// meanwhile, with the position's disappearance).
+			v.markIncomplete(i)
 			continue
 		}
 		side, size := sideOf(ps, amt), math.Abs(amt)
@@ -656,6 +671,15 @@ func (e *Exchange) liquidation(f liqFill, received time.Time) bool {
 		return false
 	}
 	v.noteLiq(id, received)
+	if v.liqPos == nil {
+		v.liqPos = map[string]time.Time{}
+	}
+	for k, t := range v.liqPos {
+		if received.Sub(t) > liqWindow {
+			delete(v.liqPos, k)
+		}
+	}
+	v.liqPos[posKey(f.symbol, side)] = received
 	v.events = append(v.events, ev)
 	v.note(received)
 	return true

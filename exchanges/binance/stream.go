@@ -74,6 +74,8 @@ func (e *Exchange) Stream(ctx context.Context, changed func()) error {
 	e.live.changed, e.live.kick = changed, kick
 	e.live.mu.Unlock()
 
+	marks := e.watchHub()
+	defer e.unwatchHub(marks)
 	var wg sync.WaitGroup
 	wg.Go(func() { e.reseeder(ctx, kick) })
 	err := e.userStream(ctx)
@@ -149,6 +151,29 @@ func (e *Exchange) changedView(symbols bool) {
 	if cb != nil {
 		cb()
 	}
+}
+
+// watchHub connects the account to its market's mark-price hub for the
+// time Stream runs: the held symbols now, and whenever they change.
+func (e *Exchange) watchHub() *markHub {
+	hub := marksFor(e.kind, e.streamEndpoint, e.testnet, e.log)
+	e.live.mu.Lock()
+	e.live.marksErr = nil
+	e.live.mu.Unlock()
+	e.st.watchMu.Lock()
+	e.watchMarks = func(symbols []string) { hub.watch(e, symbols) }
+	e.st.published = nil // hand the current set over afresh
+	e.st.watchMu.Unlock()
+	e.publishSymbols()
+	return hub
+}
+
+// unwatchHub ends what watchHub began.
+func (e *Exchange) unwatchHub(hub *markHub) {
+	e.st.watchMu.Lock()
+	e.watchMarks, e.st.published = nil, nil
+	e.st.watchMu.Unlock()
+	hub.forget(e)
 }
 
 // publishSymbols hands the held symbols to the hub (watchMarks) when they

@@ -371,3 +371,43 @@ func TestCloseStopsStream(t *testing.T) {
 		t.Errorf("status %+v after Close", st)
 	}
 }
+
+// A position the user-data stream reports at zero before the forced
+// order's own fill arrives is not taken for an ordinary close: the view
+// waits for the Snapshot, whose forced-order check names the liquidation,
+// and the position leaves the view only together with its liquidation
+// event. The fill that follows adds nothing.
+func TestCloseBeforeFillIsNoOrdinaryClose(t *testing.T) {
+	s := startStream(t, USDM, binancetest.Options{Account: binancetest.USDMOneWay}, nil)
+	frame, id, err := s.srv.LiquidationFill("BTCUSDT", "BOTH")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.srv.PushUser(s.srv.AccountUpdate("ORDER", nil, []binancetest.PositionUpdate{{Symbol: "BTCUSDT", PositionSide: "BOTH", Amount: "0"}}))
+	var events []exchanges.Event
+	s.live(t, "the position gone", func(s exchanges.Snapshot) bool {
+		events = append(events, s.Events...)
+		gone := posOf(s, "BTCUSDT", exchanges.Long) == nil
+		if gone && len(events) == 0 {
+			t.Fatal("the position left the live view without its liquidation event: the daemon would call it an ordinary close")
+		}
+		return gone
+	})
+	want := fmt.Sprintf("main/liquidation/BTCUSDT/long/%d", id)
+	if len(events) != 1 || events[0].ID != want {
+		t.Fatalf("events %+v, want the liquidation %s", events, want)
+	}
+	s.srv.PushUser(frame)
+	s.srv.PushUser(s.srv.MarginCall())
+	s.live(t, "the next event", func(s exchanges.Snapshot) bool {
+		for _, ev := range s.Events {
+			if ev.Kind == exchanges.Liquidation {
+				t.Fatalf("the late fill reported the liquidation again: %+v", ev)
+			}
+			if ev.Kind == exchanges.MarginCall {
+				return true
+			}
+		}
+		return false
+	})
+}

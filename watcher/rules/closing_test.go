@@ -279,3 +279,36 @@ func TestCoinMAssetGap(t *testing.T) {
 		}
 	}
 }
+
+// A stream can report the liquidation while the position is still there
+// and its disappearance in the next evaluation: the close is still a
+// liquidation. A liquidation told long before is not the reason of a
+// later close.
+func TestLiquidationBeforeDisappearance(t *testing.T) {
+	for _, tt := range []struct {
+		name  string
+		after time.Duration
+		want  string
+	}{
+		{"disappears a second later", time.Second, notifiers.ReasonLiquidated},
+		{"disappears within the memory", liquidationMemory, notifiers.ReasonLiquidated},
+		{"closed long after", liquidationMemory + time.Minute, notifiers.ReasonClosed},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			e := NewEngine(mustCompile(t, liquidationNear(nil), liquidationEvents), nil)
+			e.Evaluate(positionsAcct("main", pos{"BTCUSDT", "long", metrics.LiqDistancePct, 2.1}), t0)
+			told := positionsAcct("main", pos{"BTCUSDT", "long", metrics.LiqDistancePct, 1.9})
+			told.Events = []exchanges.Event{{ID: "liq1", Kind: exchanges.Liquidation, Symbol: "BTCUSDT", Side: exchanges.Long}}
+			if got := summarize(e.Evaluate(told, t0.Add(time.Second))); got != "event:critical" {
+				t.Fatalf("the liquidation event: %q, want event:critical", got)
+			}
+			if tt.after > liquidationMemory { // the alert stays firing meanwhile
+				e.Evaluate(positionsAcct("main", pos{"BTCUSDT", "long", metrics.LiqDistancePct, 1.9}), t0.Add(tt.after/2))
+			}
+			res := e.Evaluate(positionsAcct("main"), t0.Add(time.Second+tt.after))
+			if len(res.Notices) != 1 || res.Notices[0].Alert.Kind != notifiers.KindClosed || res.Notices[0].Alert.Reason != tt.want {
+				t.Fatalf("notices %s, want one closed notice with reason %s", summarize(res), tt.want)
+			}
+		})
+	}
+}

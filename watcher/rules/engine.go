@@ -37,7 +37,16 @@ type Engine struct {
 	// bufs hold each account's Result slices, reused from one evaluation to
 	// the next so a quiet evaluation allocates nothing.
 	bufs map[string]*buffers
+	// liquidations remembers, for liquidationMemory, the positions that
+	// liquidation events named (Key without Rule; Side "" for either
+	// side): a stream can report the liquidation in one evaluation and
+	// the position's disappearance in the next.
+	liquidations map[Key]time.Time
 }
+
+// liquidationMemory is how long a liquidation event names the reason of
+// its position's disappearance.
+const liquidationMemory = 10 * time.Minute
 
 type entry struct {
 	st   State
@@ -185,6 +194,11 @@ func (e *Engine) Evaluate(acct *metrics.Account, now time.Time) Result {
 		e.dropped = nil
 	}
 	e.gen++
+	for i := range acct.Events {
+		if ev := &acct.Events[i]; ev.Kind == exchanges.Liquidation && ev.Symbol != "" {
+			e.noteLiquidation(Key{Account: acct.Name, Symbol: ev.Symbol, Side: string(ev.Side)}, now)
+		}
+	}
 
 	for ri, r := range e.rules {
 		if !r.AppliesTo(acct.Name) {
@@ -472,13 +486,14 @@ func (e *Engine) notify(b *buffers, en *entry, r *Rule, acct *metrics.Account, t
 
 // close ends an alert whose target is gone: a pending one silently, a firing
 // one with a KindClosed notice (Closed) whose reason is liquidated when this
-// evaluation's events report a liquidation of that position, else closed.
+// evaluation's events, or an earlier one's within liquidationMemory,
+// report a liquidation of that position, else closed.
 // send_resolved: false silences a plain close but never a liquidation: that
 // is exactly what the user must hear about.
 func (e *Engine) close(b *buffers, en *entry, r *Rule, acct *metrics.Account, now time.Time) {
 	if en.st.Phase == Active {
 		reason := notifiers.ReasonClosed
-		if r.scope == scopePositionID && liquidated(acct.Events, en.st.Key) {
+		if r.scope == scopePositionID && (liquidated(acct.Events, en.st.Key) || e.liquidatedLately(en.st.Key, now)) {
 			reason = notifiers.ReasonLiquidated
 		}
 		if reason == notifiers.ReasonLiquidated || r.sendResolved {
@@ -486,6 +501,31 @@ func (e *Engine) close(b *buffers, en *entry, r *Rule, acct *metrics.Account, no
 		}
 	}
 	e.remove(b, en)
+}
+
+// noteLiquidation remembers a liquidation event of the position k and
+// forgets those older than liquidationMemory.
+func (e *Engine) noteLiquidation(k Key, now time.Time) {
+	if e.liquidations == nil {
+		e.liquidations = map[Key]time.Time{}
+	}
+	for old, at := range e.liquidations {
+		if now.Sub(at) > liquidationMemory {
+			delete(e.liquidations, old)
+		}
+	}
+	e.liquidations[k] = now
+}
+
+// liquidatedLately reports whether a liquidation event named the position
+// of the alert k within liquidationMemory, in an earlier evaluation.
+func (e *Engine) liquidatedLately(k Key, now time.Time) bool {
+	for _, side := range [2]string{k.Side, ""} {
+		if at, ok := e.liquidations[Key{Account: k.Account, Symbol: k.Symbol, Side: side}]; ok && now.Sub(at) <= liquidationMemory {
+			return true
+		}
+	}
+	return false
 }
 
 // liquidated reports whether events hold a liquidation of the position k:
