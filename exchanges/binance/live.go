@@ -58,8 +58,8 @@ type liveView struct {
 	// when; their ACCOUNT_UPDATE to zero is then a liquidation already
 	// told, not a close to check. Pruned after liqWindow.
 	liqPos map[string]time.Time
-	mcSeen  [8]string // the last margin-call IDs, against the overlap of a forced reconnect
-	mcNext  int
+	mcSeen [8]string // the last margin-call IDs, against the overlap of a forced reconnect
+	mcNext int
 
 	symbols []string // held symbols, sorted, as last computed
 	changed func()
