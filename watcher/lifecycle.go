@@ -229,7 +229,9 @@ func (w *Watcher) swap(next *setup, created []*account) {
 		}
 	}
 	before := w.engine.States()
-	w.engine = rules.NewEngine(next.rules, before)
+	engine := rules.NewEngine(next.rules, before)
+	engine.Inherit(w.engine)
+	w.engine = engine
 	w.cur = next
 	disp := w.newDispatcher(next)
 	disp.Adopt(w.disp)

@@ -34,22 +34,43 @@ func (w *Watcher) poll(ctx context.Context, a *account) {
 
 // cycle polls one account once and evaluates it.
 func (w *Watcher) cycle(ctx context.Context, a *account) {
+	if r, ok := w.fetch(ctx, a, a.interval()); ok {
+		w.absorb(a, r)
+	}
+}
+
+// polled is the outcome of one Snapshot.
+type polled struct {
+	snap  *exchanges.Snapshot
+	err   error
+	begin time.Time
+}
+
+// fetch reads a Snapshot, giving up after timeout. It reports false when
+// ctx ended: a cancelled poll is no exchange failure.
+func (w *Watcher) fetch(ctx context.Context, a *account, timeout time.Duration) (polled, bool) {
 	begin := time.Now()
-	pctx, cancel := context.WithTimeout(ctx, a.interval())
+	pctx, cancel := context.WithTimeout(ctx, timeout)
 	snap, err := a.ex.Snapshot(pctx)
 	cancel()
 	if err != nil && ctx.Err() != nil {
-		return // shutting down: a cancelled poll is not an exchange failure
+		return polled{}, false
 	}
-	// A snapshot that made it is evaluated even when shutdown has begun: its
-	// events were taken from the exchange and exist nowhere else.
+	return polled{snap: snap, err: err, begin: begin}, true
+}
+
+// absorb evaluates a fetched Snapshot (or its failure). A snapshot that
+// made it is evaluated even when shutdown has begun: its events were taken
+// from the exchange and exist nowhere else.
+func (w *Watcher) absorb(a *account, r polled) {
+	snap, err := r.snap, r.err
 	now := w.now()
 	if w.opts.Hooks.Polled != nil {
 		weight := -1
 		if wr, ok := a.ex.(interface{ UsedWeight() int }); ok {
 			weight = wr.UsedWeight()
 		}
-		w.opts.Hooks.Polled(a.cfg.Name, time.Since(begin), err == nil, now, weight)
+		w.opts.Hooks.Polled(a.cfg.Name, time.Since(r.begin), err == nil, now, weight)
 	}
 	if hw, ok := a.ex.(interface{ HostWeight() (string, int) }); ok && w.opts.Hooks.Weight != nil {
 		if host, used := hw.HostWeight(); used >= 0 {

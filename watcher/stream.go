@@ -100,6 +100,31 @@ func (w *Watcher) stream(ctx context.Context, a *account, s exchanges.Streamer) 
 	// The budget plan's intervals: reconcile_interval and poll_interval,
 	// stretched when the venue's budget is oversubscribed.
 	reconcile, every := a.interval(), a.fallbackInterval()
+	// REST reads run beside the loop, one at a time, so that a slow read
+	// (an API struggling in a crash, requests held by the weight gate)
+	// never holds back the evaluation of what the streams bring.
+	fetched := make(chan *polled, 1) // nil: cancelled by the shutdown
+	fetching := false
+	fetch := func() {
+		if fetching {
+			return
+		}
+		fetching = true
+		go func() {
+			if r, ok := w.fetch(ctx, a, every); ok {
+				fetched <- &r
+				return
+			}
+			fetched <- nil
+		}()
+	}
+	defer func() {
+		if fetching { // a read in flight at shutdown: its events count
+			if r := <-fetched; r != nil {
+				w.absorb(a, *r)
+			}
+		}
+	}()
 	// streaming: the last Live was trustworthy; up: the streams are, as
 	// last logged.
 	streaming, up := false, false
@@ -109,8 +134,7 @@ func (w *Watcher) stream(ctx context.Context, a *account, s exchanges.Streamer) 
 		if !sleep(ctx, a.startAfter) { // the plan spreads the seeds
 			return
 		}
-		w.cycle(ctx, a) // seeds the live view
-		recheck()
+		fetch() // seeds the live view
 	}
 	nextReconcile := time.NewTimer(reconcile)
 	defer nextReconcile.Stop()
@@ -152,9 +176,14 @@ func (w *Watcher) stream(ctx context.Context, a *account, s exchanges.Streamer) 
 		case <-changed:
 			evalLive(true)
 		case <-nextReconcile.C:
-			w.cycle(ctx, a)
+			fetch()
 			nextReconcile.Reset(reconcile)
-			recheck()
+		case r := <-fetched:
+			fetching = false
+			if r != nil {
+				w.absorb(a, *r)
+			}
+			recheck() // the reseeded view may be trustworthy again
 		case <-poll.C:
 			w.cycled() // the loop is alive, streamed or not
 			if streaming {
@@ -163,9 +192,8 @@ func (w *Watcher) stream(ctx context.Context, a *account, s exchanges.Streamer) 
 				evalLive(false)
 			}
 			if !streaming {
-				w.cycle(ctx, a)
+				fetch()
 				nextReconcile.Reset(reconcile)
-				recheck()
 			}
 		case <-done:
 			done, streaming, up = nil, false, false // polled from now on

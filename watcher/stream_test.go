@@ -309,3 +309,41 @@ func TestQuietStreamStaysFresh(t *testing.T) {
 		}
 	})
 }
+
+// hangingReconcile streams fine, but its REST reads after the seed hang
+// until their context ends (a REST API slow in a crash, a gate holding).
+type hangingReconcile struct{ streamed }
+
+func (h *hangingReconcile) Snapshot(ctx context.Context) (*exchanges.Snapshot, error) {
+	if h.polls() >= 1 {
+		<-ctx.Done()
+		return nil, ctx.Err()
+	}
+	return h.streamed.Snapshot(ctx)
+}
+
+// TestSlowReconcileKeepsStreaming: while a reconciliation's REST read
+// hangs, the streamed changes are still evaluated at once and the
+// account is not blind.
+func TestSlowReconcileKeepsStreaming(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		ex := &hangingReconcile{streamed{scripted: scripted{liq: 50000}, up: true}}
+		out := &lockedBuffer{}
+		w, _ := newTestWatcher(t, streamConfig, Options{Stdout: out, NewExchange: scriptedExchange(ex)})
+		stop := runWatcher(t, w)
+		defer stop()
+		time.Sleep(61 * time.Second) // the reconciliation at 1 m hangs
+		synctest.Wait()
+		ex.push(95000) // 5% away: critical
+		time.Sleep(time.Second)
+		synctest.Wait()
+		if n := out.lines("CRITICAL", "firing", "liquidation-near"); n != 1 {
+			t.Errorf("critical alert printed %d times 1 s after the streamed change, want 1", n)
+		}
+		time.Sleep(30 * time.Second)
+		synctest.Wait()
+		if n := out.lines("data-stale"); n != 0 {
+			t.Errorf("data-stale with healthy streams:\n%s", out)
+		}
+	})
+}

@@ -312,3 +312,20 @@ func TestLiquidationBeforeDisappearance(t *testing.T) {
 		})
 	}
 }
+
+// The liquidation memory survives a reload (a new engine from the old
+// one's states).
+func TestLiquidationMemoryAcrossReload(t *testing.T) {
+	rs := mustCompile(t, liquidationNear(nil), liquidationEvents)
+	e := NewEngine(rs, nil)
+	e.Evaluate(positionsAcct("main", pos{"BTCUSDT", "long", metrics.LiqDistancePct, 2.1}), t0)
+	told := positionsAcct("main", pos{"BTCUSDT", "long", metrics.LiqDistancePct, 1.9})
+	told.Events = []exchanges.Event{{ID: "liq1", Kind: exchanges.Liquidation, Symbol: "BTCUSDT", Side: exchanges.Long}}
+	e.Evaluate(told, t0.Add(time.Second))
+	next := NewEngine(rs, e.States())
+	next.Inherit(e)
+	res := next.Evaluate(positionsAcct("main"), t0.Add(2*time.Second))
+	if len(res.Notices) != 1 || res.Notices[0].Alert.Reason != notifiers.ReasonLiquidated {
+		t.Fatalf("notices %s, want one closed notice with reason liquidated", summarize(res))
+	}
+}

@@ -503,6 +503,22 @@ func (e *Engine) close(b *buffers, en *entry, r *Rule, acct *metrics.Account, no
 	e.remove(b, en)
 }
 
+// Inherit takes over what old remembers beyond its alert states (which
+// NewEngine restores): the liquidations of the last liquidationMemory, so
+// that a reload between a liquidation event and its position's
+// disappearance still closes the alerts as liquidated.
+func (e *Engine) Inherit(old *Engine) {
+	if old == nil || old == e {
+		return
+	}
+	old.mu.Lock()
+	liqs := maps.Clone(old.liquidations)
+	old.mu.Unlock()
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.liquidations = liqs
+}
+
 // noteLiquidation remembers a liquidation event of the position k and
 // forgets those older than liquidationMemory.
 func (e *Engine) noteLiquidation(k Key, now time.Time) {
