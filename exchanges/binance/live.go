@@ -40,6 +40,14 @@ type liveView struct {
 	// whose reads raced one is not taken as the last word (see seed).
 	gen uint64
 
+	// reading counts the reads under way; journal holds the updates
+	// applied meanwhile (journalLost: not all of them), for replay;
+	// gapGen is the gen of the last connection opened (invalidate).
+	reading     int
+	journal     []journaled
+	journalLost bool
+	gapGen      uint64
+
 	seedAt   time.Time // the seeding Snapshot's time
 	lastData time.Time // newest user-data message or mark tick received
 	lastTick time.Time // receipt of the newest change
@@ -54,9 +62,10 @@ type liveView struct {
 	// liqSeen: liquidation event IDs reported (by stream or REST), so that
 	// each forced order is reported once; pruned after liqWindow.
 	liqSeen map[string]time.Time
-	// liqPos: positions (posKey) whose liquidation the stream reported,
-	// when; their ACCOUNT_UPDATE to zero is then a liquidation already
-	// told, not a close to check. Pruned after liqWindow.
+	// liqPos: positions (posKey) whose liquidation fill the stream
+	// reported, when; their ACCOUNT_UPDATE to zero within liqPosWindow is
+	// that liquidation, told already, not a close to check. Used once; a
+	// position that lives on (a partial liquidation) forgets it.
 	liqPos map[string]time.Time
 	mcSeen [8]string // the last margin-call IDs, against the overlap of a forced reconnect
 	mcNext int
@@ -65,6 +74,11 @@ type liveView struct {
 	changed func()
 	kick    chan struct{} // asks the reseeder for a Snapshot (cap 1)
 }
+
+// liqPosWindow is how long after a liquidation fill the position's
+// ACCOUNT_UPDATE to zero counts as that liquidation: Binance pushes both
+// within milliseconds.
+const liqPosWindow = time.Minute
 
 // poolBase is what a pool's figures hold beyond its positions' sums at the
 // seeding Snapshot: Binance's totals minus the positions'. A pool's figure
@@ -90,13 +104,10 @@ type seedData struct {
 	gen       uint64 // the view's gen when the read began
 }
 
-// seed replaces the view with a Snapshot's data and reports whether the
-// held symbols changed. When account or order updates were applied while
-// the read was under way (gen moved), the read may predate them: the view
-// takes it but counts as incomplete, so that another Snapshot follows.
-func (v *liveView) seed(d seedData) {
-	v.mu.Lock()
-	defer v.mu.Unlock()
+// seedLocked replaces the view with a Snapshot's data. Updates applied
+// while the read was under way (gen moved) may postdate it: replay
+// applies them again on top. Callers hold mu.
+func (v *liveView) seedLocked(d seedData) {
 	s := d.snap
 	v.seeded, v.inverse, v.multi, v.stale = true, s.Inverse, d.multi, false
 	v.bs = append(v.bs[:0], s.Balances...)
@@ -106,10 +117,6 @@ func (v *liveView) seed(d seedData) {
 		v.aux[i] = posAux{brackets: d.brackets[v.hs[i].Symbol]}
 	}
 	v.incomplete = 0
-	if d.gen != v.gen && len(v.hs) > 0 {
-		v.aux[0].incomplete, v.incomplete = true, 1
-		v.ask()
-	}
 	v.orders = d.orders
 	v.contracts = d.contracts
 	v.base = slices.Grow(v.base[:0], len(v.bs))[:len(v.bs)]
@@ -139,6 +146,42 @@ func (v *liveView) seed(d seedData) {
 	v.symbols = heldSymbols(v.symbols[:0:0], v.hs)
 }
 
+// replay applies again, after a seed from a read that began at gen, the
+// updates that arrived while it was under way; when they were not all
+// kept (or a connection opened meanwhile: invalidate), the view waits for
+// another read. It ends the read. Callers hold mu.
+func (e *Exchange) replay(gen uint64) {
+	v := &e.live
+	v.reading--
+	if gen != v.gen {
+		if v.journalLost || v.gapSince(gen) {
+			v.stale = true
+			v.ask()
+		} else {
+			for _, j := range v.journal {
+				if j.gen <= gen {
+					continue
+				}
+				if j.order != nil {
+					v.applyOrderLocked(*j.order, j.received)
+				} else {
+					e.applyAccountLocked(j.bals, j.poss, j.received)
+				}
+			}
+			v.symbols = heldSymbols(v.symbols[:0:0], v.hs)
+		}
+	}
+	if v.reading <= 0 {
+		v.reading = 0
+		v.journal, v.journalLost = v.journal[:0], false
+	}
+}
+
+// gapSince reports whether a connection opened after gen (invalidate):
+// what was pushed before it is unknown, so no replay can complete a read
+// that began before it. Callers hold mu.
+func (v *liveView) gapSince(gen uint64) bool { return v.gapGen > gen }
+
 // heldSymbols appends the distinct symbols of hs, sorted, to dst.
 func heldSymbols(dst []string, hs []held) []string {
 	for i := range hs {
@@ -159,6 +202,64 @@ func (v *liveView) ask() {
 	case v.kick <- struct{}{}:
 	default:
 	}
+}
+
+// journaled is an update applied while a read was under way, kept to be
+// applied again on top of that read: Binance's updates carry absolute
+// values (wallets, sizes, order states), so the view seeded by a read
+// that raced them is brought up to date by replaying them, instead of
+// being read again (an account that trades all the time would never get
+// a read that no update raced).
+type journaled struct {
+	gen      uint64
+	bals     []balanceUpd
+	poss     []positionUpd
+	order    *orderUpd
+	received time.Time
+}
+
+// maxJournal bounds the updates kept while reads are under way; beyond it
+// a raced read is simply read again.
+const maxJournal = 512
+
+// record journals an applied update while a read is under way. Callers
+// hold mu.
+func (v *liveView) record(j journaled) {
+	if v.reading == 0 {
+		v.journal, v.journalLost = v.journal[:0], false
+		return
+	}
+	if len(v.journal) >= maxJournal {
+		v.journalLost = true
+		return
+	}
+	v.journal = append(v.journal, j)
+}
+
+// reads counts a read starting (+1) or ending without a seed (-1), and
+// returns the view's gen when it starts.
+func (v *liveView) reads(delta int) uint64 {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	v.reading += delta
+	if v.reading == 0 {
+		v.journal, v.journalLost = v.journal[:0], false
+	}
+	return v.gen
+}
+
+// invalidate makes the view wait for the next Snapshot and asks the
+// reseeder for one (a user-data connection opened: what was pushed before
+// it is unknown).
+func (v *liveView) invalidate() {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	v.gen++ // a read in flight may predate the connection
+	v.gapGen = v.gen
+	if v.seeded {
+		v.stale = true
+	}
+	v.ask()
 }
 
 // needsSeed reports whether a Snapshot is wanted to complete the view.
@@ -393,6 +494,13 @@ func (e *Exchange) applyAccount(bals []balanceUpd, poss []positionUpd, received 
 		return false
 	}
 	v.gen++
+	v.record(journaled{gen: v.gen, bals: bals, poss: poss, received: received})
+	return e.applyAccountLocked(bals, poss, received)
+}
+
+// applyAccountLocked is applyAccount's work. Callers hold mu.
+func (e *Exchange) applyAccountLocked(bals []balanceUpd, poss []positionUpd, received time.Time) bool {
+	v := &e.live
 	p := parser{op: "user-data ACCOUNT_UPDATE"}
 	for _, b := range bals {
 		wb, cw := p.f("wb", b.wallet), p.f("cw", b.cross)
@@ -437,7 +545,9 @@ func (e *Exchange) applyAccount(bals []balanceUpd, poss []positionUpd, received 
 			if i < 0 {
 				continue
 			}
-			if t, ok := v.liqPos[posKey(u.symbol, v.hs[i].Side)]; ok && received.Sub(t) < liqWindow {
+			k := posKey(u.symbol, v.hs[i].Side)
+			if t, ok := v.liqPos[k]; ok && received.Sub(t) < liqPosWindow {
+				delete(v.liqPos, k)
 				v.remove(i) // its liquidation event is told already
 				changedSyms = true
 				continue
@@ -452,6 +562,7 @@ func (e *Exchange) applyAccount(bals []balanceUpd, poss []positionUpd, received 
 			continue
 		}
 		side, size := sideOf(ps, amt), math.Abs(amt)
+		delete(v.liqPos, posKey(u.symbol, side)) // it lives on: a partial liquidation
 		if i < 0 {
 			v.hs = append(v.hs, held{positionSide: ps})
 			v.aux = append(v.aux, posAux{})
@@ -578,6 +689,15 @@ func (e *Exchange) applyOrder(u orderUpd, received time.Time) bool {
 		return false
 	}
 	v.gen++
+	v.record(journaled{gen: v.gen, order: &u, received: received})
+	return v.applyOrderLocked(u, received)
+}
+
+// applyOrderLocked is applyOrder's work. Callers hold mu.
+func (v *liveView) applyOrderLocked(u orderUpd, received time.Time) bool {
+	if !slices.ContainsFunc(v.hs, func(h held) bool { return h.Symbol == u.symbol }) {
+		return false
+	}
 	os := v.orders[u.symbol]
 	i := slices.IndexFunc(os, func(o order) bool { return o.id == u.id && o.algo == u.algo })
 	switch {
@@ -675,7 +795,7 @@ func (e *Exchange) liquidation(f liqFill, received time.Time) bool {
 		v.liqPos = map[string]time.Time{}
 	}
 	for k, t := range v.liqPos {
-		if received.Sub(t) > liqWindow {
+		if received.Sub(t) > liqPosWindow {
 			delete(v.liqPos, k)
 		}
 	}

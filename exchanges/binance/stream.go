@@ -252,11 +252,10 @@ func (e *Exchange) readLocked(ctx context.Context) (*exchanges.Snapshot, error) 
 	if e.closed {
 		return nil, ErrClosed
 	}
-	e.live.mu.Lock()
-	gen := e.live.gen
-	e.live.mu.Unlock()
+	gen := e.live.reads(+1)
 	snap, err := e.snapshot(ctx)
 	if err != nil {
+		e.live.reads(-1)
 		return nil, fmt.Errorf("account %s: %w", e.name, err)
 	}
 	e.heldSymbols.Store(int32(countSymbols(snap.Positions)))
@@ -287,6 +286,9 @@ func (e *Exchange) seed(snap *exchanges.Snapshot, gen uint64) {
 			d.orders[s] = os
 		}
 	}
-	e.live.seed(d)
+	e.live.mu.Lock()
+	e.live.seedLocked(d)
+	e.replay(gen)
+	e.live.mu.Unlock()
 	e.seedHeld, e.seedOrders = nil, nil
 }

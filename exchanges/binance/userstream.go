@@ -141,6 +141,10 @@ func (e *Exchange) userStream(ctx context.Context) error {
 			continue
 		}
 		e.userState(true, "", !first)
+		// What Binance pushed before this connection is lost: the view
+		// is read again over REST (Binance's order: stream first, then
+		// the snapshot), and not trusted until then.
+		e.live.invalidate()
 		if !first {
 			e.log.Info("user-data stream connected again")
 		}

@@ -14,7 +14,12 @@ import (
 // wsDial: it sets the variables and calls Serve under one lock, and spaces
 // connection attempts so that hundreds of accounts starting together stay
 // inside Binance's 300 connection attempts per 5 minutes per IP.
-var wsDialMu sync.Mutex
+//
+// The lock is a one-slot semaphore so that a dial waiting behind another
+// account's handshake still gives up when its ctx ends (Close, reload,
+// shutdown); the handshake itself stays under the lock, since go-binance
+// reads the variables and dials in one call.
+var wsDialSem = make(chan struct{}, 1)
 
 // Connection-attempt pacing: a burst of wsDialBurst, then one every
 // wsDialEvery (300 per 5 min is one a second; we keep a margin).
@@ -30,15 +35,19 @@ var wsTokens = struct {
 }{n: wsDialBurst}
 
 // wsDial waits for a connection-attempt token (or ctx), then runs set and
-// serve under wsDialMu: set assigns go-binance's endpoint variables for this
+// serve under wsDialSem: set assigns go-binance's endpoint variables for this
 // account, serve calls the Ws…Serve function. The dial happens inside serve,
 // under the lock; go-binance bounds its handshake at 45 s.
 func wsDial(ctx context.Context, set func(), serve func() (done, stop chan struct{}, err error)) (done, stop chan struct{}, err error) {
 	if err := wsToken(ctx); err != nil {
 		return nil, nil, err
 	}
-	wsDialMu.Lock()
-	defer wsDialMu.Unlock()
+	select {
+	case wsDialSem <- struct{}{}:
+	case <-ctx.Done():
+		return nil, nil, ctx.Err()
+	}
+	defer func() { <-wsDialSem }()
 	set()
 	return serve()
 }
