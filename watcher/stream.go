@@ -52,21 +52,24 @@ func (a *account) startStream(s exchanges.Streamer) (changed, done <-chan struct
 	if st.stop == nil {
 		ctx, cancel := context.WithCancel(context.Background())
 		st.changed, st.done, st.stop = make(chan struct{}, 1), make(chan struct{}), cancel
-		ch, dn := st.changed, st.done
-		notify := func() {
-			select {
-			case ch <- struct{}{}:
-			default:
-			}
-		}
+		dn := st.done
 		go func() {
 			defer close(dn)
-			if err := s.Stream(ctx, notify); err != nil && ctx.Err() == nil {
+			if err := s.Stream(ctx, st.poke); err != nil && ctx.Err() == nil {
 				a.log.Warn("cannot stream this account; polling it instead", "err", err, "every", a.fallbackInterval())
 			}
 		}()
 	}
 	return st.changed, st.done
+}
+
+// poke notes that a change waits to be read with Live. It never blocks:
+// changes coalesce. Only valid once startStream has run.
+func (st *streaming) poke() {
+	select {
+	case st.changed <- struct{}{}:
+	default:
+	}
 }
 
 // stopStream ends a's streams, if any, and waits for them.
@@ -91,12 +94,6 @@ func (a *account) stopStream() {
 // (data-stale speaks if the polls fail too).
 func (w *Watcher) stream(ctx context.Context, a *account, s exchanges.Streamer) {
 	changed, done := a.startStream(s)
-	recheck := func() { // after a Snapshot reseeded the view
-		select {
-		case a.streams.changed <- struct{}{}:
-		default:
-		}
-	}
 	// The budget plan's intervals: reconcile_interval and poll_interval,
 	// stretched when the venue's budget is oversubscribed.
 	reconcile, every := a.interval(), a.fallbackInterval()
@@ -183,7 +180,7 @@ func (w *Watcher) stream(ctx context.Context, a *account, s exchanges.Streamer) 
 			if r != nil {
 				w.absorb(a, *r)
 			}
-			recheck() // the reseeded view may be trustworthy again
+			a.streams.poke() // the reseeded view may be trustworthy again
 		case <-poll.C:
 			w.cycled() // the loop is alive, streamed or not
 			if streaming {
