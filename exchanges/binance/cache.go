@@ -2,7 +2,6 @@ package binance
 
 import (
 	"context"
-	"math"
 	"time"
 
 	"github.com/marginwatch/marginwatch/exchanges"
@@ -44,8 +43,8 @@ type cache struct {
 	klines map[string]*candles
 
 	incomeAt time.Time
-	income   map[string]float64 // funding paid over 24h per asset; nil = unknown
-	inc      incomeState        // the incremental income read (income.go)
+	incomeOK bool        // an income read has succeeded
+	inc      incomeState // the incremental income read (income.go)
 
 	contractAt time.Time
 	contracts  map[string]contract // COIN-M exchangeInfo
@@ -218,20 +217,4 @@ func (e *Exchange) fetchCandles(ctx context.Context, symbol string, now time.Tim
 		return nil, p.err
 	}
 	return list, nil
-}
-
-// fundingPaid is the cached 24h funding of asset ("" sums every asset), NaN
-// when unknown.
-func (c *cache) fundingPaid(asset string) float64 {
-	if c.income == nil {
-		return math.NaN()
-	}
-	if asset != "" {
-		return c.income[asset]
-	}
-	var sum float64
-	for _, v := range c.income {
-		sum += v
-	}
-	return sum
 }

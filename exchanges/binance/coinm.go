@@ -164,7 +164,7 @@ func (e *Exchange) snapshotCOINM(ctx context.Context) (*exchanges.Snapshot, erro
 			AvailableBalance:   ap.f("availableBalance", a.AvailableBalance),
 			CrossWalletBalance: ap.f("crossWalletBalance", a.CrossWalletBalance),
 			CrossUnPnL:         ap.f("crossUnPnl", a.CrossUnPnl),
-			FundingPaid24h:     e.cache.fundingPaid(a.Asset),
+			FundingPaid24h:     e.live.fundingPaid(a.Asset, e.now()),
 		}
 		if b.WalletBalance == 0 && !inUse[a.Asset] {
 			continue

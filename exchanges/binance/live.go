@@ -46,11 +46,21 @@ type liveView struct {
 
 	userUp     bool
 	userReason string
+	// userEpoch numbers the user-data stream's connected periods: it moves
+	// on every time the stream comes up after being down (a forced
+	// reconnect, made before the old connection closes, keeps it).
+	userEpoch uint64
 	marksErr   error
 	reconnects uint64
 
 	events    []exchanges.Event
 	transfers []exchanges.Transfer
+	// money is the funding and transfers between income reads (ledger.go).
+	money ledger
+	// orderDirty: held symbols with an order update the view could not
+	// apply (a trailing algo stop, a number it could not read): their
+	// open orders are read again rather than taken from the view.
+	orderDirty map[string]bool
 	// liqSeen: liquidation event IDs reported (by stream or REST), so that
 	// each forced order is reported once; pruned after liqWindow.
 	liqSeen map[string]time.Time
@@ -88,6 +98,9 @@ type seedData struct {
 	brackets  map[string][]bracket
 	contracts map[string]contract
 	gen       uint64 // the view's gen when the read began
+	// fresh: the symbols whose open orders the read asked Binance for
+	// (the others it took from the view).
+	fresh map[string]bool
 }
 
 // seed replaces the view with a Snapshot's data and reports whether the
@@ -137,6 +150,12 @@ func (v *liveView) seed(d seedData) {
 	}
 	v.lastTick = s.Time
 	v.symbols = heldSymbols(v.symbols[:0:0], v.hs)
+	if d.gen == v.gen {
+		for s := range d.fresh {
+			delete(v.orderDirty, s) // read again: the view holds REST's list now
+		}
+	}
+	v.fundPools(s.Time)
 }
 
 // heldSymbols appends the distinct symbols of hs, sorted, to dst.
@@ -273,9 +292,13 @@ func (e *Exchange) Live(snap *exchanges.Snapshot) (tick time.Time, ok bool) {
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	ok = v.seeded && v.userUp && v.marksErr == nil && v.incomplete == 0 && !v.stale
+	now := e.now()
+	if x := v.money.expiry; !x.IsZero() && !now.Before(x) {
+		v.fundPools(now) // funding older than 24h leaves the sums
+	}
 	v.copyInto(snap)
 	if len(v.hs) == 0 && v.userUp {
-		snap.Time = e.now()
+		snap.Time = now
 	}
 	if ok {
 		// Events move only when the caller will use snap; otherwise the
@@ -367,8 +390,8 @@ func liqID(account, symbol string, side exchanges.Side, orderID int64) string {
 
 // The user-data events, as both go-binance packages decode them.
 
-// balanceUpd is an ACCOUNT_UPDATE balance row.
-type balanceUpd struct{ asset, wallet, cross string }
+// balanceUpd is an ACCOUNT_UPDATE balance row: wb, cw and bc.
+type balanceUpd struct{ asset, wallet, cross, change string }
 
 // positionUpd is an ACCOUNT_UPDATE position row.
 type positionUpd struct {
@@ -385,13 +408,18 @@ type positionUpd struct {
 // price (and a new one has no leverage or brackets yet): the view keeps
 // what the update gave and asks for a Snapshot, not ok until then. It
 // reports whether the held symbols changed.
-func (e *Exchange) applyAccount(bals []balanceUpd, poss []positionUpd, received time.Time) bool {
+//
+// The balance changes (bc) of funding and transfers go to the ledger
+// first, seeded view or not (applyMoney).
+func (e *Exchange) applyAccount(m moneyUpd, poss []positionUpd, received time.Time) bool {
 	v := &e.live
 	v.mu.Lock()
 	defer v.mu.Unlock()
+	e.applyMoney(m, received)
 	if !v.seeded {
 		return false
 	}
+	bals := m.bals
 	v.gen++
 	p := parser{op: "user-data ACCOUNT_UPDATE"}
 	for _, b := range bals {
@@ -410,7 +438,7 @@ func (e *Exchange) applyAccount(bals []balanceUpd, poss []positionUpd, received 
 			}
 			// A pool the Snapshot did not show (no money then).
 			i = sort.Search(len(v.bs), func(j int) bool { return v.bs[j].Asset >= b.asset })
-			v.bs = slices.Insert(v.bs, i, exchanges.Balance{Asset: b.asset, FundingPaid24h: math.NaN()})
+			v.bs = slices.Insert(v.bs, i, exchanges.Balance{Asset: b.asset, FundingPaid24h: v.money.paid(b.asset, received)})
 			v.base = slices.Insert(v.base, i, poolBase{})
 		}
 		v.bs[i].WalletBalance, v.bs[i].CrossWalletBalance = wb, cw

@@ -128,6 +128,9 @@ func (e *Exchange) userState(up bool, reason string, reconnect bool) {
 	v := &e.live
 	v.mu.Lock()
 	flip := v.userUp != up
+	if flip && up {
+		v.userEpoch++
+	}
 	v.userUp, v.userReason = up, reason
 	if reconnect {
 		v.reconnects++

@@ -207,7 +207,7 @@ func (e *Exchange) poolsUSDM(acct *futures.Account, hs []held) ([]exchanges.Bala
 			AvailableBalance:   ap.f("availableBalance", acct.AvailableBalance),
 			CrossWalletBalance: ap.f("totalCrossWalletBalance", acct.TotalCrossWalletBalance),
 			CrossUnPnL:         ap.f("totalCrossUnPnl", acct.TotalCrossUnPnl),
-			FundingPaid24h:     e.cache.fundingPaid(""), // every asset's: USDT and USDC 1:1
+			FundingPaid24h:     e.live.fundingPaid("", e.now()), // every asset's: USDT and USDC 1:1
 		}
 		crossMaint(&b)
 		bs = append(bs, b)
@@ -225,7 +225,7 @@ func (e *Exchange) poolsUSDM(acct *futures.Account, hs []held) ([]exchanges.Bala
 				AvailableBalance:   ap.f("availableBalance", a.AvailableBalance),
 				CrossWalletBalance: ap.f("crossWalletBalance", a.CrossWalletBalance),
 				CrossUnPnL:         ap.f("crossUnPnl", a.CrossUnPnl),
-				FundingPaid24h:     e.cache.fundingPaid(a.Asset),
+				FundingPaid24h:     e.live.fundingPaid(a.Asset, e.now()),
 			}
 			if b.WalletBalance == 0 && b.MarginBalance == 0 && !inUse[a.Asset] {
 				continue

@@ -23,13 +23,14 @@ func (e *Exchange) onUSDM(c *userConn, ev *futures.WsUserDataEvent) {
 		a := &ev.AccountUpdate
 		bals := make([]balanceUpd, 0, len(a.Balances))
 		for _, b := range a.Balances {
-			bals = append(bals, balanceUpd{b.Asset, b.Balance, b.CrossWalletBalance})
+			bals = append(bals, balanceUpd{b.Asset, b.Balance, b.CrossWalletBalance, b.ChangeBalance})
 		}
+		m := moneyUpd{reason: string(a.Reason), eventTime: ev.Time, txMs: ev.TransactionTime, bals: bals}
 		poss := make([]positionUpd, 0, len(a.Positions))
 		for _, p := range a.Positions {
 			poss = append(poss, positionUpd{p.Symbol, string(p.Side), p.Amount, p.EntryPrice, p.UnrealizedPnL, string(p.MarginType), p.IsolatedWallet})
 		}
-		e.changedView(e.applyAccount(bals, poss, now))
+		e.changedView(e.applyAccount(m, poss, now))
 	case futures.UserDataEventTypeOrderTradeUpdate:
 		o := &ev.OrderTradeUpdate
 		e.onOrder(o.Symbol, o.ClientOrderID, string(o.Side), string(o.PositionSide), string(o.Type), string(o.ExecutionType), string(o.Status),
@@ -91,13 +92,14 @@ func (e *Exchange) onCOINM(c *userConn, ev *delivery.WsUserDataEvent) {
 		a := &ev.AccountUpdate
 		bals := make([]balanceUpd, 0, len(a.Balances))
 		for _, b := range a.Balances {
-			bals = append(bals, balanceUpd{b.Asset, b.Balance, b.CrossWalletBalance})
+			bals = append(bals, balanceUpd{b.Asset, b.Balance, b.CrossWalletBalance, b.BalanceChange})
 		}
+		m := moneyUpd{reason: string(a.Reason), eventTime: ev.Time, txMs: ev.TransactionTime, bals: bals}
 		poss := make([]positionUpd, 0, len(a.Positions))
 		for _, p := range a.Positions {
 			poss = append(poss, positionUpd{p.Symbol, string(p.Side), p.Amount, p.EntryPrice, p.UnrealizedPnL, string(p.MarginType), p.IsolatedWallet})
 		}
-		e.changedView(e.applyAccount(bals, poss, now))
+		e.changedView(e.applyAccount(m, poss, now))
 	case delivery.UserDataEventTypeOrderTradeUpdate:
 		o := &ev.OrderTradeUpdate
 		e.onOrder(o.Symbol, o.ClientOrderID, string(o.Side), string(o.PositionSide), string(o.Type), string(o.ExecutionType), string(o.Status),
