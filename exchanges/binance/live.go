@@ -49,7 +49,7 @@ type liveView struct {
 	// userEpoch numbers the user-data stream's connected periods: it moves
 	// on every time the stream comes up after being down (a forced
 	// reconnect, made before the old connection closes, keeps it).
-	userEpoch uint64
+	userEpoch  uint64
 	marksErr   error
 	reconnects uint64
 
