@@ -72,6 +72,7 @@ type Exchange struct {
 	spotBase     string   // for the key-permission check; "" skips it (testnet)
 	permEvery    time.Duration
 	every        time.Duration // how often the daemon takes a Snapshot, for Cost
+	streamed     bool          // stream: true, for Cost
 	// heldSymbols is the number of symbols the last Snapshot held, for
 	// Cost; -1 before the first.
 	heldSymbols atomic.Int32
@@ -161,6 +162,7 @@ func New(cfg config.Account, opts Options) (*Exchange, error) {
 		secret:       cfg.APISecret.Reveal(),
 		permEvery:    cfg.PermissionCheckInterval,
 		every:        snapshotEvery(cfg),
+		streamed:     cfg.Stream,
 	}
 	e.heldSymbols.Store(-1)
 	if e.permEvery <= 0 {
@@ -308,7 +310,7 @@ func (e *Exchange) snapshot(ctx context.Context) (*exchanges.Snapshot, error) {
 	)
 	// Noted before the first read: changes after it come through the
 	// stream if the stream is still in the same period later.
-	e.readPeriod = e.live.userPeriod()
+	e.readPeriod, e.seedFresh = e.live.userPeriod(), nil
 	if e.kind == USDM {
 		snap, err = e.snapshotUSDM(ctx)
 	} else {

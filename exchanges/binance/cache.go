@@ -53,6 +53,10 @@ type cache struct {
 
 	symbols map[string]*symbolState // USDⓈ-M per-symbol reads, refreshed in turn
 
+	// ordersPeriod is the user-data stream's period when each COIN-M
+	// symbol's open orders were last read (0: the stream was down).
+	ordersPeriod map[string]uint64
+
 	premium      map[string]premiumRow // COIN-M premiumIndex by symbol
 	premiumAt    time.Time             // when premium was read
 	premiumPolls int                   // polls served from premium since

@@ -123,7 +123,30 @@ func (v *liveView) seed(d seedData) {
 		v.aux[0].incomplete, v.incomplete = true, 1
 		v.ask()
 	}
-	v.orders = d.orders
+	// The orders a read did not ask Binance for it took from the view:
+	// the view's own list is as new or newer (an update may have come in
+	// since). Those it asked for replace the view's; when an update came
+	// in meanwhile they may predate it, and the next read asks again.
+	orders := make(map[string][]order, len(d.orders))
+	for s, os := range d.orders {
+		if cur, ok := v.orders[s]; ok && !d.fresh[s] && !v.orderDirty[s] {
+			os = cur
+		}
+		orders[s] = os
+	}
+	if d.gen != v.gen {
+		for s := range d.fresh {
+			if v.orderDirty == nil {
+				v.orderDirty = map[string]bool{}
+			}
+			v.orderDirty[s] = true
+		}
+	} else {
+		for s := range d.fresh {
+			delete(v.orderDirty, s) // read again: the view holds REST's list now
+		}
+	}
+	v.orders = orders
 	v.contracts = d.contracts
 	v.base = slices.Grow(v.base[:0], len(v.bs))[:len(v.bs)]
 	for i := range v.bs {
@@ -150,11 +173,6 @@ func (v *liveView) seed(d seedData) {
 	}
 	v.lastTick = s.Time
 	v.symbols = heldSymbols(v.symbols[:0:0], v.hs)
-	if d.gen == v.gen {
-		for s := range d.fresh {
-			delete(v.orderDirty, s) // read again: the view holds REST's list now
-		}
-	}
 	v.fundPools(s.Time)
 }
 
@@ -658,14 +676,41 @@ func (e *Exchange) setLeverage(symbol string, leverage float64, received time.Ti
 }
 
 // invalidate makes the view wait for a Snapshot (an update it cannot
-// apply, such as a switch of multi-assets mode).
-func (e *Exchange) invalidate(received time.Time) {
+// apply, such as a switch of multi-assets mode). symbol, when set, names
+// the symbol of an order update the view could not apply: that Snapshot
+// reads its open orders rather than take them from the view.
+func (e *Exchange) invalidate(symbol string, received time.Time) {
 	v := &e.live
 	v.mu.Lock()
 	defer v.mu.Unlock()
+	if symbol != "" {
+		if v.orderDirty == nil {
+			v.orderDirty = map[string]bool{}
+		}
+		v.orderDirty[symbol] = true
+		v.gen++ // a read under way may predate the update
+	}
 	v.stale = true
 	v.ask()
 	v.note(received)
+}
+
+// ordersFor returns the view's open orders of those of symbols it holds
+// and can vouch for (no order update it could not apply since they were
+// read), for a Snapshot that takes them from the stream.
+func (v *liveView) ordersFor(symbols []string) map[string][]order {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if !v.seeded {
+		return nil
+	}
+	m := make(map[string][]order, len(symbols))
+	for _, s := range symbols {
+		if os, ok := v.orders[s]; ok && !v.orderDirty[s] {
+			m[s] = os // never written: updates replace the slice
+		}
+	}
+	return m
 }
 
 // liqFill is an ORDER_TRADE_UPDATE of a forced order.

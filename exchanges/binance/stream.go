@@ -277,7 +277,7 @@ func (e *Exchange) readLocked(ctx context.Context) (*exchanges.Snapshot, error) 
 // orders behind their stops, the brackets and contract sizes. Callers
 // hold e.mu.
 func (e *Exchange) seed(snap *exchanges.Snapshot, gen uint64) {
-	d := seedData{snap: snap, hs: e.seedHeld, multi: e.seedMulti, gen: gen,
+	d := seedData{snap: snap, hs: e.seedHeld, multi: e.seedMulti, gen: gen, fresh: e.seedFresh,
 		orders: map[string][]order{}, brackets: map[string][]bracket{}, contracts: e.cache.contracts}
 	for _, h := range e.seedHeld {
 		s := h.Symbol
@@ -291,5 +291,5 @@ func (e *Exchange) seed(snap *exchanges.Snapshot, gen uint64) {
 		}
 	}
 	e.live.seed(d)
-	e.seedHeld, e.seedOrders = nil, nil
+	e.seedHeld, e.seedOrders, e.seedFresh = nil, nil, nil
 }

@@ -24,6 +24,7 @@ type streamed struct {
 	cancel  context.CancelFunc
 	errc    chan error
 	changes chan struct{}
+	clock   *clock // the adapter's and the fake's
 }
 
 // fastStream shortens what a test must not wait for.
@@ -43,8 +44,9 @@ func refillDialTokens() {
 // conf changes its timing) and waits until the view is live.
 func startStream(t *testing.T, exchange string, so binancetest.Options, conf func(*streamConf)) *streamed {
 	t.Helper()
-	ex, srv, _ := fixture(t, exchange, so, func(a *config.Account) {
+	ex, srv, clk := fixture(t, exchange, so, func(a *config.Account) {
 		a.StreamEndpoint = "ws" + strings.TrimPrefix(a.Endpoint, "http")
+		a.Stream, a.ReconcileInterval = true, 5*time.Minute
 	})
 	fastStream(&ex.sc)
 	if conf != nil {
@@ -55,7 +57,7 @@ func startStream(t *testing.T, exchange string, so binancetest.Options, conf fun
 		t.Fatalf("seeding Snapshot: %v", err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	s := &streamed{ex: ex, srv: srv, cancel: cancel, errc: make(chan error, 1), changes: make(chan struct{}, 1)}
+	s := &streamed{ex: ex, srv: srv, cancel: cancel, errc: make(chan error, 1), changes: make(chan struct{}, 1), clock: clk}
 	go func() {
 		s.errc <- ex.Stream(ctx, func() {
 			select {

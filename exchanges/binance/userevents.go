@@ -47,12 +47,12 @@ func (e *Exchange) onUSDM(c *userConn, ev *futures.WsUserDataEvent) {
 		switch {
 		case p.err != nil:
 			e.log.Warn("user-data stream: an algo order update could not be read; waiting for a REST snapshot", "err", p.err)
-			e.invalidate(now)
+			e.invalidate(a.Symbol, now)
 			e.changedView(false)
 		case u.open && u.typ == "TRAILING_STOP_MARKET":
 			// ALGO_UPDATE carries no activation price or callback rate:
 			// where such a stop fires is known to openAlgoOrders only.
-			e.invalidate(now)
+			e.invalidate(a.Symbol, now)
 			e.changedView(false)
 		case e.applyOrder(u, now):
 			e.changedView(false)
@@ -72,7 +72,7 @@ func (e *Exchange) onUSDM(c *userConn, ev *futures.WsUserDataEvent) {
 		if ac.Symbol == "" {
 			// The multi-assets mode switched ("ai", which go-binance does
 			// not decode): the pools are different now.
-			e.invalidate(now)
+			e.invalidate("", now)
 			e.changedView(false)
 		} else if e.setLeverage(ac.Symbol, float64(ac.Leverage), now) {
 			e.changedView(false)
@@ -171,7 +171,7 @@ func (e *Exchange) onOrder(symbol, clientID, side, positionSide, typ, exec, stat
 	}}
 	if p.err != nil {
 		e.log.Warn("user-data stream: an order update could not be read; waiting for a REST snapshot", "err", p.err)
-		e.invalidate(now)
+		e.invalidate(symbol, now)
 		e.changedView(false)
 		return
 	}
