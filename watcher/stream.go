@@ -131,6 +131,13 @@ func (w *Watcher) stream(ctx context.Context, a *account, s exchanges.Streamer) 
 		if !sleep(ctx, a.startAfter) { // the plan spreads the seeds
 			return
 		}
+		// Binance's order: the streams first, then the read that seeds
+		// the view (an adapter reads again what it read before its
+		// connection opened). Waiting is bounded: a stream that cannot
+		// connect leaves the account polled.
+		if !awaitStream(ctx, s, changed, done, every) {
+			return
+		}
 		fetch() // seeds the live view
 	}
 	nextReconcile := time.NewTimer(reconcile)
@@ -213,6 +220,26 @@ func (a *account) fallbackInterval() time.Duration {
 		return a.pollEvery
 	}
 	return a.cfg.PollInterval
+}
+
+// awaitStream waits until s's streams are up, at most max or until they
+// end (done), and reports false when ctx ended first. The changes it
+// consumes meanwhile need no evaluation: nothing is seeded yet.
+func awaitStream(ctx context.Context, s exchanges.Streamer, changed, done <-chan struct{}, max time.Duration) bool {
+	t := time.NewTimer(max)
+	defer t.Stop()
+	for !s.StreamStatus().Up {
+		select {
+		case <-ctx.Done():
+			return false
+		case <-t.C:
+			return true
+		case <-done:
+			return true
+		case <-changed:
+		}
+	}
+	return true
 }
 
 // sleep waits d, and reports false when ctx ended first.

@@ -72,6 +72,7 @@ type Exchange struct {
 	spotBase     string   // for the key-permission check; "" skips it (testnet)
 	permEvery    time.Duration
 	every        time.Duration // how often the daemon takes a Snapshot, for Cost
+	streamed     bool          // stream: true, for Cost
 	// heldSymbols is the number of symbols the last Snapshot held, for
 	// Cost; -1 before the first.
 	heldSymbols atomic.Int32
@@ -97,11 +98,15 @@ type Exchange struct {
 	// failed, by symbol, while it keeps failing (liquidations.go).
 	liqFailing map[string]time.Time
 
-	// seedHeld, seedMulti and seedOrders are what the read under way
-	// built, for the live view once it succeeds (stream.go).
+	// seedHeld, seedMulti, seedOrders and seedFresh are what the read
+	// under way built, for the live view once it succeeds (stream.go).
 	seedHeld   []held
 	seedMulti  bool
 	seedOrders map[string][]order
+	seedFresh  map[string]bool // symbols whose open orders it read
+	// readPeriod is the user-data stream's period (userPeriod) when the
+	// read under way began: 0 when the stream was down.
+	readPeriod uint64
 
 	// Real-time mode (stream.go, live.go, userstream.go). watchMarks, set
 	// while Stream runs (under st.watchMu), is given the held symbols
@@ -157,6 +162,7 @@ func New(cfg config.Account, opts Options) (*Exchange, error) {
 		secret:       cfg.APISecret.Reveal(),
 		permEvery:    cfg.PermissionCheckInterval,
 		every:        snapshotEvery(cfg),
+		streamed:     cfg.Stream,
 	}
 	e.heldSymbols.Store(-1)
 	if e.permEvery <= 0 {
@@ -302,6 +308,9 @@ func (e *Exchange) snapshot(ctx context.Context) (*exchanges.Snapshot, error) {
 		snap *exchanges.Snapshot
 		err  error
 	)
+	// Noted before the first read: changes after it come through the
+	// stream if the stream is still in the same period later.
+	e.readPeriod, e.seedFresh = e.live.userPeriod(), nil
 	if e.kind == USDM {
 		snap, err = e.snapshotUSDM(ctx)
 	} else {

@@ -2,7 +2,6 @@ package binance
 
 import (
 	"context"
-	"math"
 	"time"
 
 	"github.com/marginwatch/marginwatch/exchanges"
@@ -44,8 +43,8 @@ type cache struct {
 	klines map[string]*candles
 
 	incomeAt time.Time
-	income   map[string]float64 // funding paid over 24h per asset; nil = unknown
-	inc      incomeState        // the incremental income read (income.go)
+	incomeOK bool        // an income read has succeeded
+	inc      incomeState // the incremental income read (income.go)
 
 	contractAt time.Time
 	contracts  map[string]contract // COIN-M exchangeInfo
@@ -53,6 +52,10 @@ type cache struct {
 	brackets map[string]*bracketSet // leverage brackets per held symbol
 
 	symbols map[string]*symbolState // USDⓈ-M per-symbol reads, refreshed in turn
+
+	// ordersPeriod is the user-data stream's period when each COIN-M
+	// symbol's open orders were last read (0: the stream was down).
+	ordersPeriod map[string]uint64
 
 	premium      map[string]premiumRow // COIN-M premiumIndex by symbol
 	premiumAt    time.Time             // when premium was read
@@ -218,20 +221,4 @@ func (e *Exchange) fetchCandles(ctx context.Context, symbol string, now time.Tim
 		return nil, p.err
 	}
 	return list, nil
-}
-
-// fundingPaid is the cached 24h funding of asset ("" sums every asset), NaN
-// when unknown.
-func (c *cache) fundingPaid(asset string) float64 {
-	if c.income == nil {
-		return math.NaN()
-	}
-	if asset != "" {
-		return c.income[asset]
-	}
-	var sum float64
-	for _, v := range c.income {
-		sum += v
-	}
-	return sum
 }

@@ -164,7 +164,7 @@ func (e *Exchange) snapshotCOINM(ctx context.Context) (*exchanges.Snapshot, erro
 			AvailableBalance:   ap.f("availableBalance", a.AvailableBalance),
 			CrossWalletBalance: ap.f("crossWalletBalance", a.CrossWalletBalance),
 			CrossUnPnL:         ap.f("crossUnPnl", a.CrossUnPnl),
-			FundingPaid24h:     e.cache.fundingPaid(a.Asset),
+			FundingPaid24h:     e.live.fundingPaid(a.Asset, e.now()),
 		}
 		if b.WalletBalance == 0 && !inUse[a.Asset] {
 			continue
@@ -286,9 +286,30 @@ func (e *Exchange) premiumCOINM(ctx context.Context, hs []held, now time.Time) e
 
 // stopsCOINM sets the Stops of each position from the open orders of its
 // symbol (after the mark is known: a trailing stop without an activation
-// price is placed from it).
+// price is placed from it). In real-time mode the user-data stream keeps
+// them: while it has been up since a symbol's orders were read (the same
+// period), they are taken from the live view, which applied every
+// ORDER_TRADE_UPDATE since.
 func (e *Exchange) stopsCOINM(ctx context.Context, hs []held, symbols []string) error {
+	period := e.readPeriod
+	var view map[string][]order
+	if period != 0 {
+		view = e.live.ordersFor(symbols)
+	}
+	seen := e.cache.ordersPeriod
+	e.cache.ordersPeriod = make(map[string]uint64, len(symbols)) // symbols no longer held are forgotten
+	if e.seedOrders == nil {
+		e.seedOrders = map[string][]order{}
+	}
 	for _, s := range symbols {
+		if os, ok := view[s]; ok {
+			if p, read := seen[s]; read && p == period {
+				addStops(hs, s, os)
+				e.seedOrders[s] = os
+				e.cache.ordersPeriod[s] = p
+				continue
+			}
+		}
 		var open []*delivery.Order
 		if err := e.do(ctx, "GET /dapi/v1/openOrders", func(ctx context.Context) error {
 			var err error
@@ -314,10 +335,9 @@ func (e *Exchange) stopsCOINM(ctx context.Context, hs []held, symbols []string) 
 			return p.err
 		}
 		addStops(hs, s, os)
-		if e.seedOrders == nil {
-			e.seedOrders = map[string][]order{}
-		}
 		e.seedOrders[s] = os // for the live view (stream.go)
+		e.cache.ordersPeriod[s] = period
+		e.freshOrders(s)
 	}
 	return nil
 }

@@ -27,7 +27,7 @@ func (e *Exchange) Cost() exchanges.Cost {
 	if n < 0 {
 		n = estimateSymbols
 	}
-	return estimate(e.kind, hostOf(e.base), e.spotBase != "" && hostOf(e.spotBase) == hostOf(e.base), e.every, n)
+	return estimate(e.kind, hostOf(e.base), e.spotBase != "" && hostOf(e.spotBase) == hostOf(e.base), e.every, n, e.streamed)
 }
 
 // Estimate is the cost of account a holding n distinct symbols (n < 0:
@@ -39,7 +39,7 @@ func Estimate(a config.Account, n int) exchanges.Cost {
 	}
 	base := endpointOf(a)
 	same := a.Endpoint != "" // one fake or proxy serves the key check too
-	return estimate(a.Exchange, hostOf(base), same, snapshotEvery(a), n)
+	return estimate(a.Exchange, hostOf(base), same, snapshotEvery(a), n, a.Stream)
 }
 
 // snapshotEvery is how often the daemon takes a Snapshot of a: every
@@ -73,7 +73,19 @@ func snapshotEvery(a config.Account) time.Duration {
 // same host (a fake or proxy endpoint; in production it goes to the spot
 // API, another budget). forceOrders (20 per vanished position) is left
 // out: the gate covers it.
-func estimate(kind, host string, keySameHost bool, every time.Duration, n int) exchanges.Cost {
+//
+// Streamed (stream: true), Poll is one reconciliation every `every`
+// (reconcile_interval) while the user-data stream keeps open orders,
+// funding and transfers: USDⓈ-M account 5 + positionRisk 5 + premiumIndex
+// per symbol (1; 10 for all from 10 symbols), no open orders; COIN-M
+// account 5 + positionRisk 1 + premiumIndex (10) every third, no open
+// orders; income (30; COIN-M 20) hourly instead of every 5 minutes, the
+// hourly caches as above, and the listen key's keepalive (1 every 30
+// minutes). First adds the listen key (1). Left out: the read after a gap
+// in the stream (income and every symbol's orders again, as a first
+// poll's), and the Snapshots the live view asks for itself when a
+// position opens, closes or changes size (10 + N each).
+func estimate(kind, host string, keySameHost bool, every time.Duration, n int, stream bool) exchanges.Cost {
 	c := exchanges.Cost{Budget: kind + " " + host, Limit: weightLimit}
 	share := func(period time.Duration) float64 {
 		if every <= 0 {
@@ -84,18 +96,30 @@ func estimate(kind, host string, keySameHost bool, every time.Duration, n int) e
 	var poll float64
 	switch kind {
 	case COINM:
-		poll = 6 + float64(n) + 10.0/3 + 20*share(incomeTTL) + float64(2+2*n)*share(time.Hour)
+		if stream {
+			poll = 6 + 10.0/3 + 20*share(incomeDrift) + float64(2+2*n)*share(time.Hour)
+		} else {
+			poll = 6 + float64(n) + 10.0/3 + 20*share(incomeTTL) + float64(2+2*n)*share(time.Hour)
+		}
 		c.First = 5 + 1 + 20
 		if n > 0 {
 			c.First += 1 + 10 + n + 1 + n + n
 		}
 	default:
 		premium := min(n, premiumAllWeight)
-		poll = 10 + float64(n) + 30*share(incomeTTL) + float64(1+2*n)*share(time.Hour)
+		if stream {
+			poll = 10 + float64(premium) + 30*share(incomeDrift) + float64(1+2*n)*share(time.Hour)
+		} else {
+			poll = 10 + float64(n) + 30*share(incomeTTL) + float64(1+2*n)*share(time.Hour)
+		}
 		c.First = 5 + 5 + 30
 		if n > 0 {
 			c.First += premium + 2*n + 1 + n + n
 		}
+	}
+	if stream {
+		poll += share(keepaliveEvery) // PUT listenKey
+		c.First++                     // POST listenKey
 	}
 	c.Poll = int(math.Ceil(poll - 1e-9))
 	if keySameHost {

@@ -76,8 +76,12 @@ func TestEstimate(t *testing.T) {
 		{config.Account{Exchange: USDM, PollInterval: 15 * time.Second}, -1, "{binance-usdm fapi.binance.com 2400 15 56}"},
 		{config.Account{Exchange: COINM, PollInterval: 15 * time.Second}, -1, "{binance-coinm dapi.binance.com 2400 14 47}"},
 		{config.Account{Exchange: USDM, PollInterval: 15 * time.Second, Testnet: true}, 0, "{binance-usdm testnet.binancefuture.com 2400 12 40}"},
-		// Streaming: a reconciliation every 5 min reads income too.
-		{config.Account{Exchange: USDM, PollInterval: 15 * time.Second, Stream: true, ReconcileInterval: 5 * time.Minute}, 3, "{binance-usdm fapi.binance.com 2400 44 56}"},
+		// Streaming: a reconciliation every 5 min takes open orders,
+		// funding and transfers from the stream (income hourly), and the
+		// start-up adds the listen key (TestReconcileWeight measures it).
+		{config.Account{Exchange: USDM, PollInterval: 15 * time.Second, Stream: true, ReconcileInterval: 5 * time.Minute}, 3, "{binance-usdm fapi.binance.com 2400 17 57}"},
+		{config.Account{Exchange: COINM, PollInterval: 15 * time.Second, Stream: true, ReconcileInterval: 5 * time.Minute}, 3, "{binance-coinm dapi.binance.com 2400 12 48}"},
+		{config.Account{Exchange: USDM, PollInterval: 15 * time.Second, Stream: true, ReconcileInterval: 5 * time.Minute}, 12, "{binance-usdm fapi.binance.com 2400 25 100}"},
 		{config.Account{Exchange: USDM, PollInterval: 15 * time.Second, Endpoint: "http://127.0.0.1:9"}, 12, "{binance-usdm 127.0.0.1:9 2400 24 100}"},
 	} {
 		if got := fmtCost(Estimate(c.a, c.n)); got != c.want {

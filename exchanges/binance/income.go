@@ -10,36 +10,58 @@ import (
 	"github.com/marginwatch/marginwatch/exchanges"
 )
 
-// transferTypes are the income types that move money into or out of a
-// pool without trading: they become Snapshot.Transfers, so that drawdown
-// measures trading losses only. Binance's list (GET /fapi/v1/income):
+// transferTypes are the money movements into or out of a pool that are
+// not trading: they become Snapshot.Transfers, so that drawdown measures
+// trading losses only. One table serves both of Binance's vocabularies:
+// the income history's types (GET /fapi/v1/income, /dapi/v1/income) and
+// the user-data stream's ACCOUNT_UPDATE reasons ("m", whose "bc" is the
+// wallet change without PnL and commission), which name some of the same
+// movements differently.
 //
-//   - TRANSFER (deposits to and withdrawals from the futures wallet),
-//     INTERNAL_TRANSFER (to or from another account), CROSS_COLLATERAL_TRANSFER,
-//     STRATEGY_UMFUTURES_TRANSFER (to or from a strategy sub-account):
-//     money moved by the user;
-//   - COIN_SWAP_DEPOSIT, COIN_SWAP_WITHDRAW, AUTO_EXCHANGE: one asset
-//     converted into another; each leg moves its own pool (in multi-assets
-//     mode both legs land in the USD pool and nearly cancel);
-//   - WELCOME_BONUS, CONTEST_REWARD, BFUSD_REWARD: credits from Binance
-//     that no position earned.
+//   - Income TRANSFER (deposits to and withdrawals from the futures
+//     wallet), INTERNAL_TRANSFER (to or from another account),
+//     CROSS_COLLATERAL_TRANSFER, STRATEGY_UMFUTURES_TRANSFER (to or from a
+//     strategy sub-account): money moved by the user. The stream says
+//     DEPOSIT, WITHDRAW, WITHDRAW_REJECT (a withdrawal handed back),
+//     ASSET_TRANSFER and MARGIN_TRANSFER (between wallets);
+//   - ADMIN_DEPOSIT, ADMIN_WITHDRAW (stream): money Binance moved in or out;
+//   - COIN_SWAP_DEPOSIT, COIN_SWAP_WITHDRAW, AUTO_EXCHANGE (both): one
+//     asset converted into another; each leg moves its own pool (in
+//     multi-assets mode both legs land in the USD pool and nearly cancel);
+//   - WELCOME_BONUS, CONTEST_REWARD, BFUSD_REWARD (income): credits from
+//     Binance that no position earned.
 //
-// Trading results stay out: REALIZED_PNL, FUNDING_FEE, COMMISSION,
+// FUNDING_FEE (both) is funding: funding_paid_24h, never a transfer.
+// Trading results stay out: income REALIZED_PNL, COMMISSION,
 // INSURANCE_CLEAR (liquidation fee), DELIVERED_SETTELMENT, OPTIONS_*,
 // POSITION_LIMIT_INCREASE_FEE and the fee rebates REFERRAL_KICKBACK,
 // COMMISSION_REBATE, API_REBATE and FEE_RETURN, which lower the cost of
-// trading. COIN-M knows TRANSFER and WELCOME_BONUS of these.
+// trading; stream ORDER, INSURANCE_CLEAR, OPTIONS_PREMIUM_FEE,
+// OPTIONS_SETTLE_PROFIT, and ADJUSTMENT and MARGIN_TYPE_CHANGE, which move
+// no money in or out (should an adjustment credit or debit the wallet, the
+// next income read classifies its row by type). COIN-M knows TRANSFER and
+// WELCOME_BONUS of the income types.
 var transferTypes = map[string]bool{
+	// Income types.
 	"TRANSFER":                    true,
 	"INTERNAL_TRANSFER":           true,
 	"CROSS_COLLATERAL_TRANSFER":   true,
 	"STRATEGY_UMFUTURES_TRANSFER": true,
-	"COIN_SWAP_DEPOSIT":           true,
-	"COIN_SWAP_WITHDRAW":          true,
-	"AUTO_EXCHANGE":               true,
 	"WELCOME_BONUS":               true,
 	"CONTEST_REWARD":              true,
 	"BFUSD_REWARD":                true,
+	// Both.
+	"COIN_SWAP_DEPOSIT":  true,
+	"COIN_SWAP_WITHDRAW": true,
+	"AUTO_EXCHANGE":      true,
+	// ACCOUNT_UPDATE reasons.
+	"DEPOSIT":         true,
+	"WITHDRAW":        true,
+	"WITHDRAW_REJECT": true,
+	"ADMIN_DEPOSIT":   true,
+	"ADMIN_WITHDRAW":  true,
+	"ASSET_TRANSFER":  true,
+	"MARGIN_TRANSFER": true,
 }
 
 // usdStable are the assets a multi-assets USD pool takes one to one, as
@@ -60,6 +82,11 @@ type incomeState struct {
 	// pending are transfers read but not yet handed out by a successful
 	// Snapshot.
 	pending []exchanges.Transfer
+	// period is the user-data stream's period (userPeriod) when the last
+	// income read began, 0 when the stream was down; partial: that read
+	// stopped at incomeMaxPages.
+	period  uint64
+	partial bool
 	// wallets and held are the last poll's wallet balance per asset and
 	// positions, to notice a wallet that moved without a trade.
 	wallets map[string]string
@@ -127,14 +154,22 @@ func (e *Exchange) incomeDue(now time.Time, wallets map[string]string, hs []held
 // withdrawal made meanwhile does not read as a loss after a restart. The
 // equity history applies each transfer ID once, so one already applied
 // before the restart is not applied again.
+//
+// In real-time mode the user-data stream brings funding and transfers
+// (ledger.go): while it has been up since the last income read began
+// (incomeKept), income is read only every incomeDrift, for what the stream
+// may have missed; after a gap in the stream (or when the stream saw what
+// only an income read can hand out) the next Snapshot reads it at once.
+// Rows the stream reported already count once (the ledger pairs them).
 func (e *Exchange) refreshIncome(ctx context.Context, now time.Time, hot, force bool, pool func(asset string) string, usd bool) error {
 	st := &e.cache.inc
-	if hot || (e.cache.income != nil && !force && now.Sub(e.cache.incomeAt) < incomeTTL) {
+	if !e.incomeWanted(now, hot, force) {
 		return nil
 	}
+	period := e.readPeriod
 	dayAgo := now.Add(-24 * time.Hour).UnixMilli()
 	start := dayAgo
-	if e.cache.income != nil {
+	if e.cache.incomeOK {
 		start = max(st.cursor-incomeOverlap.Milliseconds(), dayAgo)
 	}
 	seen := map[string]int64{}
@@ -144,6 +179,7 @@ func (e *Exchange) refreshIncome(ctx context.Context, now time.Time, hot, force 
 		}
 	}
 	cursor := st.cursor
+	partial := false
 	var fresh []incomeRow
 	for page := 1; ; page++ {
 		got, err := e.incomePage(ctx, start)
@@ -171,6 +207,7 @@ func (e *Exchange) refreshIncome(ctx context.Context, now time.Time, hot, force 
 			break
 		}
 		if page == incomeMaxPages {
+			partial = true
 			e.log.Warn("income has more rows than the adapter reads at once; funding_paid_24h covers only part of the last 24h until the next reads catch up",
 				"pages", page, "rows", len(seen), "covered_until", ms(last).Format(time.RFC3339))
 			break
@@ -190,8 +227,7 @@ func (e *Exchange) refreshIncome(ctx context.Context, now time.Time, hot, force 
 			funding = append(funding, f)
 		}
 	}
-	var transfers []exchanges.Transfer
-	prices := map[string]float64{}
+	var rows []restTransfer
 	for _, r := range fresh {
 		v := p.f("income", r.income)
 		switch {
@@ -200,45 +236,65 @@ func (e *Exchange) refreshIncome(ctx context.Context, now time.Time, hot, force 
 				funding = append(funding, fundingRow{asset: r.asset, amount: v, at: r.time})
 			}
 		case transferTypes[r.typ]:
-			amount := v
-			if usd && !usdStable[r.asset] {
-				px, ok := prices[r.asset]
-				if !ok {
-					var err error
-					if px, err = e.usdPrice(ctx, r.asset); err != nil {
-						if isKeyOrCtx(ctx, err) {
-							return err
-						}
-						// Collateral without a USDT perpetual (WBETH, BNSOL…):
-						// leave this one transfer out rather than hold back
-						// every other one, a USDT withdrawal among them.
-						e.log.Warn("a transfer into the USD pool could not be priced and is left out of the drawdown's transfers", "asset", r.asset, "amount", r.income, "err", err)
-						continue
-					}
-					prices[r.asset] = px
-				}
-				amount *= px
-			}
-			transfers = append(transfers, exchanges.Transfer{
-				ID:     fmt.Sprintf("%s/%s/%s/%s", e.name, r.typ, r.asset, r.id),
-				Pool:   pool(r.asset),
-				Amount: amount,
-				Time:   ms(r.time),
-			})
+			rows = append(rows, restTransfer{row: r, raw: v, amount: v, pool: pool(r.asset)})
 		}
 	}
 	if p.err != nil {
 		e.log.Warn("income not refreshed", "err", p.err)
 		return nil
 	}
-	sums := map[string]float64{}
-	for _, f := range funding {
-		sums[f.asset] -= f.amount // income is what the account received: a paid fee is negative
+	prices := map[string]float64{}
+	priced := rows[:0]
+	for _, t := range rows {
+		if usd && !usdStable[t.row.asset] {
+			px, ok := prices[t.row.asset]
+			if !ok {
+				var err error
+				if px, err = e.usdPrice(ctx, t.row.asset); err != nil {
+					if isKeyOrCtx(ctx, err) {
+						return err
+					}
+					// Collateral without a USDT perpetual (WBETH, BNSOL…):
+					// leave this one transfer out rather than hold back
+					// every other one, a USDT withdrawal among them.
+					e.log.Warn("a transfer into the USD pool could not be priced and is left out of the drawdown's transfers", "asset", t.row.asset, "amount", t.row.income, "err", err)
+					continue
+				}
+				prices[t.row.asset] = px
+			}
+			t.amount *= px
+		}
+		priced = append(priced, t)
 	}
+	transfers := e.live.takeIncome(e.name, funding, usd, priced, now)
 	st.cursor, st.seen, st.funding = cursor, seen, funding
+	st.period, st.partial = period, partial
 	st.pending = append(st.pending, transfers...)
-	e.cache.income, e.cache.incomeAt = sums, now
+	e.cache.incomeOK, e.cache.incomeAt = true, now
 	return nil
+}
+
+// incomeWanted decides whether this Snapshot reads income. Polled (or
+// while the user-data stream is down): every incomeTTL, or at once when
+// force (a wallet moved without a trade). While the stream has kept
+// funding and transfers since the last read: every incomeDrift. The first
+// Snapshot, and the first after a gap in the stream, reads it whatever
+// the time; above 80% of the weight budget (hot) none does.
+func (e *Exchange) incomeWanted(now time.Time, hot, force bool) bool {
+	st := &e.cache.inc
+	age := now.Sub(e.cache.incomeAt)
+	switch {
+	case hot:
+		return false
+	case !e.cache.incomeOK:
+		return true
+	case e.live.incomeKept(st.period, e.readPeriod):
+		// A read that stopped at incomeMaxPages goes on as when polled.
+		return age >= incomeDrift || (st.partial && age >= incomeTTL)
+	case e.readPeriod != 0:
+		return true // the stream is up, but was not all along since the last read
+	}
+	return force || age >= incomeTTL
 }
 
 // takeTransfers hands out the queued transfers, once.

@@ -54,11 +54,21 @@ type liveView struct {
 
 	userUp     bool
 	userReason string
+	// userEpoch numbers the user-data stream's connected periods: it moves
+	// on every time the stream comes up after being down (a forced
+	// reconnect, made before the old connection closes, keeps it).
+	userEpoch  uint64
 	marksErr   error
 	reconnects uint64
 
 	events    []exchanges.Event
 	transfers []exchanges.Transfer
+	// money is the funding and transfers between income reads (ledger.go).
+	money ledger
+	// orderDirty: held symbols with an order update the view could not
+	// apply (a trailing algo stop, a number it could not read): their
+	// open orders are read again rather than taken from the view.
+	orderDirty map[string]bool
 	// liqSeen: liquidation event IDs reported (by stream or REST), so that
 	// each forced order is reported once; pruned after liqWindow.
 	liqSeen map[string]time.Time
@@ -102,6 +112,9 @@ type seedData struct {
 	brackets  map[string][]bracket
 	contracts map[string]contract
 	gen       uint64 // the view's gen when the read began
+	// fresh: the symbols whose open orders the read asked Binance for
+	// (the others it took from the view).
+	fresh map[string]bool
 }
 
 // seedLocked replaces the view with a Snapshot's data. Updates applied
@@ -117,7 +130,30 @@ func (v *liveView) seedLocked(d seedData) {
 		v.aux[i] = posAux{brackets: d.brackets[v.hs[i].Symbol]}
 	}
 	v.incomplete = 0
-	v.orders = d.orders
+	// The orders a read did not ask Binance for it took from the view:
+	// the view's own list is as new or newer (an update may have come in
+	// since). Those it asked for replace the view's; when an update came
+	// in meanwhile they may predate it, and the next read asks again.
+	orders := make(map[string][]order, len(d.orders))
+	for s, os := range d.orders {
+		if cur, ok := v.orders[s]; ok && !d.fresh[s] && !v.orderDirty[s] {
+			os = cur
+		}
+		orders[s] = os
+	}
+	if d.gen != v.gen {
+		for s := range d.fresh {
+			if v.orderDirty == nil {
+				v.orderDirty = map[string]bool{}
+			}
+			v.orderDirty[s] = true
+		}
+	} else {
+		for s := range d.fresh {
+			delete(v.orderDirty, s) // read again: the view holds REST's list now
+		}
+	}
+	v.orders = orders
 	v.contracts = d.contracts
 	v.base = slices.Grow(v.base[:0], len(v.bs))[:len(v.bs)]
 	for i := range v.bs {
@@ -144,6 +180,7 @@ func (v *liveView) seedLocked(d seedData) {
 	}
 	v.lastTick = s.Time
 	v.symbols = heldSymbols(v.symbols[:0:0], v.hs)
+	v.fundPools(s.Time)
 }
 
 // replay applies again, after a seed from a read that began at gen, the
@@ -374,9 +411,13 @@ func (e *Exchange) Live(snap *exchanges.Snapshot) (tick time.Time, ok bool) {
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	ok = v.seeded && v.userUp && v.marksErr == nil && v.incomplete == 0 && !v.stale
+	now := e.now()
+	if x := v.money.expiry; !x.IsZero() && !now.Before(x) {
+		v.fundPools(now) // funding older than 24h leaves the sums
+	}
 	v.copyInto(snap)
 	if len(v.hs) == 0 && v.userUp {
-		snap.Time = e.now()
+		snap.Time = now
 	}
 	if ok {
 		// Events move only when the caller will use snap; otherwise the
@@ -468,8 +509,8 @@ func liqID(account, symbol string, side exchanges.Side, orderID int64) string {
 
 // The user-data events, as both go-binance packages decode them.
 
-// balanceUpd is an ACCOUNT_UPDATE balance row.
-type balanceUpd struct{ asset, wallet, cross string }
+// balanceUpd is an ACCOUNT_UPDATE balance row: wb, cw and bc.
+type balanceUpd struct{ asset, wallet, cross, change string }
 
 // positionUpd is an ACCOUNT_UPDATE position row.
 type positionUpd struct {
@@ -486,13 +527,18 @@ type positionUpd struct {
 // price (and a new one has no leverage or brackets yet): the view keeps
 // what the update gave and asks for a Snapshot, not ok until then. It
 // reports whether the held symbols changed.
-func (e *Exchange) applyAccount(bals []balanceUpd, poss []positionUpd, received time.Time) bool {
+//
+// The balance changes (bc) of funding and transfers go to the ledger
+// first, seeded view or not (applyMoney).
+func (e *Exchange) applyAccount(m moneyUpd, poss []positionUpd, received time.Time) bool {
 	v := &e.live
 	v.mu.Lock()
 	defer v.mu.Unlock()
+	e.applyMoney(m, received)
 	if !v.seeded {
 		return false
 	}
+	bals := m.bals
 	v.gen++
 	v.record(journaled{gen: v.gen, bals: bals, poss: poss, received: received})
 	return e.applyAccountLocked(bals, poss, received)
@@ -518,7 +564,7 @@ func (e *Exchange) applyAccountLocked(bals []balanceUpd, poss []positionUpd, rec
 			}
 			// A pool the Snapshot did not show (no money then).
 			i = sort.Search(len(v.bs), func(j int) bool { return v.bs[j].Asset >= b.asset })
-			v.bs = slices.Insert(v.bs, i, exchanges.Balance{Asset: b.asset, FundingPaid24h: math.NaN()})
+			v.bs = slices.Insert(v.bs, i, exchanges.Balance{Asset: b.asset, FundingPaid24h: v.money.paid(b.asset, received)})
 			v.base = slices.Insert(v.base, i, poolBase{})
 		}
 		v.bs[i].WalletBalance, v.bs[i].CrossWalletBalance = wb, cw
@@ -750,14 +796,41 @@ func (e *Exchange) setLeverage(symbol string, leverage float64, received time.Ti
 }
 
 // invalidate makes the view wait for a Snapshot (an update it cannot
-// apply, such as a switch of multi-assets mode).
-func (e *Exchange) invalidate(received time.Time) {
+// apply, such as a switch of multi-assets mode). symbol, when set, names
+// the symbol of an order update the view could not apply: that Snapshot
+// reads its open orders rather than take them from the view.
+func (e *Exchange) invalidate(symbol string, received time.Time) {
 	v := &e.live
 	v.mu.Lock()
 	defer v.mu.Unlock()
+	if symbol != "" {
+		if v.orderDirty == nil {
+			v.orderDirty = map[string]bool{}
+		}
+		v.orderDirty[symbol] = true
+		v.gen++ // a read under way may predate the update
+	}
 	v.stale = true
 	v.ask()
 	v.note(received)
+}
+
+// ordersFor returns the view's open orders of those of symbols it holds
+// and can vouch for (no order update it could not apply since they were
+// read), for a Snapshot that takes them from the stream.
+func (v *liveView) ordersFor(symbols []string) map[string][]order {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if !v.seeded {
+		return nil
+	}
+	m := make(map[string][]order, len(symbols))
+	for _, s := range symbols {
+		if os, ok := v.orders[s]; ok && !v.orderDirty[s] {
+			m[s] = os // never written: updates replace the slice
+		}
+	}
+	return m
 }
 
 // liqFill is an ORDER_TRADE_UPDATE of a forced order.

@@ -128,6 +128,9 @@ func (e *Exchange) userState(up bool, reason string, reconnect bool) {
 	v := &e.live
 	v.mu.Lock()
 	flip := v.userUp != up
+	if flip && up {
+		v.userEpoch++
+	}
 	v.userUp, v.userReason = up, reason
 	if reconnect {
 		v.reconnects++
@@ -273,7 +276,7 @@ func (e *Exchange) readLocked(ctx context.Context) (*exchanges.Snapshot, error) 
 // orders behind their stops, the brackets and contract sizes. Callers
 // hold e.mu.
 func (e *Exchange) seed(snap *exchanges.Snapshot, gen uint64) {
-	d := seedData{snap: snap, hs: e.seedHeld, multi: e.seedMulti, gen: gen,
+	d := seedData{snap: snap, hs: e.seedHeld, multi: e.seedMulti, gen: gen, fresh: e.seedFresh,
 		orders: map[string][]order{}, brackets: map[string][]bracket{}, contracts: e.cache.contracts}
 	for _, h := range e.seedHeld {
 		s := h.Symbol
@@ -290,5 +293,5 @@ func (e *Exchange) seed(snap *exchanges.Snapshot, gen uint64) {
 	e.live.seedLocked(d)
 	e.replay(gen)
 	e.live.mu.Unlock()
-	e.seedHeld, e.seedOrders = nil, nil
+	e.seedHeld, e.seedOrders, e.seedFresh = nil, nil, nil
 }

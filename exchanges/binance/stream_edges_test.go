@@ -61,14 +61,14 @@ func TestRacedReadReplaysUpdates(t *testing.T) {
 	}
 	rest := view(ex)
 	seedRaced(&exchanges.Snapshot{Time: clk.Now(), Balances: rest.Balances}, func() {
-		ex.applyAccount([]balanceUpd{{asset: "USDT", wallet: "1234.5", cross: "1234.5"}}, nil, clk.Now())
+		ex.applyAccount(moneyUpd{reason: "ORDER", bals: []balanceUpd{{asset: "USDT", wallet: "1234.5", cross: "1234.5"}}}, nil, clk.Now())
 	})
 	var snap exchanges.Snapshot
 	if _, ok := ex.Live(&snap); !ok || poolOf(snap, "USDT").WalletBalance != 1234.5 {
 		t.Errorf("after a read raced by a wallet update: ok %v, USDT wallet %v; want ok and 1234.5", ok, poolOf(snap, "USDT").WalletBalance)
 	}
 	seedRaced(&exchanges.Snapshot{Time: clk.Now(), Balances: rest.Balances}, func() {
-		ex.applyAccount(nil, []positionUpd{{symbol: "XRPUSDT", positionSide: "BOTH", amount: "100", entry: "1", upnl: "0", marginType: "cross"}}, clk.Now())
+		ex.applyAccount(moneyUpd{reason: "ORDER"}, []positionUpd{{symbol: "XRPUSDT", positionSide: "BOTH", amount: "100", entry: "1", upnl: "0", marginType: "cross"}}, clk.Now())
 	})
 	if ok := func() bool { _, ok := ex.Live(&snap); return ok }(); ok || posOf(view(ex), "XRPUSDT", exchanges.Long) == nil {
 		t.Errorf("a position opened during a read that showed none: Live ok %v, held %v; want it kept and the view waiting for its read", ok, posOf(view(ex), "XRPUSDT", exchanges.Long) != nil)

@@ -24,6 +24,7 @@ type streamed struct {
 	cancel  context.CancelFunc
 	errc    chan error
 	changes chan struct{}
+	clock   *clock // the adapter's and the fake's
 }
 
 // fastStream shortens what a test must not wait for.
@@ -39,23 +40,22 @@ func refillDialTokens() {
 	wsTokens.Unlock()
 }
 
-// startStream seeds the adapter with a Snapshot, starts Stream (after
-// conf changes its timing) and waits until the view is live.
+// startStream starts Stream (after conf changes its timing), seeds the
+// adapter with a Snapshot once the user-data stream is connected, and
+// waits until the view is live.
 func startStream(t *testing.T, exchange string, so binancetest.Options, conf func(*streamConf)) *streamed {
 	t.Helper()
-	ex, srv, _ := fixture(t, exchange, so, func(a *config.Account) {
+	ex, srv, clk := fixture(t, exchange, so, func(a *config.Account) {
 		a.StreamEndpoint = "ws" + strings.TrimPrefix(a.Endpoint, "http")
+		a.Stream, a.ReconcileInterval = true, 5*time.Minute
 	})
 	fastStream(&ex.sc)
 	if conf != nil {
 		conf(&ex.sc)
 	}
 	refillDialTokens()
-	if _, err := ex.Snapshot(context.Background()); err != nil {
-		t.Fatalf("seeding Snapshot: %v", err)
-	}
 	ctx, cancel := context.WithCancel(context.Background())
-	s := &streamed{ex: ex, srv: srv, cancel: cancel, errc: make(chan error, 1), changes: make(chan struct{}, 1)}
+	s := &streamed{ex: ex, srv: srv, cancel: cancel, errc: make(chan error, 1), changes: make(chan struct{}, 1), clock: clk}
 	go func() {
 		s.errc <- ex.Stream(ctx, func() {
 			select {
@@ -65,6 +65,13 @@ func startStream(t *testing.T, exchange string, so binancetest.Options, conf fun
 		})
 	}()
 	t.Cleanup(s.stop(t))
+	// The daemon's order, and Binance's: the stream first, then the
+	// Snapshot that seeds the view (one made before the connection would
+	// be made again once it is up).
+	s.wait(t, "the user-data connection", func() bool { return ex.StreamStatus().Up && srv.UserConnections() == 1 })
+	if _, err := ex.Snapshot(context.Background()); err != nil {
+		t.Fatalf("seeding Snapshot: %v", err)
+	}
 	s.wait(t, "the stream to come up", func() bool {
 		var snap exchanges.Snapshot
 		_, ok := ex.Live(&snap)

@@ -42,6 +42,9 @@ type symbolState struct {
 	premiumAt   time.Time // when rate and nextFunding were read
 
 	orders, algo []order
+	// period is the user-data stream's period (userPeriod) when each kind
+	// was last read, 0 when the stream was down.
+	period [readKinds]uint64
 }
 
 // snapshotUSDM reads a USDⓈ-M account. Every poll: account (v2: totals,
@@ -207,7 +210,7 @@ func (e *Exchange) poolsUSDM(acct *futures.Account, hs []held) ([]exchanges.Bala
 			AvailableBalance:   ap.f("availableBalance", acct.AvailableBalance),
 			CrossWalletBalance: ap.f("totalCrossWalletBalance", acct.TotalCrossWalletBalance),
 			CrossUnPnL:         ap.f("totalCrossUnPnl", acct.TotalCrossUnPnl),
-			FundingPaid24h:     e.cache.fundingPaid(""), // every asset's: USDT and USDC 1:1
+			FundingPaid24h:     e.live.fundingPaid("", e.now()), // every asset's: USDT and USDC 1:1
 		}
 		crossMaint(&b)
 		bs = append(bs, b)
@@ -225,7 +228,7 @@ func (e *Exchange) poolsUSDM(acct *futures.Account, hs []held) ([]exchanges.Bala
 				AvailableBalance:   ap.f("availableBalance", a.AvailableBalance),
 				CrossWalletBalance: ap.f("crossWalletBalance", a.CrossWalletBalance),
 				CrossUnPnL:         ap.f("crossUnPnl", a.CrossUnPnl),
-				FundingPaid24h:     e.cache.fundingPaid(a.Asset),
+				FundingPaid24h:     e.live.fundingPaid(a.Asset, e.now()),
 			}
 			if b.WalletBalance == 0 && b.MarginBalance == 0 && !inUse[a.Asset] {
 				continue
@@ -304,8 +307,22 @@ func (e *Exchange) perSymbolUSDM(ctx context.Context, hs []held, symbols []strin
 			delete(e.cache.symbols, s) // a position closed and reopened is new again
 		}
 	}
+	// In real-time mode the user-data stream keeps the open orders: while
+	// it has been up since a symbol's orders were read (the same period),
+	// they are taken from the live view, which applied every order update
+	// since, and only premiumIndex is read, every time.
+	period := e.readPeriod
+	var view map[string][]order
+	if period != 0 {
+		view = e.live.ordersFor(symbols)
+	}
+	kept := func(st *symbolState, s string, k int) bool {
+		_, ok := view[s]
+		return ok && st.have[k] && st.period[k] == period
+	}
 	var due [readKinds][]string
 	var steady []*symbolState
+	var fromView []string
 	for _, s := range symbols {
 		st := e.cache.symbols[s]
 		if st == nil {
@@ -320,6 +337,16 @@ func (e *Exchange) perSymbolUSDM(ctx context.Context, hs []held, symbols []strin
 			}
 		}
 		if !known {
+			continue
+		}
+		if period != 0 {
+			due[readPremium] = append(due[readPremium], s)
+			if kept(st, s, readOrders) && kept(st, s, readAlgo) {
+				fromView = append(fromView, s)
+			} else {
+				due[readOrders] = append(due[readOrders], s)
+				due[readAlgo] = append(due[readAlgo], s)
+			}
 			continue
 		}
 		due[st.next] = append(due[st.next], s)
@@ -358,7 +385,8 @@ func (e *Exchange) perSymbolUSDM(ctx context.Context, hs []held, symbols []strin
 			return p.err
 		}
 		st := e.cache.symbols[s]
-		st.orders, st.have[readOrders] = os, true
+		st.orders, st.have[readOrders], st.period[readOrders] = os, true, period
+		e.freshOrders(s)
 	}
 	for _, s := range due[readAlgo] {
 		os, err := e.openAlgoOrders(ctx, s)
@@ -366,7 +394,12 @@ func (e *Exchange) perSymbolUSDM(ctx context.Context, hs []held, symbols []strin
 			return err
 		}
 		st := e.cache.symbols[s]
-		st.algo, st.have[readAlgo] = os, true
+		st.algo, st.have[readAlgo], st.period[readAlgo] = os, true, period
+		e.freshOrders(s)
+	}
+	for _, s := range fromView {
+		st := e.cache.symbols[s]
+		st.orders, st.algo = splitAlgo(view[s])
 	}
 	// Every read succeeded: the steady symbols move on to their next kind.
 	// After a failed poll they read the same kind again.
@@ -388,6 +421,27 @@ func (e *Exchange) perSymbolUSDM(ctx context.Context, hs []held, symbols []strin
 		addStops(hs, s, st.algo)
 	}
 	return nil
+}
+
+// splitAlgo splits a live view's order list into regular and algo orders.
+func splitAlgo(os []order) (regular, algo []order) {
+	for _, o := range os {
+		if o.algo {
+			algo = append(algo, o)
+		} else {
+			regular = append(regular, o)
+		}
+	}
+	return regular, algo
+}
+
+// freshOrders notes that the read under way asked Binance for symbol's
+// open orders (for the live view: see seed).
+func (e *Exchange) freshOrders(symbol string) {
+	if e.seedFresh == nil {
+		e.seedFresh = map[string]bool{}
+	}
+	e.seedFresh[symbol] = true
 }
 
 // openAlgoOrders reads the open conditional orders of symbol (weight 1).

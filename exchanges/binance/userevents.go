@@ -23,13 +23,14 @@ func (e *Exchange) onUSDM(c *userConn, ev *futures.WsUserDataEvent) {
 		a := &ev.AccountUpdate
 		bals := make([]balanceUpd, 0, len(a.Balances))
 		for _, b := range a.Balances {
-			bals = append(bals, balanceUpd{b.Asset, b.Balance, b.CrossWalletBalance})
+			bals = append(bals, balanceUpd{b.Asset, b.Balance, b.CrossWalletBalance, b.ChangeBalance})
 		}
+		m := moneyUpd{reason: string(a.Reason), eventTime: ev.Time, txMs: ev.TransactionTime, bals: bals}
 		poss := make([]positionUpd, 0, len(a.Positions))
 		for _, p := range a.Positions {
 			poss = append(poss, positionUpd{p.Symbol, string(p.Side), p.Amount, p.EntryPrice, p.UnrealizedPnL, string(p.MarginType), p.IsolatedWallet})
 		}
-		e.changedView(e.applyAccount(bals, poss, now))
+		e.changedView(e.applyAccount(m, poss, now))
 	case futures.UserDataEventTypeOrderTradeUpdate:
 		o := &ev.OrderTradeUpdate
 		e.onOrder(o.Symbol, o.ClientOrderID, string(o.Side), string(o.PositionSide), string(o.Type), string(o.ExecutionType), string(o.Status),
@@ -46,12 +47,12 @@ func (e *Exchange) onUSDM(c *userConn, ev *futures.WsUserDataEvent) {
 		switch {
 		case p.err != nil:
 			e.log.Warn("user-data stream: an algo order update could not be read; waiting for a REST snapshot", "err", p.err)
-			e.invalidate(now)
+			e.invalidate(a.Symbol, now)
 			e.changedView(false)
 		case u.open && u.typ == "TRAILING_STOP_MARKET":
 			// ALGO_UPDATE carries no activation price or callback rate:
 			// where such a stop fires is known to openAlgoOrders only.
-			e.invalidate(now)
+			e.invalidate(a.Symbol, now)
 			e.changedView(false)
 		case e.applyOrder(u, now):
 			e.changedView(false)
@@ -71,7 +72,7 @@ func (e *Exchange) onUSDM(c *userConn, ev *futures.WsUserDataEvent) {
 		if ac.Symbol == "" {
 			// The multi-assets mode switched ("ai", which go-binance does
 			// not decode): the pools are different now.
-			e.invalidate(now)
+			e.invalidate("", now)
 			e.changedView(false)
 		} else if e.setLeverage(ac.Symbol, float64(ac.Leverage), now) {
 			e.changedView(false)
@@ -91,13 +92,14 @@ func (e *Exchange) onCOINM(c *userConn, ev *delivery.WsUserDataEvent) {
 		a := &ev.AccountUpdate
 		bals := make([]balanceUpd, 0, len(a.Balances))
 		for _, b := range a.Balances {
-			bals = append(bals, balanceUpd{b.Asset, b.Balance, b.CrossWalletBalance})
+			bals = append(bals, balanceUpd{b.Asset, b.Balance, b.CrossWalletBalance, b.BalanceChange})
 		}
+		m := moneyUpd{reason: string(a.Reason), eventTime: ev.Time, txMs: ev.TransactionTime, bals: bals}
 		poss := make([]positionUpd, 0, len(a.Positions))
 		for _, p := range a.Positions {
 			poss = append(poss, positionUpd{p.Symbol, string(p.Side), p.Amount, p.EntryPrice, p.UnrealizedPnL, string(p.MarginType), p.IsolatedWallet})
 		}
-		e.changedView(e.applyAccount(bals, poss, now))
+		e.changedView(e.applyAccount(m, poss, now))
 	case delivery.UserDataEventTypeOrderTradeUpdate:
 		o := &ev.OrderTradeUpdate
 		e.onOrder(o.Symbol, o.ClientOrderID, string(o.Side), string(o.PositionSide), string(o.Type), string(o.ExecutionType), string(o.Status),
@@ -169,7 +171,7 @@ func (e *Exchange) onOrder(symbol, clientID, side, positionSide, typ, exec, stat
 	}}
 	if p.err != nil {
 		e.log.Warn("user-data stream: an order update could not be read; waiting for a REST snapshot", "err", p.err)
-		e.invalidate(now)
+		e.invalidate(symbol, now)
 		e.changedView(false)
 		return
 	}
