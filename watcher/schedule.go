@@ -31,9 +31,13 @@ func EstimateCost(a config.Account) (exchanges.Cost, bool) {
 	return exchanges.Cost{}, false
 }
 
-// PlanConfig is the plan of cfg's accounts from their estimated costs,
-// starting at start, as `check` shows it.
+// PlanConfig is the plan of cfg's accounts from their estimated costs, as
+// `check` shows it: started at the beginning of start's clock minute, so
+// that its figures do not depend on the second check runs at (the daemon
+// plans from its real start: its first polls may end up to a minute
+// sooner or later).
 func PlanConfig(cfg *config.Config, start time.Time) budget.Plan {
+	start = start.Truncate(time.Minute)
 	ds := make([]budget.Demand, len(cfg.Accounts))
 	for i, a := range cfg.Accounts {
 		c, _ := EstimateCost(a)
