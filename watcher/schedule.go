@@ -41,7 +41,7 @@ func PlanConfig(cfg *config.Config, start time.Time) budget.Plan {
 	ds := make([]budget.Demand, len(cfg.Accounts))
 	for i, a := range cfg.Accounts {
 		c, _ := EstimateCost(a)
-		ds[i] = budget.Demand{Account: a.Name, Cost: c, Every: snapshotEvery(a)}
+		ds[i] = demand(a, c, a.Stream)
 	}
 	return budget.Make(ds, start)
 }
@@ -60,9 +60,36 @@ func planAccounts(s *setup, fresh map[*account]bool, start time.Time) budget.Pla
 		if !fresh[a] {
 			c.First = c.Poll
 		}
-		ds[i] = budget.Demand{Account: a.cfg.Name, Cost: c, Every: snapshotEvery(a.cfg)}
+		ds[i] = demand(a.cfg, c, a.streamed())
 	}
 	return budget.Make(ds, start)
+}
+
+// demand is what account a asks of its budget. A polled account's
+// interval is never stretched beyond half its stale_after: its data must
+// come well within stale_after, or data-stale would fire and resolve every
+// cycle while every poll succeeds. A streamed one's reconciliations are
+// not bounded by it: its streams keep it fresh.
+func demand(a config.Account, c exchanges.Cost, streamed bool) budget.Demand {
+	d := budget.Demand{Account: a.Name, Cost: c, Every: snapshotEvery(a)}
+	if !streamed {
+		d.Every, d.Cap = a.PollInterval, staleCap(a)
+	}
+	return d
+}
+
+// staleCap is the longest interval a's polls may be stretched to: half its
+// stale_after, or poll_interval when that is longer.
+func staleCap(a config.Account) time.Duration {
+	return max(a.PollInterval, a.StaleAfter/2)
+}
+
+// streamed reports whether a is watched by its streams (stream: true on an
+// exchange that streams), with REST reconciliations every a.every; else
+// it is polled.
+func (a *account) streamed() bool {
+	_, ok := a.ex.(exchanges.Streamer)
+	return ok && a.cfg.Stream
 }
 
 // applyPlan gives s's accounts their effective intervals and start
@@ -74,7 +101,9 @@ func applyPlan(s *setup, p budget.Plan, fresh map[*account]bool) {
 		a.every, a.startAfter = sc.Every, sc.StartAfter
 		a.pollEvery = a.cfg.PollInterval
 		if sum, ok := p.Budget(sc.Budget); ok && sum.Stretch > 1 {
-			a.pollEvery = stretchLike(a.cfg.PollInterval, sc.Every, snapshotEvery(a.cfg))
+			// Polling while the streams are down: as fresh as a polled
+			// account must be.
+			a.pollEvery = min(stretchLike(a.cfg.PollInterval, sc.Every, snapshotEvery(a.cfg)), staleCap(a.cfg))
 		}
 		if fresh[a] {
 			a.mu.Lock()
