@@ -47,20 +47,31 @@ func PlanConfig(cfg *config.Config, start time.Time) budget.Plan {
 }
 
 // planAccounts plans the accounts of s from their adapters' costs
-// (exchanges.Coster; the others keep their intervals). Accounts in fresh start
-// with a first poll; the others (kept over a reload) have their caches
-// and cost a steady poll.
+// (exchanges.Coster; the others keep their intervals). Accounts in fresh
+// start with a first poll, placed by the plan. The others, kept over a
+// reload, have their caches and are watched: they must not wait. A polled
+// one keeps its phase (its next poll when it was due); a streamed one
+// polls at once if its view is not trusted (a stream down, or waiting for
+// a REST read), and reconciles an interval after.
 func planAccounts(s *setup, fresh map[*account]bool, start time.Time) budget.Plan {
 	ds := make([]budget.Demand, len(s.accounts))
+	now := time.Now() // the poll loops' clock
 	for i, a := range s.accounts {
 		var c exchanges.Cost
 		if cs, ok := a.ex.(exchanges.Coster); ok {
 			c = cs.Cost()
 		}
+		streamed := a.streamed()
 		if !fresh[a] {
 			c.First = c.Poll
 		}
-		ds[i] = demand(a.cfg, c, a.streamed())
+		ds[i] = demand(a.cfg, c, streamed)
+		if !fresh[a] {
+			ds[i].Kept = true
+			if !streamed && !a.due.IsZero() {
+				ds[i].Next = max(a.due.Sub(now), 0)
+			}
+		}
 	}
 	return budget.Make(ds, start)
 }
@@ -93,8 +104,9 @@ func (a *account) streamed() bool {
 }
 
 // applyPlan gives s's accounts their effective intervals and start
-// offsets. Fresh accounts are not watched before their first poll is due:
-// data-stale counts from then. The caller holds w.mu, or s does not run yet.
+// offsets (a kept account's: when its next poll is due). Fresh accounts
+// are not watched before their first poll is due: data-stale counts from
+// then. The caller holds w.mu, or s does not run yet.
 func applyPlan(s *setup, p budget.Plan, fresh map[*account]bool) {
 	for i, a := range s.accounts {
 		sc := p.Schedules[i]
@@ -106,6 +118,7 @@ func applyPlan(s *setup, p budget.Plan, fresh map[*account]bool) {
 			a.pollEvery = min(stretchLike(a.cfg.PollInterval, sc.Every, snapshotEvery(a.cfg)), staleCap(a.cfg))
 		}
 		if fresh[a] {
+			a.due = time.Now().Add(sc.StartAfter)
 			a.mu.Lock()
 			a.watchedSince = a.watchedSince.Add(sc.StartAfter)
 			a.mu.Unlock()

@@ -39,6 +39,14 @@ type Demand struct {
 	// succeeds. A streamed account's reconciliations have none: its
 	// streams keep it fresh.
 	Cap time.Duration
+	// Kept says the account runs already (kept over a reload): its next
+	// Snapshot is due Next after the plan's start (0: at once), or one
+	// effective interval after it at the latest, and the plan leaves it
+	// there instead of looking for a place: it has its caches (its First
+	// is its Poll) and it is watched, so it must not wait. The fresh
+	// accounts are placed around it.
+	Kept bool
+	Next time.Duration
 }
 
 // Schedule is when one account polls.
@@ -48,7 +56,8 @@ type Schedule struct {
 	// Every is the effective interval: the configured one, stretched when
 	// the budget is oversubscribed.
 	Every time.Duration
-	// StartAfter is how long after the start the first poll waits.
+	// StartAfter is how long after the start the first poll waits; a kept
+	// account's is its Next.
 	StartAfter time.Duration
 }
 
@@ -329,7 +338,9 @@ const searchFor = 30 * time.Minute
 
 // place sets the StartAfter of the accounts idx (whose Every are final),
 // filling a load per clock minute; offset is how far into its minute the
-// plan starts.
+// plan starts. Kept accounts stay where they are; the fresh ones are
+// placed around them, spread over their interval and searched for a place
+// up to search past it.
 func place(demands []Demand, idx []int, out []Schedule, allowed int, offset, search time.Duration) {
 	var load []int // weight per clock minute, minute 0 holding the start
 	minute := func(t time.Duration) int { return int((offset + t) / time.Minute) }
@@ -377,9 +388,29 @@ func place(demands []Demand, idx []int, out []Schedule, allowed int, offset, sea
 		}
 		return over
 	}
-	n := time.Duration(len(idx))
+	// put places account i's first poll at t.
+	put := func(i int, t time.Duration) {
+		d, every := demands[i], out[i].Every
+		out[i].StartAfter = t
+		w := d.Cost.First
+		u := t
+		for ; u < horizon; u += every {
+			*at(minute(u)) += w
+			w = d.Cost.Poll
+		}
+		ps = append(ps, placed{next: u, every: every, poll: d.Cost.Poll})
+	}
+	var fresh []int
+	for _, i := range idx {
+		if demands[i].Kept {
+			put(i, min(max(demands[i].Next, 0), out[i].Every))
+		} else {
+			fresh = append(fresh, i)
+		}
+	}
+	n := time.Duration(len(fresh))
 	var prev time.Duration
-	for k, i := range idx {
+	for k, i := range fresh {
 		d, every := demands[i], out[i].Every
 		lb := time.Duration(0)
 		if k > 0 {
@@ -398,15 +429,8 @@ func place(demands []Demand, idx []int, out []Schedule, allowed int, offset, sea
 			}
 			t = time.Duration(minute(t)+1)*time.Minute - offset
 		}
-		out[i].StartAfter = best
+		put(i, best)
 		prev = best
-		w := d.Cost.First
-		u := best
-		for ; u < horizon; u += every {
-			*at(minute(u)) += w
-			w = d.Cost.Poll
-		}
-		ps = append(ps, placed{next: u, every: every, poll: d.Cost.Poll})
 	}
 }
 

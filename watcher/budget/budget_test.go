@@ -277,3 +277,40 @@ func TestMakeCapMixed(t *testing.T) {
 	t.Logf("%s", s)
 	t.Logf("%s", s.Message)
 }
+
+// TestMakeKept: an account kept over a reload polls when its next poll
+// is due (within its interval), whatever fresh accounts come before it;
+// the fresh ones are placed around it.
+func TestMakeKept(t *testing.T) {
+	heavy := exchanges.Cost{Budget: usdm, Limit: 2400, Poll: 1, First: 1500} // one first poll a minute
+	ds := demands(5, heavy, 15*time.Second)
+	kept := heavy
+	kept.First = kept.Poll
+	ds = append(ds,
+		Demand{Account: "kept", Cost: kept, Every: 15 * time.Second, Kept: true, Next: 4 * time.Second},
+		Demand{Account: "overdue", Cost: kept, Every: 15 * time.Second, Kept: true, Next: -time.Second},
+		Demand{Account: "longer", Cost: kept, Every: 15 * time.Second, Kept: true, Next: time.Minute})
+	p := Make(ds, start)
+	for _, c := range []struct {
+		i    int
+		want time.Duration
+	}{{5, 4 * time.Second}, {6, 0}, {7, 15 * time.Second}} {
+		if got := p.Schedules[c.i].StartAfter; got != c.want {
+			t.Errorf("%s starts after %s, want %s", p.Schedules[c.i].Account, got, c.want)
+		}
+	}
+	// The fresh ones: one first poll a minute, in order.
+	prev := time.Duration(-1)
+	for _, sc := range p.Schedules[:5] {
+		if sc.StartAfter <= prev {
+			t.Errorf("%s starts after %s, not after the account before it (%s)", sc.Account, sc.StartAfter, prev)
+		}
+		prev = sc.StartAfter
+	}
+	if s := p.Budgets[0]; prev < 3*time.Minute {
+		t.Errorf("the fifth fresh account starts after %s, want 4 minutes or so (%s)", prev, s)
+	}
+	if peak := minutePeak(ds, p, time.Hour); peak > p.Budgets[0].Allowed {
+		t.Errorf("peak minute %d > %d", peak, p.Budgets[0].Allowed)
+	}
+}
