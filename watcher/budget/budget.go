@@ -111,7 +111,10 @@ type Plan struct {
 // order, each no sooner than the one before it and than i × Every / N (the
 // steady polls of N accounts spread evenly over the interval), at the
 // first time where it and the steady polls after it fit every clock minute
-// (the venue's window; start is when the plan begins) under Allowed.
+// (the venue's window; start is when the plan begins) under Allowed. Kept
+// accounts are not placed: they poll at their Next; N counts the others.
+// A budget Over even at the Caps starts its accounts within one interval:
+// no place fits, and an account is not watched before its first poll.
 func Make(demands []Demand, start time.Time) Plan {
 	p := Plan{Schedules: make([]Schedule, len(demands))}
 	groups := map[string][]int{}
