@@ -12,7 +12,8 @@ import (
 )
 
 // poll runs one account's poll loop: the first poll after a.startAfter,
-// then every a.every (the budget plan's; see schedule.go).
+// then every a.every (the budget plan's; see schedule.go). It keeps a.due,
+// so that a reload that keeps the account goes on at the same pace.
 func (w *Watcher) poll(ctx context.Context, a *account) {
 	if !sleep(ctx, a.startAfter) {
 		return
@@ -20,7 +21,12 @@ func (w *Watcher) poll(ctx context.Context, a *account) {
 	t := time.NewTicker(a.interval())
 	defer t.Stop()
 	for {
+		a.due = time.Now().Add(a.interval())
 		w.cycle(ctx, a)
+		if ctx.Err() != nil {
+			a.due = time.Time{} // perhaps cut short: due again at once
+			return
+		}
 		select {
 		case <-ctx.Done():
 			return

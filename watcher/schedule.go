@@ -31,48 +31,94 @@ func EstimateCost(a config.Account) (exchanges.Cost, bool) {
 	return exchanges.Cost{}, false
 }
 
-// PlanConfig is the plan of cfg's accounts from their estimated costs,
-// starting at start, as `check` shows it.
+// PlanConfig is the plan of cfg's accounts from their estimated costs, as
+// `check` shows it: started at the beginning of start's clock minute, so
+// that its figures do not depend on the second check runs at (the daemon
+// plans from its real start: its first polls may end up to a minute
+// sooner or later).
 func PlanConfig(cfg *config.Config, start time.Time) budget.Plan {
+	start = start.Truncate(time.Minute)
 	ds := make([]budget.Demand, len(cfg.Accounts))
 	for i, a := range cfg.Accounts {
 		c, _ := EstimateCost(a)
-		ds[i] = budget.Demand{Account: a.Name, Cost: c, Every: snapshotEvery(a)}
+		ds[i] = demand(a, c, a.Stream)
 	}
 	return budget.Make(ds, start)
 }
 
 // planAccounts plans the accounts of s from their adapters' costs
-// (exchanges.Coster; the others keep their intervals). Accounts in fresh start
-// with a first poll; the others (kept over a reload) have their caches
-// and cost a steady poll.
+// (exchanges.Coster; the others keep their intervals). Accounts in fresh
+// start with a first poll, placed by the plan. The others, kept over a
+// reload, have their caches and are watched: they must not wait. A polled
+// one keeps its phase (its next poll when it was due); a streamed one
+// polls at once if its view is not trusted (a stream down, or waiting for
+// a REST read), and reconciles an interval after.
 func planAccounts(s *setup, fresh map[*account]bool, start time.Time) budget.Plan {
 	ds := make([]budget.Demand, len(s.accounts))
+	now := time.Now() // the poll loops' clock
 	for i, a := range s.accounts {
 		var c exchanges.Cost
 		if cs, ok := a.ex.(exchanges.Coster); ok {
 			c = cs.Cost()
 		}
+		streamed := a.streamed()
 		if !fresh[a] {
 			c.First = c.Poll
 		}
-		ds[i] = budget.Demand{Account: a.cfg.Name, Cost: c, Every: snapshotEvery(a.cfg)}
+		ds[i] = demand(a.cfg, c, streamed)
+		if !fresh[a] {
+			ds[i].Kept = true
+			if !streamed && !a.due.IsZero() {
+				ds[i].Next = max(a.due.Sub(now), 0)
+			}
+		}
 	}
 	return budget.Make(ds, start)
 }
 
+// demand is what account a asks of its budget. A polled account's
+// interval is never stretched beyond half its stale_after: its data must
+// come well within stale_after, or data-stale would fire and resolve every
+// cycle while every poll succeeds. A streamed one's reconciliations are
+// not bounded by it: its streams keep it fresh.
+func demand(a config.Account, c exchanges.Cost, streamed bool) budget.Demand {
+	d := budget.Demand{Account: a.Name, Cost: c, Every: snapshotEvery(a)}
+	if !streamed {
+		d.Every, d.Cap = a.PollInterval, staleCap(a)
+	}
+	return d
+}
+
+// staleCap is the longest interval a's polls may be stretched to: half its
+// stale_after, or poll_interval when that is longer.
+func staleCap(a config.Account) time.Duration {
+	return max(a.PollInterval, a.StaleAfter/2)
+}
+
+// streamed reports whether a is watched by its streams (stream: true on an
+// exchange that streams), with REST reconciliations every a.every; else
+// it is polled.
+func (a *account) streamed() bool {
+	_, ok := a.ex.(exchanges.Streamer)
+	return ok && a.cfg.Stream
+}
+
 // applyPlan gives s's accounts their effective intervals and start
-// offsets. Fresh accounts are not watched before their first poll is due:
-// data-stale counts from then. The caller holds w.mu, or s does not run yet.
+// offsets (a kept account's: when its next poll is due). Fresh accounts
+// are not watched before their first poll is due: data-stale counts from
+// then. The caller holds w.mu, or s does not run yet.
 func applyPlan(s *setup, p budget.Plan, fresh map[*account]bool) {
 	for i, a := range s.accounts {
 		sc := p.Schedules[i]
 		a.every, a.startAfter = sc.Every, sc.StartAfter
 		a.pollEvery = a.cfg.PollInterval
 		if sum, ok := p.Budget(sc.Budget); ok && sum.Stretch > 1 {
-			a.pollEvery = stretchLike(a.cfg.PollInterval, sc.Every, snapshotEvery(a.cfg))
+			// Polling while the streams are down: as fresh as a polled
+			// account must be.
+			a.pollEvery = min(stretchLike(a.cfg.PollInterval, sc.Every, snapshotEvery(a.cfg)), staleCap(a.cfg))
 		}
 		if fresh[a] {
+			a.due = time.Now().Add(sc.StartAfter)
 			a.mu.Lock()
 			a.watchedSince = a.watchedSince.Add(sc.StartAfter)
 			a.mu.Unlock()

@@ -149,6 +149,11 @@ type account struct {
 	// stretched as every was, for polling while a stream is down. Set
 	// before the account's goroutines start (New, swap under w.mu).
 	every, startAfter, pollEvery time.Duration
+	// due is when a polled account's next poll is due: set by the plan for
+	// a fresh account, by its poll loop after every poll (zero: at once).
+	// Written by the loop, read by the plan while the loop does not run
+	// (a reload's swap): a kept account keeps its phase.
+	due time.Time
 
 	mu          sync.Mutex
 	lastSuccess time.Time

@@ -1,7 +1,8 @@
 // Package budget plans the polls of accounts that share a venue's request
 // budget (Binance: 2,400 weight a minute per IP) so that together they stay
 // under 80% of it: it stretches the intervals of a budget whose accounts ask
-// for more, spreads their first polls (cache fills, the heaviest) over as
+// for more (a polled account's no further than half its stale_after: past
+// that the gate holds polls back and data-stale says so), spreads their first polls (cache fills, the heaviest) over as
 // many minutes as they need, and spreads their steady polls over the
 // interval. The exchange adapters' own gate (exchanges/binance governor.go)
 // enforces the limit at run time; the plan keeps that gate from having to
@@ -31,6 +32,21 @@ type Demand struct {
 	// Every is the configured interval of its Snapshots: poll_interval, or
 	// reconcile_interval with stream: true.
 	Every time.Duration
+	// Cap is the longest interval Every may be stretched to (0: no cap):
+	// half the account's stale_after when it is polled, so that its data
+	// are always fresh well within stale_after; stretched further,
+	// data-stale would fire and resolve every cycle while every poll
+	// succeeds. A streamed account's reconciliations have none: its
+	// streams keep it fresh.
+	Cap time.Duration
+	// Kept says the account runs already (kept over a reload): its next
+	// Snapshot is due Next after the plan's start (0: at once), or one
+	// effective interval after it at the latest, and the plan leaves it
+	// there instead of looking for a place: it has its caches (its First
+	// is its Poll) and it is watched, so it must not wait. The fresh
+	// accounts are placed around it.
+	Kept bool
+	Next time.Duration
 }
 
 // Schedule is when one account polls.
@@ -40,7 +56,8 @@ type Schedule struct {
 	// Every is the effective interval: the configured one, stretched when
 	// the budget is oversubscribed.
 	Every time.Duration
-	// StartAfter is how long after the start the first poll waits.
+	// StartAfter is how long after the start the first poll waits; a kept
+	// account's is its Next.
 	StartAfter time.Duration
 }
 
@@ -55,9 +72,16 @@ type Summary struct {
 	// Asked is the weight a minute the configured intervals ask for;
 	// Planned what the effective ones spend.
 	Asked, Planned float64
-	// Stretch is the factor every interval of the budget was multiplied by
-	// (before rounding up: see stretch); 1 when not stretched.
+	// Stretch is the factor the budget's intervals were multiplied by
+	// (before rounding up: see stretch), but those held at their Cap; 1
+	// when not stretched.
 	Stretch float64
+	// Capped is how many accounts are held at their Cap; Over says that
+	// even so they need more than Target: the exchange's gate will hold
+	// polls back to the next minute, and data-stale speaks for the
+	// accounts that wait too long.
+	Capped int
+	Over   bool
 	// Configured and Effective are the interval of the budget's first
 	// account before and after stretching, for messages.
 	Configured, Effective time.Duration
@@ -80,13 +104,17 @@ type Plan struct {
 //
 // Per budget: when the accounts ask for more than Allowed (80% of Limit)
 // less the heaviest first poll, every interval is stretched by the same
-// factor (rounded up as stretch says) so that together they fit; the
+// factor (rounded up as stretch says; those reaching their Cap held there,
+// the others stretched further, see fit) so that together they fit; the
 // heaviest first poll is kept free so that a start or restart always has
 // room beside the steady polls. First polls are then placed in Demand
 // order, each no sooner than the one before it and than i × Every / N (the
 // steady polls of N accounts spread evenly over the interval), at the
 // first time where it and the steady polls after it fit every clock minute
-// (the venue's window; start is when the plan begins) under Allowed.
+// (the venue's window; start is when the plan begins) under Allowed. Kept
+// accounts are not placed: they poll at their Next; N counts the others.
+// A budget Over even at the Caps starts its accounts within one interval:
+// no place fits, and an account is not watched before its first poll.
 func Make(demands []Demand, start time.Time) Plan {
 	p := Plan{Schedules: make([]Schedule, len(demands))}
 	groups := map[string][]int{}
@@ -158,27 +186,95 @@ func plan(demands []Demand, idx []int, out []Schedule, offset time.Duration) Sum
 	if s.Target <= 0 {
 		s.Target = s.Allowed / 2 // a budget too small for one first poll: the gate copes
 	}
-	if s.Asked > float64(s.Target) {
-		s.Stretch = s.Asked / float64(s.Target)
-	}
 	same := true
 	for _, i := range idx {
 		same = same && demands[i].Every == first.Every
 	}
+	if s.Asked > float64(s.Target) {
+		s.Stretch = fit(demands, idx, float64(s.Target))
+	}
 	for _, i := range idx {
-		out[i].Every = stretch(demands[i].Every, s.Stretch)
-		s.Planned += perMinute(demands[i].Cost.Poll, out[i].Every)
+		d := demands[i]
+		out[i].Every = stretch(d.Every, s.Stretch)
+		if c := capOf(d); out[i].Every > c {
+			out[i].Every = c
+			s.Capped++
+		}
+		s.Planned += perMinute(d.Cost.Poll, out[i].Every)
 	}
 	s.Effective = out[idx[0]].Every
+	s.Over = s.Capped > 0 && s.Planned > float64(s.Target)
 
-	place(demands, idx, out, s.Allowed, offset)
+	search := searchFor
+	if s.Over {
+		// No place fits: waiting for one would only leave the accounts
+		// unwatched longer. They start spread over one interval and the
+		// gate holds back what does not fit.
+		search = 0
+	}
+	place(demands, idx, out, s.Allowed, offset, search)
 	for _, i := range idx {
 		s.StartUp = max(s.StartUp, out[i].StartAfter)
 	}
-	if s.Stretch > 1 {
+	if s.Stretch > 1 || s.Over {
 		s.Message = message(s, same)
 	}
 	return s
+}
+
+// fit is the factor by which the intervals of the accounts idx must be
+// stretched for their polls to ask for no more than target a minute,
+// those that reach their cap held there: their share is fixed, and the
+// others stretch further to make up for it. When the capped accounts
+// alone ask for target or more, it is the factor that fits the budget as
+// if none had a cap: the others are stretched no further than that.
+func fit(demands []Demand, idx []int, target float64) float64 {
+	var asked float64
+	for _, i := range idx {
+		asked += perMinute(demands[i].Cost.Poll, demands[i].Every)
+	}
+	f := asked / target
+	for range idx { // each round caps at least one more account, or ends
+		var capped, free float64
+		for _, i := range idx {
+			d := demands[i]
+			if c := capOf(d); stretch(d.Every, f) >= c {
+				capped += perMinute(d.Cost.Poll, c)
+			} else {
+				free += perMinute(d.Cost.Poll, d.Every)
+			}
+		}
+		if free == 0 || capped >= target {
+			return f
+		}
+		next := free / (target - capped)
+		if next <= f {
+			return f
+		}
+		f = next
+	}
+	return f
+}
+
+// capOf is the longest interval d may be stretched to: the longest
+// interval within its Cap that falls evenly into the clock minutes (see
+// stretch), but never shorter than d.Every; no limit without a Cap.
+func capOf(d Demand) time.Duration {
+	if d.Cap <= 0 {
+		return math.MaxInt64
+	}
+	c := d.Cap
+	if c >= time.Minute {
+		c = c / (30 * time.Second) * (30 * time.Second)
+	} else {
+		for _, s := range []int{60, 40, 30, 24, 20, 15, 12, 10, 8, 6, 5, 4, 3, 2, 1} {
+			if e := time.Duration(s) * time.Second; e <= c {
+				c = e
+				break
+			}
+		}
+	}
+	return max(c, d.Every)
 }
 
 // stretch multiplies d by f and rounds the result up to an interval that
@@ -205,12 +301,24 @@ func stretch(d time.Duration, f float64) time.Duration {
 
 // message is the one-line explanation of a stretched budget.
 func message(s Summary, same bool) string {
+	if s.Over {
+		what := fmt.Sprintf("even polled every %s (half of stale_after)", s.Effective)
+		if !same {
+			what = fmt.Sprintf("even with %d of them polled at half their stale_after (the first account every %s)", s.Capped, s.Effective)
+		}
+		return fmt.Sprintf("%d %s accounts ask for %s weight/min; %s they need %s weight/min, more than the %s one IP may use (80%% of %s, less %s kept free for a first poll): some polls will wait for the next minute and data-stale will say so; use stream: true, raise stale_after, or split the accounts across IPs",
+			s.Accounts, s.Budget, thousands(int(math.Round(s.Asked))), what, thousands(int(math.Round(s.Planned))),
+			thousands(s.Target), thousands(s.Limit), thousands(s.Allowed-s.Target))
+	}
 	what := fmt.Sprintf("polling every %s instead of %s", s.Effective, s.Configured)
-	if !same {
+	switch {
+	case s.Capped > 0 && s.Capped < s.Accounts:
+		what = fmt.Sprintf("%d accounts polled at half their stale_after, every other interval stretched %.1f×", s.Capped, s.Stretch)
+	case !same:
 		what = fmt.Sprintf("every interval stretched %.1f× (the first account: every %s instead of %s)", s.Stretch, s.Effective, s.Configured)
 	}
 	return fmt.Sprintf("%d %s accounts ask for %s weight/min, %.1f× the %s one IP may use (80%% of %s, less %s kept free for a first poll): %s; use stream: true, or fewer accounts per IP",
-		s.Accounts, s.Budget, thousands(int(math.Round(s.Asked))), s.Stretch,
+		s.Accounts, s.Budget, thousands(int(math.Round(s.Asked))), s.Asked/float64(s.Target),
 		thousands(s.Target), thousands(s.Limit), thousands(s.Allowed-s.Target), what)
 }
 
@@ -233,8 +341,10 @@ const searchFor = 30 * time.Minute
 
 // place sets the StartAfter of the accounts idx (whose Every are final),
 // filling a load per clock minute; offset is how far into its minute the
-// plan starts.
-func place(demands []Demand, idx []int, out []Schedule, allowed int, offset time.Duration) {
+// plan starts. Kept accounts stay where they are; the fresh ones are
+// placed around them, spread over their interval and searched for a place
+// up to search past it.
+func place(demands []Demand, idx []int, out []Schedule, allowed int, offset, search time.Duration) {
 	var load []int // weight per clock minute, minute 0 holding the start
 	minute := func(t time.Duration) int { return int((offset + t) / time.Minute) }
 	at := func(m int) *int {
@@ -281,9 +391,29 @@ func place(demands []Demand, idx []int, out []Schedule, allowed int, offset time
 		}
 		return over
 	}
-	n := time.Duration(len(idx))
+	// put places account i's first poll at t.
+	put := func(i int, t time.Duration) {
+		d, every := demands[i], out[i].Every
+		out[i].StartAfter = t
+		w := d.Cost.First
+		u := t
+		for ; u < horizon; u += every {
+			*at(minute(u)) += w
+			w = d.Cost.Poll
+		}
+		ps = append(ps, placed{next: u, every: every, poll: d.Cost.Poll})
+	}
+	var fresh []int
+	for _, i := range idx {
+		if demands[i].Kept {
+			put(i, min(max(demands[i].Next, 0), out[i].Every))
+		} else {
+			fresh = append(fresh, i)
+		}
+	}
+	n := time.Duration(len(fresh))
 	var prev time.Duration
-	for k, i := range idx {
+	for k, i := range fresh {
 		d, every := demands[i], out[i].Every
 		lb := time.Duration(0)
 		if k > 0 {
@@ -291,7 +421,7 @@ func place(demands []Demand, idx []int, out []Schedule, allowed int, offset time
 		}
 		// Candidates: lb, then the start of each following minute.
 		best, bestOver := lb, -1
-		for t := lb; t <= lb+searchFor; {
+		for t := lb; t <= lb+search; {
 			extend(t + 2*every + 2*time.Minute)
 			over := cost(d, every, t)
 			if bestOver < 0 || over < bestOver {
@@ -302,15 +432,8 @@ func place(demands []Demand, idx []int, out []Schedule, allowed int, offset time
 			}
 			t = time.Duration(minute(t)+1)*time.Minute - offset
 		}
-		out[i].StartAfter = best
+		put(i, best)
 		prev = best
-		w := d.Cost.First
-		u := best
-		for ; u < horizon; u += every {
-			*at(minute(u)) += w
-			w = d.Cost.Poll
-		}
-		ps = append(ps, placed{next: u, every: every, poll: d.Cost.Poll})
 	}
 }
 
@@ -318,8 +441,15 @@ func place(demands []Demand, idx []int, out []Schedule, allowed int, offset time
 func (s Summary) String() string {
 	line := fmt.Sprintf("budget %s: %d accounts ask for %s weight/min of the %s allowed (80%% of %s)",
 		s.Budget, s.Accounts, thousands(int(math.Round(s.Asked))), thousands(s.Allowed), thousands(s.Limit))
-	if s.Stretch > 1 {
+	switch {
+	case s.Over:
+		line += fmt.Sprintf("; held at half of stale_after: %s weight/min at every %s instead of %s, over the %s the polls may use",
+			thousands(int(math.Round(s.Planned))), s.Effective, s.Configured, thousands(s.Target))
+	case s.Stretch > 1:
 		line += fmt.Sprintf("; stretched %.2f×: %s weight/min at every %s instead of %s", s.Stretch, thousands(int(math.Round(s.Planned))), s.Effective, s.Configured)
+		if s.Capped > 0 {
+			line += fmt.Sprintf(" (%d held at half of stale_after)", s.Capped)
+		}
 	}
 	if s.StartUp > 0 {
 		line += fmt.Sprintf("; first polls %s weight over %s", thousands(s.StartUpWeight), s.StartUp.Round(time.Second))

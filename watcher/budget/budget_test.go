@@ -180,3 +180,137 @@ func TestThousands(t *testing.T) {
 		}
 	}
 }
+
+// TestMakeCap: an interval is never stretched beyond its Cap (half the
+// account's stale_after), or data-stale would fire and resolve every
+// cycle while every poll succeeds. A budget that cannot fit even at the
+// caps is planned at them, and its message says so loudly.
+func TestMakeCap(t *testing.T) {
+	for _, c := range []struct {
+		name string
+		n    int
+		cap  time.Duration
+		want time.Duration
+		over bool
+	}{
+		// 45 × 15 × 4 = 2,700 → 24 s, under the cap: as without one.
+		{"under the cap", 45, 30 * time.Second, 24 * time.Second, false},
+		// 60 → 30 s, the cap exactly: fits (1,800 ≤ 1,864).
+		{"at the cap", 60, 30 * time.Second, 30 * time.Second, false},
+		// 100 would get 60 s, 130 90 s: held at 30 s, they need 3,000
+		// and 3,900 a minute.
+		{"100 over", 100, 30 * time.Second, 30 * time.Second, true},
+		{"130 over", 130, 30 * time.Second, 30 * time.Second, true},
+		// Half of a stale_after of 45 s is 22.5 s: the interval below it
+		// that falls evenly into the minutes, 20 s.
+		{"uneven cap", 130, 22500 * time.Millisecond, 20 * time.Second, true},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			ds := demands(c.n, usdmCost, 15*time.Second)
+			for i := range ds {
+				ds[i].Cap = c.cap
+			}
+			p := Make(ds, start)
+			s := p.Budgets[0]
+			for _, sc := range p.Schedules {
+				if sc.Every != c.want {
+					t.Fatalf("%s every %s, want %s", sc.Account, sc.Every, c.want)
+				}
+			}
+			if s.Over != c.over {
+				t.Errorf("over %v, want %v (planned %v, target %d)", s.Over, c.over, s.Planned, s.Target)
+			}
+			if c.over {
+				want := fmt.Sprintf("%d binance-usdm fapi.binance.com accounts ask for %s weight/min; even polled every %s (half of stale_after) they need %s weight/min, more than the 1,864 one IP may use (80%% of 2,400, less 56 kept free for a first poll): some polls will wait for the next minute and data-stale will say so; use stream: true, raise stale_after, or split the accounts across IPs",
+					c.n, thousands(c.n*60), c.want, thousands(int(math.Round(float64(c.n)*15*float64(time.Minute)/float64(c.want)))))
+				if s.Message != want {
+					t.Errorf("message\n%s\nwant\n%s", s.Message, want)
+				}
+				if !strings.Contains(s.String(), "held at half of stale_after") {
+					t.Errorf("summary %q does not say the intervals are held at their cap", s)
+				}
+				// Nothing to wait for: the polls are over the budget
+				// whenever they start, and an account is not watched
+				// before its first poll.
+				if s.StartUp >= c.want {
+					t.Errorf("first polls spread over %s, want within one interval, %s", s.StartUp, c.want)
+				}
+			} else if s.Planned > float64(s.Target) {
+				t.Errorf("planned %v > target %d", s.Planned, s.Target)
+			}
+			t.Logf("%s", s)
+			t.Logf("%s", s.Message)
+		})
+	}
+}
+
+// TestMakeCapMixed: accounts held at their cap leave the rest of the
+// budget to the others (streamed accounts' reconciliations, which
+// stale_after does not bound), which stretch further so that all fit.
+func TestMakeCapMixed(t *testing.T) {
+	ds := demands(60, usdmCost, 15*time.Second)
+	for i := range ds {
+		ds[i].Cap = 30 * time.Second
+	}
+	streamedCost := exchanges.Cost{Budget: usdm, Limit: 2400, Poll: 44, First: 56}
+	ds = append(ds, demands(100, streamedCost, 5*time.Minute)...)
+	p := Make(ds, start)
+	s := p.Budgets[0]
+	if s.Over || s.Planned > float64(s.Target) {
+		t.Errorf("over %v: planned %v, target %d", s.Over, s.Planned, s.Target)
+	}
+	for _, sc := range p.Schedules[:60] {
+		if sc.Every != 30*time.Second {
+			t.Fatalf("polled %s every %s, want the cap, 30s", sc.Account, sc.Every)
+		}
+	}
+	// 1,864 − 60 × 15 × 2 = 64 a minute left for 100 × 44 per reconciliation:
+	// every 68.75 min at least, rounded up to 69 min.
+	for _, sc := range p.Schedules[60:] {
+		if sc.Every != 69*time.Minute {
+			t.Fatalf("streamed %s every %s, want 1h9m0s", sc.Account, sc.Every)
+		}
+	}
+	if !strings.Contains(s.Message, "60 accounts polled at half their stale_after, every other interval stretched 13.7×") {
+		t.Errorf("message %q", s.Message)
+	}
+	t.Logf("%s", s)
+	t.Logf("%s", s.Message)
+}
+
+// TestMakeKept: an account kept over a reload polls when its next poll
+// is due (within its interval), whatever fresh accounts come before it;
+// the fresh ones are placed around it.
+func TestMakeKept(t *testing.T) {
+	heavy := exchanges.Cost{Budget: usdm, Limit: 2400, Poll: 1, First: 1500} // one first poll a minute
+	ds := demands(5, heavy, 15*time.Second)
+	kept := heavy
+	kept.First = kept.Poll
+	ds = append(ds,
+		Demand{Account: "kept", Cost: kept, Every: 15 * time.Second, Kept: true, Next: 4 * time.Second},
+		Demand{Account: "overdue", Cost: kept, Every: 15 * time.Second, Kept: true, Next: -time.Second},
+		Demand{Account: "longer", Cost: kept, Every: 15 * time.Second, Kept: true, Next: time.Minute})
+	p := Make(ds, start)
+	for _, c := range []struct {
+		i    int
+		want time.Duration
+	}{{5, 4 * time.Second}, {6, 0}, {7, 15 * time.Second}} {
+		if got := p.Schedules[c.i].StartAfter; got != c.want {
+			t.Errorf("%s starts after %s, want %s", p.Schedules[c.i].Account, got, c.want)
+		}
+	}
+	// The fresh ones: one first poll a minute, in order.
+	prev := time.Duration(-1)
+	for _, sc := range p.Schedules[:5] {
+		if sc.StartAfter <= prev {
+			t.Errorf("%s starts after %s, not after the account before it (%s)", sc.Account, sc.StartAfter, prev)
+		}
+		prev = sc.StartAfter
+	}
+	if s := p.Budgets[0]; prev < 3*time.Minute {
+		t.Errorf("the fifth fresh account starts after %s, want 4 minutes or so (%s)", prev, s)
+	}
+	if peak := minutePeak(ds, p, time.Hour); peak > p.Budgets[0].Allowed {
+		t.Errorf("peak minute %d > %d", peak, p.Budgets[0].Allowed)
+	}
+}
