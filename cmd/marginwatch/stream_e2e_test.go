@@ -469,6 +469,13 @@ func TestStreamOutageMidIncident(t *testing.T) {
 	if n := logs.count("stream interrupted"); n != 1 {
 		t.Errorf("%d 'stream interrupted' log lines, want 1", n)
 	}
+	// Each attribute once: a log line with two account keys is ambiguous
+	// JSON (-log-format json) and noise in text.
+	for _, l := range strings.Split(logs.String(), "\n") {
+		if strings.Count(l, " account=") > 1 {
+			t.Errorf("a log line names the account twice: %s", l)
+		}
+	}
 }
 
 // TestStreamLiquidationWhileFiringCritical: the ETHUSDT short is 14.8%
@@ -539,5 +546,82 @@ func TestStreamLiquidationWhileFiringCritical(t *testing.T) {
 			}
 			d.waitFor(t, 10*time.Second, "LIQUIDATED", "ETHUSDT")
 		})
+	}
+}
+
+// TestStreamMarginCall: Binance's MARGIN_CALL push raises one margin_call
+// event through an event rule, and `marginwatch check` does not warn that
+// the rule can never fire, since the account streams (it does when the
+// same account is polled).
+func TestStreamMarginCall(t *testing.T) {
+	if testing.Short() {
+		t.Skip("end-to-end test")
+	}
+	t.Parallel()
+	fake := newStreamFake(t, binancetest.USDMOneWay)
+	hook := newReceiver(t)
+	cfg := streamConfig(t, fake, hook, streamedAccount{"binance-usdm", "15s", "5m"}, "",
+		"  - {name: margin-call, scope: event, event: margin_call, severity: critical}\n")
+
+	code, out, errOut := runCLI("check", "-config", cfg)
+	if code != exitOK {
+		t.Fatalf("check: exit %d: %s%s", code, out, errOut)
+	}
+	if strings.Contains(out+errOut, "margin_call") {
+		t.Errorf("check warns about margin_call on a streamed account:\n%s%s", out, errOut)
+	}
+	polled := filepath.Join(t.TempDir(), "polled.yaml")
+	if err := os.WriteFile(polled, []byte(strings.Replace(readFile(t, cfg), "    stream: true\n", "", 1)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, out, errOut := runCLI("check", "-config", polled); !strings.Contains(out+errOut, "margin_call is never reported") {
+		t.Errorf("check says nothing of margin_call on the same account polled:\n%s%s", out, errOut)
+	}
+
+	_, logs := startLoggedDaemon(t, cfg)
+	waitStreaming(t, fake, logs, "ethusdt@markPrice@1s")
+	pushed := time.Now()
+	fake.PushUser(fake.MarginCall())
+	took := waitNotice(t, hook, realTime, "margin-call", "", "event/critical").Sub(pushed)
+	t.Logf("margin_call event at the webhook %s after the push", took.Round(time.Millisecond))
+	time.Sleep(2 * time.Second) // nothing more may arrive
+	if got := describe(notices(hook, "margin-call", "")); got != "event/critical" {
+		t.Errorf("margin-call notices %q, want one event", got)
+	}
+}
+
+// TestStreamCoinM: a streamed COIN-M account (dstream's mark price every
+// 3 s, one connection per symbol), polled every 15 s: a mark moved towards
+// the ETHUSD_PERP short's liquidation price raises the alert in real time,
+// and moved back resolves it.
+func TestStreamCoinM(t *testing.T) {
+	if testing.Short() {
+		t.Skip("end-to-end test")
+	}
+	t.Parallel()
+	fake := newStreamFake(t, binancetest.COINM)
+	hook := newReceiver(t)
+	eth := positionOf(t, fake, "ETHUSD_PERP")
+	if d := eth.distance(); d <= 11 {
+		t.Fatalf("the fixture's ETHUSD_PERP short is %.2f%% from liquidation: the test needs it calm", d)
+	}
+	cfg := streamConfig(t, fake, hook, streamedAccount{"binance-coinm", "15s", "5m"}, "", liqRule("liquidation-near", "ETHUSD_PERP", 10, 5))
+	_, logs := startLoggedDaemon(t, cfg)
+	waitStreaming(t, fake, logs, "ethusd_perp@markPrice")
+	polls := fake.Count("/dapi/v1/positionRisk")
+	for _, s := range []struct {
+		dist float64
+		want string
+	}{
+		{7.5, "firing/warning"},
+		{eth.distance(), "firing/warning resolved"},
+	} {
+		moved := time.Now()
+		moveMark(t, fake, "ETHUSD_PERP", eth.markAt(s.dist))
+		took := waitNotice(t, hook, realTime, "liquidation-near", "ETHUSD_PERP", s.want).Sub(moved)
+		t.Logf("mark at %.1f%% from liquidation: %s at the webhook %s after the tick", s.dist, s.want, took.Round(time.Millisecond))
+	}
+	if n := fake.Count("/dapi/v1/positionRisk") - polls; n > 0 {
+		t.Errorf("%d positionRisk reads while streaming: the alerts must come from the streams", n)
 	}
 }
