@@ -418,7 +418,7 @@ func TestStreamOutageMidIncident(t *testing.T) {
 	waitUntil(t, 10*time.Second, "a poll", func() bool { return fake.Count("/fapi/v3/positionRisk") > polls })
 	fallback := time.Since(killed)
 	t.Logf("first poll %s after the streams died (poll_interval %s)", fallback.Round(time.Millisecond), poll)
-	if fallback > poll+time.Second {
+	if fallback > poll+2*time.Second { // one poll interval, and slack for a loaded machine
 		t.Errorf("the first poll came %s after the streams died, want within one poll interval (%s)", fallback, poll)
 	}
 	waitUntil(t, 10*time.Second, "stream_up 0", func() bool { v, ok := metricValue(t, addr, up); return ok && v == 0 })
