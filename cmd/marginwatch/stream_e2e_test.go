@@ -455,6 +455,9 @@ func TestStreamOutageMidIncident(t *testing.T) {
 	if n := fake.Count("/fapi/v3/positionRisk") - polls; n > 1 {
 		t.Errorf("%d positionRisk reads after streaming resumed: still polling", n)
 	}
+	if n, _ := metricValue(t, addr, "marginwatch_stream_tick_to_evaluation_seconds_count"); n == 0 {
+		t.Errorf("no tick-to-evaluation latency recorded in /metrics")
+	}
 
 	time.Sleep(2 * time.Second) // nothing more may arrive
 	_, all := hook.snapshot()
@@ -466,8 +469,11 @@ func TestStreamOutageMidIncident(t *testing.T) {
 			t.Errorf("data-stale was sent (%s): polling kept the data fresh", a.Kind)
 		}
 	}
-	if n := logs.count("stream interrupted"); n != 1 {
-		t.Errorf("%d 'stream interrupted' log lines, want 1", n)
+	if n := logs.count("level=INFO", "stream interrupted"); n != 1 || logs.count("stream interrupted") != 1 {
+		t.Errorf("%d 'stream interrupted' info lines (%d in all), want 1", n, logs.count("stream interrupted"))
+	}
+	if n := logs.count("level=INFO", "streaming: evaluating every change"); n != 2 {
+		t.Errorf("%d 'streaming' info lines, want 2 (start and return)", n)
 	}
 	// Each attribute once: a log line with two account keys is ambiguous
 	// JSON (-log-format json) and noise in text.
