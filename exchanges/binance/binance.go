@@ -41,7 +41,9 @@ var ErrClosed = errors.New("binance exchange closed")
 // Options are the parts of an Exchange that tests and the daemon replace.
 type Options struct {
 	// Logger receives warnings about degraded data (a cache that could not be
-	// refreshed); nil discards them. Keys and secrets never reach it.
+	// refreshed); nil discards them. Keys and secrets never reach it. The
+	// daemon's already names the account: the adapter adds no account
+	// attribute of its own (a second one would repeat the key).
 	Logger *slog.Logger
 	// Now is the clock for caches, bans and snapshot times; time.Now when nil.
 	Now func() time.Time
@@ -183,7 +185,6 @@ func New(cfg config.Account, opts Options) (*Exchange, error) {
 	if e.log == nil {
 		e.log = slog.New(slog.DiscardHandler)
 	}
-	e.log = e.log.With("account", cfg.Name)
 	if e.now == nil {
 		e.now = time.Now
 	}

@@ -34,6 +34,8 @@ type userStreams struct {
 	n     int    // keys handed out
 	conns map[*websocket.Conn]string
 	ping  time.Duration
+	// stopped: StopUserStreams; upgrades are refused until StartUserStreams.
+	stopped bool
 	// created counts POSTs that made a new key; kept counts PUTs answered;
 	// pings counts pings the client answered.
 	created, kept, pings int
@@ -94,8 +96,12 @@ func (s *Server) serveUser(w http.ResponseWriter, r *http.Request) {
 	}
 	u := &s.user
 	u.mu.Lock()
-	ok := key != "" && key == u.key
+	ok, stopped := key != "" && key == u.key, u.stopped
 	u.mu.Unlock()
+	if stopped {
+		http.Error(w, "503 Service Unavailable", http.StatusServiceUnavailable)
+		return
+	}
 	if !ok {
 		writeError(w, http.StatusBadRequest, -1125, "This listenKey does not exist.")
 		return
@@ -106,6 +112,11 @@ func (s *Server) serveUser(w http.ResponseWriter, r *http.Request) {
 	}
 	ctx := c.CloseRead(context.Background()) // answers pings and pongs, ends with the connection
 	u.mu.Lock()
+	if u.stopped { // StopUserStreams came during the handshake
+		u.mu.Unlock()
+		c.CloseNow()
+		return
+	}
 	if u.conns == nil {
 		u.conns = map[*websocket.Conn]string{}
 	}
@@ -217,6 +228,25 @@ func (s *Server) DropUserStreams() {
 	for _, c := range cs {
 		c.CloseNow()
 	}
+}
+
+// StopUserStreams makes the user-data streams dead, as when the stream
+// servers are unreachable: open connections are dropped abruptly and
+// upgrades are refused with 503 until StartUserStreams. Listen keys and
+// the REST API are served as before.
+func (s *Server) StopUserStreams() {
+	s.user.mu.Lock()
+	s.user.stopped = true
+	s.user.mu.Unlock()
+	s.DropUserStreams()
+}
+
+// StartUserStreams serves the user-data streams again after
+// StopUserStreams.
+func (s *Server) StartUserStreams() {
+	s.user.mu.Lock()
+	defer s.user.mu.Unlock()
+	s.user.stopped = false
 }
 
 // ExpireListenKey does what Binance does when a listen key lapses: it
