@@ -820,7 +820,7 @@ func (l *markLink) lost(err error) {
 		h.log.Debug("binance mark-price stream still down", "err", err)
 		return
 	}
-	h.log.Warn("binance mark-price stream lost, reconnecting", "err", err)
+	h.log.Info("binance mark-price stream lost, reconnecting (streamed accounts are polled meanwhile)", "err", err)
 	h.notify()
 }
 
