@@ -81,7 +81,9 @@ func BenchmarkMarkTickAccounts(b *testing.B) {
 			b.Fatal(err)
 		}
 		defer ex.Close()
-		ex.live.seed(seed)
+		ex.live.mu.Lock()
+		ex.live.seedLocked(seed)
+		ex.live.mu.Unlock()
 		ex.live.changed = func() {}
 		ex.userState(true, "", false)
 		exs[i] = ex
