@@ -24,7 +24,7 @@ func TestMaintFor(t *testing.T) {
 	}
 	for _, c := range cases {
 		got, ok := maintFor(bs, c.x)
-		if ok != c.ok || !close(got, c.want) {
+		if ok != c.ok || !approx(got, c.want) {
 			t.Errorf("maintFor(%v) = %v, %v; want %v, %v", c.x, got, ok, c.want, c.ok)
 		}
 	}
@@ -50,13 +50,13 @@ func TestMaintFromBrackets(t *testing.T) {
 		"SOLUSDT": 14000 * 0.01,    // bracket 1 (< 50,000): 140
 	}
 	for _, p := range snap.Positions {
-		if !close(p.MaintMargin, want[p.Symbol]) {
+		if !approx(p.MaintMargin, want[p.Symbol]) {
 			t.Errorf("%s maintenance margin = %v, want %v", p.Symbol, p.MaintMargin, want[p.Symbol])
 		}
 	}
 	// The cross maintenance margin is Binance's total less the isolated
 	// ETHUSDT position's: 367 − 275.
-	if b := snap.Balances[0]; !close(b.CrossMaintMargin, 92) {
+	if b := snap.Balances[0]; !approx(b.CrossMaintMargin, 92) {
 		t.Errorf("cross maintenance margin = %v, want 92", b.CrossMaintMargin)
 	}
 	a := metrics.Compute("main", USDM, nil, snap, nil, clk.Now())
@@ -64,7 +64,7 @@ func TestMaintFromBrackets(t *testing.T) {
 		if p.Symbol != "ETHUSDT" {
 			continue
 		}
-		if v, _ := p.Metrics.Get(metrics.MarginRatio); !close(v, 275.0/5000) {
+		if v, _ := p.Metrics.Get(metrics.MarginRatio); !approx(v, 275.0/5000) {
 			t.Errorf("ETHUSDT isolated margin_ratio = %v, want 275/5000", v)
 		}
 	}

@@ -153,7 +153,7 @@ func TestSnapshotCOINMHedge(t *testing.T) {
 	for _, c := range cases {
 		p := raw[c.k]
 		if p.Size != c.size || p.ContractSize != 100 || p.MarginAsset != "BTC" || p.MarginType != c.margin ||
-			!close(p.Notional, c.notnl) || !close(p.MaintMargin, c.maint) {
+			!approx(p.Notional, c.notnl) || !approx(p.MaintMargin, c.maint) {
 			t.Errorf("%s %s: size %v × %v %s %s, notional %.12g (want %.12g), maint %.12g (want %.12g)",
 				c.k.symbol, c.k.side, p.Size, p.ContractSize, p.MarginAsset, p.MarginType, p.Notional, c.notnl, p.MaintMargin, c.maint)
 		}

@@ -182,14 +182,25 @@
 // connection is kept.
 //
 // Routing a tick to the accounts allocates nothing (about 0.1 µs for one
-// account, 1.6 µs for 100: BenchmarkMarkRoute). go-binance's own decode
-// does allocate, per frame: about 3.1 KB in 61 allocations for a combined
-// USDⓈ-M frame (it parses the frame into a map, marshals the data back and
-// unmarshals it), 0.4 KB in 11 for a raw COIN-M frame
-// (BenchmarkGoBinanceMarkDecode); a whole frame over loopback, websocket
-// read included, about 3.7 KB in 67 (BenchmarkMarkStreamLoopback). At one
-// frame a second per symbol this is a few KB of garbage a second per
-// symbol held, not per account.
+// account, 1.6 µs for 100: BenchmarkMarkRoute). Decoding a frame does
+// allocate: about 0.5 KB in 13 allocations for a combined USDⓈ-M frame,
+// 0.4 KB in 10 for a raw COIN-M one (BenchmarkMarkDecode; go-binance's own
+// combined handler took 3 KB in 61), and a whole frame over loopback,
+// websocket read included, about 1.1 KB in 19 (BenchmarkMarkStreamLoopback)
+// — per symbol and tick, not per account.
+//
+// # Connections
+//
+// The streams use go-binance's URLs, dialer (WsGetReadWriteConnection)
+// and event types, but not its Ws…Serve functions (wsconn.go): those read
+// the endpoint from package variables, which accounts on different
+// endpoints would race on, and stopping one of their connections is a data
+// race of go-binance's own (its "silent" flag). serveWS is the same read
+// loop without either, and finds a half-open connection by a read deadline
+// that every message and every server ping moves (Binance pings every 3
+// minutes; 10 minutes of silence close it). Connection attempts are paced
+// process-wide (wsdial.go): a burst of 10, then one every 1.2 s, inside
+// Binance's 300 per 5 minutes per IP.
 //
 // # Real-time mode
 //
@@ -203,12 +214,9 @@
 // through wsDial. go-binance never reconnects: the adapter does, with
 // jittered exponential backoff from 1 s to 60 s (reset by a connection
 // that lived a minute), and replaces each connection after 23 hours, the
-// new one opened before the old one is closed. A frame go-binance cannot
-// decode (malformed JSON, an unknown event type) is skipped and logged,
-// at most one warning a minute; the connection stays. A half-open
-// connection is found by go-binance's keepAlive: Binance pings every 3
-// minutes, and a connection without a ping for 5 minutes (WebsocketTimeout,
-// lowered in init) is closed, so found within 10.
+// new one opened before the old one is closed. A frame that cannot be
+// decoded (malformed JSON, an event type go-binance does not know) is
+// skipped and logged, at most one warning a minute; the connection stays.
 //
 // Every successful Snapshot seeds the live view (a copy); Live reads it.
 // ACCOUNT_UPDATE sets wallets and positions; ORDER_TRADE_UPDATE and

@@ -91,7 +91,7 @@ func checkSet(t *testing.T, what string, s metrics.Set, w want) {
 			t.Errorf("%s: %s absent, want %v", what, name, v)
 			continue
 		}
-		if !close(g, v) {
+		if !approx(g, v) {
 			t.Errorf("%s: %s = %.15g, want %.15g", what, name, g, v)
 		}
 	}
@@ -107,8 +107,8 @@ func checkSet(t *testing.T, what string, s metrics.Set, w want) {
 	}
 }
 
-// close: relative error below 1e-9 (absolute for values near 0).
-func close(a, b float64) bool {
+// approx: relative error below 1e-9 (absolute for values near 0).
+func approx(a, b float64) bool {
 	d := math.Abs(a - b)
 	if m := math.Max(math.Abs(a), math.Abs(b)); m > 1 {
 		return d/m < 1e-9

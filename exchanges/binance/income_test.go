@@ -60,7 +60,7 @@ func TestIncomePages(t *testing.T) {
 					got = b.FundingPaid24h
 				}
 			}
-			if want := c.base + 2400*0.01; !close(got, want) {
+			if want := c.base + 2400*0.01; !approx(got, want) {
 				t.Errorf("funding paid = %.10g, want %.10g", got, want)
 			}
 		})

@@ -737,32 +737,33 @@ func (l *markLink) serve(c *markConn, bo *backoff) (err error) {
 	}
 }
 
-// dial opens one connection for l's symbols through wsDial.
+// dial opens one connection for l's symbols through wsDial: the @1s
+// combined stream on USDⓈ-M, the 3 s raw stream on COIN-M (go-binance's
+// WsCombinedMarkPriceServeWithRate and WsMarkPriceServe, on serveWS).
 func (l *markLink) dial() (*markConn, error) {
 	h := l.h
 	c := &markConn{h: h}
 	c.first, c.gotFirst = context.WithCancel(context.Background())
 	var serve func() (done, stop chan struct{}, err error)
-	var set func()
 	switch h.kind {
 	case USDM:
-		levels := make(map[string]time.Duration, len(l.symbols))
-		for _, sym := range l.symbols {
-			levels[sym] = usdmMarkPeriod
+		streams := make([]string, len(l.symbols))
+		for i, sym := range l.symbols {
+			streams[i] = strings.ToLower(sym) + "@markPrice@1s"
 		}
-		set = h.setUSDM
+		endpoint := h.usdmCombined() + strings.Join(streams, "/")
 		serve = func() (chan struct{}, chan struct{}, error) {
-			return futures.WsCombinedMarkPriceServeWithRate(levels, c.usdmEvent, c.onErr)
+			return serveWS(endpoint, decodeWS(func(f *combinedMark) { c.usdmEvent(&f.Data) }, c.onErr), c.onErr)
 		}
 	case COINM:
-		set = h.setCOINM
+		endpoint := h.coinmWS() + "/" + strings.ToLower(l.symbols[0]) + "@markPrice"
 		serve = func() (chan struct{}, chan struct{}, error) {
-			return delivery.WsMarkPriceServe(l.symbols[0], c.coinmEvent, c.onErr)
+			return serveWS(endpoint, decodeWS(c.coinmEvent, c.onErr), c.onErr)
 		}
 	default:
 		return nil, fmt.Errorf("market %q has no mark-price stream (want %s or %s)", h.kind, USDM, COINM)
 	}
-	done, stop, err := wsDial(l.ctx, set, serve)
+	done, stop, err := wsDial(l.ctx, serve)
 	if err != nil {
 		return nil, err
 	}
@@ -771,29 +772,33 @@ func (l *markLink) dial() (*markConn, error) {
 	return c, nil
 }
 
-// setUSDM points go-binance's combined market stream at h's endpoint; the
-// testnet URL goes into the main variable so that UseTestnet stays false
-// for every other account.
-func (h *markHub) setUSDM() {
-	switch {
-	case h.base != "":
-		futures.BaseCombinedMarketMainURL = h.base + "/market/stream?streams="
-	case h.testnet:
-		futures.BaseCombinedMarketMainURL = futures.BaseCombinedMarketTestnetURL
-	default:
-		futures.BaseCombinedMarketMainURL = usdmCombinedProd
-	}
+// combinedMark is a frame of a combined stream: the stream's name and its
+// mark-price event.
+type combinedMark struct {
+	Data futures.WsMarkPriceEvent `json:"data"`
 }
 
-func (h *markHub) setCOINM() {
+// usdmCombined is the combined market stream's URL up to the stream list:
+// h's endpoint, or go-binance's production or testnet one.
+func (h *markHub) usdmCombined() string {
 	switch {
 	case h.base != "":
-		delivery.BaseWsMainUrl = h.base + "/ws"
+		return h.base + "/market/stream?streams="
 	case h.testnet:
-		delivery.BaseWsMainUrl = delivery.BaseWsTestnetUrl
-	default:
-		delivery.BaseWsMainUrl = coinmWsProd
+		return futures.BaseCombinedMarketTestnetURL
 	}
+	return usdmCombinedProd
+}
+
+// coinmWS is COIN-M's raw stream base (dstream /ws).
+func (h *markHub) coinmWS() string {
+	switch {
+	case h.base != "":
+		return h.base + "/ws"
+	case h.testnet:
+		return delivery.BaseWsTestnetUrl
+	}
+	return coinmWsProd
 }
 
 func (l *markLink) setUp() {

@@ -35,7 +35,7 @@ func checkStops(t *testing.T, what string, got, want []exchanges.Stop) {
 	}
 	for i := range want {
 		g, w := got[i], want[i]
-		if !close(g.Trigger, w.Trigger) || !close(g.Quantity, w.Quantity) || g.ClosePosition != w.ClosePosition || g.Trailing != w.Trailing {
+		if !approx(g.Trigger, w.Trigger) || !approx(g.Quantity, w.Quantity) || g.ClosePosition != w.ClosePosition || g.Trailing != w.Trailing {
 			t.Errorf("%s: stop %d = %+v, want %+v", what, i, g, w)
 		}
 	}

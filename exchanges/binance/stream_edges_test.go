@@ -103,19 +103,27 @@ func TestPartialThenFullLiquidation(t *testing.T) {
 	s.srv.PushUser(frame)
 }
 
-// A dial waiting behind another account's handshake gives up when its
-// ctx ends.
-func TestWsDialHonoursCtxWhileWaiting(t *testing.T) {
+// One account's hanging handshake holds no other account's dial, and a
+// dial waiting for a connection-attempt token gives up when its ctx ends.
+func TestWsDialHonoursCtx(t *testing.T) {
 	refillDialTokens()
 	hangCtx, release := context.WithCancel(context.Background())
 	defer release()
-	go wsDial(context.Background(), func() {}, func() (chan struct{}, chan struct{}, error) { <-hangCtx.Done(); return nil, nil, errors.New("x") })
+	go wsDial(context.Background(), func() (chan struct{}, chan struct{}, error) { <-hangCtx.Done(); return nil, nil, errors.New("x") })
 	time.Sleep(50 * time.Millisecond)
+	start := time.Now()
+	if _, _, err := wsDial(context.Background(), func() (chan struct{}, chan struct{}, error) { return nil, nil, nil }); err != nil || time.Since(start) > time.Second {
+		t.Errorf("a dial beside a hanging handshake returned %v after %v, want at once", err, time.Since(start))
+	}
+	wsTokens.Lock()
+	wsTokens.n, wsTokens.last = 0, time.Now()
+	wsTokens.Unlock()
+	defer refillDialTokens()
 	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
 	defer cancel()
-	start := time.Now()
-	_, _, err := wsDial(ctx, func() {}, func() (chan struct{}, chan struct{}, error) { return nil, nil, nil })
+	start = time.Now()
+	_, _, err := wsDial(ctx, func() (chan struct{}, chan struct{}, error) { return nil, nil, nil })
 	if d := time.Since(start); d > time.Second || !errors.Is(err, context.DeadlineExceeded) {
-		t.Errorf("a dial whose ctx ended after 100ms returned %v after %v, want its ctx error at once", err, d)
+		t.Errorf("a dial waiting for a token whose ctx ended after 100ms returned %v after %v, want its ctx error at once", err, d)
 	}
 }

@@ -74,7 +74,7 @@ func TestTransfers(t *testing.T) {
 			ids := map[string]bool{}
 			for i, w := range want {
 				g := got[i]
-				if (w.ID != "" && g.ID != w.ID) || g.ID == "" || g.Pool != w.Pool || !close(g.Amount, w.Amount) || !g.Time.Equal(w.Time) {
+				if (w.ID != "" && g.ID != w.ID) || g.ID == "" || g.Pool != w.Pool || !approx(g.Amount, w.Amount) || !g.Time.Equal(w.Time) {
 					t.Errorf("transfer %d = %+v, want %+v", i, g, w)
 				}
 				ids[g.ID] = true
@@ -147,7 +147,7 @@ func TestTransfersMultiAssets(t *testing.T) {
 		t.Fatal(err)
 	}
 	if len(snap.Transfers) != 2 || snap.Transfers[0].Pool != "USD" || snap.Transfers[0].Amount != 100 ||
-		snap.Transfers[1].Pool != "USD" || !close(snap.Transfers[1].Amount, 600) {
+		snap.Transfers[1].Pool != "USD" || !approx(snap.Transfers[1].Amount, 600) {
 		t.Errorf("transfers %+v, want 100 USDC and 0.01 BTC × 60000 into USD", snap.Transfers)
 	}
 }

@@ -19,21 +19,7 @@ import (
 // lapsed or was closed.
 const codeNoListenKey = -1125
 
-// wsPingTimeout replaces go-binance's WebsocketTimeout (10 minutes): its
-// keepAlive closes a connection that received no server ping for that
-// long (checked as often), which is how a half-open connection is found.
-// Binance pings every 3 minutes, so 5 minutes keeps a margin and finds a
-// dead connection within 10. Set once, before any goroutine exists: the
-// variable is read by go-binance's connection goroutines only.
-const wsPingTimeout = 5 * time.Minute
-
-func init() {
-	futures.WebsocketTimeout = wsPingTimeout
-	delivery.WebsocketTimeout = wsPingTimeout
-}
-
-// defaultUserWS is go-binance's user-data stream bases, read before any
-// goroutine can write them (wsDial assigns them per account).
+// defaultUserWS is go-binance's user-data stream bases.
 var defaultUserWS = struct{ usdm, usdmTest, coinm, coinmTest string }{
 	futures.BaseWsPrivateMainUrl, futures.BaseWsPrivateTestnetUrl, delivery.BaseWsMainUrl, delivery.BaseWsTestnetUrl,
 }
@@ -237,23 +223,20 @@ func (e *Exchange) dialUser(ctx context.Context, key string) (*userConn, error) 
 		c.err = redact(err, key)
 		c.mu.Unlock()
 	}
-	base := e.streamBase
-	set := func() {
-		if e.kind == USDM {
-			futures.UseTestnet, futures.UseDemo = false, false
-			futures.BaseWsPrivateMainUrl = base
-		} else {
-			delivery.UseTestnet, delivery.UseDemo = false, false
-			delivery.BaseWsMainUrl = base
+	// go-binance's WsUserDataServe(WithEvents) URLs and decoding, on serveWS.
+	var serve func() (done, stop chan struct{}, err error)
+	if e.kind == USDM {
+		endpoint := e.streamBase + "?listenKey=" + key
+		serve = func() (chan struct{}, chan struct{}, error) {
+			return serveWS(endpoint, decodeWS(func(ev *futures.WsUserDataEvent) { e.onUSDM(c, ev) }, errh), errh)
+		}
+	} else {
+		endpoint := e.streamBase + "/" + key
+		serve = func() (chan struct{}, chan struct{}, error) {
+			return serveWS(endpoint, decodeWS(func(ev *delivery.WsUserDataEvent) { e.onCOINM(c, ev) }, errh), errh)
 		}
 	}
-	serve := func() (done, stop chan struct{}, err error) {
-		if e.kind == USDM {
-			return futures.WsUserDataServeWithEvents(key, nil, func(ev *futures.WsUserDataEvent) { e.onUSDM(c, ev) }, errh)
-		}
-		return delivery.WsUserDataServe(key, func(ev *delivery.WsUserDataEvent) { e.onCOINM(c, ev) }, errh)
-	}
-	done, stop, err := wsDial(ctx, set, serve)
+	done, stop, err := wsDial(ctx, serve)
 	if err != nil {
 		return nil, redact(err, key)
 	}

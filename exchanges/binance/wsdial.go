@@ -6,20 +6,9 @@ import (
 	"time"
 )
 
-// go-binance reads its websocket endpoints from package variables
-// (futures.BaseWsPrivateMainUrl, futures.BaseCombinedMarketMainURL,
-// delivery.BaseWsMainUrl, …) when a Ws…Serve function builds its URL, which
-// it does synchronously before dialling. Accounts can point at different
-// endpoints (testnet, stream_endpoint), so every Serve call goes through
-// wsDial: it sets the variables and calls Serve under one lock, and spaces
-// connection attempts so that hundreds of accounts starting together stay
-// inside Binance's 300 connection attempts per 5 minutes per IP.
-//
-// The lock is a one-slot semaphore so that a dial waiting behind another
-// account's handshake still gives up when its ctx ends (Close, reload,
-// shutdown); the handshake itself stays under the lock, since go-binance
-// reads the variables and dials in one call.
-var wsDialSem = make(chan struct{}, 1)
+// Every websocket connection attempt goes through wsDial, which spaces
+// them so that hundreds of accounts starting (or reconnecting) together
+// stay inside Binance's 300 connection attempts per 5 minutes per IP.
 
 // Connection-attempt pacing: a burst of wsDialBurst, then one every
 // wsDialEvery (300 per 5 min is one a second; we keep a margin).
@@ -34,21 +23,12 @@ var wsTokens = struct {
 	last time.Time
 }{n: wsDialBurst}
 
-// wsDial waits for a connection-attempt token (or ctx), then runs set and
-// serve under wsDialSem: set assigns go-binance's endpoint variables for this
-// account, serve calls the Ws…Serve function. The dial happens inside serve,
-// under the lock; go-binance bounds its handshake at 45 s.
-func wsDial(ctx context.Context, set func(), serve func() (done, stop chan struct{}, err error)) (done, stop chan struct{}, err error) {
+// wsDial waits for a connection-attempt token (or ctx), then runs serve,
+// which dials (serveWS).
+func wsDial(ctx context.Context, serve func() (done, stop chan struct{}, err error)) (done, stop chan struct{}, err error) {
 	if err := wsToken(ctx); err != nil {
 		return nil, nil, err
 	}
-	select {
-	case wsDialSem <- struct{}{}:
-	case <-ctx.Done():
-		return nil, nil, ctx.Err()
-	}
-	defer func() { <-wsDialSem }()
-	set()
 	return serve()
 }
 

@@ -2,7 +2,6 @@ package metrics
 
 import (
 	"math"
-	"slices"
 	"time"
 
 	"github.com/marginwatch/marginwatch/exchanges"
@@ -92,7 +91,7 @@ func ComputeInto(a *Account, name, exchange string, labels map[string]string, sn
 		a.Pool = snap.Balances[0].Asset
 	}
 
-	a.Positions = slices.Grow(a.Positions, len(snap.Positions))[:len(snap.Positions)]
+	a.Positions = resize(a.Positions, len(snap.Positions))
 	for i := range snap.Positions {
 		p := &snap.Positions[i]
 		a.Positions[i] = Position{Symbol: p.Symbol, Side: p.Side, Raw: p, pool: poolIndex(snap, p)}
@@ -123,7 +122,7 @@ func ComputeInto(a *Account, name, exchange string, labels map[string]string, sn
 
 	switch {
 	case len(snap.Balances) > 1:
-		a.Assets = slices.Grow(a.spare, len(snap.Balances))[:len(snap.Balances)]
+		a.Assets = resize(a.spare, len(snap.Balances))
 		clear(a.Assets)
 		worst, haveWorst := 0.0, false
 		for i := range snap.Balances {
@@ -178,6 +177,15 @@ func age(since, now time.Time) float64 {
 	return d.Seconds()
 }
 
+// resize returns s with length n, in s's array when it is large enough
+// (its old contents left as they were), else in a new one.
+func resize[E any](s []E, n int) []E {
+	if cap(s) < n {
+		return make([]E, n)
+	}
+	return s[:n]
+}
+
 // spareAssets is the Assets array a holds, in use or spare.
 func spareAssets(a *Account) []Asset {
 	if a.Assets != nil {
@@ -226,7 +234,7 @@ func liqSides(ps []Position, table []int32) []int32 {
 	for size < 2*len(ps) {
 		size <<= 1
 	}
-	table = slices.Grow(table[:0], size)[:size] // index+1 of a symbol's first cross leg; 0 empty
+	table = resize(table, size) // index+1 of a symbol's first cross leg; 0 empty
 	clear(table)
 	mask := uint64(size - 1)
 	for i := range ps {
