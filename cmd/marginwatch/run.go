@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/marginwatch/marginwatch/exchanges"
+	"github.com/marginwatch/marginwatch/exchanges/binance"
 	"github.com/marginwatch/marginwatch/watcher"
 	"github.com/marginwatch/marginwatch/watcher/config"
 	"github.com/marginwatch/marginwatch/watcher/service"
@@ -49,6 +50,7 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 		return exitConfig
 	}
 	logWarnings(logger, cfg, underSystemd())
+	binance.SetHubLogger(logger.With("component", "binance mark prices"))
 	st, err := store.Open(cfg.StateDir, store.Options{})
 	if err != nil {
 		logger.Error("cannot open the state database", "err", err)

@@ -62,7 +62,8 @@ var markHubs = struct {
 // stream_endpoint scheme+host[:port], or "" for Binance's production
 // endpoint; testnet is a bool). Accounts with equal (kind, base, testnet) share one hub.
 //
-// The hub logs to the log of the call that created it.
+// The hub logs to the SetHubLogger logger, else to the log of the call
+// that created it.
 func marksFor(kind, base string, testnet bool, log *slog.Logger) *markHub {
 	base = wsBase(base)
 	k := markHubKey{kind, base, testnet}
@@ -71,11 +72,23 @@ func marksFor(kind, base string, testnet bool, log *slog.Logger) *markHub {
 	if h := markHubs.m[k]; h != nil {
 		return h
 	}
+	if l := hubLog.Load(); l != nil {
+		log = l
+	}
 	h := newMarkHub(kind, base, testnet, log)
 	h.key = &k
 	markHubs.m[k] = h
 	return h
 }
+
+// hubLog is the logger of the process-wide hubs (SetHubLogger).
+var hubLog atomic.Pointer[slog.Logger]
+
+// SetHubLogger sets the logger of the mark-price hubs, which every
+// streamed account of a market shares (their lines name symbols, not
+// accounts). The daemon sets it once at start; until then a hub logs to the
+// logger of the account that created it.
+func SetHubLogger(l *slog.Logger) { hubLog.Store(l) }
 
 // resetMarkHubs closes every registered hub (tests).
 func resetMarkHubs() {
