@@ -69,8 +69,15 @@ func (w *Watcher) fetch(ctx context.Context, a *account, timeout time.Duration) 
 // made it is evaluated even when shutdown has begun: its events were taken
 // from the exchange and exist nowhere else.
 func (w *Watcher) absorb(a *account, r polled) {
-	snap, err := r.snap, r.err
+	w.noteRead(a, r)
+	w.judgeRead(a, r)
+}
+
+// noteRead reports a fetched Snapshot (or its failure) to the hooks and
+// keeps its error for /healthz.
+func (w *Watcher) noteRead(a *account, r polled) {
 	now := w.now()
+	err := r.err
 	if w.opts.Hooks.Polled != nil {
 		weight := -1
 		if wr, ok := a.ex.(interface{ UsedWeight() int }); ok {
@@ -84,6 +91,12 @@ func (w *Watcher) absorb(a *account, r polled) {
 		}
 	}
 	a.setPollErr(err)
+}
+
+// judgeRead evaluates a fetched Snapshot (or its failure).
+func (w *Watcher) judgeRead(a *account, r polled) {
+	snap, err := r.snap, r.err
+	now := w.now()
 	var acct *metrics.Account
 	batch := &store.Batch{}
 	if err != nil {

@@ -118,7 +118,7 @@ func (w *Watcher) stream(ctx context.Context, a *account, s exchanges.Streamer) 
 	defer func() {
 		if fetching { // a read in flight at shutdown: its events count
 			if r := <-fetched; r != nil {
-				w.absorb(a, *r)
+				w.absorbStreamed(a, s, *r)
 			}
 		}
 	}()
@@ -185,7 +185,7 @@ func (w *Watcher) stream(ctx context.Context, a *account, s exchanges.Streamer) 
 		case r := <-fetched:
 			fetching = false
 			if r != nil {
-				w.absorb(a, *r)
+				w.absorbStreamed(a, s, *r)
 			}
 			a.streams.poke() // the reseeded view may be trustworthy again
 		case <-poll.C:
@@ -210,6 +210,30 @@ func (w *Watcher) stream(ctx context.Context, a *account, s exchanges.Streamer) 
 			w.opts.Hooks.StreamState(a.cfg.Name, st)
 		}
 	}
+}
+
+// absorbStreamed evaluates a REST read of a streamed account. The read
+// has reseeded the live view, which may since have moved on (ticks and
+// updates that arrived during the read are applied on top of it): when the
+// view is trustworthy, it is what is evaluated, with the read's events and
+// transfers, which exist nowhere else. Evaluating the read's own figures
+// after a newer live evaluation would step an alert back and forth (a
+// resolution and a second firing within a second). A failed read, or one
+// that leaves the view untrustworthy, is evaluated as a poll.
+func (w *Watcher) absorbStreamed(a *account, s exchanges.Streamer, r polled) {
+	w.noteRead(a, r)
+	if r.err == nil {
+		a.carry = r.snap
+		_, ok, committed := w.liveCycle(a, s)
+		a.carry = nil
+		if ok {
+			if committed {
+				w.beat()
+			}
+			return
+		}
+	}
+	w.judgeRead(a, r)
 }
 
 // fallbackInterval is how often a streamed account is polled while its
@@ -264,6 +288,10 @@ func (w *Watcher) liveCycle(a *account, s exchanges.Streamer) (tick time.Time, o
 	now := w.now()
 	a.mu.Lock()
 	tick, ok = s.Live(&a.live.snap)
+	if ok && a.carry != nil { // a REST read's events and transfers
+		a.live.snap.Events = append(a.live.snap.Events, a.carry.Events...)
+		a.live.snap.Transfers = append(a.live.snap.Transfers, a.carry.Transfers...)
+	}
 	if ok {
 		metrics.ComputeInto(&a.live.acct, a.cfg.Name, a.cfg.Exchange, a.cfg.Labels, &a.live.snap, a.hist, now)
 		a.latest = &a.live.acct

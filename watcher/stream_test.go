@@ -347,3 +347,103 @@ func TestSlowReconcileKeepsStreaming(t *testing.T) {
 		}
 	})
 }
+
+// slowRead: REST reads after the seed take their data when they begin and
+// answer 3 s later (a read held by the weight gate, a slow API in a crash).
+type slowRead struct{ streamed }
+
+func (s *slowRead) Snapshot(ctx context.Context) (*exchanges.Snapshot, error) {
+	first := s.polls() == 0
+	snap, err := s.scripted.Snapshot(ctx) // the data as of the read's start
+	if !first {
+		select {
+		case <-time.After(3 * time.Second):
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
+	s.smu.Lock()
+	s.snapshots++
+	if first && err == nil {
+		s.seeded, s.liveLiq = true, snap.Positions[0].LiquidationPrice
+	}
+	s.smu.Unlock()
+	return snap, err
+}
+
+// TestOlderReadDoesNotFlipStreamedAlert: a reconciliation that began
+// before a streamed change crossed the critical threshold answers after
+// it; absorbing the older REST data must not resolve the alert the newer
+// streamed data raised (and then raise it again).
+func TestOlderReadDoesNotFlipStreamedAlert(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		ex := &slowRead{streamed{scripted: scripted{liq: 50000}, up: true}}
+		out := &lockedBuffer{}
+		w, _ := newTestWatcher(t, streamConfig, Options{Stdout: out, NewExchange: scriptedExchange(ex)})
+		stop := runWatcher(t, w)
+		defer stop()
+		time.Sleep(60*time.Second + 500*time.Millisecond) // the reconciliation at 1 m has begun
+		synctest.Wait()
+		ex.push(95000) // the price crashed: 5% away, critical
+		ex.set(95000, false)
+		synctest.Wait()
+		if n := out.lines("CRITICAL", "firing", "liquidation-near"); n != 1 {
+			t.Fatalf("critical printed %d times after the streamed change, want 1:\n%s", n, out)
+		}
+		time.Sleep(5 * time.Second) // the older read answers
+		synctest.Wait()
+		if n := out.lines("resolved"); n != 0 {
+			t.Errorf("the older REST read resolved the alert the newer streamed data raised:\n%s", out)
+		}
+		if n := out.lines("CRITICAL", "firing", "liquidation-near"); n != 1 {
+			t.Errorf("critical printed %d times, want 1:\n%s", n, out)
+		}
+	})
+}
+
+// liquidatedDuringRead: the live view loses the position to a liquidation
+// (with its event) while a slow REST read that still shows it is under way.
+type liquidatedDuringRead struct {
+	slowRead
+	gone, told bool
+}
+
+func (s *liquidatedDuringRead) Live(snap *exchanges.Snapshot) (time.Time, bool) {
+	snap.Balances = nil // the fake reallocates its one position
+	tick, ok := s.slowRead.Live(snap)
+	s.smu.Lock()
+	defer s.smu.Unlock()
+	if ok && s.gone {
+		snap.Positions = snap.Positions[:0]
+		if !s.told {
+			s.told = true
+			snap.Events = []exchanges.Event{{ID: "main/liquidation/BTCUSDT/long/1", Kind: exchanges.Liquidation, Time: time.Now(), Symbol: "BTCUSDT", Side: exchanges.Long, Message: "liquidated"}}
+		}
+	}
+	return tick, ok
+}
+
+// TestOlderReadDoesNotResurrectLiquidatedPosition: a liquidation closes
+// the alert as liquidated; the reconciliation that began before it must
+// not bring the liquidated position's alert back.
+func TestOlderReadDoesNotResurrectLiquidatedPosition(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		ex := &liquidatedDuringRead{slowRead: slowRead{streamed{scripted: scripted{liq: 95000}, up: true}}}
+		out := &lockedBuffer{}
+		w, _ := newTestWatcher(t, streamConfig, Options{Stdout: out, NewExchange: scriptedExchange(ex)})
+		stop := runWatcher(t, w)
+		defer stop()
+		time.Sleep(60*time.Second + 500*time.Millisecond) // the reconciliation at 1 m has begun
+		synctest.Wait()
+		ex.smu.Lock()
+		ex.gone = true
+		ex.smu.Unlock()
+		ex.push(95000)
+		synctest.Wait()
+		time.Sleep(5 * time.Second) // the older read answers
+		synctest.Wait()
+		if n := out.lines("CRITICAL", "firing", "liquidation-near"); n != 1 {
+			t.Errorf("liquidation-near fired %d times, want 1 (before the liquidation):\n%s", n, out)
+		}
+	})
+}

@@ -166,6 +166,9 @@ type account struct {
 	live    live
 	batch   store.Batch
 	streams streaming
+	// carry is a REST read whose events and transfers the next live
+	// evaluation takes along (absorbStreamed); stream loop only.
+	carry *exchanges.Snapshot
 	// pollErr is the last poll's error when it was permanent (a rejected
 	// key), for /healthz.
 	pollErr error

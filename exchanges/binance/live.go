@@ -42,11 +42,17 @@ type liveView struct {
 
 	// reading counts the reads under way; journal holds the updates
 	// applied meanwhile (journalLost: not all of them), for replay;
-	// gapGen is the gen of the last connection opened (invalidate).
+	// gapGen is the gen of the last connection opened (reconnected).
 	reading     int
 	journal     []journaled
 	journalLost bool
 	gapGen      uint64
+	// staleGen is the gen of the last update the view could not apply
+	// (invalidate): a read that began before it is read again.
+	staleGen uint64
+	// readStart is when the oldest read under way began: a mark tick
+	// received after it is newer than what the read brings.
+	readStart time.Time
 
 	seedAt   time.Time // the seeding Snapshot's time
 	lastData time.Time // newest user-data message or mark tick received
@@ -74,8 +80,8 @@ type liveView struct {
 	liqSeen map[string]time.Time
 	// liqPos: positions (posKey) whose liquidation fill the stream
 	// reported, when; their ACCOUNT_UPDATE to zero within liqPosWindow is
-	// that liquidation, told already, not a close to check. Used once; a
-	// position that lives on (a partial liquidation) forgets it.
+	// that liquidation, told already, not a close to check. A position
+	// that lives on (a partial liquidation, a reopening) forgets it.
 	liqPos map[string]time.Time
 	mcSeen [8]string // the last margin-call IDs, against the overlap of a forced reconnect
 	mcNext int
@@ -101,6 +107,8 @@ type poolBase struct{ u, m, cu, cm, mbOff float64 }
 type posAux struct {
 	brackets   []bracket // read-only, shared with the cache
 	incomplete bool
+	// tickAt is the receipt of the position's last mark tick.
+	tickAt time.Time
 }
 
 // seedData is what a successful read hands the live view.
@@ -122,6 +130,36 @@ type seedData struct {
 // applies them again on top. Callers hold mu.
 func (v *liveView) seedLocked(d seedData) {
 	s := d.snap
+	// Mark ticks received while the read was under way are newer than
+	// the marks it brings: they are applied again on top.
+	type tick struct {
+		mark, funding float64
+		next, at      time.Time
+	}
+	var newer map[string]tick
+	for i := range v.hs {
+		if at := v.aux[i].tickAt; v.reading > 0 && !at.IsZero() && !at.Before(v.readStart) {
+			if newer == nil {
+				newer = map[string]tick{}
+			}
+			h := &v.hs[i]
+			newer[h.Symbol] = tick{h.MarkPrice, h.FundingRate, h.NextFundingTime, at}
+		}
+	}
+	defer func() {
+		if newer == nil {
+			return
+		}
+		for i := range v.hs {
+			if t, ok := newer[v.hs[i].Symbol]; ok {
+				h := &v.hs[i]
+				h.MarkPrice, h.FundingRate, h.NextFundingTime = t.mark, t.funding, t.next
+				v.aux[i].tickAt = t.at
+				v.reprice(i)
+			}
+		}
+		v.sumPools()
+	}()
 	v.seeded, v.inverse, v.multi, v.stale = true, s.Inverse, d.multi, false
 	v.bs = append(v.bs[:0], s.Balances...)
 	v.hs = append(v.hs[:0], d.hs...)
@@ -191,7 +229,7 @@ func (e *Exchange) replay(gen uint64) {
 	v := &e.live
 	v.reading--
 	if gen != v.gen {
-		if v.journalLost || v.gapSince(gen) {
+		if v.journalLost || v.gapSince(gen) || v.staleGen > gen {
 			v.stale = true
 			v.ask()
 		} else {
@@ -214,7 +252,7 @@ func (e *Exchange) replay(gen uint64) {
 	}
 }
 
-// gapSince reports whether a connection opened after gen (invalidate):
+// gapSince reports whether a connection opened after gen (reconnected):
 // what was pushed before it is unknown, so no replay can complete a read
 // that began before it. Callers hold mu.
 func (v *liveView) gapSince(gen uint64) bool { return v.gapGen > gen }
@@ -273,11 +311,14 @@ func (v *liveView) record(j journaled) {
 	v.journal = append(v.journal, j)
 }
 
-// reads counts a read starting (+1) or ending without a seed (-1), and
-// returns the view's gen when it starts.
-func (v *liveView) reads(delta int) uint64 {
+// reads counts a read starting (+1) at now or ending without a seed (-1),
+// and returns the view's gen when it starts.
+func (v *liveView) reads(delta int, now time.Time) uint64 {
 	v.mu.Lock()
 	defer v.mu.Unlock()
+	if delta > 0 && v.reading == 0 {
+		v.readStart = now
+	}
 	v.reading += delta
 	if v.reading == 0 {
 		v.journal, v.journalLost = v.journal[:0], false
@@ -285,10 +326,10 @@ func (v *liveView) reads(delta int) uint64 {
 	return v.gen
 }
 
-// invalidate makes the view wait for the next Snapshot and asks the
+// reconnected makes the view wait for the next Snapshot and asks the
 // reseeder for one (a user-data connection opened: what was pushed before
 // it is unknown).
-func (v *liveView) invalidate() {
+func (v *liveView) reconnected() {
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	v.gen++ // a read in flight may predate the connection
@@ -370,6 +411,7 @@ func (e *Exchange) markTick(symbol string, mark, fundingRate float64, nextFundin
 		}
 		hit = true
 		h.MarkPrice, h.FundingRate, h.NextFundingTime = mark, fundingRate, nextFunding
+		v.aux[i].tickAt = received
 		v.reprice(i)
 	}
 	var cb func()
@@ -535,12 +577,14 @@ func (e *Exchange) applyAccount(m moneyUpd, poss []positionUpd, received time.Ti
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	e.applyMoney(m, received)
+	bals := m.bals
+	// Journaled even before the first seed: the read under way may
+	// predate it (the stream connects before the seeding read).
+	v.gen++
+	v.record(journaled{gen: v.gen, bals: bals, poss: poss, received: received})
 	if !v.seeded {
 		return false
 	}
-	bals := m.bals
-	v.gen++
-	v.record(journaled{gen: v.gen, bals: bals, poss: poss, received: received})
 	return e.applyAccountLocked(bals, poss, received)
 }
 
@@ -593,7 +637,8 @@ func (e *Exchange) applyAccountLocked(bals []balanceUpd, poss []positionUpd, rec
 			}
 			k := posKey(u.symbol, v.hs[i].Side)
 			if t, ok := v.liqPos[k]; ok && received.Sub(t) < liqPosWindow {
-				delete(v.liqPos, k)
+				// Kept (a replay after a read applies this row again);
+				// a row that keeps the position open forgets it.
 				v.remove(i) // its liquidation event is told already
 				changedSyms = true
 				continue
@@ -731,11 +776,11 @@ func (e *Exchange) applyOrder(u orderUpd, received time.Time) bool {
 	v := &e.live
 	v.mu.Lock()
 	defer v.mu.Unlock()
-	if !v.seeded || !slices.ContainsFunc(v.hs, func(h held) bool { return h.Symbol == u.symbol }) {
-		return false
-	}
 	v.gen++
 	v.record(journaled{gen: v.gen, order: &u, received: received})
+	if !v.seeded {
+		return false
+	}
 	return v.applyOrderLocked(u, received)
 }
 
@@ -808,8 +853,9 @@ func (e *Exchange) invalidate(symbol string, received time.Time) {
 			v.orderDirty = map[string]bool{}
 		}
 		v.orderDirty[symbol] = true
-		v.gen++ // a read under way may predate the update
 	}
+	v.gen++ // a read under way may predate the update: it is read again
+	v.staleGen = v.gen
 	v.stale = true
 	v.ask()
 	v.note(received)

@@ -255,10 +255,10 @@ func (e *Exchange) readLocked(ctx context.Context) (*exchanges.Snapshot, error) 
 	if e.closed {
 		return nil, ErrClosed
 	}
-	gen := e.live.reads(+1)
+	gen := e.live.reads(+1, e.now())
 	snap, err := e.snapshot(ctx)
 	if err != nil {
-		e.live.reads(-1)
+		e.live.reads(-1, e.now())
 		return nil, fmt.Errorf("account %s: %w", e.name, err)
 	}
 	e.heldSymbols.Store(int32(countSymbols(snap.Positions)))

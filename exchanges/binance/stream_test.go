@@ -30,11 +30,12 @@ func walletIs(asset string, w float64) func(exchanges.Snapshot) bool {
 // 0.01 and SHORT 0.02, cross, at 21000; COMPUSDT SHORT 1).
 func TestAccountUpdateFixture(t *testing.T) {
 	s := startStream(t, USDM, binancetest.Options{Account: binancetest.USDMHedge}, func(c *streamConf) { c.reseedGap = time.Hour })
-	// The Snapshot the size changes ask for is an hour away (the
-	// connection's own came just before): the view keeps what the update
-	// gave.
+	// The Snapshot the size changes ask for fails once, and the next try
+	// is an hour away: the view keeps what the update gave.
+	s.srv.Fail("/fapi/v2/account", binancetest.ServerError(500))
 	s.srv.PushUser(binancetest.Fixture("ws_ACCOUNT_UPDATE.json"))
 	s.wait(t, "the update", func() bool { return poolOf(view(s.ex), "USDT").WalletBalance == 122624.12345678 })
+	s.wait(t, "the Snapshot it asks for to fail", func() bool { return s.srv.Count("/fapi/v2/account") == 2 })
 	var snap exchanges.Snapshot
 	if _, ok := s.ex.Live(&snap); ok {
 		t.Error("Live ok while the positions whose size changed wait for a Snapshot")

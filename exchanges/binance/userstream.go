@@ -126,11 +126,12 @@ func (e *Exchange) userStream(ctx context.Context) error {
 			failures++
 			continue
 		}
-		e.userState(true, "", !first)
 		// What Binance pushed before this connection is lost: the view
 		// is read again over REST (Binance's order: stream first, then
-		// the snapshot), and not trusted until then.
-		e.live.invalidate()
+		// the snapshot), and not trusted until then — from before the
+		// daemon hears that the stream is up.
+		e.live.reconnected()
+		e.userState(true, "", !first)
 		if !first {
 			e.log.Info("user-data stream connected again")
 		}
