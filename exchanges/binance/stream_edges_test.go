@@ -53,8 +53,8 @@ func TestRacedReadReplaysUpdates(t *testing.T) {
 	ex.live.mu.Unlock()
 	seedRaced := func(snap *exchanges.Snapshot, during func()) {
 		gen := ex.live.reads(+1, clk.Now()) // the read begins …
-		during()                 // … the stream applies updates …
-		ex.live.mu.Lock()        // … and the read, older than them, seeds
+		during()                            // … the stream applies updates …
+		ex.live.mu.Lock()                   // … and the read, older than them, seeds
 		ex.live.seedLocked(seedData{snap: snap, hs: ex.live.hs[:0:0], gen: gen})
 		ex.replay(gen)
 		ex.live.mu.Unlock()
