@@ -202,12 +202,8 @@ func (w *Watcher) watchBlind(ctx context.Context, a *account) {
 			judged = since
 			continue
 		}
-		t := time.NewTimer(wait)
-		select {
-		case <-ctx.Done():
-			t.Stop()
+		if !sleep(ctx, wait) {
 			return
-		case <-t.C:
 		}
 	}
 }

@@ -196,19 +196,7 @@ func (v *liveView) seedLocked(d seedData) {
 	v.base = slices.Grow(v.base[:0], len(v.bs))[:len(v.bs)]
 	for i := range v.bs {
 		b := &v.bs[i]
-		var u, m, cu, cm float64
-		for j := range v.hs {
-			h := &v.hs[j]
-			if h.Pool != b.Asset {
-				continue
-			}
-			u += h.UnrealizedPnL
-			m += h.MaintMargin
-			if h.MarginType == exchanges.Cross {
-				cu += h.UnrealizedPnL
-				cm += h.MaintMargin
-			}
-		}
+		u, m, cu, cm := v.positionSums(b.Asset)
 		v.base[i] = poolBase{u: b.UnrealizedPnL - u, m: b.MaintMargin - m, cu: b.CrossUnPnL - cu, cm: b.CrossMaintMargin - cm,
 			mbOff: b.MarginBalance - b.WalletBalance - b.UnrealizedPnL}
 	}
@@ -375,22 +363,29 @@ func (v *liveView) reprice(i int) {
 func (v *liveView) sumPools() {
 	for i := range v.bs {
 		b, bb := &v.bs[i], &v.base[i]
-		u, m, cu, cm := bb.u, bb.m, bb.cu, bb.cm
-		for j := range v.hs {
-			h := &v.hs[j]
-			if h.Pool != b.Asset {
-				continue
-			}
-			u += h.UnrealizedPnL
-			m += h.MaintMargin
-			if h.MarginType == exchanges.Cross {
-				cu += h.UnrealizedPnL
-				cm += h.MaintMargin
-			}
-		}
+		u, m, cu, cm := v.positionSums(b.Asset)
+		u, m, cu, cm = u+bb.u, m+bb.m, cu+bb.cu, cm+bb.cm
 		b.UnrealizedPnL, b.MaintMargin, b.CrossUnPnL, b.CrossMaintMargin = u, m, cu, max(cm, 0)
 		b.MarginBalance = b.WalletBalance + u + bb.mbOff
 	}
+}
+
+// positionSums sums the unrealized PnL and maintenance margin of pool's
+// positions, all and cross only. Callers hold mu.
+func (v *liveView) positionSums(pool string) (u, m, cu, cm float64) {
+	for j := range v.hs {
+		h := &v.hs[j]
+		if h.Pool != pool {
+			continue
+		}
+		u += h.UnrealizedPnL
+		m += h.MaintMargin
+		if h.MarginType == exchanges.Cross {
+			cu += h.UnrealizedPnL
+			cm += h.MaintMargin
+		}
+	}
+	return u, m, cu, cm
 }
 
 // markTick applies one mark-price update of symbol, received at received.

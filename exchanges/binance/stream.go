@@ -209,14 +209,8 @@ func (e *Exchange) reseeder(ctx context.Context, kick chan struct{}) {
 			return
 		case <-kick:
 		}
-		if wait := e.sc.reseedGap - time.Since(last); wait > 0 && !last.IsZero() {
-			t := time.NewTimer(wait)
-			select {
-			case <-ctx.Done():
-				t.Stop()
-				return
-			case <-t.C:
-			}
+		if wait := e.sc.reseedGap - time.Since(last); wait > 0 && !last.IsZero() && !sleepCtx(ctx, wait) {
+			return
 		}
 		if !e.live.needsSeed() {
 			continue // a Snapshot of the daemon's did it meanwhile
