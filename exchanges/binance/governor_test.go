@@ -81,7 +81,9 @@ func TestGateConcurrent(t *testing.T) {
 	if n := srv.Refused(); n != 0 {
 		t.Errorf("%d requests answered 429/418", n)
 	}
-	if p := srv.PeakMinuteWeight(); p > hotWeight || p < hotWeight-60 {
+	// Under 80%, and not far under it: the gate does not starve the
+	// polls (how tightly requests pack depends on the goroutines' order).
+	if p := srv.PeakMinuteWeight(); p > hotWeight || p < hotWeight*9/10 {
 		t.Errorf("peak minute weight %d, want just under %d", p, hotWeight)
 	}
 	// One hold line a minute (3 minutes; the last may be cut by the end).
