@@ -27,6 +27,7 @@ func (l Location) warnf(field, format string, args ...any) Warning {
 // load or reload.
 //
 // What it reports:
+//   - stream: true on a simulated account, which has no streams;
 //   - an event rule that cannot fire on the accounts it applies to:
 //     margin_call on an account that is not streamed (only Binance's
 //     user-data stream reports it), liquidation and key_problem on a
@@ -48,6 +49,11 @@ func (c *Config) Warnings() []Warning {
 	ws := c.trapWarnings()
 	for i := range c.Notifiers {
 		ws = append(ws, notifierWarnings(&c.Notifiers[i])...)
+	}
+	for i := range c.Accounts {
+		if a := &c.Accounts[i]; a.Stream && a.Exchange == "simulated" {
+			ws = append(ws, a.At.warnf("stream", "the simulated exchange has no streams: account %s is polled every poll_interval (remove stream: true)", a.Name))
+		}
 	}
 	for i := range c.Rules {
 		if w, ok := eventRuleWarning(&c.Rules[i], c.Accounts); ok {

@@ -46,6 +46,8 @@ func TestWarningsCases(t *testing.T) {
 		{"no accounts, no warning", "rules:\n  - {name: m, scope: event, event: margin_call, severity: critical}\n  - {name: l, scope: event, event: liquidation, severity: critical}\n", ``},
 		{"margin_call on a streamed account", phone + "accounts:\n" + binance + "  - {name: live, exchange: binance-coinm, api_key: k, api_secret: s, stream: true}\nrules:\n  - {name: m, scope: event, event: margin_call, severity: critical}\n",
 			`c.yaml:6:36: warning: rules[0].event: margin_call is never reported for account main (only the user-data stream reports it: set stream: true), so this rule fires only for live; limit it to those with accounts: [live] to silence this warning`},
+		{"stream on a simulated account", "accounts:\n  - {name: demo, exchange: simulated, scenario: calm, stream: true}\n",
+			`c.yaml:2:63: warning: accounts[0].stream: the simulated exchange has no streams: account demo is polled every poll_interval (remove stream: true)`},
 		{"margin_call filtered to the streamed account", phone + "accounts:\n" + binance + "  - {name: live, exchange: binance-coinm, api_key: k, api_secret: s, stream: true}\nrules:\n  - {name: m, scope: event, event: margin_call, severity: critical, accounts: [live]}\n", ``},
 		{"simulated only, every kind", "accounts:\n" + sim + "  - {name: demo2, exchange: simulated, scenario: crash}\nrules:\n  - {name: l, scope: event, event: liquidation, severity: critical}\n",
 			`c.yaml:5:36: warning: rules[0].event: liquidation is never reported for accounts demo, demo2 (the simulated exchange never liquidates a position), so this rule can never fire; only Binance accounts (binance-usdm, binance-coinm) report liquidation: remove the rule, or apply it to a Binance account`},
