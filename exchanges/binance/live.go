@@ -170,8 +170,8 @@ func (v *liveView) seedLocked(d seedData) {
 	v.incomplete = 0
 	// The orders a read did not ask Binance for it took from the view:
 	// the view's own list is as new or newer (an update may have come in
-	// since). Those it asked for replace the view's; when an update came
-	// in meanwhile they may predate it, and the next read asks again.
+	// since). Those it asked for replace the view's; updates that came in
+	// meanwhile are replayed on top (replay).
 	orders := make(map[string][]order, len(d.orders))
 	for s, os := range d.orders {
 		if cur, ok := v.orders[s]; ok && !d.fresh[s] && !v.orderDirty[s] {
@@ -179,17 +179,10 @@ func (v *liveView) seedLocked(d seedData) {
 		}
 		orders[s] = os
 	}
-	if d.gen != v.gen {
-		for s := range d.fresh {
-			if v.orderDirty == nil {
-				v.orderDirty = map[string]bool{}
-			}
-			v.orderDirty[s] = true
-		}
-	} else {
-		for s := range d.fresh {
-			delete(v.orderDirty, s) // read again: the view holds REST's list now
-		}
+	for s := range d.fresh {
+		// Read again: the view holds REST's list now, and replay applies
+		// the order updates that raced the read on top of it.
+		delete(v.orderDirty, s)
 	}
 	v.orders = orders
 	v.contracts = d.contracts
@@ -225,9 +218,12 @@ func (e *Exchange) replay(gen uint64) {
 				if j.gen <= gen {
 					continue
 				}
-				if j.order != nil {
+				switch {
+				case j.order != nil:
 					v.applyOrderLocked(*j.order, j.received)
-				} else {
+				case j.lev != nil:
+					v.setLeverageLocked(j.lev.symbol, j.lev.leverage, j.received)
+				default:
 					e.applyAccountLocked(j.bals, j.poss, j.received)
 				}
 			}
@@ -278,6 +274,7 @@ type journaled struct {
 	bals     []balanceUpd
 	poss     []positionUpd
 	order    *orderUpd
+	lev      *levUpd
 	received time.Time
 }
 
@@ -823,6 +820,19 @@ func (e *Exchange) setLeverage(symbol string, leverage float64, received time.Ti
 	v := &e.live
 	v.mu.Lock()
 	defer v.mu.Unlock()
+	v.gen++
+	v.record(journaled{gen: v.gen, lev: &levUpd{symbol, leverage}, received: received})
+	return v.setLeverageLocked(symbol, leverage, received)
+}
+
+// levUpd is an ACCOUNT_CONFIG_UPDATE's leverage of a symbol.
+type levUpd struct {
+	symbol   string
+	leverage float64
+}
+
+// setLeverageLocked is setLeverage's work. Callers hold mu.
+func (v *liveView) setLeverageLocked(symbol string, leverage float64, received time.Time) bool {
 	hit := false
 	for i := range v.hs {
 		if v.hs[i].Symbol == symbol {

@@ -119,3 +119,30 @@ func TestMarkTickDuringReadKept(t *testing.T) {
 		}
 	}
 }
+
+// TestLeverageDuringReadKept: a leverage change (ACCOUNT_CONFIG_UPDATE)
+// that arrives while a read is under way is applied again on top of it.
+func TestLeverageDuringReadKept(t *testing.T) {
+	ex, srv, clk := fixture(t, USDM, binancetest.Options{Account: binancetest.USDMOneWay}, nil)
+	ex.live.mu.Lock()
+	ex.live.userUp, ex.live.userEpoch = true, 1
+	ex.live.mu.Unlock()
+	if _, err := ex.Snapshot(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	want := posOf(view(ex), "BTCUSDT", exchanges.Long).Leverage + 7
+	duringRead(srv, "/fapi/v1/premiumIndex", func() {
+		if !ex.setLeverage("BTCUSDT", want, clk.Now()) {
+			t.Error("setLeverage hit nothing")
+		}
+	})
+	if _, err := ex.Snapshot(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	var snap exchanges.Snapshot
+	if _, ok := ex.Live(&snap); ok {
+		if l := posOf(snap, "BTCUSDT", exchanges.Long).Leverage; l != want {
+			t.Errorf("trusted view's BTCUSDT leverage %v after the seed, want %v", l, want)
+		}
+	}
+}
