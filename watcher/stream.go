@@ -56,7 +56,7 @@ func (a *account) startStream(s exchanges.Streamer) (changed, done <-chan struct
 		go func() {
 			defer close(dn)
 			if err := s.Stream(ctx, st.poke); err != nil && ctx.Err() == nil {
-				a.log.Warn("cannot stream this account; polling it instead", "err", err, "every", a.fallbackInterval())
+				a.log.Warn("cannot stream this account; polling it instead", "err", err, "poll_interval", a.cfg.PollInterval)
 			}
 		}()
 	}
