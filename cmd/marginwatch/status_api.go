@@ -35,7 +35,8 @@ const maxStatusBytes = 16 << 20
 
 // alertJSON is one of the daemon's alerts and its lifecycle state.
 type alertJSON struct {
-	ID     string `json:"id"`
+	// ID names the incident once it fires; a pending alert has none.
+	ID     string `json:"id,omitempty"`
 	Rule   string `json:"rule"`
 	Symbol string `json:"symbol,omitempty"`
 	Side   string `json:"side,omitempty"`
