@@ -130,7 +130,7 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 		}
 	}()
 
-	admin := &adminServer{handler: tm.Handler(w.Health), log: logger.With("component", "admin"), failed: stop}
+	admin := &adminServer{handler: adminHandler(tm.Handler(w.Health), w.Status), log: logger.With("component", "admin"), failed: stop}
 	admin.set(ctx, cfg.Listen)
 	defer admin.close()
 	go func() {
@@ -224,7 +224,16 @@ func (h *heartbeat) configure(cfg *config.Config, logger *slog.Logger) {
 
 func (h *heartbeat) beat() { h.hb.Load().Beat() }
 
-// adminServer runs /metrics and /healthz on the configured address and
+// adminHandler serves the admin API (/api/v1/...) beside telemetry's
+// /metrics and /healthz.
+func adminHandler(telemetry http.Handler, view func(time.Time) []watcher.AccountStatus) http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("/", telemetry)
+	mux.Handle(statusPath, statusHandler(view, time.Now))
+	return mux
+}
+
+// adminServer runs /metrics, /healthz and the admin API on the configured address and
 // moves when a reload changes it.
 type adminServer struct {
 	handler http.Handler

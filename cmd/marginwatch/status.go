@@ -25,7 +25,13 @@ const statusTimeout = 30 * time.Second
 // in a one-off poll) or infinite (equity at or below zero: SPEC shows
 // effective_leverage, net_exposure_ratio and size_pct_equity as null then).
 type statusJSON struct {
+	// Source is "daemon" for the running daemon's live view (its admin
+	// API), "poll" for status's own one-off poll.
+	Source   string        `json:"source"`
 	Accounts []accountJSON `json:"accounts"`
+	// via is the daemon's address, or why status polled itself; for the
+	// table's first line.
+	via string
 	// restating names the rules whose summary is the engine's default, a
 	// restatement of the comparison the table already shows.
 	restating map[string]bool
@@ -34,8 +40,9 @@ type statusJSON struct {
 type accountJSON struct {
 	Name     string `json:"name"`
 	Exchange string `json:"exchange"`
-	// Pool is the asset of a single-pool account's money, for the table.
-	Pool    string      `json:"-"`
+	// Pool is the asset of a single-pool account's money ("" with several
+	// pools, see Assets).
+	Pool    string      `json:"pool,omitempty"`
 	Time    *time.Time  `json:"time,omitempty"`
 	Error   string      `json:"error,omitempty"`
 	Metrics metricsJSON `json:"metrics"`
@@ -44,6 +51,9 @@ type accountJSON struct {
 	Assets    []assetJSON    `json:"assets,omitempty"`
 	Positions []positionJSON `json:"positions"`
 	Firing    []rules.Hit    `json:"firing"`
+	// Alerts are the daemon's alerts of the account with their lifecycle
+	// state; absent in a one-off poll, which has no history.
+	Alerts []alertJSON `json:"alerts,omitzero"`
 }
 
 type assetJSON struct {
@@ -55,9 +65,8 @@ type positionJSON struct {
 	Symbol  string      `json:"symbol"`
 	Side    string      `json:"side"`
 	Metrics metricsJSON `json:"metrics"`
-	// Size is for the table only (contracts or coins, as the exchange
-	// counts them); the JSON document is SPEC's and has no size.
-	Size float64 `json:"-"`
+	// Size is in contracts or coins, as the exchange counts them.
+	Size float64 `json:"size,omitempty"`
 }
 
 func cmdStatus(args []string, stdout, stderr io.Writer) int {
@@ -72,21 +81,22 @@ func cmdStatus(args []string, stdout, stderr io.Writer) int {
 		return exitFailure
 	}
 	// status never opens the state database: it must work while the daemon
-	// holds it, and a one-off poll needs no history.
-	doc := statusJSON{Accounts: []accountJSON{}, restating: restating(cfg.Rules)}
+	// holds it. The daemon's view has the history (drawdown) and the alert
+	// states; without a daemon, a one-off poll is the next best thing.
+	doc, err := askDaemon(cfg.Listen, daemonTimeout)
+	if err != nil {
+		doc = pollAll(cfg, compiled, err)
+	}
+	doc.restating = restating(cfg.Rules)
 	code := exitOK
-	for _, a := range cfg.Accounts {
-		aj := pollOnce(a, compiled)
+	for _, aj := range doc.Accounts {
 		if aj.Error != "" {
-			fmt.Fprintf(stderr, "account %s: %s\n", a.Name, aj.Error)
+			fmt.Fprintf(stderr, "account %s: %s\n", aj.Name, aj.Error)
 			code = exitFailure
 		}
-		doc.Accounts = append(doc.Accounts, aj)
 	}
 	if *asJSON {
-		enc := json.NewEncoder(stdout)
-		enc.SetIndent("", "  ")
-		if err := enc.Encode(doc); err != nil {
+		if err := writeStatus(stdout, doc); err != nil {
 			fmt.Fprintln(stderr, err)
 			return exitFailure
 		}
@@ -107,6 +117,15 @@ func restating(rs []config.Rule) map[string]bool {
 		}
 	}
 	return m
+}
+
+// pollAll polls every account once; why is why the daemon was not asked.
+func pollAll(cfg *config.Config, compiled []*rules.Rule, why error) statusJSON {
+	doc := statusJSON{Source: sourcePoll, Accounts: []accountJSON{}, via: why.Error()}
+	for _, a := range cfg.Accounts {
+		doc.Accounts = append(doc.Accounts, pollOnce(a, compiled))
+	}
+	return doc
 }
 
 func pollOnce(a config.Account, compiled []*rules.Rule) accountJSON {
@@ -134,6 +153,13 @@ func pollOnce(a config.Account, compiled []*rules.Rule) accountJSON {
 
 // fillAccount puts acct's metrics and the rules that would fire on it into aj.
 func fillAccount(aj *accountJSON, acct *metrics.Account, compiled []*rules.Rule, now time.Time) {
+	fillMetrics(aj, acct)
+	aj.Firing = append(aj.Firing, rules.FiringNow(compiled, acct, now)...)
+}
+
+// fillMetrics puts acct's metrics into aj: the one conversion the poll and
+// the daemon's view share.
+func fillMetrics(aj *accountJSON, acct *metrics.Account) {
 	aj.Metrics = metricMap(&acct.Metrics, metrics.AccountScope)
 	aj.Pool = acct.Pool
 	for i := range acct.Assets {
@@ -147,7 +173,6 @@ func fillAccount(aj *accountJSON, acct *metrics.Account, compiled []*rules.Rule,
 		}
 		aj.Positions = append(aj.Positions, pj)
 	}
-	aj.Firing = append(aj.Firing, rules.FiringNow(compiled, acct, now)...)
 }
 
 // metricsJSON is one target's metrics by name, nil where undefined. An

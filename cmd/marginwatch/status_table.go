@@ -39,7 +39,16 @@ const statusTimeLayout = "2006-01-02 15:04:05 UTC"
 // error. color adds terminal colours.
 func printStatus(w io.Writer, doc statusJSON, now time.Time, color bool) {
 	p := &tablePrinter{w: w, color: color, restating: doc.restating}
-	p.line("", fmt.Sprintf("marginwatch status, %s: each account polled once now", now.UTC().Format(statusTimeLayout)))
+	if doc.Source == sourceDaemon {
+		p.line("", fmt.Sprintf("marginwatch status, %s: live view from the daemon at %s", now.UTC().Format(statusTimeLayout), doc.via))
+	} else {
+		p.line("", fmt.Sprintf("marginwatch status, %s: each account polled once now", now.UTC().Format(statusTimeLayout)))
+		if doc.via != "" {
+			for _, l := range wrap(doc.via, "", "  ") {
+				p.line("", l)
+			}
+		}
+	}
 	for _, a := range doc.Accounts {
 		p.line("", "")
 		p.account(a, now)
@@ -74,6 +83,7 @@ func (p *tablePrinter) account(a accountJSON, now time.Time) {
 		return
 	}
 	p.firing(a.Firing)
+	p.alerts(a.Alerts)
 	p.money(a)
 	p.positions(a)
 }
@@ -103,6 +113,39 @@ func (p *tablePrinter) firing(hits []rules.Hit) {
 			p.line("", clipRunes("           "+s, tableWidth))
 		}
 	}
+}
+
+// alerts lists the daemon's alerts with their lifecycle state, firing
+// before pending; a one-off poll has none.
+func (p *tablePrinter) alerts(as []alertJSON) {
+	if len(as) == 0 {
+		return
+	}
+	p.line("", "  Alerts in the daemon:")
+	ordered := slices.Clone(as)
+	slices.SortStableFunc(ordered, func(x, y alertJSON) int {
+		return cmp.Or(cmp.Compare(pendingRank(x.State), pendingRank(y.State)), cmp.Compare(y.Severity, x.Severity))
+	})
+	for _, a := range ordered {
+		target := ""
+		if a.Symbol != "" {
+			target = " " + strings.TrimSpace(a.Symbol+" "+a.Side)
+		}
+		since := a.Since
+		if a.StartsAt != nil {
+			since = *a.StartsAt
+		}
+		l := fmt.Sprintf("  %-8s %s %s%s since %s UTC, id %s", strings.ToUpper(a.State), a.Severity, a.Rule, target, since.UTC().Format("15:04:05"), a.ID)
+		p.line(severityColor(a.Severity), clipRunes(notifiers.OneLine(l), tableWidth))
+	}
+}
+
+// pendingRank puts pending alerts after the others.
+func pendingRank(state string) int {
+	if state == "pending" {
+		return 1
+	}
+	return 0
 }
 
 // money writes the account's figures: three lines for one margin pool, or

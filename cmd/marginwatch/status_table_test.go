@@ -77,7 +77,7 @@ func statusDoc(t *testing.T) (statusJSON, time.Time) {
 
 	broken := accountJSON{Name: "sub", Exchange: "binance-usdm", Metrics: metricsJSON{}, Positions: []positionJSON{}, Firing: []rules.Hit{},
 		Error: "poll: account sub: Binance rejected the API key (code -2015, \"Invalid API-key, IP, or permissions for action.\"): check that api_key and api_secret belong together, that \"Enable Reading\" is on and, if the key is restricted to IPs, that this host's IP is listed, in Binance API Management"}
-	return statusJSON{Accounts: []accountJSON{demo, pools, broken}, restating: restating(cfg.Rules)}, now
+	return statusJSON{Source: sourcePoll, via: "no daemon answered at 127.0.0.1:9464: connection refused", Accounts: []accountJSON{demo, pools, broken}, restating: restating(cfg.Rules)}, now
 }
 
 // TestStatusTableGolden: the table a trader reads at 3 a.m. fits 80
