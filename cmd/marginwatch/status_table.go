@@ -102,12 +102,15 @@ func (p *tablePrinter) firing(hits []rules.Hit) {
 		if h.Symbol != "" {
 			target = " " + strings.TrimSpace(h.Symbol+" "+h.Side)
 		}
-		op := ">"
-		if h.Value < h.Threshold {
+		op, value := ">", notifiers.FormatMetric(h.Metric, h.Value)
+		switch {
+		case math.IsNaN(h.Value): // the daemon's JSON: not finite (equity at or below zero)
+			op, value = "vs", "∞"
+		case h.Value < h.Threshold:
 			op = "<"
 		}
 		l := fmt.Sprintf("  %-8s %s%s: %s %s %s %s", strings.ToUpper(h.Severity.String()), h.Rule, target,
-			h.Metric, notifiers.FormatMetric(h.Metric, h.Value), op, notifiers.FormatMetric(h.Metric, h.Threshold))
+			h.Metric, value, op, notifiers.FormatMetric(h.Metric, h.Threshold))
 		p.line(severityColor(h.Severity), clipRunes(notifiers.OneLine(l), tableWidth))
 		if s := strings.Join(strings.Fields(h.Summary), " "); s != "" && !p.restating[h.Rule] {
 			p.line("", clipRunes("           "+s, tableWidth))

@@ -106,6 +106,29 @@ func (h Hit) MarshalJSON() ([]byte, error) {
 	}{fields(h), finiteOrNil(h.Value), finiteOrNil(h.Threshold)})
 }
 
+// UnmarshalJSON reads what MarshalJSON wrote; a null Value or Threshold
+// (not finite) becomes NaN, never a zero that reads like a figure.
+func (h *Hit) UnmarshalJSON(b []byte) error {
+	type fields Hit
+	var v struct {
+		fields
+		Value     *float64 `json:"value"`
+		Threshold *float64 `json:"threshold"`
+	}
+	if err := json.Unmarshal(b, &v); err != nil {
+		return err
+	}
+	*h = Hit(v.fields)
+	h.Value, h.Threshold = math.NaN(), math.NaN()
+	if v.Value != nil {
+		h.Value = *v.Value
+	}
+	if v.Threshold != nil {
+		h.Threshold = *v.Threshold
+	}
+	return nil
+}
+
 func finiteOrNil(v float64) *float64 {
 	if math.IsNaN(v) || math.IsInf(v, 0) {
 		return nil
