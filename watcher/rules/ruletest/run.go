@@ -59,7 +59,7 @@ func Run(w io.Writer, paths []string, opt Options) Summary {
 	}
 	fmt.Fprintf(w, "%d passed, %d failed", sum.Passed, sum.Failed)
 	if sum.Broken > 0 {
-		fmt.Fprintf(w, ", %d files broken", sum.Broken)
+		fmt.Fprintf(w, ", %d broken (not run)", sum.Broken)
 	}
 	if sum.Passed+sum.Failed == 0 && sum.Broken == 0 && run != nil {
 		fmt.Fprintf(w, " (no test matches -run %q)", run.String())
