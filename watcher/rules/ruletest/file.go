@@ -183,6 +183,9 @@ func yamlErrors(path string, err error) error {
 			if i := strings.Index(text, " not found in type "); i >= 0 && strings.HasPrefix(text, "field ") {
 				text = "unknown key " + strconv.Quote(strings.TrimPrefix(text[:i], "field ")) + " (see README \"Testing rules\" for the keys)"
 			}
+			if strings.HasSuffix(text, "into time.Duration") {
+				text += ": write a duration with a unit, e.g. 15s or 2m"
+			}
 			out = append(out, fmt.Sprintf("%s:%s: %s", path, m[1], text))
 			continue
 		}

@@ -127,6 +127,7 @@ func TestMalformed(t *testing.T) {
 		{"bad severity", sinks("      - {at: 1m, alerts: [{rule: liq, severity: high, kind: firing}]}\n"), `t.yaml:12: sinks: expect[0].alerts[0].severity: "high"`},
 		{"bad side", strings.Replace(sinks("      - {at: 1m, alerts: []}\n"), "side: long, liq: 90", "side: up, liq: 90", 1), `t.yaml:9: sinks: steps[1].positions[0].side: "up": use long or short`},
 		{"steps back in time", strings.Replace(sinks("      - {at: 1m, alerts: []}\n"), "      - positions: [{symbol: BTCUSDT, side: long, liq: 95}]", "      - at: 30s\n        positions: [{symbol: BTCUSDT, side: long, liq: 95}]", 1), `t.yaml:10: sinks: steps[2].at: 30s must come after the previous step (1m)`},
+		{"duration without unit", sinks("      - {at: 60, alerts: []}\n"), "t.yaml:12: cannot unmarshal !!int `60` into time.Duration: write a duration with a unit"},
 		{"no rule files", "tests: []\n", "t.yaml:1: rule_files: name the rule files"},
 		{"bad yaml", "tests: [\n", "t.yaml:"},
 		{"missing rule file", strings.Replace(sinks("      - {at: 1m, alerts: []}\n"), "rules.yaml", "nope.yaml", 1), "nope.yaml"},

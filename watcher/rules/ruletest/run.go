@@ -325,7 +325,7 @@ func compare(account string, wanted []Want, seen []got) []string {
 	var missing []got
 	rest := slices.Clone(seen)
 	for _, w := range wanted {
-		g := got{w.Rule, w.Severity, w.Account, w.Symbol, w.Side, w.Kind, w.Reason}
+		g := got(w)
 		if g.Account == "" {
 			g.Account = account
 		}
