@@ -41,6 +41,7 @@ Usage:
   marginwatch run     [-config PATH] [-log-format text|json]   run the daemon in the foreground
   marginwatch check   [-config PATH]                           validate config and rules
   marginwatch status  [-config PATH] [-json]                   poll every account once and show its metrics
+  marginwatch test    [-run REGEX] [-v] FILE...                run rule unit tests (README "Testing rules")
   marginwatch notify-test [-config PATH] [-notifier NAME]      send a test alert through each (or one) notifier
   marginwatch version                                          print version information
 
@@ -61,6 +62,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return cmdCheck(rest, stdout, stderr)
 	case "status":
 		return cmdStatus(rest, stdout, stderr)
+	case "test":
+		return cmdTest(rest, stdout, stderr)
 	case "notify-test":
 		return cmdNotifyTest(rest, stdout, stderr)
 	case "version", "-version", "--version":
