@@ -54,17 +54,23 @@ type accountJSON struct {
 	// Alerts are the daemon's alerts of the account with their lifecycle
 	// state; absent in a one-off poll, which has no history.
 	Alerts []alertJSON `json:"alerts,omitzero"`
+	// Infinite names the metrics that are null because they are infinite
+	// (leverage at equity ≤ 0), with their sign, so that a reader of the
+	// JSON (status asking the daemon) can tell ∞ from undefined.
+	Infinite map[string]int `json:"infinite,omitempty"`
 }
 
 type assetJSON struct {
-	Asset   string      `json:"asset"`
-	Metrics metricsJSON `json:"metrics"`
+	Asset    string         `json:"asset"`
+	Metrics  metricsJSON    `json:"metrics"`
+	Infinite map[string]int `json:"infinite,omitempty"`
 }
 
 type positionJSON struct {
-	Symbol  string      `json:"symbol"`
-	Side    string      `json:"side"`
-	Metrics metricsJSON `json:"metrics"`
+	Symbol   string         `json:"symbol"`
+	Side     string         `json:"side"`
+	Metrics  metricsJSON    `json:"metrics"`
+	Infinite map[string]int `json:"infinite,omitempty"`
 	// Size is in contracts or coins, as the exchange counts them.
 	Size float64 `json:"size,omitempty"`
 }
@@ -190,6 +196,63 @@ func (m metricsJSON) MarshalJSON() ([]byte, error) {
 		out[k] = v
 	}
 	return json.Marshal(out)
+}
+
+// infinite returns m's infinite metrics with their signs, nil when none.
+func (m metricsJSON) infinite() map[string]int {
+	var inf map[string]int
+	for k, v := range m {
+		if v != nil && math.IsInf(*v, 0) {
+			if inf == nil {
+				inf = map[string]int{}
+			}
+			inf[k] = 1
+			if *v < 0 {
+				inf[k] = -1
+			}
+		}
+	}
+	return inf
+}
+
+// restore puts the infinite metrics inf named back into m (read from JSON).
+func (m metricsJSON) restore(inf map[string]int) {
+	for k, sign := range inf {
+		if _, ok := m[k]; ok && sign != 0 {
+			v := math.Inf(sign)
+			m[k] = &v
+		}
+	}
+}
+
+// markInfinite fills the Infinite fields of doc from its metrics, before
+// it is written.
+func markInfinite(doc *statusJSON) {
+	for i := range doc.Accounts {
+		a := &doc.Accounts[i]
+		a.Infinite = a.Metrics.infinite()
+		for j := range a.Assets {
+			a.Assets[j].Infinite = a.Assets[j].Metrics.infinite()
+		}
+		for j := range a.Positions {
+			a.Positions[j].Infinite = a.Positions[j].Metrics.infinite()
+		}
+	}
+}
+
+// restoreInfinite puts the infinities doc's Infinite fields name back into
+// its metrics, after it was read.
+func restoreInfinite(doc *statusJSON) {
+	for i := range doc.Accounts {
+		a := &doc.Accounts[i]
+		a.Metrics.restore(a.Infinite)
+		for j := range a.Assets {
+			a.Assets[j].Metrics.restore(a.Assets[j].Infinite)
+		}
+		for j := range a.Positions {
+			a.Positions[j].Metrics.restore(a.Positions[j].Infinite)
+		}
+	}
 }
 
 // metricMap lists every metric of scope, nil where s has no value.

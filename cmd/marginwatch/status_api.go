@@ -54,6 +54,7 @@ type alertJSON struct {
 // writeStatus writes doc as `status -json` prints it and the admin API
 // serves it: the one encoder of both.
 func writeStatus(w io.Writer, doc statusJSON) error {
+	markInfinite(&doc)
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
 	return enc.Encode(doc)
@@ -94,7 +95,14 @@ func daemonDoc(view []watcher.AccountStatus) statusJSON {
 		default:
 			fillMetrics(&aj, as.Latest)
 		}
-		if as.Latest != nil && !as.Latest.Time.IsZero() {
+		switch {
+		case as.Latest != nil && as.Latest.Stale:
+			// A failed read has no time of its own: the last good one's.
+			if !as.LastSuccess.IsZero() {
+				t := as.LastSuccess
+				aj.Time = &t
+			}
+		case as.Latest != nil && !as.Latest.Time.IsZero():
 			t := as.Latest.Time
 			aj.Time = &t
 		}
@@ -161,6 +169,7 @@ func askDaemon(listen string, timeout time.Duration) (statusJSON, error) {
 	if doc.Accounts == nil {
 		doc.Accounts = []accountJSON{}
 	}
+	restoreInfinite(&doc)
 	doc.via = listen
 	return doc, nil
 }

@@ -1,8 +1,10 @@
 package main
 
 import (
+	"bytes"
 	"encoding/json"
 	"io"
+	"math"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -147,5 +149,42 @@ func TestAskDaemon(t *testing.T) {
 		if got := dialAddr(in); got != want {
 			t.Errorf("dialAddr(%q) = %q, want %q", in, got, want)
 		}
+	}
+}
+
+// An infinite metric is null in the JSON (SPEC) and named in "infinite"
+// with its sign, so that status reading the daemon's view shows ∞, not
+// "undefined".
+func TestStatusInfiniteRoundTrip(t *testing.T) {
+	inf, negInf, one := math.Inf(1), math.Inf(-1), 1.0
+	doc := statusJSON{Source: sourceDaemon, Accounts: []accountJSON{{
+		Name: "main", Exchange: "binance-usdm",
+		Metrics:   metricsJSON{"effective_leverage": &inf, "net_exposure_ratio": &negInf, "margin_ratio": &one, "drawdown_pct": nil},
+		Positions: []positionJSON{{Symbol: "BTCUSDT", Side: "long", Metrics: metricsJSON{"size_pct_equity": &inf}}},
+	}}}
+	var buf bytes.Buffer
+	if err := writeStatus(&buf, doc); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(buf.String(), `"effective_leverage": null`) || !strings.Contains(buf.String(), `"net_exposure_ratio": -1`) {
+		t.Fatalf("JSON lacks the null metric or its sign:\n%s", buf.String())
+	}
+	var back statusJSON
+	if err := json.Unmarshal(buf.Bytes(), &back); err != nil {
+		t.Fatal(err)
+	}
+	restoreInfinite(&back)
+	m, p := back.Accounts[0].Metrics, back.Accounts[0].Positions[0].Metrics
+	if v := m["effective_leverage"]; v == nil || !math.IsInf(*v, 1) {
+		t.Errorf("effective_leverage read back as %v, want +Inf", v)
+	}
+	if v := m["net_exposure_ratio"]; v == nil || !math.IsInf(*v, -1) {
+		t.Errorf("net_exposure_ratio read back as %v, want -Inf", v)
+	}
+	if v := m["drawdown_pct"]; v != nil {
+		t.Errorf("undefined drawdown_pct read back as %v, want nil", *v)
+	}
+	if v := p["size_pct_equity"]; v == nil || !math.IsInf(*v, 1) {
+		t.Errorf("size_pct_equity read back as %v, want +Inf", v)
 	}
 }

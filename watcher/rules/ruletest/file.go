@@ -275,6 +275,12 @@ func (f *File) check() []string {
 		if t.Account.Name == "" {
 			add(t.line, "%s: account.name: required", t.Name)
 		}
+		if t.Account.Exchange == "binance-coinm" {
+			// Inverse contracts (notional size × contract size ÷ mark, PnL in
+			// the coin) are not in the format yet: a test would see figures
+			// the daemon never computes.
+			add(t.line, "%s: account.exchange: binance-coinm is not supported by marginwatch test yet (its positions are inverse contracts, which the test format cannot describe); test the rules on a linear account (binance-usdm) with the same thresholds", t.Name)
+		}
 		if len(t.Steps) == 0 {
 			add(t.line, "%s: steps: at least one snapshot is needed", t.Name)
 		}

@@ -131,6 +131,7 @@ func TestMalformed(t *testing.T) {
 		{"no rule files", "tests: []\n", "t.yaml:1: rule_files: name the rule files"},
 		{"bad yaml", "tests: [\n", "t.yaml:"},
 		{"missing rule file", strings.Replace(sinks("      - {at: 1m, alerts: []}\n"), "rules.yaml", "nope.yaml", 1), "nope.yaml"},
+		{"coin-m account", strings.Replace(sinks("      - {at: 1m, alerts: []}\n"), "account: {name: main}", "account: {name: main, exchange: binance-coinm}", 1), `sinks: account.exchange: binance-coinm is not supported by marginwatch test yet`},
 		{"account not in config", strings.Replace(sinks("      - {at: 1m, alerts: []}\n"), "rule_files: [rules.yaml]", "config: rules.yaml", 1), `account "main" is not in`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
