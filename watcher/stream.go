@@ -148,23 +148,12 @@ func (w *Watcher) stream(ctx context.Context, a *account, s exchanges.Streamer) 
 		lastBeat  time.Time
 		lastState = exchanges.StreamStatus{Reason: "never reported"}
 	)
-	// evalLive evaluates the live view and notes when it stops or starts
-	// being trustworthy; change says a change arrived (else the view's
-	// freshness is refreshed), whose latency is reported.
+	// evalLive evaluates the live view and notes whether it can be
+	// trusted; change says a change arrived (else the view's freshness is
+	// refreshed), whose latency is reported.
 	evalLive := func(change bool) {
 		tick, ok, committed := w.liveCycle(a, s)
 		streaming = ok
-		// Only the streams' own health is worth a line: a view waiting
-		// for the REST read that completes it (a new or closed position)
-		// is routine.
-		switch st := s.StreamStatus(); {
-		case ok && !up:
-			up = true
-			a.log.Info("streaming: evaluating every change as it arrives")
-		case !st.Up && up:
-			up = false
-			a.log.Info("stream interrupted; polling until it is back", "reason", st.Reason, "every", every)
-		}
 		if change && ok && w.opts.Hooks.Streamed != nil {
 			w.opts.Hooks.Streamed(a.cfg.Name, time.Since(tick))
 		}
@@ -205,7 +194,19 @@ func (w *Watcher) stream(ctx context.Context, a *account, s exchanges.Streamer) 
 		if ctx.Err() != nil {
 			return
 		}
-		if st := s.StreamStatus(); st != lastState && w.opts.Hooks.StreamState != nil {
+		// Only the streams' own health is worth a line: a view waiting
+		// for the REST read that completes it (a new or closed position)
+		// is routine.
+		st := s.StreamStatus()
+		switch {
+		case streaming && !up:
+			up = true
+			a.log.Info("streaming: evaluating every change as it arrives")
+		case !st.Up && up:
+			up = false
+			a.log.Info("stream interrupted; polling until it is back", "reason", st.Reason, "every", every)
+		}
+		if st != lastState && w.opts.Hooks.StreamState != nil {
 			lastState = st
 			w.opts.Hooks.StreamState(a.cfg.Name, st)
 		}
