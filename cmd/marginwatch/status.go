@@ -228,29 +228,26 @@ func (m metricsJSON) restore(inf map[string]int) {
 // markInfinite fills the Infinite fields of doc from its metrics, before
 // it is written.
 func markInfinite(doc *statusJSON) {
-	for i := range doc.Accounts {
-		a := &doc.Accounts[i]
-		a.Infinite = a.Metrics.infinite()
-		for j := range a.Assets {
-			a.Assets[j].Infinite = a.Assets[j].Metrics.infinite()
-		}
-		for j := range a.Positions {
-			a.Positions[j].Infinite = a.Positions[j].Metrics.infinite()
-		}
-	}
+	eachMetrics(doc, func(m metricsJSON, inf *map[string]int) { *inf = m.infinite() })
 }
 
 // restoreInfinite puts the infinities doc's Infinite fields name back into
 // its metrics, after it was read.
 func restoreInfinite(doc *statusJSON) {
+	eachMetrics(doc, func(m metricsJSON, inf *map[string]int) { m.restore(*inf) })
+}
+
+// eachMetrics calls f with every metrics map of doc (accounts, pools,
+// positions) and its Infinite field.
+func eachMetrics(doc *statusJSON, f func(m metricsJSON, inf *map[string]int)) {
 	for i := range doc.Accounts {
 		a := &doc.Accounts[i]
-		a.Metrics.restore(a.Infinite)
+		f(a.Metrics, &a.Infinite)
 		for j := range a.Assets {
-			a.Assets[j].Metrics.restore(a.Assets[j].Infinite)
+			f(a.Assets[j].Metrics, &a.Assets[j].Infinite)
 		}
 		for j := range a.Positions {
-			a.Positions[j].Metrics.restore(a.Positions[j].Infinite)
+			f(a.Positions[j].Metrics, &a.Positions[j].Infinite)
 		}
 	}
 }

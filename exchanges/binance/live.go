@@ -524,15 +524,21 @@ func (v *liveView) liqKnown(account string, p seenPos, rows []forceOrder, now ti
 
 // noteLiq remembers a reported liquidation ID. Callers hold mu.
 func (v *liveView) noteLiq(id string, now time.Time) {
-	if v.liqSeen == nil {
-		v.liqSeen = map[string]time.Time{}
+	remember(&v.liqSeen, id, now, liqWindow)
+}
+
+// remember stamps key with now in *m (made when nil) and forgets the keys
+// stamped more than keep before now.
+func remember(m *map[string]time.Time, key string, now time.Time, keep time.Duration) {
+	if *m == nil {
+		*m = map[string]time.Time{}
 	}
-	for k, t := range v.liqSeen {
-		if now.Sub(t) > liqWindow {
-			delete(v.liqSeen, k)
+	for k, t := range *m {
+		if now.Sub(t) > keep {
+			delete(*m, k)
 		}
 	}
-	v.liqSeen[id] = now
+	(*m)[key] = now
 }
 
 // liqID is the ID of the liquidation event of forced order orderID, the
@@ -915,15 +921,7 @@ func (e *Exchange) liquidation(f liqFill, received time.Time) bool {
 		return false
 	}
 	v.noteLiq(id, received)
-	if v.liqPos == nil {
-		v.liqPos = map[string]time.Time{}
-	}
-	for k, t := range v.liqPos {
-		if received.Sub(t) > liqPosWindow {
-			delete(v.liqPos, k)
-		}
-	}
-	v.liqPos[posKey(f.symbol, side)] = received
+	remember(&v.liqPos, posKey(f.symbol, side), received, liqPosWindow)
 	v.events = append(v.events, ev)
 	v.note(received)
 	return true
