@@ -45,9 +45,6 @@ func (w *Watcher) judge(acct *metrics.Account, batch *store.Batch, now time.Time
 		batch.Enqueue = delivery.Entries(res.Notices, w.cur.names, now)
 	}
 	committed := w.save(batch)
-	if committed && len(batch.Enqueue) > 0 {
-		w.disp.Kick()
-	}
 	if w.opts.Hooks.Evaluated != nil {
 		w.opts.Hooks.Evaluated(append(w.engine.States(), w.selfStates()...))
 	}
@@ -92,10 +89,7 @@ func (w *Watcher) closeOrphans(before []rules.State) {
 	if len(notices) > 0 {
 		w.log.Info("closing alerts whose rule or account left the configuration", "alerts", len(notices))
 	}
-	b := &store.Batch{Delete: gone, Enqueue: delivery.Entries(notices, w.cur.names, now)}
-	if w.save(b) && len(b.Enqueue) > 0 {
-		w.disp.Kick()
-	}
+	w.save(&store.Batch{Delete: gone, Enqueue: delivery.Entries(notices, w.cur.names, now)})
 }
 
 // enqueue queues daemon-made notices (not from rules) and wakes delivery.
@@ -106,9 +100,7 @@ func (w *Watcher) enqueue(notices []rules.Notice) {
 	if len(entries) == 0 {
 		return
 	}
-	if w.save(&store.Batch{Enqueue: entries}) {
-		w.disp.Kick()
-	}
+	w.save(&store.Batch{Enqueue: entries})
 }
 
 // sendDigest renders one digest from the latest metrics and queues it. It
@@ -137,8 +129,9 @@ func (w *Watcher) sendDigest(d config.Digest, at time.Time) {
 	w.enqueue([]rules.Notice{{Alert: msg, Notify: d.Notify}})
 }
 
-// save commits b after the batches held back by earlier failures and
-// reports whether everything is in the store. A batch that cannot be
+// save commits b after the batches held back by earlier failures, wakes
+// delivery for what it queued, and reports whether everything is in the
+// store. A batch that cannot be
 // written (full disk, I/O error) is held in memory, merged with those before
 // it (see merge), and retried with the next one: the alert state in memory
 // is already ahead, so dropping it would lose its notices. Callers hold
@@ -147,7 +140,7 @@ func (w *Watcher) save(b *store.Batch) bool {
 	if w.held == nil {
 		err := w.write(b)
 		if err == nil || errors.Is(err, store.ErrBadBatch) {
-			w.committed(err)
+			w.committed(b, err)
 			return true
 		}
 		b, _ = merge(nil, b) // a copy: the caller's slices are not ours to keep
@@ -162,12 +155,12 @@ func (w *Watcher) save(b *store.Batch) bool {
 	switch {
 	case err == nil:
 		w.held = nil
-		w.committed(nil)
+		w.committed(next, nil)
 		return true
 	case errors.Is(err, store.ErrBadBatch):
 		// Encoding fails before the disk is touched, and the held batch
 		// encoded before: b is the unstorable part.
-		w.committed(err)
+		w.committed(b, err)
 		return w.commitHeld()
 	}
 	w.hold(next, err)
@@ -180,10 +173,11 @@ func (w *Watcher) commitHeld() bool {
 	if w.held == nil {
 		return true
 	}
-	err := w.write(w.held)
+	held := w.held
+	err := w.write(held)
 	if err == nil || errors.Is(err, store.ErrBadBatch) {
 		w.held = nil
-		w.committed(err)
+		w.committed(held, err)
 		return true
 	}
 	w.hold(w.held, err)
@@ -202,11 +196,17 @@ func (w *Watcher) write(b *store.Batch) error {
 	return err
 }
 
-// committed notes a commit that went through, or one dropped as unstorable.
-func (w *Watcher) committed(err error) {
+// committed notes that b went through, or was dropped as unstorable
+// (err), and wakes delivery when b queued notices — held ones included,
+// which is why the waking is here and not with each caller: notices held
+// through a full disk would otherwise wait in the outbox for the next
+// new one.
+func (w *Watcher) committed(b *store.Batch, err error) {
 	if err != nil {
 		// Holding it would block every later batch.
 		w.log.Error("dropping an unstorable state update", "err", err)
+	} else if len(b.Enqueue) > 0 {
+		w.disp.Kick()
 	}
 	w.health.setStore(nil)
 }

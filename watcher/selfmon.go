@@ -285,7 +285,5 @@ func (w *Watcher) commitNotices(put []rules.State, del []rules.Key, notices []ru
 	if len(b.Put)+len(b.Delete)+len(b.Enqueue) == 0 {
 		return
 	}
-	if w.save(b) && len(b.Enqueue) > 0 {
-		w.disp.Kick()
-	}
+	w.save(b)
 }

@@ -2,15 +2,18 @@ package watcher
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"os"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"testing/synctest"
 	"time"
 
 	"github.com/marginwatch/marginwatch/exchanges"
+	"github.com/marginwatch/marginwatch/watcher/store"
 )
 
 // streamed is a scripted exchange that also streams: the test pushes
@@ -444,6 +447,47 @@ func TestOlderReadDoesNotResurrectLiquidatedPosition(t *testing.T) {
 		synctest.Wait()
 		if n := out.lines("CRITICAL", "firing", "liquidation-near"); n != 1 {
 			t.Errorf("liquidation-near fired %d times, want 1 (before the liquidation):\n%s", n, out)
+		}
+	})
+}
+
+// TestStreamFullDisk: a streamed account's notice raised while the state
+// database cannot be written is held, not sent and not lost, and no
+// heartbeat goes out meanwhile; once the disk has room the notice goes
+// out exactly once.
+func TestStreamFullDisk(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		ex := &streamed{scripted: scripted{liq: 50000}, up: true}
+		out := &lockedBuffer{}
+		var beats atomic.Int32
+		w, st := newTestWatcher(t, streamConfig, Options{Stdout: out, NewExchange: scriptedExchange(ex), Hooks: Hooks{Heartbeat: func() { beats.Add(1) }}})
+		var diskFull atomic.Bool
+		w.commit = func(b *store.Batch) error {
+			if diskFull.Load() {
+				return errors.New("write marginwatch.db: no space left on device")
+			}
+			return st.Commit(b)
+		}
+		stop := runWatcher(t, w)
+		defer stop()
+		time.Sleep(time.Second)
+		synctest.Wait()
+		diskFull.Store(true)
+		before := beats.Load()
+		ex.push(95000) // 5% away: critical
+		time.Sleep(20 * time.Second)
+		synctest.Wait()
+		if n := out.lines("liquidation-near"); n != 0 {
+			t.Fatalf("a notice went out before it was stored:\n%s", out)
+		}
+		if n := beats.Load() - before; n != 0 {
+			t.Errorf("%d heartbeats while the state database could not be written", n)
+		}
+		diskFull.Store(false)
+		time.Sleep(10 * time.Second) // the next poll tick re-reads the view and retries
+		synctest.Wait()
+		if n := out.lines("CRITICAL", "firing", "liquidation-near"); n != 1 {
+			t.Errorf("critical printed %d times after the disk recovered, want 1:\n%s", n, out)
 		}
 	})
 }
