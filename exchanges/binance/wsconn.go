@@ -67,8 +67,9 @@ func serveWS(endpoint string, handler func([]byte), errHandler func(error)) (don
 
 // wsReadTimeout: a connection silent this long (no message, no ping) is
 // dead. Binance pings every 3 minutes; mark-price streams send every 1 or
-// 3 s and have a tighter watch of their own (markhub.go).
-const wsReadTimeout = 10 * time.Minute
+// 3 s and have a tighter watch of their own (markhub.go). A variable for
+// tests.
+var wsReadTimeout = 10 * time.Minute
 
 // decodeWS returns a handler that decodes each message into a new T, as
 // go-binance's handlers do, and passes it on; a message that does not
