@@ -127,3 +127,20 @@ func TestWsDialHonoursCtx(t *testing.T) {
 		t.Errorf("a dial waiting for a token whose ctx ended after 100ms returned %v after %v, want its ctx error at once", err, d)
 	}
 }
+
+// An account update whose numbers cannot be read (Binance sending
+// garbage) is not applied as zeros: the view waits for a REST read and
+// comes back with Binance's own figures.
+func TestUnreadableUpdateWaitsForREST(t *testing.T) {
+	s := startStream(t, USDM, binancetest.Options{Account: binancetest.USDMOneWay}, nil)
+	want := poolOf(view(s.ex), "USDT").WalletBalance
+	reads := s.srv.Count("/fapi/v2/account")
+	s.srv.PushUser(s.srv.AccountUpdate("ORDER", []binancetest.Balance{{Asset: "USDT", Wallet: "not-a-number", CrossWallet: "1"}}, nil))
+	s.wait(t, "the REST read the unreadable update asks for", func() bool { return s.srv.Count("/fapi/v2/account") > reads })
+	s.live(t, "the view back", func(snap exchanges.Snapshot) bool {
+		if w := poolOf(snap, "USDT").WalletBalance; w != want {
+			t.Fatalf("trusted view's USDT wallet %v after an unreadable update, want Binance's %v", w, want)
+		}
+		return true
+	})
+}
