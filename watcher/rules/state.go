@@ -75,6 +75,19 @@ type State struct {
 	Op      string            `json:"op,omitempty"`
 	Labels  map[string]string `json:"labels,omitempty"`
 	Runbook string            `json:"runbook,omitempty"`
+
+	// Control (silences and acks). Muted: the last notice due was withheld
+	// by a silence, so the next evaluation once no silence matches sends
+	// one at once. Unsent: no firing-status notice of this incident went
+	// out (every one was silenced), so its resolution or closing notice is
+	// not sent either. Acked: when a user acknowledged the incident (by
+	// AckedBy, with AckComment); its repeats stop until the severity rises
+	// (which clears it) or it ends.
+	Muted      bool      `json:"muted,omitempty"`
+	Unsent     bool      `json:"unsent,omitempty"`
+	Acked      time.Time `json:"acked,omitzero"`
+	AckedBy    string    `json:"acked_by,omitempty"`
+	AckComment string    `json:"ack_comment,omitempty"`
 }
 
 // stateFields is State without its JSON methods.
