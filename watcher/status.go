@@ -26,6 +26,9 @@ type AccountStatus struct {
 	// Alerts are the engine's alerts of the account (pending or firing),
 	// in key order.
 	Alerts []rules.State
+	// Silenced names, by alert key, the silence or mute window that
+	// withholds the alert's notices now.
+	Silenced map[rules.Key]string
 }
 
 // Status returns the live view of every configured account, in
