@@ -42,6 +42,17 @@ type Engine struct {
 	// side): a stream can report the liquidation in one evaluation and
 	// the position's disappearance in the next.
 	liquidations map[Key]time.Time
+	// silencer withholds the notices of silenced alerts; nil silences
+	// nothing.
+	silencer Silencer
+}
+
+// Silencer says whether a silence (or mute window) in force at now
+// matches the alert k at severity sev. It must be fast and safe for
+// concurrent use: the engine asks it with its lock held, for each notice
+// due and, on every evaluation, for each alert a silence held back.
+type Silencer interface {
+	Silenced(k Key, sev notifiers.Severity, now time.Time) bool
 }
 
 // liquidationMemory is how long a liquidation event names the reason of
@@ -57,6 +68,10 @@ type entry struct {
 	dec int
 	// saved is st.Held as last reported in Result.Changed.
 	saved [numSeverities]time.Time
+	// last is the alert of the last firing-status notice, sent or
+	// withheld (Release re-sends it when its silence ends); zero after a
+	// restart until the next one.
+	last notifiers.Alert
 }
 
 type buffers struct {
@@ -327,6 +342,8 @@ func (e *Engine) step(b *buffers, ri int, r *Rule, acct *metrics.Account, t targ
 		if st.Phase == Active {
 			if rep := r.repeat[st.Severity]; rep > 0 && now.Sub(st.LastSent) >= rep {
 				e.notify(b, en, r, acct, t, st.Severity, notifiers.KindRepeat, now)
+			} else if e.releasable(en, now) {
+				e.notify(b, en, r, acct, t, st.Severity, releaseKind(st), now)
 			}
 		}
 		return
@@ -389,6 +406,8 @@ func (e *Engine) step(b *buffers, ri int, r *Rule, acct *metrics.Account, t targ
 		st.Threshold = r.conds[en.dec].thr[sev]
 		if rep := r.repeat[sev]; rep > 0 && now.Sub(st.LastSent) >= rep {
 			e.notify(b, en, r, acct, t, sev, notifiers.KindRepeat, now)
+		} else if e.releasable(en, now) {
+			e.notify(b, en, r, acct, t, sev, releaseKind(st), now)
 		} else if r.keeps() && e.heldStale(en, r, now) {
 			e.persist(b, en)
 		}
@@ -467,7 +486,9 @@ func (e *Engine) fire(b *buffers, en *entry, r *Rule, acct *metrics.Account, t t
 }
 
 // notify sends a firing-status notice at sev, restarts the repeat timer and
-// records in the state what the notice told (for Closed).
+// records in the state what the notice told (for Closed). A silenced alert's
+// notice is withheld (Muted; Unsent while none of the incident went out),
+// an acknowledged alert's repeat too; a rise in severity ends the ack.
 func (e *Engine) notify(b *buffers, en *entry, r *Rule, acct *metrics.Account, t target, sev notifiers.Severity, kind notifiers.Kind, now time.Time) {
 	st := &en.st
 	c := &r.conds[en.dec]
@@ -480,8 +501,104 @@ func (e *Engine) notify(b *buffers, en *entry, r *Rule, acct *metrics.Account, t
 		// the alert (whose maps are the caller's).
 		st.Labels = maps.Clone(a.Labels)
 	}
+	en.last = a
 	e.persist(b, en)
+	if e.withhold(st, kind, now) {
+		return
+	}
 	b.notices = append(b.notices, Notice{Alert: a, Notify: r.notify})
+}
+
+// withhold decides whether st's notice of kind is withheld, and records
+// the outcome in st (the caller persists it).
+func (e *Engine) withhold(st *State, kind notifiers.Kind, now time.Time) bool {
+	if kind == notifiers.KindEscalated {
+		st.Acked, st.AckedBy, st.AckComment = time.Time{}, "", ""
+	}
+	if e.silencer != nil && e.silencer.Silenced(st.Key, st.Severity, now) {
+		st.Muted = true
+		if kind == notifiers.KindFiring {
+			st.Unsent = true
+		}
+		return true
+	}
+	st.Muted = false
+	if kind == notifiers.KindRepeat && !st.Acked.IsZero() {
+		return true
+	}
+	st.Unsent = false
+	return false
+}
+
+// releasable reports whether en's last notice was withheld by a silence
+// that no longer holds it: the notice is due at once.
+func (e *Engine) releasable(en *entry, now time.Time) bool {
+	return en.st.Muted && en.st.Phase == Active && (e.silencer == nil || !e.silencer.Silenced(en.st.Key, en.st.Severity, now))
+}
+
+// releaseKind is the kind of the notice that follows a silence: firing
+// when nothing of the incident went out, else a repeat (still firing).
+func releaseKind(st *State) notifiers.Kind {
+	if st.Unsent {
+		return notifiers.KindFiring
+	}
+	return notifiers.KindRepeat
+}
+
+// SetSilencer makes the engine withhold the notices of the alerts s
+// silences; nil silences nothing.
+func (e *Engine) SetSilencer(s Silencer) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.silencer = s
+}
+
+// Release sends, at now, the notices a silence withheld from alerts that
+// still fire and that no silence holds any more (their silence expired or
+// was ended): the caller runs it when a silence ends, without waiting for
+// the alerts' next evaluation. An alert whose withheld notice is not known
+// since a restart is left to its next evaluation, which releases it too.
+// The Result's slices are the caller's.
+func (e *Engine) Release(now time.Time) Result {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	var res Result
+	for _, en := range e.states {
+		if !e.releasable(en, now) || en.last.ID == "" {
+			continue
+		}
+		st := &en.st
+		kind := releaseKind(st)
+		a := en.last
+		a.Kind, a.At = kind, now
+		a.Labels, a.Context = maps.Clone(a.Labels), maps.Clone(a.Context)
+		a.Severity, a.Value, a.Threshold = st.Severity, st.Value, st.Threshold
+		st.LastSent = now
+		if !e.withhold(st, kind, now) {
+			res.Notices = append(res.Notices, Notice{Alert: a, Notify: e.rules[en.rule].notify})
+		}
+		en.saved = st.Held
+		res.Changed = append(res.Changed, *st)
+	}
+	slices.SortStableFunc(res.Notices, cmpNotice)
+	slices.SortFunc(res.Changed, func(a, b State) int { return cmpKey(a.Key, b.Key) })
+	return res
+}
+
+// Ack acknowledges the firing alert whose incident ID is id at now: its
+// repeats stop until its severity rises or it ends. It returns the state
+// to persist, and false when no firing alert has that ID.
+func (e *Engine) Ack(id, by, comment string, now time.Time) (State, bool) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	for _, en := range e.states {
+		if en.st.Phase == Active && en.st.ID == id {
+			en.st.Acked, en.st.AckedBy, en.st.AckComment = now, by, comment
+			en.saved = en.st.Held
+			return en.st, true
+		}
+	}
+	return State{}, false
 }
 
 // close ends an alert whose target is gone: a pending one silently, a firing
@@ -496,7 +613,7 @@ func (e *Engine) close(b *buffers, en *entry, r *Rule, acct *metrics.Account, no
 		if r.scope == scopePositionID && (liquidated(acct.Events, en.st.Key) || e.liquidatedLately(en.st.Key, now)) {
 			reason = notifiers.ReasonLiquidated
 		}
-		if reason == notifiers.ReasonLiquidated || r.sendResolved {
+		if !en.st.Unsent && (reason == notifiers.ReasonLiquidated || r.sendResolved) {
 			b.notices = append(b.notices, Notice{Alert: closing(r, acct, en.st, reason, now), Notify: r.notify})
 		}
 	}
@@ -560,7 +677,7 @@ func liquidated(events []exchanges.Event, k Key) bool {
 // firing one with a resolution notice when the rule sends them. The
 // resolution carries the severity the alert last fired with.
 func (e *Engine) end(b *buffers, en *entry, r *Rule, acct *metrics.Account, t target, now time.Time) {
-	if en.st.Phase == Active && r.sendResolved {
+	if en.st.Phase == Active && r.sendResolved && !en.st.Unsent {
 		b.notices = append(b.notices, Notice{
 			Alert:  alert(r, &r.conds[en.dec], acct, t, &en.st, notifiers.KindResolved, now),
 			Notify: r.notify,
@@ -580,6 +697,9 @@ func (e *Engine) events(b *buffers, r *Rule, acct *metrics.Account, now time.Tim
 	for i := range acct.Events {
 		ev := &acct.Events[i]
 		if ev.Kind != r.Event || ev.Symbol != "" && !r.symbolOK(ev.Symbol) {
+			continue
+		}
+		if e.silencer != nil && e.silencer.Silenced(Key{Account: acct.Name, Rule: r.Name, Symbol: ev.Symbol, Side: string(ev.Side)}, r.eventSev, now) {
 			continue
 		}
 		b.notices = append(b.notices, Notice{Alert: eventAlert(r, acct, ev, now), Notify: r.notify})
