@@ -231,6 +231,7 @@ func (w *Watcher) swap(next *setup, created []*account) {
 	before := w.engine.States()
 	engine := rules.NewEngine(next.rules, before)
 	engine.Inherit(w.engine)
+	engine.SetSilencer(w.ctl)
 	w.engine = engine
 	w.cur = next
 	disp := w.newDispatcher(next)
@@ -241,6 +242,7 @@ func (w *Watcher) swap(next *setup, created []*account) {
 	w.closeRemovedNotifiers()
 	w.commitMu.Unlock()
 	closeAccounts(w.log, gone)
+	w.setWindows(next.cfg.MuteWindows())
 	w.logPlan(plan)
 	w.log.Info("configuration reloaded", "accounts", len(next.accounts), "new_accounts", len(created),
 		"rules", len(next.rules), "notifiers", len(next.names))

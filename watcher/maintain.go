@@ -30,6 +30,7 @@ func (w *Watcher) maintain(ctx context.Context) {
 			w.log.Warn("prune alert history", "err", err)
 		}
 		w.pruneOrphanOutbox(now)
+		w.pruneSilences(now)
 		select {
 		case <-ctx.Done():
 			return

@@ -44,6 +44,14 @@ func (w *Watcher) Status(now time.Time) []AccountStatus {
 	out := make([]AccountStatus, 0, len(s.accounts))
 	for _, a := range s.accounts {
 		as := AccountStatus{Name: a.cfg.Name, Exchange: a.cfg.Exchange, Alerts: byAccount[a.cfg.Name]}
+		for _, st := range as.Alerts {
+			if id, ok := w.ctl.silencedBy(st.Key, st.Severity, now); ok {
+				if as.Silenced == nil {
+					as.Silenced = make(map[rules.Key]string)
+				}
+				as.Silenced[st.Key] = id
+			}
+		}
 		a.mu.Lock()
 		if a.latest != nil {
 			as.Latest = a.latest.Clone() // a streamed account's changes under us

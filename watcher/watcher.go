@@ -108,6 +108,8 @@ type Watcher struct {
 	held *store.Batch
 	// self are the daemon's alerts about itself (see isSelf), by key.
 	self map[rules.Key]rules.State
+	// ctl holds the silences and mute windows in force.
+	ctl *controls
 
 	mu     sync.Mutex
 	cur    *setup
@@ -186,7 +188,7 @@ func (a *account) freshness() (lastSuccess, since time.Time) {
 // and equity history from st. It does not start polling; see Run.
 func New(cfg *config.Config, compiled []*rules.Rule, st *store.Store, opts Options) (*Watcher, error) {
 	w := &Watcher{store: st, log: opts.Logger, now: opts.Now, opts: opts, reloads: make(chan struct{}, 1), commit: st.Commit, base: time.Now(),
-		self: make(map[rules.Key]rules.State)}
+		self: make(map[rules.Key]rules.State), ctl: newControls()}
 	if w.log == nil {
 		w.log = slog.New(slog.DiscardHandler)
 	}
@@ -215,6 +217,8 @@ func New(cfg *config.Config, compiled []*rules.Rule, st *store.Store, opts Optio
 	if err != nil {
 		return nil, err
 	}
+	w.loadSilences()
+	w.setWindows(cfg.MuteWindows())
 	fresh := map[*account]bool{}
 	for _, a := range s.accounts {
 		fresh[a] = true
@@ -226,6 +230,7 @@ func New(cfg *config.Config, compiled []*rules.Rule, st *store.Store, opts Optio
 	w.mu.Lock()
 	w.cur = s
 	w.engine = rules.NewEngine(compiled, states)
+	w.engine.SetSilencer(w.ctl)
 	w.disp = w.newDispatcher(s)
 	w.mu.Unlock()
 	w.closeOrphans(states)
@@ -411,6 +416,7 @@ func (w *Watcher) DeliveryStats() map[string]delivery.Stats {
 func (w *Watcher) Run(ctx context.Context) error {
 	var bg sync.WaitGroup
 	bg.Go(func() { w.maintain(ctx) })
+	bg.Go(func() { w.releaseLoop(ctx) })
 	if w.opts.WatchFiles {
 		bg.Go(func() { w.watchFiles(ctx) })
 	}

@@ -623,17 +623,29 @@ func (e *Engine) close(b *buffers, en *entry, r *Rule, acct *metrics.Account, no
 // Inherit takes over what old remembers beyond its alert states (which
 // NewEngine restores): the liquidations of the last liquidationMemory, so
 // that a reload between a liquidation event and its position's
-// disappearance still closes the alerts as liquidated.
+// disappearance still closes the alerts as liquidated, and the notices
+// silences withheld, so that Release can send them at once.
 func (e *Engine) Inherit(old *Engine) {
 	if old == nil || old == e {
 		return
 	}
 	old.mu.Lock()
 	liqs := maps.Clone(old.liquidations)
+	last := make(map[Key]notifiers.Alert)
+	for k, en := range old.states {
+		if en.st.Muted && en.last.ID != "" {
+			last[k] = en.last
+		}
+	}
 	old.mu.Unlock()
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	e.liquidations = liqs
+	for k, a := range last {
+		if en := e.states[k]; en != nil && en.st.ID == a.ID {
+			en.last = a
+		}
+	}
 }
 
 // noteLiquidation remembers a liquidation event of the position k and
