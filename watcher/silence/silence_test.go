@@ -280,3 +280,24 @@ func TestSilenceJSON(t *testing.T) {
 		t.Errorf("Unmarshal of a bad matcher = %v; want the matcher's error", err)
 	}
 }
+
+// FuzzParseMatcher: whatever parses, String writes back so that it parses
+// to the same matcher (the store and the API rely on it).
+func FuzzParseMatcher(f *testing.F) {
+	for _, s := range []string{"rule=x", `symbol=~"BTC\d+ X"`, `account="a \"b\" \\ c"`, `side!=""`, "symbol=\"a\nb\"", `symbol="x\"`} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		m, err := ParseMatcher(s)
+		if err != nil {
+			return
+		}
+		back, err := ParseMatcher(m.String())
+		if err != nil {
+			t.Fatalf("ParseMatcher(%q) = %q, which does not parse: %v", s, m.String(), err)
+		}
+		if back.Label != m.Label || back.Op != m.Op || back.Value != m.Value {
+			t.Fatalf("ParseMatcher(%q): %s %s %q, written %q, reads back as %s %s %q", s, m.Label, m.Op, m.Value, m.String(), back.Label, back.Op, back.Value)
+		}
+	})
+}
