@@ -5,6 +5,8 @@ import (
 	"slices"
 	"time"
 
+	"github.com/robfig/cron/v3"
+
 	"github.com/marginwatch/marginwatch/watcher/silence"
 )
 
@@ -71,8 +73,13 @@ func validateMuteWindow(w *MuteWindow, c *collector) {
 	case w.Schedule == "":
 		c.add(l.Errorf("schedule", "is required: a cron schedule of when the window opens, e.g. \"CRON_TZ=UTC 0 0 * * SAT\""))
 	default:
-		if _, err := ParseSchedule(w.Schedule); err != nil {
+		sched, err := ParseSchedule(w.Schedule)
+		if err != nil {
 			c.add(l.Errorf("schedule", "%q: %v (use 5 fields \"minute hour day-of-month month weekday\", e.g. \"0 0 * * SAT\", optionally after CRON_TZ=UTC)", w.Schedule, err))
+		} else if _, every := sched.(cron.ConstantDelaySchedule); every {
+			// @every counts from whenever it is asked, so no occurrence
+			// can be placed: the window would never (or always) be open.
+			c.add(l.Errorf("schedule", "%q: @every has no fixed times for a window to open at; use a cron time, e.g. \"0 * * * *\" for every hour", w.Schedule))
 		}
 	}
 	if w.Duration <= 0 {

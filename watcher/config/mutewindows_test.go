@@ -41,6 +41,8 @@ func TestMuteWindowValidation(t *testing.T) {
 `, `c.yaml:1:36: mute_windows[0].schedule: "0 0 * SAT": expected exactly 5 fields, found 4: [0 0 * SAT] (use 5 fields "minute hour day-of-month month weekday", e.g. "0 0 * * SAT", optionally after CRON_TZ=UTC)`},
 		{"schedule zone only", `mute_windows: [{name: w, schedule: "CRON_TZ=UTC", duration: 1h, matchers: [rule=r]}]
 `, `c.yaml:1:36: mute_windows[0].schedule: "CRON_TZ=UTC": no schedule after the time zone (use 5 fields "minute hour day-of-month month weekday", e.g. "0 0 * * SAT", optionally after CRON_TZ=UTC)`},
+		{"schedule @every", `mute_windows: [{name: w, schedule: "@every 1h", duration: 30m, matchers: [rule=r]}]
+`, `c.yaml:1:36: mute_windows[0].schedule: "@every 1h": @every has no fixed times for a window to open at; use a cron time, e.g. "0 * * * *" for every hour`},
 		{"duration missing", `mute_windows: [{name: w, schedule: "@daily", matchers: [rule=r]}]
 `, `c.yaml:1:16: mute_windows[0].duration: must be more than 0 (e.g. 48h): how long the window stays open after each time the schedule fires`},
 		{"duration zero", `mute_windows: [{name: w, schedule: "@daily", duration: 0s, matchers: [rule=r]}]
