@@ -37,6 +37,7 @@ func FuzzLoad(f *testing.F) {
 	}
 	f.Add([]byte("rules: [{<<: [*a], name: r}]\nx-a: &a {metric: leverage}\n"))
 	f.Add([]byte("digests: [{name: d, schedule: \"CRON_TZ=UTC\"}]\n"))
+	f.Add([]byte("mute_windows: [{name: w, schedule: \"CRON_TZ=UTC 0 0 * * SAT\", duration: 48h, matchers: [\"symbol=~\\\"BTC.*\\\"\", rule=x]}]\n"))
 	f.Add([]byte("rule_files: [rules.d/*.yaml, /fuzz/*/*]\naccounts: [{name: a, exchange: binance-usdm, api_key_file: secrets, api_secret_file: /fuzz/secrets/coin-key}]\n"))
 	env := envOf(map[string]string{
 		"BINANCE_API_KEY":       "k: #v",

@@ -216,6 +216,7 @@ func (c *Config) trapWarnings() []Warning {
 	if w, ok := c.ConsoleOnly(); ok {
 		ws = append(ws, w)
 	}
+	ws = append(ws, c.muteWindowWarnings()...)
 	return ws
 }
 

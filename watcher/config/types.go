@@ -22,7 +22,9 @@ type Config struct {
 	RuleFiles []string   `yaml:"rule_files"`
 	Rules     []Rule     `yaml:"rules"`
 	Digests   []Digest   `yaml:"digests"`
-	Admin     Admin      `yaml:"admin"`
+	// Mutes is `mute_windows:` as written; MuteWindows parses them.
+	Mutes []MuteWindow `yaml:"mute_windows"`
+	Admin Admin        `yaml:"admin"`
 
 	// Path is the file the config was loaded from; Files lists it and every
 	// rule file read, for reload watching, and Sums their SHA-256 as read,

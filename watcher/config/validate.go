@@ -149,6 +149,7 @@ func validate(cfg *Config, c *collector) {
 		}
 		digests[d.Name] = d.At
 	}
+	validateMuteWindows(cfg.Mutes, c)
 }
 
 // sortedKeys returns the keys of m, sorted.

@@ -44,7 +44,8 @@ func (l Location) warnf(field, format string, args ...any) Warning {
 //   - a *_file secret other users of the machine can read (chmod 600);
 //   - `listen` reachable from other machines without an admin token:
 //     /metrics and /healthz answer anyone;
-//   - alerts that reach nobody under systemd (see ConsoleOnly).
+//   - alerts that reach nobody under systemd (see ConsoleOnly);
+//   - a mute window matcher rule=x or account=x naming no rule or account.
 func (c *Config) Warnings() []Warning {
 	ws := c.trapWarnings()
 	for i := range c.Notifiers {

@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strings"
 	"time"
+	"unicode"
 )
 
 // Labels are the names a matcher may test, in the order they are listed in
@@ -61,7 +62,7 @@ func ParseMatcher(s string) (Matcher, error) {
 	}
 	m.Value = strings.TrimSpace(rest)
 	if len(m.Value) >= 2 && m.Value[0] == '"' && m.Value[len(m.Value)-1] == '"' {
-		m.Value = m.Value[1 : len(m.Value)-1]
+		m.Value = unescape(m.Value[1 : len(m.Value)-1])
 	}
 	if m.Op == Regexp {
 		re, err := regexp.Compile("^(?:" + m.Value + ")$")
@@ -91,11 +92,43 @@ func ParseMatchers(ss []string) ([]Matcher, error) {
 	return ms, nil
 }
 
-// String writes the matcher as ParseMatcher reads it.
+// unescape reads a quoted value as Alertmanager does: \" is ", \\ is \,
+// \n is a newline, and any other backslash is kept, so a regexp such as
+// "BTC\d+" means the same quoted or not.
+func unescape(s string) string {
+	if !strings.Contains(s, `\`) {
+		return s
+	}
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		if s[i] != '\\' || i+1 == len(s) {
+			b.WriteByte(s[i])
+			continue
+		}
+		switch s[i+1] {
+		case '"', '\\':
+			b.WriteByte(s[i+1])
+		case 'n':
+			b.WriteByte('\n')
+		default:
+			b.WriteByte('\\')
+			b.WriteByte(s[i+1])
+		}
+		i++
+	}
+	return b.String()
+}
+
+// quoter is the inverse of unescape.
+var quoter = strings.NewReplacer(`\`, `\\`, `"`, `\"`, "\n", `\n`)
+
+// String writes the matcher as ParseMatcher reads it: the value is quoted
+// when it is empty or holds whitespace or a double quote, which the
+// unquoted form would lose.
 func (m Matcher) String() string {
 	v := m.Value
-	if v == "" || strings.ContainsAny(v, " \t\"") {
-		v = fmt.Sprintf("%q", v)
+	if v == "" || strings.ContainsFunc(v, unicode.IsSpace) || strings.Contains(v, `"`) {
+		v = `"` + quoter.Replace(v) + `"`
 	}
 	return m.Label + string(m.Op) + v
 }

@@ -36,7 +36,7 @@ const DefaultLockTimeout = time.Second
 var ErrLocked = errors.New("state database is locked")
 
 // ErrBadBatch is returned (wrapped) by Commit when the batch itself can never
-// be stored: a NaN or infinite number (JSON has no encoding for them), an
+// be stored, and by PutSilence for such a silence: a NaN or infinite number (JSON has no encoding for them), an
 // entry without a notifier, an empty or oversized key or value. Retrying
 // such a batch is pointless, unlike an I/O error or a full disk.
 var ErrBadBatch = errors.New("batch cannot be stored")
