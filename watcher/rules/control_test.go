@@ -205,3 +205,14 @@ func liqEvents(symbols ...string) []exchanges.Event {
 	}
 	return evs
 }
+
+// A repeat due just as the silence ends is the user's first notice of
+// the incident: it goes out as firing.
+func TestFirstNoticeAfterSilenceIsFiring(t *testing.T) {
+	e := NewEngine(mustCompile(t, liqRule(nil)), nil)
+	e.SetSilencer(&silences{silence.NewSet([]silence.Silence{silenceFor(t, 0, 10*time.Minute, "symbol=BTCUSDT")}, nil)})
+	e.Evaluate(liqAt(5, 30), t0)
+	if got := summarizeSym(e.Evaluate(liqAt(5, 30), t0.Add(10*time.Minute))); got != "firing:critical:BTCUSDT" {
+		t.Errorf("repeat due at the silence's end: %q, want firing", got)
+	}
+}

@@ -488,9 +488,17 @@ func (e *Engine) fire(b *buffers, en *entry, r *Rule, acct *metrics.Account, t t
 // notify sends a firing-status notice at sev, restarts the repeat timer and
 // records in the state what the notice told (for Closed). A silenced alert's
 // notice is withheld (Muted; Unsent while none of the incident went out),
-// an acknowledged alert's repeat too; a rise in severity ends the ack.
+// an acknowledged alert's repeat too; a rise in severity ends the ack. The
+// first notice of an incident that goes out after a silence is a firing
+// one, whatever was due.
 func (e *Engine) notify(b *buffers, en *entry, r *Rule, acct *metrics.Account, t target, sev notifiers.Severity, kind notifiers.Kind, now time.Time) {
 	st := &en.st
+	if sev > st.Severity {
+		st.Acked, st.AckedBy, st.AckComment = time.Time{}, "", ""
+	}
+	if st.Unsent {
+		kind = notifiers.KindFiring
+	}
 	c := &r.conds[en.dec]
 	st.Severity, st.Threshold = sev, c.thr[sev]
 	st.LastSent = now
@@ -512,9 +520,6 @@ func (e *Engine) notify(b *buffers, en *entry, r *Rule, acct *metrics.Account, t
 // withhold decides whether st's notice of kind is withheld, and records
 // the outcome in st (the caller persists it).
 func (e *Engine) withhold(st *State, kind notifiers.Kind, now time.Time) bool {
-	if kind == notifiers.KindEscalated {
-		st.Acked, st.AckedBy, st.AckComment = time.Time{}, "", ""
-	}
 	if e.silencer != nil && e.silencer.Silenced(st.Key, st.Severity, now) {
 		st.Muted = true
 		if kind == notifiers.KindFiring {
