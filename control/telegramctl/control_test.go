@@ -27,6 +27,14 @@ type fakeControl struct {
 	status   []watcher.AccountStatus
 	silences []silence.Silence
 	next     int
+	clock    time.Time // zero: time.Now
+}
+
+func (c *fakeControl) now() time.Time {
+	if c.clock.IsZero() {
+		return time.Now()
+	}
+	return c.clock
 }
 
 func (c *fakeControl) Status(time.Time) []watcher.AccountStatus {
@@ -45,21 +53,21 @@ func (c *fakeControl) all() []silence.Silence {
 func (c *fakeControl) Silences() []silence.Silence {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return silence.NewSet(slices.Clone(c.silences), nil).List(time.Now())
+	return silence.NewSet(slices.Clone(c.silences), nil).List(c.now())
 }
 
 func (c *fakeControl) AddSilence(s silence.Silence) (silence.Silence, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if s.StartsAt.IsZero() {
-		s.StartsAt = time.Now()
+		s.StartsAt = c.now()
 	}
 	if err := s.Validate(); err != nil {
 		return silence.Silence{}, err
 	}
 	c.next++
 	s.ID = "s" + strconv.Itoa(c.next)
-	s.CreatedAt = time.Now()
+	s.CreatedAt = c.now()
 	c.silences = append(c.silences, s)
 	return s, nil
 }
@@ -67,7 +75,7 @@ func (c *fakeControl) AddSilence(s silence.Silence) (silence.Silence, error) {
 func (c *fakeControl) ExpireSilence(id string) (silence.Silence, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	now := time.Now()
+	now := c.now()
 	for i := range c.silences {
 		if s := &c.silences[i]; s.ID == id && now.Before(s.EndsAt) {
 			s.EndsAt = now
@@ -83,7 +91,7 @@ func (c *fakeControl) Ack(id, author, comment string) (rules.State, error) {
 	for i := range c.status {
 		for j := range c.status[i].Alerts {
 			if st := &c.status[i].Alerts[j]; st.ID == id && st.Phase == rules.Active {
-				st.Acked, st.AckedBy, st.AckComment = time.Now(), author, comment
+				st.Acked, st.AckedBy, st.AckComment = c.now(), author, comment
 				return *st, nil
 			}
 		}
