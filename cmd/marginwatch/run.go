@@ -14,6 +14,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/marginwatch/marginwatch/control/telegramctl"
 	"github.com/marginwatch/marginwatch/exchanges"
 	"github.com/marginwatch/marginwatch/exchanges/binance"
 	"github.com/marginwatch/marginwatch/watcher"
@@ -133,6 +134,16 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 	admin := &adminServer{handler: adminHandler(tm.Handler(w.Health), w.Status), log: logger.With("component", "admin"), failed: stop}
 	admin.set(ctx, cfg.Listen)
 	defer admin.close()
+	// Telegram commands poll beside the daemon; a reload restarts the bots
+	// whose chats or token changed.
+	tgDone := make(chan struct{})
+	tg, err := telegramctl.New(cfg, w, telegramctl.Options{Logger: logger})
+	if err != nil {
+		logger.Error("telegram commands not started", "err", err)
+		close(tgDone)
+	} else {
+		go func() { defer close(tgDone); tg.Run(ctx) }()
+	}
 	go func() {
 		for {
 			select {
@@ -161,6 +172,11 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 				logWarnings(logger, now, underSystemd())
 				admin.set(ctx, now.Listen)
 				hb.configure(now, logger)
+				if tg != nil {
+					if err := tg.Reload(now); err != nil {
+						logger.Error("telegram commands keep the previous configuration", "err", err)
+					}
+				}
 			}
 		}
 	}()
@@ -173,6 +189,7 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 		return exitFailure
 	}
 	<-applied
+	<-tgDone
 	if refused.Load() {
 		return exitConfig
 	}

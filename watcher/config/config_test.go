@@ -207,7 +207,7 @@ func TestFullConfig(t *testing.T) {
 			{
 				Name: "phone", Type: "telegram", Token: cfg.Notifiers[2].Token,
 				TokenFile: filepath.Join(dir, "secrets/telegram-token"),
-				ChatID:    "-1001234", MessageThreadID: 7, SilentWarnings: true,
+				ChatID:    "-1001234", MessageThreadID: 7, SilentWarnings: true, Commands: true,
 				APIURL:  "http://127.0.0.1:9001",
 				Timeout: 10 * time.Second, MaxAge: time.Hour,
 			},
@@ -640,5 +640,26 @@ func TestAliasBomb(t *testing.T) {
 	}
 	if _, err := Parse("c.yaml", []byte(src), nil); err != nil {
 		t.Errorf("200 rules sharing an alias: %v", err)
+	}
+}
+
+// TestTelegramCommands: a telegram notifier takes commands unless it says
+// commands: false; no other notifier type takes the key.
+func TestTelegramCommands(t *testing.T) {
+	src := `
+notifiers:
+  - {name: a, type: telegram, token: t, chat_id: "1"}
+  - {name: b, type: telegram, token: t, chat_id: "2", commands: false}
+`
+	cfg, err := Parse("c.yaml", []byte(src), envOf(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !cfg.Notifiers[0].Commands || cfg.Notifiers[1].Commands {
+		t.Errorf("commands = %v, %v; want true (default), false", cfg.Notifiers[0].Commands, cfg.Notifiers[1].Commands)
+	}
+	_, err = Parse("c.yaml", []byte("notifiers: [{name: n, type: console, commands: true}]\n"), envOf(nil))
+	if err == nil || !strings.Contains(err.Error(), "notifiers[0].commands: not a field of a console notifier") {
+		t.Errorf("commands on a console notifier: err = %v", err)
 	}
 }

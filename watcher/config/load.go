@@ -300,6 +300,9 @@ func finishConfig(cfg *Config) {
 		if n.Type == "email" && !n.At.written("tls") {
 			n.TLS = DefaultEmailTLS
 		}
+		if n.Type == "telegram" && !n.At.written("commands") {
+			n.Commands = true
+		}
 	}
 }
 

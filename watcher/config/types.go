@@ -93,6 +93,9 @@ type Notifier struct {
 	ChatID          string `yaml:"chat_id"`
 	MessageThreadID int    `yaml:"message_thread_id"`
 	SilentWarnings  bool   `yaml:"silent_warnings"`
+	// Commands: the bot answers /status, /mute … from chat_id (default
+	// true after Load; control/telegramctl).
+	Commands bool `yaml:"commands"`
 
 	// email
 	SMTP         string   `yaml:"smtp"` // host:port

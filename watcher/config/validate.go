@@ -48,7 +48,7 @@ var (
 var notifierFields = map[string][]string{
 	"console":  nil,
 	"slack":    {"webhook_url", "webhook_url_file", "channel", "token", "token_file", "api_url"},
-	"telegram": {"token", "token_file", "api_url", "chat_id", "message_thread_id", "silent_warnings"},
+	"telegram": {"token", "token_file", "api_url", "chat_id", "message_thread_id", "silent_warnings", "commands"},
 	"email":    {"smtp", "tls", "username", "password", "password_file", "from", "to"},
 	"webhook":  {"url", "url_file", "secret", "secret_file"},
 }
