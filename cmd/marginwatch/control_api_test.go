@@ -13,9 +13,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/marginwatch/marginwatch/exchanges"
 	"github.com/marginwatch/marginwatch/notifiers"
 	"github.com/marginwatch/marginwatch/watcher"
 	"github.com/marginwatch/marginwatch/watcher/config"
+	"github.com/marginwatch/marginwatch/watcher/metrics"
 	"github.com/marginwatch/marginwatch/watcher/rules"
 	"github.com/marginwatch/marginwatch/watcher/silence"
 )
@@ -314,7 +316,8 @@ func TestStatusSilencedAndAcked(t *testing.T) {
 	now := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
 	key := func(rule string) rules.Key { return rules.Key{Account: "main", Rule: rule} }
 	view := func(time.Time) []watcher.AccountStatus {
-		return []watcher.AccountStatus{{Name: "main", Exchange: "simulated",
+		acct := metrics.Compute("main", "simulated", nil, &exchanges.Snapshot{Time: now}, nil, now)
+		return []watcher.AccountStatus{{Name: "main", Exchange: "simulated", Latest: acct, LastSuccess: now,
 			Alerts: []rules.State{
 				{Key: key("a"), Phase: rules.Active, ID: "1", Severity: notifiers.Warning},
 				{Key: key("b"), Phase: rules.Active, ID: "2", Severity: notifiers.Warning},
@@ -345,5 +348,21 @@ func TestStatusSilencedAndAcked(t *testing.T) {
 	}
 	if !strings.Contains(rec.Body.String(), `"ack_comment": "on it"`) {
 		t.Errorf("no ack_comment:\n%s", rec.Body.String())
+	}
+
+	// The table: each alert's state, who silenced or acked it, the silences.
+	var b bytes.Buffer
+	doc.via = "127.0.0.1:9464"
+	printStatus(&b, doc, now.Add(time.Minute), false)
+	table := b.String()
+	for _, want := range []string{
+		"  SILENCED warning b since ", ", id 2\n           silenced by s9\n",
+		"  ACKED    warning c since ", ", id 3\n           acked by ann: on it\n",
+		"  SILENCED warning d since ", ", id 4\n  PENDING  warning e since",
+		"\nSilences:\n  ID  MATCHERS  ENDS IN  AUTHOR  COMMENT\n  s9  rule=b    59m      bob\n",
+	} {
+		if !strings.Contains(table, want) {
+			t.Errorf("the table lacks %q:\n%s", want, table)
+		}
 	}
 }
