@@ -105,7 +105,8 @@ rules:
 	if code != exitFailure || out != "" {
 		t.Fatalf("exit %d, stdout %q; want 1 and nothing on stdout", code, out)
 	}
-	want := path + `:5:14: accounts[0].api_key: is a $ followed by a name, which is used as written, not expanded: write ${NAME} to read an environment variable (e.g. ${BINANCE_API_KEY}), or start it with $$ for a literal $
+	want := path + `:1:9: listen: ":9464" serves the admin API (silences, acks), /metrics and /healthz on every network interface without authentication: anyone who reaches the port could silence your alerts and reads account names, equity and positions; use 127.0.0.1:9464 (this machine only), or set admin.token_file (and firewall the port)
+` + path + `:5:14: accounts[0].api_key: is a $ followed by a name, which is used as written, not expanded: write ${NAME} to read an environment variable (e.g. ${BINANCE_API_KEY}), or start it with $$ for a literal $
 ` + path + `:13:23: rules[0].above.critical: margin_ratio is a fraction (1.0 = liquidation), not a percent: did you mean 0.8?
 ` + path + `:17:15: rules[1].symbols[0]: "btcusdt" never matches: Binance writes symbols in upper case without separators; write "BTCUSDT"
 ` + path + `:17:24: rules[1].symbols[1]: "BTC-USDT" never matches: Binance writes symbols in upper case without separators; write "BTCUSDT"
@@ -115,7 +116,7 @@ rules:
 	}
 
 	// Fixed, what only warns is printed with the result, exit 0.
-	fixed := strings.NewReplacer("$BINANCE_API_KEY", "${BINANCE_API_KEY}", "critical: 80", "critical: 0.8", "btcusdt, BTC-USDT", "BTCUSDT").Replace(text)
+	fixed := strings.NewReplacer(`":9464"`, "127.0.0.1:9464", "$BINANCE_API_KEY", "${BINANCE_API_KEY}", "critical: 80", "critical: 0.8", "btcusdt, BTC-USDT", "BTCUSDT").Replace(text)
 	if err := os.WriteFile(path, []byte(fixed), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -124,10 +125,9 @@ rules:
 	if code != exitOK || errOut != "" {
 		t.Fatalf("exit %d, stderr %q; want 0 and nothing on stderr", code, errOut)
 	}
-	want = path + `:1:9: warning: listen: ":9464" serves /metrics and /healthz on every network interface without authentication: anyone who reaches the port reads account names, equity and positions; use 127.0.0.1:9464 (this machine only), or firewall the port and set admin.token_file
-` + path + `:8:3: warning: notifiers: console only: under systemd nobody sees it (its lines go to the journal); add a telegram, slack, email or webhook notifier
+	want = path + `:8:3: warning: notifiers: console only: under systemd nobody sees it (its lines go to the journal); add a telegram, slack, email or webhook notifier
 ` + path + `:9:14: warning: rule_files[0]: "rule.d/*.yaml" matches no file (looked for ` + filepath.Join(dir, "rule.d/*.yaml") + `): no rules are read from it; fix the pattern or remove it
-` + path + `: ok: 1 accounts, 1 notifiers, 3 rules (1 built in), 1 files read, 3 warnings
+` + path + `: ok: 1 accounts, 1 notifiers, 3 rules (1 built in), 1 files read, 2 warnings
 budget binance-usdm fapi.binance.com: 1 accounts ask for 60 weight/min of the 1,920 allowed (80% of 2,400)
 `
 	if out != want {

@@ -40,12 +40,20 @@ const usage = `marginwatch watches leveraged futures accounts and warns before l
 Usage:
   marginwatch run     [-config PATH] [-log-format text|json]   run the daemon in the foreground
   marginwatch check   [-config PATH]                           validate config and rules
-  marginwatch status  [-config PATH] [-json]                   poll every account once and show its metrics
+  marginwatch status  [-config PATH] [-json]                   the daemon's live view (else one poll of every account)
   marginwatch test    [-run REGEX] [-v] FILE...                run rule unit tests (README "Testing rules")
   marginwatch notify-test [-config PATH] [-notifier NAME]      send a test alert through each (or one) notifier
+  marginwatch silence add [-config PATH] [-duration 1h] [-comment TEXT] [-author NAME] MATCHER...
+                                                               silence matching alerts (default 1h); prints its id
+  marginwatch silence list [-config PATH] [-json]              list the silences in force or to come
+  marginwatch silence expire [-config PATH] ID                 end a silence now
+  marginwatch ack [-config PATH] [-comment TEXT] ALERT_ID      stop a firing alert's repeats until it gets worse
   marginwatch version                                          print version information
 
-The config path is -config, else $MARGINWATCH_CONFIG, else ` + defaultConfigPath + `.
+MATCHER is label=value, label!=value or label=~regexp on account, rule,
+symbol, side or severity; silence and ack ask the running daemon's admin API
+on listen. The config path is -config, else $MARGINWATCH_CONFIG, else
+` + defaultConfigPath + `.
 Exit codes: 0 ok, 1 failure to fix, 2 usage error.
 `
 
@@ -66,6 +74,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return cmdTest(rest, stdout, stderr)
 	case "notify-test":
 		return cmdNotifyTest(rest, stdout, stderr)
+	case "silence":
+		return cmdSilence(rest, stdout, stderr)
+	case "ack":
+		return cmdAck(rest, stdout, stderr)
 	case "version", "-version", "--version":
 		return cmdVersion(stdout)
 	case "help", "-h", "-help", "--help":

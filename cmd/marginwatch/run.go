@@ -131,8 +131,9 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 		}
 	}()
 
-	admin := &adminServer{handler: adminHandler(tm.Handler(w.Health), w.Status), log: logger.With("component", "admin"), failed: stop}
-	admin.set(ctx, cfg.Listen)
+	admin := &adminServer{log: logger.With("component", "admin"), failed: stop}
+	admin.handler = adminHandler(tm.Handler(w.Health), w, admin.writePolicy, admin.log)
+	admin.set(ctx, cfg.Listen, policyOf(cfg))
 	defer admin.close()
 	// Telegram commands poll beside the daemon; a reload restarts the bots
 	// whose chats or token changed.
@@ -170,7 +171,7 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 			if now := w.Config(); now != last {
 				last = now
 				logWarnings(logger, now, underSystemd())
-				admin.set(ctx, now.Listen)
+				admin.set(ctx, now.Listen, policyOf(now))
 				hb.configure(now, logger)
 				if tg != nil {
 					if err := tg.Reload(now); err != nil {
@@ -242,11 +243,13 @@ func (h *heartbeat) configure(cfg *config.Config, logger *slog.Logger) {
 func (h *heartbeat) beat() { h.hb.Load().Beat() }
 
 // adminHandler serves the admin API (/api/v1/...) beside telemetry's
-// /metrics and /healthz.
-func adminHandler(telemetry http.Handler, view func(time.Time) []watcher.AccountStatus) http.Handler {
+// /metrics and /healthz; policy says who may write at the moment.
+func adminHandler(telemetry http.Handler, ctl controller, policy func() writePolicy, log *slog.Logger) http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("/", telemetry)
-	mux.Handle(statusPath, statusHandler(view, time.Now))
+	mux.Handle(statusPath, statusHandler(ctl, time.Now))
+	api := &controlAPI{ctl: ctl, policy: policy, log: log, now: time.Now}
+	api.routes(mux)
 	return mux
 }
 
@@ -259,6 +262,11 @@ type adminServer struct {
 	// cannot be served.
 	failed func()
 
+	// policy is the write policy of the address served; set swaps it
+	// while no server runs, so that a listener never answers with the
+	// policy of another address.
+	policy atomic.Pointer[writePolicy]
+
 	mu     sync.Mutex
 	addr   string
 	cancel context.CancelFunc
@@ -267,17 +275,19 @@ type adminServer struct {
 	first  bool  // set once the first address was served
 }
 
-// set serves on addr ("" = no server), stopping the server on any other
-// address first.
-func (a *adminServer) set(ctx context.Context, addr string) {
+// set serves on addr ("" = no server) with the write policy p, stopping
+// the server on any other address first.
+func (a *adminServer) set(ctx context.Context, addr string, p writePolicy) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	if a.first && addr == a.addr {
+		a.policy.Store(&p) // a new token on the same address
 		return
 	}
 	startup := !a.first
 	a.first = true
 	a.stopLocked()
+	a.policy.Store(&p)
 	a.addr = addr
 	if addr == "" {
 		return
@@ -299,6 +309,14 @@ func (a *adminServer) set(ctx context.Context, addr string) {
 			a.log.Error("admin server not running; fix `listen` and reload", "err", err)
 		}
 	}()
+}
+
+// writePolicy is the write policy in force; nobody writes before set.
+func (a *adminServer) writePolicy() writePolicy {
+	if p := a.policy.Load(); p != nil {
+		return *p
+	}
+	return writePolicy{}
 }
 
 func (a *adminServer) stopLocked() {

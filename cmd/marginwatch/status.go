@@ -29,6 +29,9 @@ type statusJSON struct {
 	// API), "poll" for status's own one-off poll.
 	Source   string        `json:"source"`
 	Accounts []accountJSON `json:"accounts"`
+	// Silences are the daemon's silences in force or to come (mute
+	// windows' occurrences included); absent in a one-off poll.
+	Silences []silenceJSON `json:"silences,omitzero"`
 	// via is the daemon's address, or why status polled itself; for the
 	// table's first line.
 	via string

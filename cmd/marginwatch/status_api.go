@@ -15,6 +15,7 @@ import (
 	"github.com/marginwatch/marginwatch/watcher"
 	"github.com/marginwatch/marginwatch/watcher/metrics"
 	"github.com/marginwatch/marginwatch/watcher/rules"
+	"github.com/marginwatch/marginwatch/watcher/silence"
 )
 
 // Where a status document comes from (its "source").
@@ -40,7 +41,9 @@ type alertJSON struct {
 	Rule   string `json:"rule"`
 	Symbol string `json:"symbol,omitempty"`
 	Side   string `json:"side,omitempty"`
-	// State is "pending" or "firing" (later also "silenced", "acked").
+	// State is "pending", "firing", "silenced" (a silence or mute window
+	// withholds its notices: SilencedBy names it) or "acked" (its repeats
+	// stop until the severity rises).
 	State    string             `json:"state"`
 	Severity notifiers.Severity `json:"severity"`
 	Since    time.Time          `json:"since"`
@@ -49,6 +52,11 @@ type alertJSON struct {
 	// Value and Threshold are null when infinite (see metricsJSON).
 	Value     *float64 `json:"value"`
 	Threshold *float64 `json:"threshold"`
+	// SilencedBy is the ID of the silence withholding the alert's notices.
+	SilencedBy string     `json:"silenced_by,omitempty"`
+	AckedAt    *time.Time `json:"acked_at,omitempty"`
+	AckedBy    string     `json:"acked_by,omitempty"`
+	AckComment string     `json:"ack_comment,omitempty"`
 }
 
 // writeStatus writes doc as `status -json` prints it and the admin API
@@ -61,8 +69,8 @@ func writeStatus(w io.Writer, doc statusJSON) error {
 }
 
 // statusHandler serves GET /api/v1/status: the daemon's live view from
-// view, built at now(). Other methods get 405.
-func statusHandler(view func(now time.Time) []watcher.AccountStatus, now func() time.Time) http.Handler {
+// ctl, built at now(). Other methods get 405.
+func statusHandler(ctl controller, now func() time.Time) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Method != http.MethodGet && r.Method != http.MethodHead {
 			w.Header().Set("Allow", "GET, HEAD")
@@ -72,13 +80,13 @@ func statusHandler(view func(now time.Time) []watcher.AccountStatus, now func() 
 		w.Header().Set("Content-Type", "application/json")
 		w.Header().Set("Cache-Control", "no-store")
 		// A write error is the client gone: headers are out, nothing to say.
-		_ = writeStatus(w, daemonDoc(view(now())))
+		_ = writeStatus(w, daemonDoc(ctl.Status(now()), ctl.Silences()))
 	})
 }
 
-// daemonDoc is the status document of the daemon's view.
-func daemonDoc(view []watcher.AccountStatus) statusJSON {
-	doc := statusJSON{Source: sourceDaemon, Accounts: make([]accountJSON, 0, len(view))}
+// daemonDoc is the status document of the daemon's view and silences.
+func daemonDoc(view []watcher.AccountStatus, silences []silence.Silence) statusJSON {
+	doc := statusJSON{Source: sourceDaemon, Accounts: make([]accountJSON, 0, len(view)), Silences: silencesOf(silences)}
 	for _, as := range view {
 		aj := accountJSON{Name: as.Name, Exchange: as.Exchange, Metrics: metricsJSON{}, Positions: []positionJSON{},
 			Firing: append([]rules.Hit{}, as.Firing...), Alerts: []alertJSON{}}
@@ -107,16 +115,28 @@ func daemonDoc(view []watcher.AccountStatus) statusJSON {
 			aj.Time = &t
 		}
 		for _, st := range as.Alerts {
-			aj.Alerts = append(aj.Alerts, alertOf(st))
+			aj.Alerts = append(aj.Alerts, alertOf(st, as.Silenced[st.Key]))
 		}
 		doc.Accounts = append(doc.Accounts, aj)
 	}
 	return doc
 }
 
-func alertOf(st rules.State) alertJSON {
+// alertOf is st as the status shows it; silencedBy names the silence
+// withholding its notices ("" for none).
+func alertOf(st rules.State, silencedBy string) alertJSON {
 	a := alertJSON{ID: st.ID, Rule: st.Key.Rule, Symbol: st.Key.Symbol, Side: st.Key.Side, State: string(st.Phase),
-		Severity: st.Severity, Since: st.Since, Value: finite(st.Value), Threshold: finite(st.Threshold)}
+		Severity: st.Severity, Since: st.Since, Value: finite(st.Value), Threshold: finite(st.Threshold),
+		SilencedBy: silencedBy, AckedBy: st.AckedBy, AckComment: st.AckComment}
+	if !st.Acked.IsZero() {
+		t := st.Acked
+		a.AckedAt = &t
+		a.State = "acked"
+	}
+	// Silenced wins: nothing of the alert goes out, acked or not.
+	if silencedBy != "" || st.Muted {
+		a.State = "silenced"
+	}
 	if !st.StartsAt.IsZero() {
 		t := st.StartsAt
 		a.StartsAt = &t

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"io"
+	"log/slog"
 	"math"
 	"net/http"
 	"net/http/httptest"
@@ -45,7 +46,7 @@ func apiView(now time.Time) []watcher.AccountStatus {
 
 func TestStatusAPI(t *testing.T) {
 	now := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
-	srv := httptest.NewServer(adminHandler(http.NotFoundHandler(), apiView))
+	srv := httptest.NewServer(adminHandler(http.NotFoundHandler(), &fakeControl{view: apiView}, func() writePolicy { return writePolicy{} }, slog.New(slog.DiscardHandler)))
 	t.Cleanup(srv.Close)
 
 	for _, tc := range []struct {
@@ -65,7 +66,7 @@ func TestStatusAPI(t *testing.T) {
 
 	// The document, from a handler with a fixed clock.
 	rec := httptest.NewRecorder()
-	statusHandler(apiView, func() time.Time { return now }).ServeHTTP(rec, httptest.NewRequest(http.MethodGet, statusPath, nil))
+	statusHandler(&fakeControl{view: apiView}, func() time.Time { return now }).ServeHTTP(rec, httptest.NewRequest(http.MethodGet, statusPath, nil))
 	if rec.Code != 200 || rec.Header().Get("Content-Type") != "application/json" {
 		t.Fatalf("GET: %d %q", rec.Code, rec.Header().Get("Content-Type"))
 	}
@@ -121,7 +122,7 @@ func TestStatusAPI(t *testing.T) {
 // when it cannot: no listen, nobody listening, an admin server without the
 // API, an answer that is not the live view.
 func TestAskDaemon(t *testing.T) {
-	api := httptest.NewServer(adminHandler(http.NotFoundHandler(), apiView))
+	api := httptest.NewServer(adminHandler(http.NotFoundHandler(), &fakeControl{view: apiView}, func() writePolicy { return writePolicy{} }, slog.New(slog.DiscardHandler)))
 	t.Cleanup(api.Close)
 	old := httptest.NewServer(http.NotFoundHandler())
 	t.Cleanup(old.Close)

@@ -53,6 +53,54 @@ func printStatus(w io.Writer, doc statusJSON, now time.Time, color bool) {
 		p.line("", "")
 		p.account(a, now)
 	}
+	if doc.Source == sourceDaemon && doc.Silences != nil {
+		p.line("", "")
+		p.silences(doc.Silences, now, "Silences:")
+	}
+}
+
+// silences writes a table of ss (the daemon's order, by end): id,
+// matchers, when it ends (and starts, if later), author (a mute window is
+// marked), comment. heading ("" for none) goes above a non-empty table.
+func (p *tablePrinter) silences(ss []silenceJSON, now time.Time, heading string) {
+	if len(ss) == 0 {
+		p.line("", "No silences.")
+		return
+	}
+	if heading != "" {
+		p.line("", heading)
+	}
+	cols := []column{{"ID", false}, {"MATCHERS", false}, {"ENDS IN", false}, {"AUTHOR", false}, {"COMMENT", false}}
+	rows := make([][]string, len(ss))
+	for i, s := range ss {
+		ends := span(s.EndsAt.Sub(now))
+		if s.StartsAt.After(now) {
+			ends += " (starts in " + span(s.StartsAt.Sub(now)) + ")"
+		}
+		author := s.Author
+		if s.Window != "" {
+			author = "mute window"
+		}
+		rows[i] = []string{s.ID, clipRunes(strings.Join(s.Matchers, " "), 40), ends, clipRunes(author, 16), clipRunes(notifiers.OneLine(s.Comment), 30)}
+	}
+	p.table(cols, rows, nil)
+}
+
+// span is a time to come, to the minute: "45s", "59m", "1h59m", "3d4h".
+func span(d time.Duration) string {
+	switch {
+	case d < time.Minute:
+		return fmt.Sprintf("%ds", max(int(d.Seconds()), 0))
+	case d < 48*time.Hour:
+		d = d.Round(time.Minute)
+		if h, m := int(d.Hours()), int(d.Minutes())%60; h > 0 {
+			return fmt.Sprintf("%dh%02dm", h, m)
+		}
+		return fmt.Sprintf("%dm", int(d.Minutes()))
+	default:
+		d = d.Round(time.Hour)
+		return fmt.Sprintf("%dd%dh", int(d.Hours())/24, int(d.Hours())%24)
+	}
 }
 
 type tablePrinter struct {
@@ -140,6 +188,12 @@ func (p *tablePrinter) alerts(as []alertJSON) {
 		}
 		l := fmt.Sprintf("  %-8s %s %s%s since %s UTC, id %s", strings.ToUpper(a.State), a.Severity, a.Rule, target, since.UTC().Format("15:04:05"), a.ID)
 		p.line(severityColor(a.Severity), clipRunes(notifiers.OneLine(l), tableWidth))
+		switch {
+		case a.SilencedBy != "":
+			p.line("", clipRunes("           silenced by "+a.SilencedBy, tableWidth))
+		case a.State == "acked":
+			p.line("", clipRunes(notifiers.OneLine(strings.TrimSuffix("           acked by "+a.AckedBy+": "+a.AckComment, ": ")), tableWidth))
+		}
 	}
 }
 
@@ -258,10 +312,10 @@ func (p *tablePrinter) table(cols []column, rows [][]string, colors []string) {
 			} else if i < len(cells)-1 {
 				b.WriteString(cell + pad)
 			} else {
-				b.WriteString(cell) // no trailing blanks
+				b.WriteString(cell)
 			}
 		}
-		return b.String()
+		return strings.TrimRight(b.String(), " ") // no trailing blanks
 	}
 	heads := make([]string, len(cols))
 	for i, c := range cols {

@@ -1,10 +1,8 @@
 package config
 
-// Admin configures the admin API on `listen`. Its token is the bearer token
-// that writes (silences, acks) will need whenever `listen` is not
-// loopback-only; until those writes exist, setting it also says that
-// exposing /metrics and /healthz beyond this machine is meant (see
-// listenWarning).
+// Admin configures the admin API on `listen`. Its token is the bearer
+// token its writes (silences, acks) need whenever one is set; a `listen`
+// other machines can reach needs one (see checkListen).
 type Admin struct {
 	Token     Secret   `yaml:"token"`
 	TokenFile string   `yaml:"token_file"`

@@ -162,6 +162,7 @@ func parse(name string, data []byte, env func(string) (string, bool), fsys files
 	finishConfig(cfg)
 	validate(cfg, c)
 	validateAdmin(&cfg.Admin, c)
+	checkListen(cfg, c)
 	warnReadableSecrets(cfg, fsys)
 	if len(c.errs) > 0 {
 		return nil, c.sorted(display)

@@ -3,7 +3,7 @@ package config
 // Traps: configs that load but leave the trader unprotected while every
 // check says "ok" — a symbol in a form the exchange never reports, a $NAME
 // used as written, a rule_files glob that matches nothing, a secret file
-// others can read, the admin port on the network, alerts only on a console
+// others can read, the admin port on the network without a token, alerts only on a console
 // nobody watches. Each is an error or a warning naming the fix.
 
 import (
@@ -210,9 +210,6 @@ func warnReadableSecrets(cfg *Config, fsys files) {
 // trapWarnings are the warnings Warnings adds about the config as a whole.
 func (c *Config) trapWarnings() []Warning {
 	ws := slices.Clone(c.warned)
-	if w, ok := c.listenWarning(); ok {
-		ws = append(ws, w)
-	}
 	if w, ok := c.ConsoleOnly(); ok {
 		ws = append(ws, w)
 	}
@@ -220,22 +217,33 @@ func (c *Config) trapWarnings() []Warning {
 	return ws
 }
 
-// listenWarning warns about a `listen` address other machines can reach
-// while no admin token is set: /metrics and /healthz answer anyone, and
-// /metrics tells account names, equity and positions.
-func (c *Config) listenWarning() (Warning, bool) {
-	if c.Listen == "" || c.Admin.tokenSet() {
-		return Warning{}, false
+// checkListen refuses a `listen` address other machines can reach while
+// no admin token is set: the admin API's writes (silences, acks) would
+// take orders from anyone who reaches the port, and /metrics tells account
+// names, equity and positions. A token_file that could not be read is
+// reported by readSecrets; saying it again here would only add noise.
+func checkListen(cfg *Config, c *collector) {
+	a := &cfg.Admin
+	if cfg.Listen == "" || a.tokenSet() || a.At.written("token") || a.At.written("token_file") || IsLoopbackListen(cfg.Listen) {
+		return
 	}
-	host, port, err := net.SplitHostPort(c.Listen)
-	if err != nil || isLoopbackHost(host) {
-		return Warning{}, false
+	host, port, err := net.SplitHostPort(cfg.Listen)
+	if err != nil {
+		return // validate reports it
 	}
 	where := "to the network"
 	if host == "" || host == "0.0.0.0" || host == "::" {
 		where = "on every network interface"
 	}
-	return c.At.warnf("listen", "%q serves /metrics and /healthz %s without authentication: anyone who reaches the port reads account names, equity and positions; use 127.0.0.1:%s (this machine only), or firewall the port and set admin.token_file", c.Listen, where, port), true
+	c.add(cfg.At.Errorf("listen", "%q serves the admin API (silences, acks), /metrics and /healthz %s without authentication: anyone who reaches the port could silence your alerts and reads account names, equity and positions; use 127.0.0.1:%s (this machine only), or set admin.token_file (and firewall the port)", cfg.Listen, where, port))
+}
+
+// IsLoopbackListen reports whether a `listen` address (host:port) is
+// reachable from this machine only: localhost, 127.0.0.0/8 or ::1. An
+// empty or unspecified host (":9464", "0.0.0.0:9464") is every interface.
+func IsLoopbackListen(listen string) bool {
+	host, _, err := net.SplitHostPort(listen)
+	return err == nil && isLoopbackHost(host)
 }
 
 // ConsoleOnly returns a warning when alerts reach nobody under systemd:

@@ -81,6 +81,20 @@ c.yaml:1:130: rules[0].symbols[5]: "" is not a symbol (e.g. BTCUSDT)`},
 		{"admin token and file", "admin: {token: t, token_file: /x}\n", `c.yaml:1:31: admin.token_file: set token or token_file, not both`},
 		{"admin unknown key", "admin: {tokenfile: /x}\n", `c.yaml:1:9: admin: unknown key "tokenfile" (did you mean "token_file"?)`},
 		{"admin token file", "admin: {token_file: testdata/secrets/coin-key}\n", ``},
+
+		// listen other machines reach: writes (silences, acks) need a token.
+		{"listen on every interface", "listen: \":9464\"\n", `c.yaml:1:9: listen: ":9464" serves the admin API (silences, acks), /metrics and /healthz on every network interface without authentication: anyone who reaches the port could silence your alerts and reads account names, equity and positions; use 127.0.0.1:9464 (this machine only), or set admin.token_file (and firewall the port)`},
+		{"listen on 0.0.0.0", "listen: 0.0.0.0:9464\n", `c.yaml:1:9: listen: "0.0.0.0:9464" serves the admin API (silences, acks), /metrics and /healthz on every network interface without authentication: anyone who reaches the port could silence your alerts and reads account names, equity and positions; use 127.0.0.1:9464 (this machine only), or set admin.token_file (and firewall the port)`},
+		{"listen on a LAN address", "listen: \"[fd00::5]:9000\"\n", `c.yaml:1:9: listen: "[fd00::5]:9000" serves the admin API (silences, acks), /metrics and /healthz to the network without authentication: anyone who reaches the port could silence your alerts and reads account names, equity and positions; use 127.0.0.1:9000 (this machine only), or set admin.token_file (and firewall the port)`},
+		{"listen on a LAN IPv4 address", "listen: 192.168.1.5:9464\n", `c.yaml:1:9: listen: "192.168.1.5:9464" serves the admin API (silences, acks), /metrics and /healthz to the network without authentication: anyone who reaches the port could silence your alerts and reads account names, equity and positions; use 127.0.0.1:9464 (this machine only), or set admin.token_file (and firewall the port)`},
+		{"listen on the network with a token", "listen: 192.168.1.5:9464\nadmin: {token: \"${SECRET}\"}\n", ``},
+		{"listen on the network with a token file", "listen: 192.168.1.5:9464\nadmin: {token_file: testdata/secrets/coin-key}\n", ``},
+		// The unreadable file is the one problem to report.
+		{"listen on the network, token file missing", "listen: 192.168.1.5:9464\nadmin: {token_file: /nonexistent/admin-token}\n", `c.yaml:2:21: admin.token_file: cannot read the secret: stat /nonexistent/admin-token: no such file or directory`},
+		{"listen on loopback without a token", "listen: \"[::1]:9464\"\n", ``},
+		{"listen on 127.0.0.2 without a token", "listen: 127.0.0.2:9464\n", ``},
+		{"listen on localhost without a token", "listen: localhost:9464\n", ``},
+		{"listen off without a token", "listen: \"\"\n", ``},
 	}
 	env := envOf(map[string]string{"EMPTY": "", "SECRET": "s"})
 	for _, tt := range tests {
@@ -101,10 +115,6 @@ func TestTrapWarnings(t *testing.T) {
 	tests := []struct {
 		name, src, want string
 	}{
-		{"listen on every interface", binance + phone + "listen: \":9464\"\n", `c.yaml:3:9: warning: listen: ":9464" serves /metrics and /healthz on every network interface without authentication: anyone who reaches the port reads account names, equity and positions; use 127.0.0.1:9464 (this machine only), or firewall the port and set admin.token_file`},
-		{"listen on 0.0.0.0", binance + phone + "listen: 0.0.0.0:9464\n", `c.yaml:3:9: warning: listen: "0.0.0.0:9464" serves /metrics and /healthz on every network interface without authentication: anyone who reaches the port reads account names, equity and positions; use 127.0.0.1:9464 (this machine only), or firewall the port and set admin.token_file`},
-		{"listen on a LAN address", binance + phone + "listen: \"[fd00::5]:9000\"\n", `c.yaml:3:9: warning: listen: "[fd00::5]:9000" serves /metrics and /healthz to the network without authentication: anyone who reaches the port reads account names, equity and positions; use 127.0.0.1:9000 (this machine only), or firewall the port and set admin.token_file`},
-		{"listen on a LAN IPv4 address", binance + phone + "listen: 192.168.1.5:9464\n", `c.yaml:3:9: warning: listen: "192.168.1.5:9464" serves /metrics and /healthz to the network without authentication: anyone who reaches the port reads account names, equity and positions; use 127.0.0.1:9464 (this machine only), or firewall the port and set admin.token_file`},
 		{"listen on loopback", binance + phone + "listen: \"[::1]:9464\"\n", ``},
 		{"listen on localhost", binance + phone + "listen: localhost:9464\n", ``},
 		{"listen off", binance + phone + "listen: \"\"\n", ``},
