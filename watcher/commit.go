@@ -73,8 +73,8 @@ func (w *Watcher) closeOrphans(before []rules.State) {
 			continue
 		}
 		gone = append(gone, st.Key)
-		if st.Phase != rules.Active {
-			continue
+		if st.Phase != rules.Active || st.Unsent {
+			continue // nothing of it went out: nothing to close
 		}
 		target := strings.TrimSpace(st.Key.Symbol + " " + st.Key.Side)
 		if target != "" {

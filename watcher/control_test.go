@@ -2,6 +2,7 @@ package watcher
 
 import (
 	"errors"
+	"os"
 	"strings"
 	"testing"
 	"testing/synctest"
@@ -193,6 +194,187 @@ func TestAckStopsRepeatsUntilEscalation(t *testing.T) {
 		synctest.Wait()
 		if n := out.lines("CRITICAL", "liquidation-near"); n != 2 {
 			t.Errorf("after the escalation the repeats did not resume (%d critical lines):\n%s", n, out)
+		}
+	})
+}
+
+// TestOrphanCloseOfUnsentIncident: an alert that fired only while
+// silenced (nothing sent) must not get a closing notice when a reload
+// removes its rule (SPEC: "never if none did").
+func TestOrphanCloseOfUnsentIncident(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		path := writeConfig(t, repeatConfig)
+		out := &lockedBuffer{}
+		w, _ := loadWatcher(t, path, nil, Options{Stdout: out, NewExchange: scriptedExchange(&scripted{liq: 95000})})
+		if _, err := w.AddSilence(silence.Silence{Matchers: mustMatchers(t, "rule=liquidation-near"), EndsAt: time.Now().Add(time.Hour)}); err != nil {
+			t.Fatal(err)
+		}
+		stop := runWatcher(t, w)
+		defer stop()
+		time.Sleep(10 * time.Second)
+		synctest.Wait()
+		if n := out.lines("liquidation-near"); n != 0 {
+			t.Fatalf("silenced alert printed:\n%s", out)
+		}
+		// Remove the silenced rule.
+		edited := strings.Replace(repeatConfig, "  - name: liquidation-near\n    metric: liq_distance_pct\n    below: {warning: 15, critical: 7}\n    hysteresis: 2\n    repeat: 1m\n", "", 1)
+		if edited == repeatConfig {
+			t.Fatal("edit failed")
+		}
+		if err := os.WriteFile(path, []byte(edited), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		w.RequestReload()
+		time.Sleep(3 * time.Second)
+		synctest.Wait()
+		if n := out.lines("liquidation-near"); n != 0 {
+			t.Errorf("a never-sent incident got %d notices on reload:\n%s", n, out)
+		}
+	})
+}
+
+// TestLiveCycleAllocatesNothingWhileSilenced: the quiet streamed path with a
+// muted alert that a silence (regexp) or a mute window still holds.
+func TestLiveCycleAllocatesNothingWhileSilenced(t *testing.T) {
+	for _, tc := range []struct{ name, extra string }{
+		{"silence", ""},
+		{"window", "mute_windows:\n  - {name: w, schedule: \"0 0 * * *\", duration: 23h, matchers: [\"rule=~liq.*\", \"severity!=info\"]}\n"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ex := &streamed{scripted: scripted{liq: 95000}, up: true, seeded: true, liveLiq: 95000}
+			w, _ := newTestWatcher(t, streamConfig+tc.extra, Options{Stdout: &lockedBuffer{}, NewExchange: scriptedExchange(ex)})
+			if tc.extra == "" {
+				if _, err := w.AddSilence(silence.Silence{Matchers: mustMatchers(t, "rule=~liq.*", "symbol=~\"BTC.*\""), EndsAt: w.now().Add(time.Hour)}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			s, _, _ := w.running()
+			a := s.accounts[0]
+			for range 3 {
+				if _, ok, _ := w.liveCycle(a, ex); !ok {
+					t.Fatal("live view not trusted")
+				}
+			}
+			muted := false
+			for _, st := range w.engine.States() {
+				muted = muted || st.Muted
+			}
+			if !muted {
+				t.Fatalf("no muted alert: %+v", w.engine.States())
+			}
+			allocs := testing.AllocsPerRun(100, func() {
+				if _, ok, committed := w.liveCycle(a, ex); !ok || !committed {
+					t.Fatal("live cycle failed")
+				}
+			})
+			if allocs != 0 {
+				t.Errorf("a quiet streamed change of a silenced alert made %v allocations, want 0", allocs)
+			}
+		})
+	}
+}
+
+// TestRestartKeepsUnsent: an incident that fired only while
+// silenced; the daemon restarts; the position recovers: no resolution of
+// an alert the user never heard of.
+func TestRestartKeepsUnsent(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		path := writeConfig(t, repeatConfig)
+		out := &lockedBuffer{}
+		w1, st := loadWatcher(t, path, nil, Options{Stdout: out, NewExchange: scriptedExchange(&scripted{liq: 95000})})
+		if _, err := w1.AddSilence(silence.Silence{Matchers: mustMatchers(t, "rule=liquidation-near"), EndsAt: time.Now().Add(time.Hour)}); err != nil {
+			t.Fatal(err)
+		}
+		stop := runWatcher(t, w1)
+		time.Sleep(10 * time.Second)
+		synctest.Wait()
+		stop()
+		w1.Close()
+		if n := out.lines("liquidation-near"); n != 0 {
+			t.Fatalf("silenced alert printed:\n%s", out)
+		}
+		ex := &scripted{liq: 50000} // recovered: 50% away
+		w2, _ := loadWatcher(t, path, st, Options{Stdout: out, NewExchange: scriptedExchange(ex)})
+		stop2 := runWatcher(t, w2)
+		defer stop2()
+		time.Sleep(10 * time.Second)
+		synctest.Wait()
+		if n := out.lines("liquidation-near"); n != 0 {
+			t.Errorf("after a restart a never-sent incident printed %d times:\n%s", n, out)
+		}
+	})
+}
+
+// TestRestartThenExpiry: a silenced firing alert, a restart, the
+// silence expired: the alert must go out at the next evaluation, as firing.
+func TestRestartThenExpiry(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		path := writeConfig(t, testConfig+"    repeat: 10m\n")
+		out := &lockedBuffer{}
+		w1, st := loadWatcher(t, path, nil, Options{Stdout: out, NewExchange: scriptedExchange(&scripted{liq: 95000})})
+		s, err := w1.AddSilence(silence.Silence{Matchers: mustMatchers(t, "rule=liquidation-near"), EndsAt: time.Now().Add(time.Hour)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		stop := runWatcher(t, w1)
+		time.Sleep(10 * time.Second)
+		synctest.Wait()
+		stop()
+		w1.Close()
+		w2, _ := loadWatcher(t, path, st, Options{Stdout: out, NewExchange: scriptedExchange(&scripted{liq: 95000})})
+		stop2 := runWatcher(t, w2)
+		defer stop2()
+		time.Sleep(2 * time.Second)
+		if _, err := w2.ExpireSilence(s.ID); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(6 * time.Second) // one poll
+		synctest.Wait()
+		if n := out.lines("CRITICAL", "firing", "liquidation-near"); n != 1 {
+			t.Errorf("after a restart and the silence's expiry the alert printed %d firing lines within a poll, want 1:\n%s", n, out)
+		}
+	})
+}
+
+// TestControlConcurrency: control calls racing a running daemon.
+func TestControlConcurrency(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		out := &lockedBuffer{}
+		w, _ := newTestWatcher(t, repeatConfig, Options{Stdout: out, NewExchange: scriptedExchange(&scripted{liq: 95000})})
+		stop := runWatcher(t, w)
+		defer stop()
+		time.Sleep(6 * time.Second)
+		done := make(chan struct{})
+		for g := range 3 {
+			go func() {
+				defer func() { done <- struct{}{} }()
+				for i := range 30 {
+					switch g {
+					case 0:
+						s, err := w.AddSilence(silence.Silence{Matchers: mustMatchers(t, "rule=liquidation-near"), EndsAt: time.Now().Add(time.Hour)})
+						if err == nil {
+							time.Sleep(time.Second)
+							w.ExpireSilence(s.ID)
+						}
+					case 1:
+						for _, as := range w.Status(time.Now()) {
+							for _, a := range as.Alerts {
+								w.Ack(a.ID, "me", "")
+							}
+						}
+						time.Sleep(700 * time.Millisecond)
+					case 2:
+						_ = w.Silences()
+						if i%10 == 0 {
+							w.RequestReload()
+						}
+						time.Sleep(900 * time.Millisecond)
+					}
+				}
+			}()
+		}
+		for range 3 {
+			<-done
 		}
 	})
 }

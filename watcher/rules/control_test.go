@@ -216,3 +216,52 @@ func TestFirstNoticeAfterSilenceIsFiring(t *testing.T) {
 		t.Errorf("repeat due at the silence's end: %q, want firing", got)
 	}
 }
+
+// TestWithheldStateIsPersisted: the state reported in Result.Changed
+// (what the watcher writes to the store) must carry Muted/Unsent, or a
+// restart (kill -9) forgets that the incident was never sent.
+func TestWithheldStateIsPersisted(t *testing.T) {
+	e := NewEngine(mustCompile(t, liqRule(nil)), nil)
+	e.SetSilencer(&silences{silence.NewSet([]silence.Silence{silenceFor(t, 0, time.Hour, "symbol=BTCUSDT")}, nil)})
+	res := e.Evaluate(liqAt(5, 30), t0)
+	if got := summarizeSym(res); got != "" {
+		t.Fatalf("silenced: %q", got)
+	}
+	if len(res.Changed) != 1 || !res.Changed[0].Muted || !res.Changed[0].Unsent {
+		t.Fatalf("persisted state %+v: want Muted and Unsent", res.Changed)
+	}
+}
+
+// TestUnsentIncidentResolvesSilentlyAfterRestart: restart from what was persisted
+// (Result.Changed), then the alert resolves: no resolution may go out.
+func TestUnsentIncidentResolvesSilentlyAfterRestart(t *testing.T) {
+	e := NewEngine(mustCompile(t, liqRule(nil)), nil)
+	e.SetSilencer(&silences{silence.NewSet([]silence.Silence{silenceFor(t, 0, time.Hour, "symbol=BTCUSDT")}, nil)})
+	res := e.Evaluate(liqAt(5, 30), t0)
+	stored := append([]State(nil), res.Changed...)
+	restarted := NewEngine(mustCompile(t, liqRule(nil)), stored)
+	restarted.SetSilencer(&silences{silence.NewSet([]silence.Silence{silenceFor(t, 0, time.Hour, "symbol=BTCUSDT")}, nil)})
+	if got := summarizeSym(restarted.Evaluate(liqAt(30, 30), t0.Add(time.Minute))); got != "" {
+		t.Errorf("after a restart, a never-sent incident resolved with %q, want nothing", got)
+	}
+}
+
+// TestAckedAlertEasedDuringSilence: acked critical, silenced, eases to
+// warning while silenced; when the silence ends the user never hears the
+// severity dropped (the eased notice is turned into a repeat and the ack
+// swallows it), though without the silence it would have gone out.
+func TestAckedAlertEasedDuringSilence(t *testing.T) {
+	e := NewEngine(mustCompile(t, liqRule(nil)), nil)
+	id := e.Evaluate(liqAt(5, 30), t0).Notices[0].Alert.ID
+	if _, ok := e.Ack(id, "me", "", t0); !ok {
+		t.Fatal("ack")
+	}
+	sil := silenceFor(t, time.Minute, 10*time.Minute, "symbol=BTCUSDT")
+	e.SetSilencer(&silences{silence.NewSet([]silence.Silence{sil}, nil)})
+	if got := summarizeSym(e.Evaluate(liqAt(12, 30), t0.Add(2*time.Minute))); got != "" {
+		t.Fatalf("silenced eased: %q", got)
+	}
+	if got := summarizeSym(e.Release(t0.Add(10 * time.Minute))); got == "" {
+		t.Errorf("silence ended on a still-firing alert whose eased notice was withheld: nothing sent")
+	}
+}

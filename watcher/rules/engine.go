@@ -343,7 +343,7 @@ func (e *Engine) step(b *buffers, ri int, r *Rule, acct *metrics.Account, t targ
 			if rep := r.repeat[st.Severity]; rep > 0 && now.Sub(st.LastSent) >= rep {
 				e.notify(b, en, r, acct, t, st.Severity, notifiers.KindRepeat, now)
 			} else if e.releasable(en, now) {
-				e.notify(b, en, r, acct, t, st.Severity, releaseKind(st), now)
+				e.notify(b, en, r, acct, t, st.Severity, releaseKind(en), now)
 			}
 		}
 		return
@@ -407,7 +407,7 @@ func (e *Engine) step(b *buffers, ri int, r *Rule, acct *metrics.Account, t targ
 		if rep := r.repeat[sev]; rep > 0 && now.Sub(st.LastSent) >= rep {
 			e.notify(b, en, r, acct, t, sev, notifiers.KindRepeat, now)
 		} else if e.releasable(en, now) {
-			e.notify(b, en, r, acct, t, sev, releaseKind(st), now)
+			e.notify(b, en, r, acct, t, sev, releaseKind(en), now)
 		} else if r.keeps() && e.heldStale(en, r, now) {
 			e.persist(b, en)
 		}
@@ -510,8 +510,9 @@ func (e *Engine) notify(b *buffers, en *entry, r *Rule, acct *metrics.Account, t
 		st.Labels = maps.Clone(a.Labels)
 	}
 	en.last = a
-	e.persist(b, en)
-	if e.withhold(st, kind, now) {
+	withheld := e.withhold(st, kind, now)
+	e.persist(b, en) // after withhold: the store must know what was withheld
+	if withheld {
 		return
 	}
 	b.notices = append(b.notices, Notice{Alert: a, Notify: r.notify})
@@ -542,10 +543,15 @@ func (e *Engine) releasable(en *entry, now time.Time) bool {
 }
 
 // releaseKind is the kind of the notice that follows a silence: firing
-// when nothing of the incident went out, else a repeat (still firing).
-func releaseKind(st *State) notifiers.Kind {
-	if st.Unsent {
+// when nothing of the incident went out, the withheld escalation or easing
+// (an ack stops neither), else a repeat (still firing). After a restart
+// the withheld kind is unknown: a repeat.
+func releaseKind(en *entry) notifiers.Kind {
+	switch {
+	case en.st.Unsent:
 		return notifiers.KindFiring
+	case en.last.Kind == notifiers.KindEscalated || en.last.Kind == notifiers.KindEased:
+		return en.last.Kind
 	}
 	return notifiers.KindRepeat
 }
@@ -573,11 +579,13 @@ func (e *Engine) Release(now time.Time) Result {
 			continue
 		}
 		st := &en.st
-		kind := releaseKind(st)
+		kind := releaseKind(en)
+		// The withheld alert as it was rendered (its summary and value
+		// agree); any change of severity since would have replaced it.
 		a := en.last
 		a.Kind, a.At = kind, now
 		a.Labels, a.Context = maps.Clone(a.Labels), maps.Clone(a.Context)
-		a.Severity, a.Value, a.Threshold = st.Severity, st.Value, st.Threshold
+		en.last.Kind = kind
 		st.LastSent = now
 		if !e.withhold(st, kind, now) {
 			res.Notices = append(res.Notices, Notice{Alert: a, Notify: e.rules[en.rule].notify})

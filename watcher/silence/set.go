@@ -29,17 +29,34 @@ func (w *Window) Occurrence(now time.Time) (Silence, bool) {
 	return Silence{ID: "window:" + w.Name, Matchers: w.Matchers, StartsAt: start, EndsAt: start.Add(w.Duration), Window: w.Name}, true
 }
 
+// active reports whether an occurrence of the window is in force at now,
+// without building it (Set.Silenced runs on every streamed tick of a
+// silenced alert and must not allocate).
+func (w *Window) active(now time.Time) bool {
+	if w.Schedule == nil || w.Duration <= 0 {
+		return false
+	}
+	start := w.Schedule.Next(now.Add(-w.Duration))
+	return !start.IsZero() && !start.After(now)
+}
+
 // Set is the silences the daemon knows at one moment: the stored ones
 // (active, future or just ended) and the mute windows. It is immutable;
 // a change builds a new one.
 type Set struct {
 	silences []Silence
 	windows  []Window
+	// winIDs[i] is windows[i]'s silence ID, built once.
+	winIDs []string
 }
 
 // NewSet returns the set of silences and windows; it keeps both slices.
 func NewSet(silences []Silence, windows []Window) *Set {
-	return &Set{silences: silences, windows: windows}
+	s := &Set{silences: silences, windows: windows, winIDs: make([]string, len(windows))}
+	for i := range windows {
+		s.winIDs[i] = "window:" + windows[i].Name
+	}
+	return s
 }
 
 // Silenced returns the ID of a silence or window in force at now that
@@ -54,8 +71,9 @@ func (s *Set) Silenced(t *Target, now time.Time) (string, bool) {
 		}
 	}
 	for i := range s.windows {
-		if o, ok := s.windows[i].Occurrence(now); ok && o.Matches(t) {
-			return o.ID, true
+		w := &s.windows[i]
+		if len(w.Matchers) > 0 && w.active(now) && matchAll(w.Matchers, t) {
+			return s.winIDs[i], true
 		}
 	}
 	return "", false

@@ -17,6 +17,10 @@ import (
 // messages.
 var Labels = []string{"account", "rule", "symbol", "side", "severity"}
 
+// severities are the names a severity matcher may compare with (those of
+// notifiers.Severity, which this package does not import).
+var severities = []string{"info", "warning", "critical"}
+
 // Op is a matcher's comparison.
 type Op string
 
@@ -70,6 +74,8 @@ func ParseMatcher(s string) (Matcher, error) {
 			return Matcher{}, fmt.Errorf("matcher %q: bad regexp: %v", s, err)
 		}
 		m.re = re
+	} else if m.Label == "severity" && m.Value != "" && !slices.Contains(severities, m.Value) {
+		return Matcher{}, fmt.Errorf("matcher %q: no severity %q: use info, warning or critical", s, m.Value)
 	} else if m.Value == "" && m.Op == Equal {
 		return Matcher{}, fmt.Errorf("matcher %q: empty value (to match alerts without a %s, use %s=~\"\")", s, m.Label, m.Label)
 	}
@@ -207,11 +213,12 @@ func (s *Silence) Active(now time.Time) bool {
 // Matches reports whether every matcher holds for t (a silence without
 // matchers matches nothing: it would silence everything).
 func (s *Silence) Matches(t *Target) bool {
-	if len(s.Matchers) == 0 {
-		return false
-	}
-	for i := range s.Matchers {
-		if !s.Matchers[i].Matches(t) {
+	return len(s.Matchers) > 0 && matchAll(s.Matchers, t)
+}
+
+func matchAll(ms []Matcher, t *Target) bool {
+	for i := range ms {
+		if !ms[i].Matches(t) {
 			return false
 		}
 	}
