@@ -378,3 +378,48 @@ func TestControlConcurrency(t *testing.T) {
 		}
 	})
 }
+
+// TestMuteWindowsReload: mute windows follow the config: one added by a
+// reload withholds, and removing it releases the alert at once.
+func TestMuteWindowsReload(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		path := writeConfig(t, testConfig)
+		out := &lockedBuffer{}
+		ex := &scripted{liq: 88000}
+		w, _ := loadWatcher(t, path, nil, Options{Stdout: out, NewExchange: scriptedExchange(ex)})
+		stop := runWatcher(t, w)
+		defer stop()
+		time.Sleep(time.Second)
+		synctest.Wait()
+		if n := out.lines("WARNING", "firing", "liquidation-near"); n != 1 {
+			t.Fatalf("warning printed %d times, want 1:\n%s", n, out)
+		}
+		window := testConfig + `mute_windows:
+  - {name: all-day, schedule: "0 0 * * *", duration: 24h, matchers: ["severity=critical"]}
+`
+		if err := os.WriteFile(path, []byte(window), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		w.RequestReload()
+		time.Sleep(time.Second)
+		synctest.Wait()
+		if got := w.Silences(); len(got) != 1 || got[0].ID != "window:all-day" {
+			t.Fatalf("after the reload Silences() = %+v, want the window", got)
+		}
+		ex.set(95000, false) // critical: withheld
+		time.Sleep(10 * time.Second)
+		synctest.Wait()
+		if n := out.lines("CRITICAL"); n != 0 {
+			t.Fatalf("escalation printed inside the window:\n%s", out)
+		}
+		if err := os.WriteFile(path, []byte(testConfig), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		w.RequestReload()
+		time.Sleep(time.Second)
+		synctest.Wait()
+		if n := out.lines("CRITICAL", "escalated", "liquidation-near"); n != 1 {
+			t.Errorf("removing the window sent %d escalations at once, want 1:\n%s", n, out)
+		}
+	})
+}
