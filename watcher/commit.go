@@ -112,14 +112,15 @@ func (w *Watcher) sendDigest(d config.Digest, at time.Time) {
 	}
 	s, _, _ := w.running()
 	var accts []*metrics.Account
-	for _, a := range s.accounts {
-		if d.Accounts == nil || slices.Contains(d.Accounts, a.cfg.Name) {
+	for i, a := range s.accounts {
+		c := &s.cfg.Accounts[i] // not a.cfg, which a reload rewrites
+		if d.Accounts == nil || slices.Contains(d.Accounts, c.Name) {
 			a.mu.Lock()
 			var latest *metrics.Account
 			if a.latest != nil {
 				latest = a.latest.Clone() // a streamed account's changes under us
 			} else { // not polled yet since start
-				latest = metrics.Stale(a.cfg.Name, a.cfg.Exchange, a.cfg.Labels, a.lastSuccess, at)
+				latest = metrics.Stale(c.Name, c.Exchange, c.Labels, a.lastSuccess, at)
 			}
 			a.mu.Unlock()
 			accts = append(accts, latest)

@@ -42,8 +42,11 @@ func (w *Watcher) Status(now time.Time) []AccountStatus {
 		byAccount[st.Key.Account] = append(byAccount[st.Key.Account], st)
 	}
 	out := make([]AccountStatus, 0, len(s.accounts))
-	for _, a := range s.accounts {
-		as := AccountStatus{Name: a.cfg.Name, Exchange: a.cfg.Exchange, Alerts: byAccount[a.cfg.Name]}
+	for i, a := range s.accounts {
+		// The setup's config, not a.cfg: a reload rewrites a kept
+		// account's cfg while a status request may run.
+		c := &s.cfg.Accounts[i]
+		as := AccountStatus{Name: c.Name, Exchange: c.Exchange, Alerts: byAccount[c.Name]}
 		for _, st := range as.Alerts {
 			if id, ok := w.ctl.silencedBy(st.Key, st.Severity, now); ok {
 				if as.Silenced == nil {
