@@ -24,6 +24,11 @@ import (
 // ones.
 var ErrNotFound = errors.New("not found")
 
+// ErrNotAckable is returned (wrapped) by Ack for one of the daemon's
+// built-in alerts (data-stale, notifier-failing, config-reload-failed):
+// they end when the daemon recovers, not when someone acknowledges them.
+var ErrNotAckable = errors.New("cannot be acknowledged")
+
 // silencesKept is how long an ended silence stays in the store before
 // maintain removes it.
 const silencesKept = 24 * time.Hour
@@ -172,7 +177,7 @@ func (w *Watcher) Ack(id, author, comment string) (rules.State, error) {
 	if !ok {
 		for _, s := range w.self {
 			if s.ID == id {
-				return rules.State{}, fmt.Errorf("%s is the built-in alert %s, which cannot be acknowledged: it ends when the daemon recovers", id, s.Key.Rule)
+				return rules.State{}, fmt.Errorf("%s is the built-in alert %s, which %w: it ends when the daemon recovers", id, s.Key.Rule, ErrNotAckable)
 			}
 		}
 		return rules.State{}, fmt.Errorf("no firing alert %q (see marginwatch status): %w", id, ErrNotFound)
