@@ -97,7 +97,7 @@ func serve(ctx context.Context, ln net.Listener, h http.Handler, logger *slog.Lo
 	}
 	addr := ln.Addr().String()
 	if !isLoopback(ln.Addr()) {
-		logger.Warn("admin server is reachable from the network; /metrics and the admin API have no authentication", "addr", addr)
+		logger.Warn("admin server is reachable from the network: /metrics, /healthz and the admin API's reads are open to anyone who reaches the port; its writes need the admin token", "addr", addr)
 	}
 	logger.Info("admin server listening", "addr", addr)
 

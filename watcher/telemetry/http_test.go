@@ -225,7 +225,20 @@ func TestServeWarnsWhenExposed(t *testing.T) {
 			warned := false
 			log.mu.Lock()
 			for _, r := range log.recs {
-				warned = warned || (r.Level == slog.LevelWarn && strings.Contains(r.Message, "reachable from the network"))
+				if r.Level != slog.LevelWarn || !strings.Contains(r.Message, "reachable from the network") {
+					continue
+				}
+				warned = true
+				// config lets such a listen through only with an admin
+				// token: the warning must not say there is no auth.
+				for _, want := range []string{"reads are open to anyone who reaches the port", "writes need the admin token"} {
+					if !strings.Contains(r.Message, want) {
+						t.Errorf("the warning %q lacks %q", r.Message, want)
+					}
+				}
+				if strings.Contains(r.Message, "no authentication") {
+					t.Errorf("the warning says there is no authentication: %q", r.Message)
+				}
 			}
 			log.mu.Unlock()
 			if warned != tt.wantWarn {
