@@ -324,8 +324,10 @@ func TestStatusSilencedAndAcked(t *testing.T) {
 				{Key: key("c"), Phase: rules.Active, ID: "3", Severity: notifiers.Warning, Acked: now, AckedBy: "ann", AckComment: "on it"},
 				{Key: key("d"), Phase: rules.Active, ID: "4", Severity: notifiers.Warning, Muted: true},
 				{Key: key("e"), Phase: rules.Pending, Severity: notifiers.Warning},
+				// Pending under a silence and muted: it is not firing yet.
+				{Key: key("f"), Phase: rules.Pending, Severity: notifiers.Warning, Muted: true},
 			},
-			Silenced: map[rules.Key]string{key("b"): "s9"}}}
+			Silenced: map[rules.Key]string{key("b"): "s9", key("f"): "s9"}}}
 	}
 	ctl := &fakeControl{view: view}
 	m, _ := silence.ParseMatchers([]string{"rule=b"})
@@ -340,7 +342,7 @@ func TestStatusSilencedAndAcked(t *testing.T) {
 	for _, a := range doc.Accounts[0].Alerts {
 		states = append(states, a.Rule+":"+a.State+":"+a.SilencedBy+":"+a.AckedBy)
 	}
-	if got := strings.Join(states, " "); got != "a:firing:: b:silenced:s9: c:acked::ann d:silenced:: e:pending::" {
+	if got := strings.Join(states, " "); got != "a:firing:: b:silenced:s9: c:acked::ann d:silenced:: e:pending:: f:pending:s9:" {
 		t.Errorf("alert states %q", got)
 	}
 	if len(doc.Silences) != 1 || doc.Silences[0].ID != "s9" || doc.Silences[0].Matchers[0] != "rule=b" {

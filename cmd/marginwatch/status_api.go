@@ -41,9 +41,9 @@ type alertJSON struct {
 	Rule   string `json:"rule"`
 	Symbol string `json:"symbol,omitempty"`
 	Side   string `json:"side,omitempty"`
-	// State is "pending", "firing", "silenced" (a silence or mute window
-	// withholds its notices: SilencedBy names it) or "acked" (its repeats
-	// stop until the severity rises).
+	// State is "pending", "firing", or for a firing alert "silenced" (a
+	// silence or mute window withholds its notices: SilencedBy names it)
+	// or "acked" (its repeats stop until the severity rises).
 	State    string             `json:"state"`
 	Severity notifiers.Severity `json:"severity"`
 	Since    time.Time          `json:"since"`
@@ -131,11 +131,17 @@ func alertOf(st rules.State, silencedBy string) alertJSON {
 	if !st.Acked.IsZero() {
 		t := st.Acked
 		a.AckedAt = &t
-		a.State = "acked"
 	}
-	// Silenced wins: nothing of the alert goes out, acked or not.
-	if silencedBy != "" || st.Muted {
-		a.State = "silenced"
+	// Only a firing alert is silenced or acked; a pending one stays
+	// pending, silenced_by naming what will withhold it. Silenced wins:
+	// nothing of the alert goes out, acked or not.
+	if st.Phase == rules.Active {
+		switch {
+		case silencedBy != "" || st.Muted:
+			a.State = "silenced"
+		case !st.Acked.IsZero():
+			a.State = "acked"
+		}
 	}
 	if !st.StartsAt.IsZero() {
 		t := st.StartsAt
