@@ -239,10 +239,15 @@ func (api *controlAPI) ack(w http.ResponseWriter, r *http.Request) {
 }
 
 // controlError answers a failed silence or ack call: 404 for an ID the
-// daemon does not know, 500 (and a log line) for anything else.
+// daemon does not know, 409 for an ack of a built-in alert, 500 (and a
+// log line) for anything else.
 func (api *controlAPI) controlError(w http.ResponseWriter, what string, err error) {
-	if errors.Is(err, watcher.ErrNotFound) {
+	switch {
+	case errors.Is(err, watcher.ErrNotFound):
 		writeError(w, http.StatusNotFound, err.Error())
+		return
+	case errors.Is(err, watcher.ErrNotAckable):
+		writeError(w, http.StatusConflict, err.Error())
 		return
 	}
 	api.log.Error("cannot "+what, "err", err)

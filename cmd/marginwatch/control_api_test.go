@@ -310,6 +310,34 @@ func TestAckAPI(t *testing.T) {
 	}
 }
 
+// builtinControl answers Ack as watcher.Ack does for one of the daemon's
+// built-in alerts (data-stale, notifier-failing, config-reload-failed).
+type builtinControl struct{ fakeControl }
+
+func (b *builtinControl) Ack(id, _, _ string) (rules.State, error) {
+	return rules.State{}, fmt.Errorf("%s is the built-in alert data-stale, which %w: it ends when the daemon recovers", id, watcher.ErrNotAckable)
+}
+
+// TestAckBuiltinAlertIsConflict: acking a built-in alert is the client's
+// mistake, not the daemon's failure: 409 with the watcher's reason, no
+// ERROR in the log; the CLI prints the reason and exits 1.
+func TestAckBuiltinAlertIsConflict(t *testing.T) {
+	srv, logs := apiServer(t, &builtinControl{}, writePolicy{loopback: true})
+	code, _, body := call(t, srv, "POST", alertsPath+"self1/ack", "", "{}")
+	var e apiError
+	if code != http.StatusConflict || json.Unmarshal([]byte(body), &e) != nil || !strings.Contains(e.Error, "self1 is the built-in alert data-stale, which cannot be acknowledged") {
+		t.Errorf("ack of a built-in alert: %d %s; want 409 and the reason", code, body)
+	}
+	if strings.Contains(logs.String(), "level=ERROR") {
+		t.Errorf("logged as a failure:\n%s", logs.String())
+	}
+	cfg := controlConfig(t, strings.TrimPrefix(srv.URL, "http://"), "")
+	if code, out, errOut := runCLI("ack", "-config", cfg, "self1"); code != exitFailure || out != "" ||
+		errOut != "marginwatch ack: self1 is the built-in alert data-stale, which cannot be acknowledged: it ends when the daemon recovers\n" {
+		t.Errorf("marginwatch ack self1: exit %d %q %q", code, out, errOut)
+	}
+}
+
 // TestStatusSilencedAndAcked: the status document shows the silences and
 // each alert's control state.
 func TestStatusSilencedAndAcked(t *testing.T) {
