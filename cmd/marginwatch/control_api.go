@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"strings"
 	"time"
@@ -45,15 +46,19 @@ var _ controller = (*watcher.Watcher)(nil)
 
 // writePolicy is who may write: the bearer token when one is configured;
 // without one, anybody, but only while listen is loopback-only (config
-// refuses any other listen without a token).
+// refuses any other listen without a token). host is the listen's host
+// ("" for every interface), a Host the API answers besides loopback
+// (guardAPI).
 type writePolicy struct {
 	token    string
 	loopback bool
+	host     string
 }
 
 // policyOf is the write policy of cfg's admin token and listen.
 func policyOf(cfg *config.Config) writePolicy {
-	return writePolicy{token: cfg.Admin.Token.Reveal(), loopback: config.IsLoopbackListen(cfg.Listen)}
+	host, _, _ := net.SplitHostPort(cfg.Listen)
+	return writePolicy{token: cfg.Admin.Token.Reveal(), loopback: config.IsLoopbackListen(cfg.Listen), host: host}
 }
 
 // allow reports whether r may write, and if not, why (never quoting what
@@ -73,9 +78,10 @@ func (p writePolicy) allow(r *http.Request) (bool, string) {
 	if !ok || !strings.EqualFold(scheme, "Bearer") {
 		return false, "the Authorization header is not a bearer token: send Authorization: Bearer <admin token>"
 	}
-	// Hashing first makes the comparison's time independent of the
-	// lengths too.
-	a, b := sha256.Sum256([]byte(strings.TrimSpace(given))), sha256.Sum256([]byte(p.token))
+	// The token as it is, blanks and all, as the CLI sends what it read
+	// from the same file. Hashing first makes the comparison's time
+	// independent of the lengths too.
+	a, b := sha256.Sum256([]byte(given)), sha256.Sum256([]byte(p.token))
 	if subtle.ConstantTimeCompare(a[:], b[:]) != 1 {
 		return false, "wrong admin token: use the one in admin.token_file"
 	}

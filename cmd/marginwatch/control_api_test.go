@@ -108,8 +108,8 @@ func apiServer(t *testing.T, ctl controller, p writePolicy) (*httptest.Server, *
 }
 
 // call sends method path with body (nil: none) and token ("" for no
-// Authorization header) and returns the status, the WWW-Authenticate
-// header and the body.
+// Authorization header), a write as JSON as the CLI sends it, and returns
+// the status, the WWW-Authenticate header and the body.
 func call(t *testing.T, srv *httptest.Server, method, path, token, body string) (int, string, string) {
 	t.Helper()
 	var r io.Reader
@@ -122,6 +122,9 @@ func call(t *testing.T, srv *httptest.Server, method, path, token, body string) 
 	}
 	if token != "" {
 		req.Header.Set("Authorization", token)
+	}
+	if method != http.MethodGet {
+		req.Header.Set("Content-Type", "application/json")
 	}
 	resp, err := srv.Client().Do(req)
 	if err != nil {
@@ -201,10 +204,12 @@ func TestPolicyOf(t *testing.T) {
 		src  string
 		want writePolicy
 	}{
-		{"state_dir: s\n", writePolicy{loopback: true}}, // listen defaults to 127.0.0.1:9464
-		{"state_dir: s\nlisten: localhost:9\n", writePolicy{loopback: true}},
-		{"state_dir: s\nlisten: \"[::1]:9\"\nadmin: {token: t0k}\n", writePolicy{token: "t0k", loopback: true}},
-		{"state_dir: s\nlisten: 192.0.2.1:9\nadmin: {token: t0k}\n", writePolicy{token: "t0k"}},
+		{"state_dir: s\n", writePolicy{loopback: true, host: "127.0.0.1"}}, // listen defaults to 127.0.0.1:9464
+		{"state_dir: s\nlisten: localhost:9\n", writePolicy{loopback: true, host: "localhost"}},
+		{"state_dir: s\nlisten: \"[::1]:9\"\nadmin: {token: t0k}\n", writePolicy{token: "t0k", loopback: true, host: "::1"}},
+		{"state_dir: s\nlisten: 192.0.2.1:9\nadmin: {token: t0k}\n", writePolicy{token: "t0k", host: "192.0.2.1"}},
+		{"state_dir: s\nlisten: admin.lan:9\nadmin: {token: \" t0k\"}\n", writePolicy{token: " t0k", host: "admin.lan"}},
+		{"state_dir: s\nlisten: \":9\"\nadmin: {token: t0k}\n", writePolicy{token: "t0k"}},
 		{"state_dir: s\nlisten: \"\"\n", writePolicy{}},
 	} {
 		cfg, err := config.Parse("c.yaml", []byte(tc.src), func(string) (string, bool) { return "", false })

@@ -61,7 +61,8 @@ func cmdSilence(args []string, stdout, stderr io.Writer) int {
 
 func cmdSilenceAdd(args []string, stdout, stderr io.Writer) int {
 	fs, path := newFlags("silence add", stderr)
-	duration := fs.Duration("duration", defaultSilence, "how long the silence lasts from now")
+	duration := durationFlag(defaultSilence)
+	fs.Var(&duration, "duration", "how long the silence lasts from now")
 	comment := fs.String("comment", "", "why (shown in silence list and status)")
 	author := fs.String("author", "", "who silences (default: your user name)")
 	matchers, code, done := parseArgs(fs, args)
@@ -76,15 +77,15 @@ func cmdSilenceAdd(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "marginwatch silence add: %v\n", err)
 		return exitUsage
 	}
-	if *duration <= 0 {
-		fmt.Fprintf(stderr, "marginwatch silence add: -duration %s: want a positive duration such as 30m or 2h\n", *duration)
+	if duration <= 0 {
+		fmt.Fprintf(stderr, "marginwatch silence add: -duration %s: want a positive duration such as 30m or 2h\n", &duration)
 		return exitUsage
 	}
 	c, code := newControlClient(*path, stderr)
 	if c == nil {
 		return code
 	}
-	req := silenceRequest{Matchers: matchers, Duration: duration.String(), Author: *author, Comment: *comment}
+	req := silenceRequest{Matchers: matchers, Duration: time.Duration(duration).String(), Author: *author, Comment: *comment}
 	if req.Author == "" {
 		req.Author = userName()
 	}
@@ -193,6 +194,30 @@ func cmdAck(args []string, stdout, stderr io.Writer) int {
 	return exitOK
 }
 
+// durationFlag is a -duration whose default reads as written: "1h", not
+// "1h0m0s".
+type durationFlag time.Duration
+
+func (d *durationFlag) String() string {
+	s := time.Duration(*d).String()
+	if strings.HasSuffix(s, "m0s") {
+		s = strings.TrimSuffix(s, "0s")
+	}
+	if strings.HasSuffix(s, "h0m") {
+		s = strings.TrimSuffix(s, "0m")
+	}
+	return s
+}
+
+func (d *durationFlag) Set(s string) error {
+	v, err := time.ParseDuration(s)
+	if err != nil {
+		return errors.New("want a duration such as 30m, 2h or 24h")
+	}
+	*d = durationFlag(v)
+	return nil
+}
+
 // parseArgs parses flags and positional arguments in any order (`ack ID
 // -comment x` as well as `ack -comment x ID`); after "--" everything is
 // positional. done reports the exit code to return.
@@ -253,7 +278,7 @@ func newControlClient(path string, stderr io.Writer) (*controlClient, int) {
 		return nil, exitFailure
 	}
 	return &controlClient{listen: cfg.Listen, base: "http://" + dialAddr(cfg.Listen), token: cfg.Admin.Token.Reveal(),
-		http: &http.Client{Timeout: controlTimeout}}, exitOK
+		http: &http.Client{Timeout: controlTimeout, Transport: daemonTransport}}, exitOK
 }
 
 // unreadable reports whether a config error is a file the user may not
@@ -271,15 +296,21 @@ func unreadable(err error) bool {
 	return false
 }
 
-// call sends body (nil: none) as JSON to the daemon and decodes its answer
-// into out. The error says what to do: start the daemon, fix the token,
-// or what the daemon found wrong with the request.
+// call sends body as JSON to the daemon and decodes its answer into out.
+// A write (any method but GET) always goes as JSON, {} for a nil body,
+// with the admin token as loaded; a read carries neither. The error says
+// what to do: start the daemon, fix the token, or what the daemon found
+// wrong with the request.
 func (c *controlClient) call(method, path string, body, out any) error {
+	write := method != http.MethodGet
 	var r io.Reader
-	if body != nil {
-		b, err := json.Marshal(body)
-		if err != nil {
-			return err
+	if write {
+		b := []byte("{}")
+		if body != nil {
+			var err error
+			if b, err = json.Marshal(body); err != nil {
+				return err
+			}
 		}
 		r = bytes.NewReader(b)
 	}
@@ -289,11 +320,11 @@ func (c *controlClient) call(method, path string, body, out any) error {
 	if err != nil {
 		return fmt.Errorf("listen %q: %w", c.listen, err)
 	}
-	if body != nil {
+	if write {
 		req.Header.Set("Content-Type", "application/json")
-	}
-	if c.token != "" {
-		req.Header.Set("Authorization", "Bearer "+c.token)
+		if c.token != "" {
+			req.Header.Set("Authorization", "Bearer "+c.token)
+		}
 	}
 	resp, err := c.http.Do(req)
 	if err != nil {

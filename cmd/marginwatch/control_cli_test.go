@@ -1,10 +1,18 @@
 package main
 
 import (
+	"bytes"
 	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -83,7 +91,7 @@ func TestSilenceCLI(t *testing.T) {
 		{[]string{"silence", "add", "-config", cfg}, "no matcher"},
 		{[]string{"silence", "add", "-config", cfg, "rule=x", "colour=red"}, `matcher "colour=red": unknown label "colour"`},
 		{[]string{"silence", "add", "-config", cfg, "symbol=~(BTC"}, `matcher "symbol=~(BTC": bad regexp`},
-		{[]string{"silence", "add", "-config", cfg, "-duration", "-1h", "rule=x"}, "-duration -1h0m0s: want a positive duration"},
+		{[]string{"silence", "add", "-config", cfg, "-duration", "-1h", "rule=x"}, "-duration -1h: want a positive duration"},
 		{[]string{"silence", "add", "-config", cfg, "-duration", "2 hours", "rule=x"}, `invalid value "2 hours" for flag -duration`},
 		{[]string{"silence", "expire", "-config", cfg}, "give one silence ID"},
 		{[]string{"silence", "list", "-config", cfg, "extra"}, `unexpected argument "extra"`},
@@ -156,5 +164,139 @@ func TestUnreadable(t *testing.T) {
 	other := config.Errors{{File: "c.yaml", Msg: "cannot read the secret: stat /x: no such file or directory"}}
 	if !unreadable(denied) || unreadable(other) || unreadable(os.ErrPermission) {
 		t.Error("unreadable misjudges")
+	}
+}
+
+// TestControlCLITokenWithLeadingBlanks: the daemon keeps a token file's
+// leading blanks (only the line end is trimmed); the CLI reading the very
+// same file must be let in.
+func TestControlCLITokenWithLeadingBlanks(t *testing.T) {
+	tf := filepath.Join(t.TempDir(), "admin-token")
+	if err := os.WriteFile(tf, []byte("  the-admin-token-0123456789\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := config.Load(controlConfig(t, "127.0.0.1:1", "admin: {token_file: "+tf+"}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, _ := apiServer(t, &fakeControl{}, policyOf(cfg))
+	path := controlConfig(t, strings.TrimPrefix(srv.URL, "http://"), "admin: {token_file: "+tf+"}\n")
+	if code, out, errOut := runCLI("silence", "add", "-config", path, "rule=x"); code != exitOK || out != "s1\n" {
+		t.Errorf("daemon and CLI share the token file, yet: exit %d %q %q", code, out, errOut)
+	}
+	// Without the blanks it is another token.
+	if code, _, errOut := runCLI("silence", "add", "-config", controlConfig(t, strings.TrimPrefix(srv.URL, "http://"), "admin: {token: the-admin-token-0123456789}\n"), "rule=x"); code != exitFailure || !strings.Contains(errOut, "wrong admin token") {
+		t.Errorf("the token without its blanks: exit %d %q", code, errOut)
+	}
+}
+
+// TestControlCLIBypassesProxy: the CLI and status talk to their own daemon
+// directly, never through HTTP_PROXY: a proxy would get the admin token in
+// clear text (Go's proxy rules skip loopback, not a named listen host).
+func TestControlCLIBypassesProxy(t *testing.T) {
+	var mu sync.Mutex
+	var seen []string
+	proxy := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		seen = append(seen, r.Method+" "+r.URL.String()+" "+r.Header.Get("Authorization"))
+		mu.Unlock()
+		_, _ = io.Copy(io.Discard, r.Body)
+		http.Error(w, "proxy", http.StatusBadGateway)
+	}))
+	defer proxy.Close()
+	for _, v := range []string{"HTTP_PROXY", "http_proxy", "HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy"} {
+		t.Setenv(v, proxy.URL)
+	}
+	t.Setenv("NO_PROXY", "")
+	t.Setenv("no_proxy", "")
+	const token = "the-admin-token-0123456789"
+	// A name no resolver knows: without the proxy, the call fails fast.
+	const listen = "marginwatch-admin.invalid:9464"
+	cfgPath := controlConfig(t, listen, "admin: {token: "+token+"}\n")
+	for _, args := range [][]string{{"silence", "list"}, {"silence", "add", "rule=x"}, {"ack", "a1"}} {
+		code, _, errOut := runCLI(append(args, "-config", cfgPath)...)
+		if code != exitFailure || !strings.Contains(errOut, "no marginwatch daemon answers on "+listen) {
+			t.Errorf("%q: exit %d %q; want 1, no daemon answers", args, code, errOut)
+		}
+	}
+	if _, err := askDaemon(listen, 5*time.Second); err == nil || !strings.Contains(err.Error(), "no daemon answered at "+listen) {
+		t.Errorf("status asking %s: %v", listen, err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(seen) != 0 {
+		t.Errorf("the proxy was asked: %q", seen)
+	}
+	// Go reads the proxy variables once per process: an earlier test may
+	// have fixed them before Setenv, so check the transport itself too.
+	if daemonTransport.Proxy != nil {
+		t.Error("daemonTransport has a Proxy")
+	}
+}
+
+// TestControlCLIRequests: what the CLI sends: every write as JSON with
+// Content-Type: application/json (an expire too, as {}), the bearer
+// token on writes only, and Host the listen address.
+func TestControlCLIRequests(t *testing.T) {
+	const token = "the-admin-token-0123456789"
+	var mu sync.Mutex
+	var seen []string
+	h := adminHandler(http.NotFoundHandler(), &fakeControl{}, func() writePolicy { return writePolicy{token: token, loopback: true} }, slog.New(slog.DiscardHandler))
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		r.Body = io.NopCloser(bytes.NewReader(b))
+		mu.Lock()
+		seen = append(seen, fmt.Sprintf("%s %s ct=%q auth=%t body=%t host=%t", r.Method, r.URL.Path, r.Header.Get("Content-Type"),
+			r.Header.Get("Authorization") == "Bearer "+token, json.Valid(b), r.Host == r.Context().Value(http.LocalAddrContextKey).(net.Addr).String()))
+		mu.Unlock()
+		h.ServeHTTP(w, r)
+	}))
+	t.Cleanup(srv.Close)
+	cfg := controlConfig(t, strings.TrimPrefix(srv.URL, "http://"), "admin: {token: "+token+"}\n")
+	for _, args := range [][]string{{"silence", "add", "rule=x"}, {"silence", "list"}, {"silence", "expire", "s1"}, {"ack", "a1b2"}} {
+		if code, out, errOut := runCLI(append(args, "-config", cfg)...); code != exitOK {
+			t.Errorf("%q: exit %d %q %q", args, code, out, errOut)
+		}
+	}
+	if _, err := askDaemon(strings.TrimPrefix(srv.URL, "http://"), 5*time.Second); err != nil {
+		t.Errorf("status: %v", err)
+	}
+	want := []string{
+		`POST /api/v1/silences ct="application/json" auth=true body=true host=true`,
+		`GET /api/v1/silences ct="" auth=false body=false host=true`,
+		`DELETE /api/v1/silences/s1 ct="application/json" auth=true body=true host=true`,
+		`POST /api/v1/alerts/a1b2/ack ct="application/json" auth=true body=true host=true`,
+		`GET /api/v1/status ct="" auth=false body=false host=true`,
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if strings.Join(seen, "\n") != strings.Join(want, "\n") {
+		t.Errorf("requests:\n%s\nwant:\n%s", strings.Join(seen, "\n"), strings.Join(want, "\n"))
+	}
+}
+
+// TestControlCLIOlderDaemon: a daemon without the control endpoints
+// (plain-text 404, a 405) is named an older marginwatch.
+func TestControlCLIOlderDaemon(t *testing.T) {
+	mux := http.NewServeMux()
+	mux.Handle("/", http.NotFoundHandler())
+	mux.HandleFunc(statusPath, func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusMethodNotAllowed) })
+	srv := httptest.NewServer(mux)
+	t.Cleanup(srv.Close)
+	cfg := controlConfig(t, strings.TrimPrefix(srv.URL, "http://"), "")
+	for _, args := range [][]string{{"silence", "list"}, {"silence", "add", "rule=x"}, {"silence", "expire", "s1"}, {"ack", "a1"}} {
+		code, out, errOut := runCLI(append(args, "-config", cfg)...)
+		if code != exitFailure || !strings.Contains(errOut, "older marginwatch") {
+			t.Errorf("%q: exit %d %q %q", args, code, out, errOut)
+		}
+	}
+}
+
+// TestSilenceAddUsage: the help says the default duration as it is
+// written, 1h.
+func TestSilenceAddUsage(t *testing.T) {
+	code, _, errOut := runCLI("silence", "add", "-h")
+	if code != exitOK || !strings.Contains(errOut, "(default 1h)") {
+		t.Errorf("silence add -h: exit %d\n%s", code, errOut)
 	}
 }

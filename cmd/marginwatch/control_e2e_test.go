@@ -267,10 +267,14 @@ func TestAdminAPIToken(t *testing.T) {
 	_, logs := startLoggedDaemon(t, cfg)
 	waitUntil(t, 30*time.Second, "the admin API", func() bool { code, _, err := get("http://" + addr + "/healthz"); return err == nil && code != 0 })
 
-	post := func(auth string) (int, string) {
+	post := func(auth string, header ...string) (int, string) {
 		req, _ := http.NewRequest(http.MethodPost, "http://"+addr+silencesPath, strings.NewReader(`{"matchers": ["rule=x"], "duration": "1h"}`))
+		req.Header.Set("Content-Type", "application/json")
 		if auth != "" {
 			req.Header.Set("Authorization", auth)
+		}
+		for i := 0; i+1 < len(header); i += 2 {
+			req.Header.Set(header[i], header[i+1])
 		}
 		resp, err := http.DefaultClient.Do(req)
 		if err != nil {
@@ -285,6 +289,25 @@ func TestAdminAPIToken(t *testing.T) {
 		}
 	}
 	waitLog(t, logs, 10*time.Second, 3, "admin API write refused")
+	// A web page is refused even with the token (a browser holds none,
+	// but the guard comes first): text/plain, or JSON with an Origin.
+	if code, _ := post("Bearer "+token, "Content-Type", "text/plain;charset=UTF-8"); code != http.StatusUnsupportedMediaType {
+		t.Errorf("a text/plain POST: %d, want 415", code)
+	}
+	if code, _ := post("Bearer "+token, "Origin", "https://evil.example"); code != http.StatusForbidden {
+		t.Errorf("a POST with Origin: %d, want 403", code)
+	}
+	req, _ := http.NewRequest(http.MethodGet, "http://"+addr+statusPath, nil)
+	req.Host = "rebind.evil.example"
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusForbidden {
+		t.Errorf("GET %s with a foreign Host: %s, want 403", statusPath, resp.Status)
+	}
+	waitLog(t, logs, 10*time.Second, 3, "admin API request refused")
 	if l := logs.String(); strings.Contains(l, "wrong-token-abc123") || strings.Contains(l, token[:8]) {
 		t.Errorf("the daemon logged a token:\n%s", l)
 	}

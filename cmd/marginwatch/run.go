@@ -242,14 +242,16 @@ func (h *heartbeat) configure(cfg *config.Config, logger *slog.Logger) {
 
 func (h *heartbeat) beat() { h.hb.Load().Beat() }
 
-// adminHandler serves the admin API (/api/v1/...) beside telemetry's
-// /metrics and /healthz; policy says who may write at the moment.
+// adminHandler serves the admin API (/api/v1/...), guarded against
+// browsers, beside telemetry's /metrics and /healthz; policy says who may
+// write at the moment.
 func adminHandler(telemetry http.Handler, ctl controller, policy func() writePolicy, log *slog.Logger) http.Handler {
+	api := http.NewServeMux()
+	api.Handle(statusPath, statusHandler(ctl, time.Now))
+	(&controlAPI{ctl: ctl, policy: policy, log: log, now: time.Now}).routes(api)
 	mux := http.NewServeMux()
 	mux.Handle("/", telemetry)
-	mux.Handle(statusPath, statusHandler(ctl, time.Now))
-	api := &controlAPI{ctl: ctl, policy: policy, log: log, now: time.Now}
-	api.routes(mux)
+	mux.Handle("/api/v1/", guardAPI(api, policy, log))
 	return mux
 }
 

@@ -161,6 +161,15 @@ func finite(v float64) *float64 {
 	return &v
 }
 
+// daemonTransport is how status and the CLI reach their own daemon:
+// directly, never through HTTP_PROXY, which would see the admin token
+// (Go's proxy rules skip only loopback addresses, not a named listen).
+var daemonTransport = func() *http.Transport {
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	t.Proxy = nil
+	return t
+}()
+
 // errNoListen says why status did not ask a daemon.
 var errNoListen = errors.New("`listen` is not set, so there is no daemon to ask")
 
@@ -178,7 +187,7 @@ func askDaemon(listen string, timeout time.Duration) (statusJSON, error) {
 	if err != nil {
 		return statusJSON{}, fmt.Errorf("no daemon asked: listen %q: %w", listen, err)
 	}
-	client := &http.Client{Timeout: timeout}
+	client := &http.Client{Timeout: timeout, Transport: daemonTransport}
 	resp, err := client.Do(req)
 	if err != nil {
 		return statusJSON{}, fmt.Errorf("no daemon answered at %s: %s", listen, briefNetError(err))

@@ -54,6 +54,8 @@ func TestStatusAPI(t *testing.T) {
 		code   int
 	}{{http.MethodPost, 405}, {http.MethodPut, 405}, {http.MethodDelete, 405}, {http.MethodHead, 200}} {
 		req, _ := http.NewRequest(tc.method, srv.URL+statusPath, strings.NewReader("{}"))
+		// As an API client sends a write; without it the guard answers 415.
+		req.Header.Set("Content-Type", "application/json")
 		resp, err := http.DefaultClient.Do(req)
 		if err != nil {
 			t.Fatal(err)
