@@ -190,6 +190,9 @@ func (w *Watcher) Ack(id, author, comment string) (rules.State, error) {
 // release sends the notices silences withheld from alerts that still fire
 // and that nothing silences any more.
 func (w *Watcher) release() {
+	if _, engine, _ := w.running(); !engine.Releasable(w.now()) {
+		return // the common case: no need to wait for a commit in flight
+	}
 	w.commitMu.Lock()
 	defer w.commitMu.Unlock()
 	_, engine, _ := w.running()

@@ -423,3 +423,39 @@ func TestMuteWindowsReload(t *testing.T) {
 		}
 	})
 }
+
+// TestEndedSilencesAreCollected: maintain removes a silence a day after
+// it ended, from the store and the daemon's set.
+func TestEndedSilencesAreCollected(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		slow := strings.Replace(testConfig, "{poll_interval: 5s, stale_after: 30s}", "{poll_interval: 10m, stale_after: 30m}", 1)
+		w, st := newTestWatcher(t, slow, Options{Stdout: &lockedBuffer{}, NewExchange: scriptedExchange(&scripted{liq: 50000})})
+		ended, err := w.AddSilence(silence.Silence{Matchers: mustMatchers(t, "rule=liquidation-near"), EndsAt: time.Now().Add(time.Hour)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := w.ExpireSilence(ended.ID); err != nil {
+			t.Fatal(err)
+		}
+		kept, err := w.AddSilence(silence.Silence{Matchers: mustMatchers(t, "symbol=ETHUSDT"), EndsAt: time.Now().Add(72 * time.Hour)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		stop := runWatcher(t, w)
+		defer stop()
+		time.Sleep(23 * time.Hour)
+		synctest.Wait()
+		if got, _ := st.Silences(); len(got) != 2 {
+			t.Fatalf("before a day: %d stored silences, want 2", len(got))
+		}
+		time.Sleep(2 * time.Hour)
+		synctest.Wait()
+		got, err := st.Silences()
+		if err != nil || len(got) != 1 || got[0].ID != kept.ID {
+			t.Errorf("after a day: stored %+v (%v), want only %s", got, err, kept.ID)
+		}
+		if _, ok := w.ctl.set.Load().Get(ended.ID); ok {
+			t.Errorf("the ended silence is still in the daemon's set")
+		}
+	})
+}
