@@ -129,22 +129,8 @@ func positionsByRisk(accts []watcher.AccountStatus) []accountPosition {
 			out = append(out, accountPosition{a.Name, &a.Latest.Positions[i]})
 		}
 	}
-	slices.SortStableFunc(out, func(x, y accountPosition) int { return compareRisk(x.pos, y.pos) })
+	slices.SortStableFunc(out, func(x, y accountPosition) int { return metrics.CompareRisk(x.pos, y.pos) })
 	return out
-}
-
-func compareRisk(x, y *metrics.Position) int {
-	dx, okx := x.Metrics.Get(metrics.LiqDistancePct)
-	dy, oky := y.Metrics.Get(metrics.LiqDistancePct)
-	switch {
-	case okx && oky:
-		return cmp.Compare(dx, dy)
-	case okx:
-		return -1
-	case oky:
-		return 1
-	}
-	return 0
 }
 
 // positionLine is one position: symbol and side, then its risk figures;
@@ -214,7 +200,7 @@ func renderPositions(accts []watcher.AccountStatus, now time.Time) []string {
 		for i := range ps {
 			ps[i] = &a.Latest.Positions[i]
 		}
-		slices.SortStableFunc(ps, compareRisk)
+		slices.SortStableFunc(ps, metrics.CompareRisk)
 		lines = append(lines, "<b>"+esc(a.Name)+"</b> ("+esc(a.Exchange)+"): "+plural(len(ps), "position"))
 		for _, p := range ps {
 			lines = append(lines, "  "+positionLine(p, true))

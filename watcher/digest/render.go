@@ -1,7 +1,6 @@
 package digest
 
 import (
-	"cmp"
 	"fmt"
 	"slices"
 	"strings"
@@ -135,19 +134,7 @@ func writePositions(b *strings.Builder, ps []metrics.Position, inverse bool) {
 	}
 	// Stable, so positions equally far (or all without a liquidation
 	// price) keep the exchange's order.
-	slices.SortStableFunc(sorted, func(x, y *metrics.Position) int {
-		dx, okx := x.Metrics.Get(metrics.LiqDistancePct)
-		dy, oky := y.Metrics.Get(metrics.LiqDistancePct)
-		switch {
-		case okx && oky:
-			return cmp.Compare(dx, dy)
-		case okx:
-			return -1
-		case oky:
-			return 1
-		}
-		return 0
-	})
+	slices.SortStableFunc(sorted, metrics.CompareRisk)
 	if len(ps) == 1 {
 		b.WriteString("  1 position:\n")
 	} else {

@@ -1,6 +1,7 @@
 package metrics
 
 import (
+	"cmp"
 	"slices"
 	"time"
 
@@ -119,4 +120,21 @@ func (a *Account) Clone() *Account {
 		}
 	}
 	return &c
+}
+
+// CompareRisk orders positions nearest to liquidation first (by
+// liq_distance_pct); those without a liquidation price come last, and
+// compare equal among themselves, so a stable sort keeps their order.
+func CompareRisk(x, y *Position) int {
+	dx, okx := x.Metrics.Get(LiqDistancePct)
+	dy, oky := y.Metrics.Get(LiqDistancePct)
+	switch {
+	case okx && oky:
+		return cmp.Compare(dx, dy)
+	case okx:
+		return -1
+	case oky:
+		return 1
+	}
+	return 0
 }
