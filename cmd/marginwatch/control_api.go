@@ -163,7 +163,7 @@ func (api *controlAPI) addSilence(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusInternalServerError, "cannot add the silence: "+err.Error())
 		return
 	}
-	api.log.Info("silence added", "id", stored.ID, "matchers", matcherStrings(stored.Matchers), "ends_at", stored.EndsAt, "author", stored.Author, "remote", r.RemoteAddr)
+	// The watcher logs the silence itself.
 	w.Header().Set("Location", silencesPath+"/"+stored.ID)
 	writeJSON(w, http.StatusCreated, silenceOf(stored))
 }

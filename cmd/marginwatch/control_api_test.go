@@ -391,9 +391,9 @@ func TestStatusSilencedAndAcked(t *testing.T) {
 	printStatus(&b, doc, now.Add(time.Minute), false)
 	table := b.String()
 	for _, want := range []string{
-		"  SILENCED warning b since ", ", id 2\n           silenced by s9\n",
-		"  ACKED    warning c since ", ", id 3\n           acked by ann: on it\n",
-		"  SILENCED warning d since ", ", id 4\n  PENDING  warning e since",
+		"  SILENCED warning b since ", " UTC\n           id 2 · silenced by s9\n",
+		"  ACKED    warning c since ", " UTC\n           id 3 · acked by ann: on it\n",
+		"  SILENCED warning d since ", " UTC\n           id 4\n  PENDING  warning e since",
 		"\nSilences:\n  ID  MATCHERS  ENDS IN  AUTHOR  COMMENT\n  s9  rule=b    59m      bob\n",
 	} {
 		if !strings.Contains(table, want) {

@@ -186,13 +186,21 @@ func (p *tablePrinter) alerts(as []alertJSON) {
 		if a.StartsAt != nil {
 			since = *a.StartsAt
 		}
-		l := fmt.Sprintf("  %-8s %s %s%s since %s UTC, id %s", strings.ToUpper(a.State), a.Severity, a.Rule, target, since.UTC().Format("15:04:05"), a.ID)
+		l := fmt.Sprintf("  %-8s %s %s%s since %s UTC", strings.ToUpper(a.State), a.Severity, a.Rule, target, since.UTC().Format("15:04:05"))
 		p.line(severityColor(a.Severity), clipRunes(notifiers.OneLine(l), tableWidth))
+		// The ID in full on a line of its own: `ack` needs all of it.
+		var more []string
+		if a.ID != "" {
+			more = append(more, "id "+a.ID)
+		}
 		switch {
 		case a.SilencedBy != "":
-			p.line("", clipRunes("           silenced by "+a.SilencedBy, tableWidth))
+			more = append(more, "silenced by "+a.SilencedBy)
 		case a.State == "acked":
-			p.line("", clipRunes(notifiers.OneLine(strings.TrimSuffix("           acked by "+a.AckedBy+": "+a.AckComment, ": ")), tableWidth))
+			more = append(more, strings.TrimSuffix("acked by "+a.AckedBy+": "+a.AckComment, ": "))
+		}
+		if len(more) > 0 {
+			p.line("", clipRunes(notifiers.OneLine("           "+strings.Join(more, " · ")), tableWidth))
 		}
 	}
 }
