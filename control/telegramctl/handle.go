@@ -45,7 +45,7 @@ func (p *poller) handle(ctx context.Context, _ *bot.Bot, upd *models.Update) {
 	if sent := time.Unix(int64(msg.Date), 0); msg.Date > 0 && now.Sub(sent) > maxCommandAge {
 		lines = []string{"Not done: " + esc("/"+name) + " was sent " + esc(ago(now.Sub(sent))) + " ago, while marginwatch was not listening. Send it again if it still applies."}
 	} else {
-		lines = respond(p.r.ctl, name, args, author(msg), now)
+		lines = respond(p.r.ctl, name, args, author(msg), msg.Chat.Type != models.ChatTypePrivate, now)
 	}
 	p.reply(ctx, msg, lines)
 }
@@ -75,17 +75,20 @@ func (p *poller) allowedChat(c *models.Chat) bool {
 }
 
 // author names who sent msg for a silence or an ack: "telegram:@name", or
-// the user id when the user has no username.
+// the id when the sender has no username.
 func author(msg *models.Message) string {
+	// SenderChat first: for an anonymous group admin or a member posting
+	// as a channel, From is a placeholder bot (@GroupAnonymousBot,
+	// @Channel_Bot).
 	switch {
-	case msg.From != nil && msg.From.Username != "":
-		return "telegram:@" + msg.From.Username
-	case msg.From != nil:
-		return "telegram:" + strconv.FormatInt(msg.From.ID, 10)
 	case msg.SenderChat != nil && msg.SenderChat.Username != "":
 		return "telegram:@" + msg.SenderChat.Username
 	case msg.SenderChat != nil:
 		return "telegram:" + strconv.FormatInt(msg.SenderChat.ID, 10)
+	case msg.From != nil && msg.From.Username != "":
+		return "telegram:@" + msg.From.Username
+	case msg.From != nil:
+		return "telegram:" + strconv.FormatInt(msg.From.ID, 10)
 	}
 	return "telegram:" + strconv.FormatInt(msg.Chat.ID, 10)
 }
