@@ -103,6 +103,14 @@ func TestParseCommand(t *testing.T) {
 			t.Errorf("parseCommand(%q) = %q %q %v, want %q %q %v", tc.text, name, args, ok, tc.name, tc.args, tc.ok)
 		}
 	}
+	// Before getMe answered, a command addressed by name may be another
+	// bot's: ignored; one without a name is ours.
+	if _, _, ok := parseCommand("/mute@otherbot rule=x 2h", nil); ok {
+		t.Errorf("/mute@otherbot taken while the username is unknown")
+	}
+	if name, _, ok := parseCommand("/status", nil); !ok || name != "status" {
+		t.Errorf("/status not taken while the username is unknown")
+	}
 }
 
 func TestParseDuration(t *testing.T) {
