@@ -273,6 +273,8 @@ func TestSilencesAPI(t *testing.T) {
 		{"both", "POST", silencesPath, `{"matchers": ["rule=x"], "duration": "1h", "ends_at": "2099-01-01T00:00:00Z"}`, 400, "not both"},
 		{"ended", "POST", silencesPath, `{"matchers": ["rule=x"], "ends_at": "2001-01-01T00:00:00Z"}`, 400, "past"},
 		{"ends before start", "POST", silencesPath, `{"matchers": ["rule=x"], "starts_at": "2099-01-02T00:00:00Z", "ends_at": "2099-01-01T00:00:00Z"}`, 400, "before it starts"},
+		{"a year and a day", "POST", silencesPath, `{"matchers": ["rule=x"], "duration": "8784h"}`, 400, "at most 365 days"},
+		{"ends in ten years", "POST", silencesPath, `{"matchers": ["rule=x"], "starts_at": "2099-01-01T00:00:00Z", "ends_at": "2109-01-01T00:00:00Z"}`, 400, "at most 365 days"},
 		{"typo", "POST", silencesPath, `{"matcher": ["rule=x"], "duration": "1h"}`, 400, `unknown field \"matcher\"`},
 		{"not JSON", "POST", silencesPath, `rule=x`, 400, "bad request body"},
 		{"empty", "POST", silencesPath, ``, 400, "empty request body"},

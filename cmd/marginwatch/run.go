@@ -135,16 +135,18 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 	admin.handler = adminHandler(tm.Handler(w.Health), w, admin.writePolicy, admin.log)
 	admin.set(ctx, cfg.Listen, policyOf(cfg))
 	defer admin.close()
-	// Telegram commands poll beside the daemon; a reload restarts the bots
-	// whose chats or token changed.
+	// Telegram commands poll beside the daemon and follow reloads. The
+	// config check refuses what New refuses; should they ever disagree,
+	// the runner starts empty, so a reload with a fixed config still
+	// starts the commands.
 	tgDone := make(chan struct{})
-	tg, err := telegramctl.New(cfg, w, telegramctl.Options{Logger: logger})
+	tgOpts := telegramctl.Options{Logger: logger}
+	tg, err := telegramctl.New(cfg, w, tgOpts)
 	if err != nil {
-		logger.Error("telegram commands not started", "err", err)
-		close(tgDone)
-	} else {
-		go func() { defer close(tgDone); tg.Run(ctx) }()
+		logger.Error("telegram commands not started; fix the config and reload (SIGHUP) to start them", "err", err)
+		tg, _ = telegramctl.New(&config.Config{}, w, tgOpts) // takes no error: no notifier to check
 	}
+	go func() { defer close(tgDone); tg.Run(ctx) }()
 	go func() {
 		for {
 			select {
@@ -173,10 +175,8 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 				logWarnings(logger, now, underSystemd())
 				admin.set(ctx, now.Listen, policyOf(now))
 				hb.configure(now, logger)
-				if tg != nil {
-					if err := tg.Reload(now); err != nil {
-						logger.Error("telegram commands keep the previous configuration", "err", err)
-					}
+				if err := tg.Reload(now); err != nil {
+					logger.Error("telegram commands keep the previous configuration", "err", err)
 				}
 			}
 		}

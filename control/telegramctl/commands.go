@@ -29,8 +29,9 @@ var commands = []command{
 }
 
 // respond runs command name with args for author and returns the reply's
-// lines (each a complete piece of Telegram HTML).
-func respond(ctl Control, name string, args []string, author string, now time.Time) []string {
+// lines (each a complete piece of Telegram HTML). group is true for a
+// group or channel chat, where an unknown command gets one line.
+func respond(ctl Control, name string, args []string, author string, group bool, now time.Time) []string {
 	switch name {
 	case "status":
 		return renderStatus(ctl.Status(now), now)
@@ -44,7 +45,15 @@ func respond(ctl Control, name string, args []string, author string, now time.Ti
 		return unmute(ctl, args)
 	case "ack":
 		return ack(ctl, args, author)
-	case "help", "start":
+	case "help":
+		return help()
+	}
+	if group {
+		// In a group it was likely meant for another bot: one line, not
+		// the whole list in everyone's chat.
+		return []string{"Not a marginwatch command: " + esc("/"+clip(name, 40)) + " — /help lists mine."}
+	}
+	if name == "start" {
 		return help()
 	}
 	return append([]string{"Unknown command " + esc("/"+clip(name, 40)) + "."}, help()...)
@@ -133,15 +142,20 @@ func ack(ctl Control, args []string, author string) []string {
 
 var daysRE = regexp.MustCompile(`^(\d+)d(.*)$`)
 
+// maxMute caps a silence's length: a typo ("8784h") must not mute alerts
+// for years.
+const maxMute = 365 * 24 * time.Hour
+
 // parseDuration reads a Go duration ("90m", "2h30m") or days in front of
-// one ("1d", "1d12h").
+// one ("1d", "1d12h"), at most maxMute.
 func parseDuration(s string) (time.Duration, error) {
+	tooLong := fmt.Errorf("duration %q is too long: a silence lasts at most 365d; /unmute ends one early", s)
 	var d time.Duration
 	rest := s
 	if m := daysRE.FindStringSubmatch(s); m != nil {
 		days, err := strconv.Atoi(m[1])
 		if err != nil || days > 365 {
-			return 0, fmt.Errorf("duration %q: too long", s)
+			return 0, tooLong
 		}
 		d, rest = time.Duration(days)*24*time.Hour, m[2]
 	}
@@ -149,6 +163,9 @@ func parseDuration(s string) (time.Duration, error) {
 		r, err := time.ParseDuration(rest)
 		if err != nil {
 			return 0, fmt.Errorf("%q is not a duration: the last argument is how long, e.g. 30m, 2h or 1d", s)
+		}
+		if r > maxMute || d+r > maxMute {
+			return 0, tooLong
 		}
 		d += r
 	}

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"mime"
 	"net/http"
 	"net/http/httptest"
@@ -31,6 +32,8 @@ type fakeAPI struct {
 	updates  []map[string]any
 	nextID   int64
 	fail     *apiFailure // getUpdates answers this while set
+	meFail   *apiFailure // getMe answers this while set
+	meDelay  time.Duration
 	calls    map[string]int
 	sent     []map[string]string // accepted sendMessage fields
 	rejected []string
@@ -178,6 +181,20 @@ func (f *fakeAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		f.mu.Unlock()
 		apiOK(w, true)
 	case "getMe":
+		f.mu.Lock()
+		fail, delay := f.meFail, f.meDelay
+		f.mu.Unlock()
+		if delay > 0 {
+			select {
+			case <-time.After(delay):
+			case <-r.Context().Done():
+				return
+			}
+		}
+		if fail != nil {
+			apiError(w, fail.code, fail.desc)
+			return
+		}
 		apiOK(w, map[string]any{"id": 4242, "is_bot": true, "first_name": "marginwatch", "username": "mw_test_bot"})
 	case "deleteWebhook":
 		apiOK(w, true)
@@ -229,7 +246,9 @@ func formFields(r *http.Request) (map[string]string, error) {
 	ct, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
 	switch ct {
 	case "multipart/form-data":
-		if err := r.ParseMultipartForm(1 << 20); err != nil {
+		if err := r.ParseMultipartForm(1 << 20); errors.Is(err, io.EOF) {
+			return fields, nil // no parameters (getMe): the library sends an empty body
+		} else if err != nil {
 			return nil, err
 		}
 		for k, v := range r.MultipartForm.Value {

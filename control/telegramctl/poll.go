@@ -22,12 +22,13 @@ const maxBackoff = time.Minute
 
 // poller is one bot's long polling and its answers.
 type poller struct {
-	r       *Runner
-	cfg     botConfig
-	bot     *bot.Bot
-	log     *slog.Logger
-	allowed map[string]bool // chat ids as configured; "@name" lower-cased
-	health  health
+	r   *Runner
+	cfg botConfig // token, apiURL and timeout; chats and notifiers are in aud
+	bot *bot.Bot
+	// aud is the chats the bot answers, swapped whole by a reload that
+	// changes only them (polling goes on: nothing queued is dropped).
+	aud    atomic.Pointer[audience]
+	health health
 	// username is the bot's, once getMe told it: "/status@otherbot" in a
 	// group is not for us.
 	username atomic.Pointer[string]
@@ -36,15 +37,36 @@ type poller struct {
 	done   chan struct{}
 }
 
+// audience is who a bot answers: its notifiers' chats.
+type audience struct {
+	allowed   map[string]bool // chat ids as configured; "@name" lower-cased
+	notifiers []string
+	log       *slog.Logger // the runner's, naming the notifiers
+}
+
+// setAudience makes the poller answer the chats of b from now on.
+func (p *poller) setAudience(b botConfig) {
+	a := &audience{allowed: map[string]bool{}, notifiers: b.notifiers,
+		log: p.r.log.With("notifiers", strings.Join(b.notifiers, ","))}
+	for _, c := range b.chats {
+		a.allowed[strings.ToLower(c)] = true
+	}
+	p.aud.Store(a)
+}
+
+func (p *poller) log() *slog.Logger { return p.aud.Load().log }
+
 // newPoller builds the bot client of b; it makes no network call.
 func (r *Runner) newPoller(b botConfig) (*poller, error) {
-	p := &poller{r: r, cfg: b, allowed: map[string]bool{},
-		log: r.log.With("notifiers", strings.Join(b.notifiers, ","))}
-	for _, c := range b.chats {
-		p.allowed[strings.ToLower(c)] = true
-	}
+	p := &poller{r: r, cfg: b}
+	p.setAudience(b)
 	opts := []bot.Option{
 		bot.WithSkipGetMe(),
+		// No buffer between getUpdates and the handler: the library
+		// confirms a batch to Telegram (the next getUpdates' offset) only
+		// once the handler has taken its last update, so what waits is
+		// still Telegram's when the poller stops (reload, SIGTERM).
+		bot.WithUpdatesChannelCap(0),
 		bot.WithHTTPClient(r.poll, pollClient{hc: r.hc, p: p}),
 		bot.WithErrorsHandler(p.onError),
 		bot.WithDefaultHandler(p.handle),
@@ -70,11 +92,35 @@ func (p *poller) start(ctx context.Context) {
 	p.done = make(chan struct{})
 	go func() {
 		defer close(p.done)
+		// Learn the bot's name before the first command, so one for
+		// another bot is told apart; a failing getMe delays polling by
+		// one attempt (the notifier's timeout) at most.
+		p.learnName(ctx)
 		var wg sync.WaitGroup
 		wg.Go(func() { p.register(ctx) })
 		p.bot.Start(ctx)
 		wg.Wait()
 	}()
+}
+
+// learnName asks getMe once for the bot's username and reports whether
+// it is known.
+func (p *poller) learnName(ctx context.Context) bool {
+	if p.username.Load() != nil {
+		return true
+	}
+	rctx, cancel := context.WithTimeout(ctx, p.cfg.timeoutOr())
+	me, err := p.bot.GetMe(rctx)
+	cancel()
+	if err != nil || me.Username == "" {
+		if ctx.Err() == nil {
+			p.log().Debug("cannot learn the bot's username yet; commands addressed to a bot by name are ignored until then", "err", p.errText(err))
+		}
+		return false
+	}
+	name := strings.ToLower(me.Username)
+	p.username.Store(&name)
+	return true
 }
 
 // stop ends the polling and waits for it.
@@ -89,14 +135,7 @@ func (p *poller) register(ctx context.Context) {
 	named, listed := false, false
 	for wait := 2 * time.Second; ; wait = min(2*wait, 5*time.Minute) {
 		if !named {
-			rctx, cancel := context.WithTimeout(ctx, p.cfg.timeoutOr())
-			me, err := p.bot.GetMe(rctx)
-			cancel()
-			if err == nil && me.Username != "" {
-				name := strings.ToLower(me.Username)
-				p.username.Store(&name)
-				named = true
-			}
+			named = p.learnName(ctx)
 		}
 		if !listed {
 			rctx, cancel := context.WithTimeout(ctx, p.cfg.timeoutOr())
@@ -109,7 +148,7 @@ func (p *poller) register(ctx context.Context) {
 				return
 			default:
 				// getUpdates says loudly what is wrong with the token.
-				p.log.Debug("cannot register the command list yet", "err", p.redact(err.Error()))
+				p.log().Debug("cannot register the command list yet", "err", p.redact(err.Error()))
 			}
 		}
 		if named && listed {
@@ -140,6 +179,13 @@ func botCommands() []models.BotCommand {
 		out[i] = models.BotCommand{Command: c.name, Description: c.about}
 	}
 	return out
+}
+
+func (p *poller) errText(err error) string {
+	if err == nil {
+		return "getMe answered no username"
+	}
+	return p.redact(err.Error())
 }
 
 // redact removes the token from a library error's text.
@@ -182,7 +228,7 @@ func (c pollClient) Do(req *http.Request) (*http.Response, error) {
 	case req.Context().Err() != nil:
 	case err == nil && resp.StatusCode == http.StatusOK:
 		if h.ok() {
-			c.p.log.Info("telegram commands: polling works again")
+			c.p.log().Info("telegram commands: polling works again")
 		}
 	default:
 		h.mu.Lock()
@@ -229,11 +275,17 @@ func (h *health) first(kind string) bool {
 // retries them) and the odd internal one.
 func (p *poller) onError(err error) {
 	text := p.redact(err.Error())
-	if !strings.HasPrefix(err.Error(), "error get updates") {
-		p.log.Warn("telegram client error", "err", text)
+	if strings.HasPrefix(err.Error(), "some updates lost") {
+		// The poller stopped with updates fetched but not handled: they
+		// were not confirmed, so Telegram sends them again next time.
+		p.log().Debug("telegram commands: stopped with commands waiting; they are answered after the restart", "err", text)
 		return
 	}
-	names := strings.Join(p.cfg.notifiers, ", ")
+	if !strings.HasPrefix(err.Error(), "error get updates") {
+		p.log().Warn("telegram client error", "err", text)
+		return
+	}
+	names := strings.Join(p.aud.Load().notifiers, ", ")
 	level, kind, msg, fix := slog.LevelWarn, "other", "telegram commands: getUpdates failed; retrying", ""
 	switch {
 	case errors.Is(err, bot.ErrorConflict) && strings.Contains(strings.ToLower(text), "webhook"):
@@ -260,5 +312,5 @@ func (p *poller) onError(err error) {
 	if !p.health.first(kind) {
 		level = slog.LevelDebug
 	}
-	p.log.Log(context.Background(), level, msg, args...)
+	p.log().Log(context.Background(), level, msg, args...)
 }

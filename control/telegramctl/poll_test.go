@@ -79,3 +79,57 @@ func TestPollFailuresBackOff(t *testing.T) {
 		})
 	}
 }
+
+// TestCommandForAnotherBot: "/mute@other_alerts_bot" in an allowed group
+// is not ours and makes no silence, also while getMe is slow or failing;
+// plain commands are answered meanwhile, and "@mw_test_bot" ones once
+// getMe has answered.
+func TestCommandForAnotherBot(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		meDelay time.Duration
+		meFail  *apiFailure
+	}{
+		{"getMe slow", 20 * time.Second, nil},
+		{"getMe failing", 0, &apiFailure{http.StatusBadGateway, "Bad Gateway"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				f := newFakeAPI(t, testToken)
+				f.meDelay, f.meFail = tc.meDelay, tc.meFail
+				ctl := &fakeControl{status: sampleStatus(time.Now())}
+				r, err := New(telegramConfig("http://telegram.test", "-100"), ctl, Options{HTTPClient: f.client(), PollTimeout: 30 * time.Second})
+				if err != nil {
+					t.Fatal(err)
+				}
+				f.send(-100, "alice", "/mute@other_alerts_bot rule=liquidation-near 2h")
+				f.send(-100, "alice", "/help")
+				ctx, cancel := context.WithCancel(t.Context())
+				done := make(chan struct{})
+				go func() { defer close(done); r.Run(ctx) }()
+
+				time.Sleep(15 * time.Second)
+				synctest.Wait()
+				if s := ctl.all(); len(s) != 0 {
+					t.Errorf("a command for @other_alerts_bot made a silence: %v", s[0].Matchers)
+				}
+				if n := len(f.sentTo(-100)); n != 1 {
+					t.Errorf("%d replies 15 s after start, want 1 (to /help, not delayed by getMe)", n)
+				}
+
+				f.mu.Lock()
+				f.meDelay, f.meFail = 0, nil
+				f.mu.Unlock()
+				time.Sleep(10 * time.Minute)
+				f.send(-100, "alice", "/mute@MW_test_bot rule=liquidation-near 2h")
+				time.Sleep(10 * time.Second)
+				synctest.Wait()
+				if n := len(ctl.all()); n != 1 {
+					t.Errorf("%d silences after /mute@MW_test_bot, want 1", n)
+				}
+				cancel()
+				<-done
+			})
+		})
+	}
+}

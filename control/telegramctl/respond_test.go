@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/go-telegram/bot/models"
 	"github.com/marginwatch/marginwatch/watcher/rules"
 	"github.com/marginwatch/marginwatch/watcher/silence"
 )
@@ -61,7 +62,7 @@ func TestRespond(t *testing.T) {
 			if !ok {
 				t.Fatalf("%q is not a command", tc.cmd)
 			}
-			lines := respond(ctl(), name, args, "telegram:@alice", now)
+			lines := respond(ctl(), name, args, "telegram:@alice", false, now)
 			text := strings.Join(lines, "\n")
 			text = strings.ReplaceAll(text, `"`, "&#34;") // how the test writes quotes
 			for _, part := range split(lines, maxMessage) {
@@ -101,6 +102,14 @@ func TestParseCommand(t *testing.T) {
 		if name != tc.name || ok != tc.ok || strings.Join(args, " ") != strings.Join(tc.args, " ") {
 			t.Errorf("parseCommand(%q) = %q %q %v, want %q %q %v", tc.text, name, args, ok, tc.name, tc.args, tc.ok)
 		}
+	}
+	// Before getMe answered, a command addressed by name may be another
+	// bot's: ignored; one without a name is ours.
+	if _, _, ok := parseCommand("/mute@otherbot rule=x 2h", nil); ok {
+		t.Errorf("/mute@otherbot taken while the username is unknown")
+	}
+	if name, _, ok := parseCommand("/status", nil); !ok || name != "status" {
+		t.Errorf("/status not taken while the username is unknown")
 	}
 }
 
@@ -169,5 +178,73 @@ func TestSplit(t *testing.T) {
 	}
 	if last := rejoined[len(rejoined)-1]; !strings.HasSuffix(last, "…") || !strings.HasPrefix(last, "&lt;b&gt;𝔵&lt;") {
 		t.Errorf("the over-long line was not clipped as text: %.60q", last)
+	}
+}
+
+// TestMuteDurationCap: a silence lasts at most 365 days however the
+// duration is written.
+func TestMuteDurationCap(t *testing.T) {
+	if d, err := parseDuration("365d"); err != nil || d != 365*24*time.Hour {
+		t.Errorf("365d = %v, %v", d, err)
+	}
+	for _, s := range []string{"366d", "8784h", "2562047h", "365d8000h", "365d1s", "9999999999999999999d"} {
+		if d, err := parseDuration(s); err == nil || !strings.Contains(err.Error(), "at most 365d") {
+			t.Errorf("parseDuration(%q) = %v, %v; want an error saying at most 365d", s, d, err)
+		}
+	}
+}
+
+// TestAuthor: the silence's author is who sent the command: the chat for
+// an anonymous group admin (from = @GroupAnonymousBot) or a member
+// posting as their channel (from = @Channel_Bot).
+func TestAuthor(t *testing.T) {
+	group := models.Chat{ID: -100, Type: "supergroup", Title: "desk"}
+	for _, tc := range []struct {
+		name string
+		msg  models.Message
+		want string
+	}{
+		{"user", models.Message{From: &models.User{ID: 5, Username: "alice"}, Chat: group}, "telegram:@alice"},
+		{"user without username", models.Message{From: &models.User{ID: 5}, Chat: group}, "telegram:5"},
+		{"anonymous admin", models.Message{
+			From:       &models.User{ID: 1087968824, IsBot: true, Username: "GroupAnonymousBot"},
+			SenderChat: &models.Chat{ID: -100, Type: "supergroup", Title: "desk", Username: "traders_desk"}, Chat: group}, "telegram:@traders_desk"},
+		{"as a channel without username", models.Message{
+			From:       &models.User{ID: 136817688, IsBot: true, Username: "Channel_Bot"},
+			SenderChat: &models.Chat{ID: -1009, Type: "channel"}, Chat: group}, "telegram:-1009"},
+		{"channel post", models.Message{Chat: models.Chat{ID: -1007, Type: "channel"}}, "telegram:-1007"},
+	} {
+		if got := author(&tc.msg); got != tc.want {
+			t.Errorf("%s: author = %q, want %q", tc.name, got, tc.want)
+		}
+	}
+}
+
+// TestUnknownCommandInGroup: in a group an unknown command (often meant
+// for another bot) gets one line; in a private chat, and for /help, the
+// full list.
+func TestUnknownCommandInGroup(t *testing.T) {
+	now := time.Now()
+	ctl := &fakeControl{status: sampleStatus(now)}
+	for _, tc := range []struct {
+		cmd   string
+		group bool
+		lines int // 0: the full help
+	}{
+		{"/shrug", true, 1},
+		{"/start", true, 1},
+		{"/shrug", false, 0},
+		{"/start", false, 0},
+		{"/help", true, 0},
+	} {
+		name, args, _ := parseCommand(tc.cmd, nil)
+		lines := respond(ctl, name, args, "telegram:@alice", tc.group, now)
+		full := strings.Contains(strings.Join(lines, "\n"), "<b>marginwatch commands</b>")
+		switch {
+		case tc.lines == 0 && !full:
+			t.Errorf("%s (group %v): %q, want the full help", tc.cmd, tc.group, lines)
+		case tc.lines > 0 && (len(lines) != tc.lines || full || !strings.Contains(lines[0], "/help")):
+			t.Errorf("%s (group %v): %q, want one line pointing to /help", tc.cmd, tc.group, lines)
+		}
 	}
 }

@@ -80,9 +80,10 @@ type botConfig struct {
 	timeout   time.Duration // one sendMessage attempt
 }
 
-func (b botConfig) equal(o botConfig) bool {
-	return b.token == o.token && b.apiURL == o.apiURL && b.timeout == o.timeout &&
-		slices.Equal(b.chats, o.chats) && slices.Equal(b.notifiers, o.notifiers)
+// sameBot reports whether o polls like b: a change of chats or notifiers
+// only needs no restart.
+func (b botConfig) sameBot(o botConfig) bool {
+	return b.token == o.token && b.apiURL == o.apiURL && b.timeout == o.timeout
 }
 
 // New returns a runner for the telegram notifiers of cfg that take
@@ -167,9 +168,10 @@ func (r *Runner) Run(ctx context.Context) {
 	}
 }
 
-// Reload follows a new config: pollers whose bot, chats or server changed
-// restart, new ones start, removed ones stop. On an error the running
-// pollers stay as they are.
+// Reload follows a new config: pollers whose server or timeout changed
+// restart, new ones start, removed ones stop, and the others answer their
+// new chats from the next command on. On an error the running pollers
+// stay as they are.
 func (r *Runner) Reload(cfg *config.Config) error {
 	want, err := botsOf(cfg)
 	if err != nil {
@@ -189,7 +191,8 @@ func (r *Runner) Reload(cfg *config.Config) error {
 func (r *Runner) apply() {
 	for token, p := range r.running {
 		i := slices.IndexFunc(r.want, func(b botConfig) bool { return b.token == token })
-		if i >= 0 && r.want[i].equal(p.cfg) {
+		if i >= 0 && r.want[i].sameBot(p.cfg) {
+			p.setAudience(r.want[i])
 			continue
 		}
 		p.stop()

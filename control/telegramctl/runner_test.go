@@ -1,10 +1,13 @@
 package telegramctl
 
 import (
+	"context"
 	"slices"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/marginwatch/marginwatch/watcher/config"
 )
 
 // TestUnknownChatIgnored: a command from a chat that is not configured
@@ -169,5 +172,113 @@ func TestReloadChangesChats(t *testing.T) {
 	waitFor(t, "the reply in the new chat", func() bool { return len(f.sentTo(-200)) == 1 })
 	if n := len(f.sentTo(-100)); n != 1 {
 		t.Errorf("the old chat got %d replies, want 1 (before the reload)", n)
+	}
+}
+
+// queueBehindLongReply queues /positions (a reply in several parts, sent
+// partGap apart) and then a /mute, starts a runner on them and returns
+// once the first part is out and the poller has had time to poll again
+// (which, with a buffered update channel, confirmed the /mute to
+// Telegram before it ran).
+func queueBehindLongReply(t *testing.T, f *fakeAPI, cfg func(url string) *config.Config, url string) (*Runner, *fakeControl, context.CancelFunc, chan struct{}) {
+	t.Helper()
+	status := sampleStatus(time.Now())
+	for i := range 80 {
+		status[0].Latest.Positions = append(status[0].Latest.Positions, position("COIN"+strings.Repeat("X", i%7)+"USDT", "long", float64(30+i)))
+	}
+	ctl := &fakeControl{status: status}
+	f.send(-100, "alice", "/positions")
+	f.send(-100, "alice", "/mute rule=liquidation-near 2h")
+	r, err := New(cfg(url), ctl, Options{PollTimeout: 2 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); r.Run(ctx) }()
+	t.Cleanup(func() { cancel(); <-done })
+	waitFor(t, "the first part", func() bool { return len(f.sentTo(-100)) >= 1 })
+	time.Sleep(200 * time.Millisecond)
+	return r, ctl, cancel, done
+}
+
+func mutedIn(f *fakeAPI, chat int64) bool {
+	for _, m := range f.sentTo(chat) {
+		if strings.Contains(m, "Muted until") {
+			return true
+		}
+	}
+	return false
+}
+
+// TestQueuedCommandSurvivesReload: a /mute waiting behind a long reply
+// when a reload comes is run and answered, whether the reload only adds
+// a chat (the poller keeps running) or changes the bot's timeout (the
+// poller restarts).
+func TestQueuedCommandSurvivesReload(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		next func(url string) *config.Config
+	}{
+		{"chat added", func(url string) *config.Config { return telegramConfig(url, "-100", "-300") }},
+		{"timeout changed", func(url string) *config.Config {
+			cfg := telegramConfig(url, "-100")
+			cfg.Notifiers[0].Timeout = 7 * time.Second
+			return cfg
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newFakeAPI(t, testToken)
+			url := f.serve()
+			r, ctl, _, _ := queueBehindLongReply(t, f, func(u string) *config.Config { return telegramConfig(u, "-100") }, url)
+			next := tc.next(url)
+			if err := r.Reload(next); err != nil {
+				t.Fatal(err)
+			}
+			waitFor(t, "the reply to the /mute sent before the reload", func() bool { return mutedIn(f, -100) })
+			if n := len(ctl.all()); n != 1 {
+				t.Errorf("%d silences, want 1", n)
+			}
+		})
+	}
+}
+
+// TestQueuedCommandSurvivesStop: a /mute waiting behind a long reply when
+// the daemon stops (SIGTERM) is left to Telegram, so the next start runs
+// and answers it.
+func TestQueuedCommandSurvivesStop(t *testing.T) {
+	f := newFakeAPI(t, testToken)
+	url := f.serve()
+	cfg := func(u string) *config.Config { return telegramConfig(u, "-100") }
+	_, first, cancel, done := queueBehindLongReply(t, f, cfg, url)
+	cancel()
+	<-done
+	ran := len(first.all())
+	ctl := &fakeControl{status: sampleStatus(time.Now())}
+	start(t, cfg(url), ctl, Options{PollTimeout: 2 * time.Second})
+	waitFor(t, "the reply to the /mute sent before the stop", func() bool { return mutedIn(f, -100) })
+	if n := ran + len(ctl.all()); n != 1 {
+		t.Errorf("the /mute ran %d times, want once", n)
+	}
+}
+
+// TestReloadOfChatsKeepsPolling: a reload that changes only the chats
+// swaps them in place: no second getMe, the new chat answered at once.
+func TestReloadOfChatsKeepsPolling(t *testing.T) {
+	f := newFakeAPI(t, testToken)
+	url := f.serve()
+	r := start(t, telegramConfig(url, "-100"), &fakeControl{status: sampleStatus(time.Now())}, Options{PollTimeout: 2 * time.Second})
+	waitFor(t, "getMe", func() bool { return f.count("getMe") == 1 })
+	if err := r.Reload(telegramConfig(url, "-200", "-300")); err != nil {
+		t.Fatal(err)
+	}
+	f.send(-100, "alice", "/help")
+	f.send(-300, "alice", "/help")
+	waitFor(t, "the reply in the added chat", func() bool { return len(f.sentTo(-300)) == 1 })
+	if n := len(f.sentTo(-100)); n != 0 {
+		t.Errorf("the removed chat got %d replies", n)
+	}
+	if n := f.count("getMe"); n != 1 {
+		t.Errorf("getMe called %d times: the poller restarted", n)
 	}
 }

@@ -125,6 +125,7 @@ func validate(cfg *Config, c *collector) {
 		}
 		notifiers[n.Name] = n.At
 	}
+	checkTelegramBots(cfg.Notifiers, c)
 
 	validateRules(cfg.Rules, c)
 	notifierNames, accountNames := sortedKeys(notifiers), sortedKeys(accounts)
@@ -407,6 +408,36 @@ func validateNotifier(n *Notifier, c *collector) {
 	} else if n.MaxAge < n.Timeout {
 		c.add(l.Errorf("max_age", "%v must be at least timeout (%v), or a notification would expire during its first attempt", n.MaxAge, n.Timeout))
 	}
+}
+
+// checkTelegramBots reports telegram notifiers that take commands through
+// one bot token from different api_url servers: the bot polls one server,
+// so the daemon could not start its commands.
+func checkTelegramBots(ns []Notifier, c *collector) {
+	first := map[string]*Notifier{} // by token
+	for i := range ns {
+		n := &ns[i]
+		token := strings.TrimSpace(n.Token.Reveal())
+		if n.Type != "telegram" || !n.Commands || token == "" {
+			continue
+		}
+		f, ok := first[token]
+		if !ok {
+			first[token] = n
+			continue
+		}
+		if strings.TrimRight(n.APIURL, "/") != strings.TrimRight(f.APIURL, "/") {
+			c.add(n.At.Errorf("api_url", "%s differs from the api_url of notifier %q (line %d), which takes commands through the same bot token: one bot polls one server; give both the same api_url, or set commands: false on one of them",
+				apiURLText(n.APIURL), f.Name, f.At.Pos.Line))
+		}
+	}
+}
+
+func apiURLText(u string) string {
+	if u == "" {
+		return "no api_url (api.telegram.org)"
+	}
+	return strconv.Quote(u)
 }
 
 func validateEmail(n *Notifier, c *collector) {

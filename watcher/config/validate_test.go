@@ -1,6 +1,7 @@
 package config
 
 import (
+	"strings"
 	"testing"
 )
 
@@ -166,6 +167,40 @@ c.yaml:1:70: rules[0].above.critical: "abc" is not a number (use e.g. 15 or 0.5)
 		t.Run(tt.name, func(t *testing.T) {
 			if got := parseErr(tt.src, env); got != tt.want {
 				t.Errorf("error:\n%s\nwant:\n%s", got, tt.want)
+			}
+		})
+	}
+}
+
+// TestTelegramBotOneServer: two commands-taking telegram notifiers on one
+// bot token must use the same api_url (one bot polls one server); the
+// error names both notifiers and the fix.
+func TestTelegramBotOneServer(t *testing.T) {
+	for _, tc := range []struct {
+		name, notifiers, want string
+	}{
+		{"same server", `
+  - {name: a, type: telegram, token: "123:abc", chat_id: "-100", api_url: "https://api.telegram.org/"}
+  - {name: b, type: telegram, token: "123:abc", chat_id: "-200", api_url: "https://api.telegram.org"}`, ""},
+		{"other server, no commands", `
+  - {name: a, type: telegram, token: "123:abc", chat_id: "-100"}
+  - {name: b, type: telegram, token: "123:abc", chat_id: "-200", api_url: "http://127.0.0.1:8081", commands: false}`, ""},
+		{"other token", `
+  - {name: a, type: telegram, token: "123:abc", chat_id: "-100"}
+  - {name: b, type: telegram, token: "456:def", chat_id: "-200", api_url: "http://127.0.0.1:8081"}`, ""},
+		{"other server", `
+  - {name: a, type: telegram, token: "123:abc", chat_id: "-100"}
+  - {name: b, type: telegram, token: "123:abc", chat_id: "-200", api_url: "http://127.0.0.1:8081"}`,
+			`c.yaml:5:75: notifiers[1].api_url: "http://127.0.0.1:8081" differs from the api_url of notifier "a" (line 4), which takes commands through the same bot token: one bot polls one server; give both the same api_url, or set commands: false on one of them`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			src := "accounts:\n  - {name: demo, exchange: simulated, scenario: funding-spike}\nnotifiers:" + tc.notifiers + "\n"
+			_, err := Parse("c.yaml", []byte(src), envOf(nil))
+			switch {
+			case tc.want == "" && err != nil:
+				t.Errorf("refused: %v", err)
+			case tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want)):
+				t.Errorf("err = %v\nwant %s", err, tc.want)
 			}
 		})
 	}
