@@ -199,15 +199,8 @@ func (req *silenceRequest) silence(now time.Time) (silence.Silence, error) {
 	if err := s.Validate(); err != nil {
 		return silence.Silence{}, err
 	}
-	if s.EndsAt.Sub(s.StartsAt) > maxSilence {
-		return silence.Silence{}, fmt.Errorf("the silence would last %s: a silence lasts at most 365 days (8760h); for longer, change or remove the rule", s.EndsAt.Sub(s.StartsAt).Round(time.Hour))
-	}
 	return s, nil
 }
-
-// maxSilence caps a silence's length, as /mute does: a typo ("8784h")
-// must not mute alerts for years.
-const maxSilence = 365 * 24 * time.Hour
 
 func (api *controlAPI) expireSilence(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("id")

@@ -142,12 +142,8 @@ func ack(ctl Control, args []string, author string) []string {
 
 var daysRE = regexp.MustCompile(`^(\d+)d(.*)$`)
 
-// maxMute caps a silence's length: a typo ("8784h") must not mute alerts
-// for years.
-const maxMute = 365 * 24 * time.Hour
-
 // parseDuration reads a Go duration ("90m", "2h30m") or days in front of
-// one ("1d", "1d12h"), at most maxMute.
+// one ("1d", "1d12h"), at most silence.MaxDuration.
 func parseDuration(s string) (time.Duration, error) {
 	tooLong := fmt.Errorf("duration %q is too long: a silence lasts at most 365d; /unmute ends one early", s)
 	var d time.Duration
@@ -164,7 +160,7 @@ func parseDuration(s string) (time.Duration, error) {
 		if err != nil {
 			return 0, fmt.Errorf("%q is not a duration: the last argument is how long, e.g. 30m, 2h or 1d", s)
 		}
-		if r > maxMute || d+r > maxMute {
+		if r > silence.MaxDuration || d+r > silence.MaxDuration {
 			return 0, tooLong
 		}
 		d += r

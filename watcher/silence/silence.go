@@ -188,6 +188,10 @@ func (m *Matcher) Matches(t *Target) bool {
 	return false
 }
 
+// MaxDuration caps a silence's length: a typo ("8784h") must not mute
+// alerts for years.
+const MaxDuration = 365 * 24 * time.Hour
+
 // Silence withholds the notices of every alert all its matchers match
 // from StartsAt until EndsAt.
 type Silence struct {
@@ -237,6 +241,9 @@ func (s *Silence) Validate() error {
 	}
 	if s.StartsAt.IsZero() || s.EndsAt.IsZero() {
 		return fmt.Errorf("silence needs a start and an end")
+	}
+	if d := s.EndsAt.Sub(s.StartsAt); d > MaxDuration {
+		return fmt.Errorf("the silence would last %s: a silence lasts at most 365 days (8760h); for longer, change or remove the rule", d.Round(time.Hour))
 	}
 	if !s.EndsAt.After(s.StartsAt) {
 		return fmt.Errorf("silence ends (%s) before it starts (%s)", s.EndsAt.UTC().Format(time.RFC3339), s.StartsAt.UTC().Format(time.RFC3339))
