@@ -52,7 +52,10 @@ type Defaults struct {
 // APIKey/APISecret hold the secrets whether given inline or as files.
 type Account struct {
 	Name              string        `yaml:"name"`
-	Exchange          string        `yaml:"exchange"` // binance-usdm | binance-coinm | simulated
+	Exchange          string        `yaml:"exchange"` // binance-usdm | binance-coinm | bybit | hyperliquid | simulated
+	// Address is a Hyperliquid account's public address (0x and 40 hex
+	// digits); Hyperliquid needs no key.
+	Address           string        `yaml:"address"`
 	APIKey            Secret        `yaml:"api_key"`
 	APIKeyFile        string        `yaml:"api_key_file"`
 	APISecret         Secret        `yaml:"api_secret"`

@@ -31,7 +31,7 @@ const (
 )
 
 var (
-	exchangeNames = []string{"binance-usdm", "binance-coinm", "simulated"}
+	exchangeNames = []string{"binance-usdm", "binance-coinm", "bybit", "hyperliquid", "simulated"}
 	scenarioNames = []string{"crash", "funding-spike", "calm"}
 	notifierTypes = []string{"console", "slack", "telegram", "email", "webhook"}
 	eventNames    = []string{"margin_call", "liquidation", "key_problem"}
@@ -286,17 +286,26 @@ func isLoopbackHost(host string) bool {
 func validateAccount(a *Account, c *collector) {
 	l := a.At
 	checkName(l, "account", a.Name, "main", c)
+	if a.Exchange != "hyperliquid" && l.written("address") {
+		c.add(l.Errorf("address", "only a hyperliquid account is read by its address; remove it, or set exchange: hyperliquid"))
+	}
 	switch a.Exchange {
-	case "binance-usdm", "binance-coinm":
+	case "binance-usdm", "binance-coinm", "bybit":
+		env := "BINANCE"
+		if a.Exchange == "bybit" {
+			env = "BYBIT"
+		}
 		if !secretGiven(l, "api_key", a.APIKey, c) {
-			c.add(l.Errorf("api_key", "is required for a %s account: set api_key (e.g. ${BINANCE_API_KEY}) or api_key_file to a read-only API key", a.Exchange))
+			c.add(l.Errorf("api_key", "is required for a %s account: set api_key (e.g. ${%s_API_KEY}) or api_key_file to a read-only API key", a.Exchange, env))
 		}
 		if !secretGiven(l, "api_secret", a.APISecret, c) {
-			c.add(l.Errorf("api_secret", "is required for a %s account: set api_secret (e.g. ${BINANCE_API_SECRET}) or api_secret_file", a.Exchange))
+			c.add(l.Errorf("api_secret", "is required for a %s account: set api_secret (e.g. ${%s_API_SECRET}) or api_secret_file", a.Exchange, env))
 		}
 		if l.written("scenario") {
 			c.add(l.Errorf("scenario", "only a simulated account takes a scenario; remove it, or set exchange: simulated"))
 		}
+	case "hyperliquid":
+		validateHyperliquid(a, c)
 	case "simulated":
 		if !l.written("scenario") {
 			c.add(l.Errorf("scenario", "is required for a simulated account: %s", oneOf(scenarioNames)))
@@ -592,5 +601,32 @@ func validateDigest(d *Digest, c *collector) {
 	}
 	if _, err := ParseSchedule(d.Schedule); err != nil {
 		c.add(l.Errorf("schedule", "%q: %v (use 5 fields \"minute hour day-of-month month weekday\", e.g. \"0 8 * * *\", optionally after CRON_TZ=Europe/Berlin)", d.Schedule, err))
+	}
+}
+
+// hyperliquidAddress is a Hyperliquid (EVM) account address.
+var hyperliquidAddress = regexp.MustCompile(`^0x[0-9a-fA-F]{40}$`)
+
+// validateHyperliquid checks a hyperliquid account: a public address and
+// nothing secret (the account is read by its address alone, so it is
+// read-only by construction).
+func validateHyperliquid(a *Account, c *collector) {
+	l := a.At
+	switch {
+	case !l.written("address") || a.Address == "":
+		c.add(l.Errorf("address", "is required for a hyperliquid account: the account's public address, quoted (address: \"0x…\", 0x and 40 hex digits); no key is needed"))
+	case !hyperliquidAddress.MatchString(a.Address):
+		c.add(l.Errorf("address", "%q is not a Hyperliquid address: want 0x and 40 hex digits, quoted (YAML reads an unquoted 0x… as a number)", a.Address))
+	}
+	for _, k := range []string{"api_key", "api_key_file", "api_secret", "api_secret_file"} {
+		if l.written(k) {
+			c.add(l.Errorf(k, "a hyperliquid account is read by its public address and needs no key; remove %s (never give marginwatch a Hyperliquid private key)", k))
+		}
+	}
+	if l.written("scenario") {
+		c.add(l.Errorf("scenario", "only a simulated account takes a scenario; remove it, or set exchange: simulated"))
+	}
+	if l.written("allow_trading_key") {
+		c.add(l.Errorf("allow_trading_key", "a hyperliquid account has no key; remove allow_trading_key"))
 	}
 }
