@@ -57,7 +57,13 @@ func (c *controls) Silenced(k rules.Key, sev notifiers.Severity, now time.Time) 
 	return ok
 }
 
+// silencedBy names the silence that withholds the alert k at sev. The
+// built-in data-stale is never silenced: "monitoring is blind" must reach
+// every notifier, whatever a silence on its account says.
 func (c *controls) silencedBy(k rules.Key, sev notifiers.Severity, now time.Time) (string, bool) {
+	if k.Rule == rules.DataStale {
+		return "", false
+	}
 	t := silence.Target{Account: k.Account, Rule: k.Rule, Symbol: k.Symbol, Side: k.Side, Severity: sev.String()}
 	return c.set.Load().Silenced(&t, now)
 }
@@ -173,6 +179,11 @@ func (w *Watcher) Ack(id, author, comment string) (rules.State, error) {
 	defer w.commitMu.Unlock()
 	_, engine, _ := w.running()
 	now := w.now()
+	for _, s := range engine.States() {
+		if s.ID == id && s.Key.Rule == rules.DataStale {
+			return rules.State{}, fmt.Errorf("%s is the built-in alert %s, which %w: it ends when data returns, and repeats until then", id, s.Key.Rule, ErrNotAckable)
+		}
+	}
 	st, ok := engine.Ack(id, author, comment, now)
 	if !ok {
 		for _, s := range w.self {

@@ -213,7 +213,6 @@ func (api *controlAPI) expireSilence(w http.ResponseWriter, r *http.Request) {
 		api.controlError(w, "expire the silence", err)
 		return
 	}
-	api.log.Info("silence expired", "id", s.ID, "remote", r.RemoteAddr)
 	writeJSON(w, http.StatusOK, silenceOf(s))
 }
 
@@ -240,7 +239,6 @@ func (api *controlAPI) ack(w http.ResponseWriter, r *http.Request) {
 		api.controlError(w, "acknowledge the alert", err)
 		return
 	}
-	api.log.Info("alert acknowledged", "id", id, "rule", st.Key.Rule, "account", st.Key.Account, "author", st.AckedBy, "remote", r.RemoteAddr)
 	writeJSON(w, http.StatusOK, ackedJSON{Account: st.Key.Account, alertJSON: alertOf(st, "")})
 }
 

@@ -99,11 +99,12 @@ func validateMuteWindow(w *MuteWindow, c *collector) {
 // no rule or account of the config: it silences nothing (a typo, or a rule
 // since renamed).
 func (c *Config) muteWindowWarnings() []Warning {
-	rules := []string{DataStaleRule, NotifierFailingRule, ConfigReloadFailedRule}
+	builtin := []string{DataStaleRule, NotifierFailingRule, ConfigReloadFailedRule}
+	var rules []string
 	for i := range c.Rules {
 		rules = append(rules, c.Rules[i].Name)
 	}
-	accounts := []string{SelfAccount}
+	var accounts []string
 	for i := range c.Accounts {
 		accounts = append(accounts, c.Accounts[i].Name)
 	}
@@ -125,6 +126,10 @@ func (c *Config) muteWindowWarnings() []Warning {
 				continue
 			}
 			if slices.Contains(known, m.Value) {
+				continue
+			}
+			if m.Label == "rule" && slices.Contains(builtin, m.Value) || m.Label == "account" && m.Value == SelfAccount {
+				ws = append(ws, w.At.warnf(fmt.Sprintf("matchers[%d]", j), "%s=%s names one of the daemon's alerts about itself (data-stale, notifier-failing, config-reload-failed), which are never silenced: they say marginwatch is blind or deaf; remove the matcher", m.Label, m.Value))
 				continue
 			}
 			hint := ""

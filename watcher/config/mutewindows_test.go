@@ -92,8 +92,11 @@ func TestMuteWindowWarnings(t *testing.T) {
 	tests := []struct {
 		name, src, want string
 	}{
-		{"known names", rules + `mute_windows: [{name: w, schedule: "@daily", duration: 1h, matchers: [rule=funding-cost, account=main, rule=data-stale, account=marginwatch]}]
+		{"known names", rules + `mute_windows: [{name: w, schedule: "@daily", duration: 1h, matchers: [rule=funding-cost, account=main]}]
 `, ``},
+		{"the daemon's own alerts are never silenced", rules + `mute_windows: [{name: w, schedule: "@daily", duration: 1h, matchers: [rule=data-stale, account=marginwatch]}]
+`, `c.yaml:3:71: warning: mute_windows[0].matchers[0]: rule=data-stale names one of the daemon's alerts about itself (data-stale, notifier-failing, config-reload-failed), which are never silenced: they say marginwatch is blind or deaf; remove the matcher
+c.yaml:3:88: warning: mute_windows[0].matchers[1]: account=marginwatch names one of the daemon's alerts about itself (data-stale, notifier-failing, config-reload-failed), which are never silenced: they say marginwatch is blind or deaf; remove the matcher`},
 		{"other operators are not judged", rules + `mute_windows: [{name: w, schedule: "@daily", duration: 1h, matchers: [rule!=nope, "rule=~fund.*", symbol=NOPE]}]
 `, ``},
 		{"unknown rule and account", rules + `mute_windows:

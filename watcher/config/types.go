@@ -51,8 +51,8 @@ type Defaults struct {
 // StaleAfter are set (from Defaults when the account leaves them out) and
 // APIKey/APISecret hold the secrets whether given inline or as files.
 type Account struct {
-	Name              string        `yaml:"name"`
-	Exchange          string        `yaml:"exchange"` // binance-usdm | binance-coinm | bybit | hyperliquid | simulated
+	Name     string `yaml:"name"`
+	Exchange string `yaml:"exchange"` // binance-usdm | binance-coinm | bybit | hyperliquid | simulated
 	// Address is a Hyperliquid account's public address (0x and 40 hex
 	// digits); Hyperliquid needs no key.
 	Address           string        `yaml:"address"`

@@ -19,7 +19,7 @@ func TestValidation(t *testing.T) {
 		{"account name duplicate", "accounts: [{name: main, exchange: simulated, scenario: calm}, {name: main, exchange: simulated, scenario: crash}]\n", `c.yaml:1:70: accounts[1].name: duplicate account name "main" (also accounts[0] at line 1); account names must be unique`},
 		{"account name reserved", "accounts: [{name: marginwatch, exchange: simulated, scenario: calm}]\n", `c.yaml:1:19: accounts[0].name: "marginwatch" is reserved for marginwatch's alerts about itself; name the account after the exchange or desk, e.g. "main"`},
 		{"exchange unknown", "accounts: [{name: a, exchange: binance-usd, api_key: k, api_secret: s}]\n", `c.yaml:1:32: accounts[0].exchange: unknown exchange "binance-usd" (did you mean "binance-usdm"?)`},
-		{"exchange missing", "accounts: [{name: a}]\n", `c.yaml:1:12: accounts[0].exchange: is required: binance-usdm, binance-coinm or simulated`},
+		{"exchange missing", "accounts: [{name: a}]\n", `c.yaml:1:12: accounts[0].exchange: is required: binance-usdm, binance-coinm, bybit, hyperliquid or simulated`},
 		{"binance keys missing", "accounts: [{name: a, exchange: binance-coinm}]\n", `c.yaml:1:12: accounts[0].api_key: is required for a binance-coinm account: set api_key (e.g. ${BINANCE_API_KEY}) or api_key_file to a read-only API key
 c.yaml:1:12: accounts[0].api_secret: is required for a binance-coinm account: set api_secret (e.g. ${BINANCE_API_SECRET}) or api_secret_file`},
 		{"binance empty key", "accounts: [{name: a, exchange: binance-usdm, api_key: \"${EMPTY}\", api_secret: s}]\n", `c.yaml:1:55: accounts[0].api_key: is empty (an empty environment variable?); give the secret, or remove the key`},
