@@ -216,7 +216,7 @@ func (e *Exchange) position(q *position, orders []order, now time.Time) (exchang
 		side = exchanges.Short
 	}
 	ctx, inMeta := e.cache.ctx(q.Coin)
-	mark := math.NaN()
+	var mark float64
 	switch {
 	case q.PositionValue.Set && q.PositionValue.V > 0:
 		mark = q.PositionValue.V / size

@@ -66,7 +66,7 @@ func TestRateLimitBackoff(t *testing.T) {
 		if !errors.As(err, &rl) || srv.Refused() != 2 {
 			t.Fatalf("after the ban: err %v, %d refused", err, srv.Refused())
 		}
-		if d := rl.Until.Sub(time.Now()); d != 20*time.Second {
+		if d := time.Until(rl.Until); d != 20*time.Second {
 			t.Errorf("second ban %v, want 20 s (doubled)", d)
 		}
 		srv.SetRateLimited(false)
