@@ -9,6 +9,7 @@ import (
 	"github.com/marginwatch/marginwatch/exchanges"
 	"github.com/marginwatch/marginwatch/exchanges/binance"
 	"github.com/marginwatch/marginwatch/exchanges/bybit"
+	"github.com/marginwatch/marginwatch/exchanges/hyperliquid"
 	"github.com/marginwatch/marginwatch/exchanges/simulated"
 	"github.com/marginwatch/marginwatch/notifiers"
 	"github.com/marginwatch/marginwatch/notifiers/console"
@@ -30,6 +31,8 @@ func NewExchange(a config.Account, now func() time.Time, logger *slog.Logger) (e
 		return binance.New(a, binance.Options{Now: now, Logger: logger})
 	case bybit.Name:
 		return bybit.New(a, bybit.Options{Now: now, Logger: logger})
+	case hyperliquid.Name:
+		return hyperliquid.New(a, hyperliquid.Options{Now: now, Logger: logger})
 	default:
 		return nil, fmt.Errorf("account %q: exchange %q is not supported by this build", a.Name, a.Exchange)
 	}

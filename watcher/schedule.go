@@ -6,6 +6,7 @@ import (
 
 	"github.com/marginwatch/marginwatch/exchanges"
 	"github.com/marginwatch/marginwatch/exchanges/binance"
+	"github.com/marginwatch/marginwatch/exchanges/hyperliquid"
 	"github.com/marginwatch/marginwatch/watcher/budget"
 	"github.com/marginwatch/marginwatch/watcher/config"
 )
@@ -27,6 +28,8 @@ func EstimateCost(a config.Account) (exchanges.Cost, bool) {
 	switch a.Exchange {
 	case binance.USDM, binance.COINM:
 		return binance.Estimate(a, -1), true
+	case hyperliquid.Name:
+		return hyperliquid.Estimate(a, -1), true
 	}
 	return exchanges.Cost{}, false
 }

@@ -1,0 +1,44 @@
+package hyperliquid
+
+import (
+	"net/http"
+
+	"github.com/marginwatch/marginwatch/exchanges"
+)
+
+// Bans returns the 429 ban in force on this account's host, if any; see
+// exchanges.BanKeeper.
+func (e *Exchange) Bans() []exchanges.Ban {
+	now := e.now()
+	l := limitFor(e.host)
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if now.Before(l.bannedUntil) {
+		return []exchanges.Ban{{Host: e.host, Status: http.StatusTooManyRequests, Until: l.bannedUntil}}
+	}
+	return nil
+}
+
+// RestoreBans re-imposes stored bans on this account's host: nothing is
+// sent before their Until. Bans already over, or of other hosts, are
+// ignored; one longer than the adapter ever backs off is cut to that.
+func (e *Exchange) RestoreBans(bans []exchanges.Ban) {
+	now := e.now()
+	l := limitFor(e.host)
+	for _, b := range bans {
+		if b.Host != e.host || !now.Before(b.Until) {
+			continue
+		}
+		until := b.Until
+		if until.Sub(now) > maxBackoff {
+			e.log.Warn("a stored Hyperliquid ban ends later than the adapter ever backs off; honouring 5 minutes of it", "host", b.Host, "until", b.Until)
+			until = now.Add(maxBackoff)
+		}
+		l.mu.Lock()
+		if until.After(l.bannedUntil) {
+			l.bannedUntil = until
+			l.backoff = max(l.backoff, until.Sub(now))
+		}
+		l.mu.Unlock()
+	}
+}

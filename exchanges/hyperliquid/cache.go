@@ -1,0 +1,205 @@
+package hyperliquid
+
+import (
+	"context"
+	"math"
+	"time"
+
+	"github.com/marginwatch/marginwatch/exchanges"
+)
+
+// What the adapter does not read every poll. metaAndAssetCtxs (20 weight)
+// gives the funding rate and max leverage, which move slowly: every
+// metaTTL. userFunding (20+) books once an hour: read after every full
+// hour, fundingSettle late. A closed 1h candle never changes: a coin's
+// candles are read again once a newer one has closed.
+const (
+	metaTTL       = 5 * time.Minute
+	fundingSettle = 2 * time.Minute
+	// candleHours of 1h candles are asked for (one still forming): 99
+	// closed ones feed Wilder's ATR(14) as on Binance, for 20 + 1 weight.
+	candleHours = 100
+	// fundingPageRows: an answer this long may have more after it.
+	fundingPageRows = 500
+	fundingMaxPages = 5
+)
+
+type cache struct {
+	metaAt  time.Time
+	metaOK  bool
+	ctxs    map[string]assetCtx
+	metaFor map[string]bool // coins asked about when meta was last read
+
+	fundingNext time.Time // when userFunding is due again
+	fundingOK   bool
+	funding     []fundingRow // the last 24 h of rows, oldest first
+
+	candles map[string]*candleCache
+}
+
+type assetCtx struct {
+	mark, funding, maxLeverage float64
+	fundingSet                 bool
+}
+
+type candleCache struct {
+	list []exchanges.Candle
+	next time.Time // when a newer candle closes
+}
+
+// ctx is coin's market context from the last metaAndAssetCtxs.
+func (c *cache) ctx(coin string) (assetCtx, bool) {
+	a, ok := c.ctxs[coin]
+	return a, ok
+}
+
+// candlesOf is coin's cached closed candles (shared, read-only).
+func (c *cache) candlesOf(coin string) []exchanges.Candle {
+	if cc := c.candles[coin]; cc != nil {
+		return cc.list
+	}
+	return nil
+}
+
+// refreshMeta re-reads metaAndAssetCtxs every metaTTL, or at once for a
+// coin held that the last read did not cover. A failure keeps what was
+// known (funding_rate absent without it) and is logged, unless ctx is
+// done.
+func (e *Exchange) refreshMeta(ctx context.Context, now time.Time, coins []string) error {
+	due := !e.cache.metaOK || now.Sub(e.cache.metaAt) >= metaTTL
+	for _, c := range coins {
+		if _, ok := e.cache.ctxs[c]; !ok && !e.cache.metaFor[c] {
+			due = true
+		}
+	}
+	if !due {
+		return nil
+	}
+	var m metaAndAssetCtxs
+	if err := e.info(ctx, infoRequest{Type: "metaAndAssetCtxs"}, &m, nil); err != nil {
+		if ctx.Err() != nil {
+			return err
+		}
+		e.log.Warn("funding rates and max leverages not refreshed; using the last known", "err", err)
+		return nil
+	}
+	ctxs := make(map[string]assetCtx, len(m.Universe))
+	for i, u := range m.Universe {
+		c := m.Ctxs[i]
+		ctxs[u.Name] = assetCtx{mark: c.MarkPx.or(0), funding: c.Funding.V, fundingSet: c.Funding.Set, maxLeverage: u.MaxLeverage.or(0)}
+	}
+	asked := make(map[string]bool, len(coins))
+	for _, c := range coins {
+		asked[c] = true
+	}
+	e.cache.ctxs, e.cache.metaAt, e.cache.metaOK, e.cache.metaFor = ctxs, now, true, asked
+	return nil
+}
+
+// refreshFunding reads the last 24 h of userFunding once after every full
+// hour (funding is booked hourly). A failure keeps the last rows, or
+// leaves funding_paid_24h unknown before any read, and is logged.
+func (e *Exchange) refreshFunding(ctx context.Context, now time.Time) error {
+	if e.cache.fundingOK && now.Before(e.cache.fundingNext) {
+		return nil
+	}
+	start := now.Add(-24 * time.Hour).UnixMilli()
+	var all []fundingRow
+	for range fundingMaxPages {
+		var rows []fundingRow
+		err := e.info(ctx, infoRequest{Type: "userFunding", User: e.address, StartTime: start}, &rows, func() int { return len(rows) })
+		if err != nil {
+			if ctx.Err() != nil {
+				return err
+			}
+			e.log.Warn("funding history not refreshed; funding_paid_24h uses the last known", "err", err)
+			e.cache.fundingNext = now.Add(time.Minute) // try again soon, not every poll
+			return nil
+		}
+		all = append(all, rows...)
+		if len(rows) < fundingPageRows {
+			break
+		}
+		start = rows[len(rows)-1].Time + 1
+	}
+	e.cache.funding, e.cache.fundingOK = all, true
+	e.cache.fundingNext = now.Truncate(time.Hour).Add(time.Hour + fundingSettle)
+	return nil
+}
+
+// fundingPaid is −Σ usdc of the funding rows of the 24 h before now
+// (usdc > 0 is received), NaN before any read.
+func (e *Exchange) fundingPaid(now time.Time) float64 {
+	if !e.cache.fundingOK {
+		return math.NaN()
+	}
+	from := now.Add(-24 * time.Hour).UnixMilli()
+	paid := 0.0
+	for _, r := range e.cache.funding {
+		if r.Time >= from && (r.Delta.Type == "funding" || r.Delta.Type == "") {
+			paid -= r.Delta.Usdc.V
+		}
+	}
+	return paid
+}
+
+// refreshCandles reads a held coin's 1h candles when a newer one has
+// closed, and forgets coins no longer held. A failure leaves the coin with
+// its last candles (liq_distance_atr absent without) and is logged.
+func (e *Exchange) refreshCandles(ctx context.Context, now time.Time, coins []string) error {
+	if e.cache.candles == nil {
+		e.cache.candles = map[string]*candleCache{}
+	}
+	keep := map[string]bool{}
+	for _, c := range coins {
+		keep[c] = true
+	}
+	for c := range e.cache.candles {
+		if !keep[c] {
+			delete(e.cache.candles, c)
+		}
+	}
+	for _, coin := range coins {
+		if cc := e.cache.candles[coin]; cc != nil && now.Before(cc.next) {
+			continue
+		}
+		list, err := e.fetchCandles(ctx, coin, now)
+		if err != nil {
+			if ctx.Err() != nil {
+				return err
+			}
+			e.log.Warn("1h candles not refreshed; liq_distance_atr uses the last known", "coin", coin, "err", err)
+			continue
+		}
+		next := now.Truncate(time.Hour).Add(time.Hour)
+		if n := len(list); n > 0 && list[n-1].OpenTime.Add(2*time.Hour).After(now) {
+			next = list[n-1].OpenTime.Add(2 * time.Hour)
+		}
+		e.cache.candles[coin] = &candleCache{list: list, next: next}
+	}
+	return nil
+}
+
+// fetchCandles reads coin's last candleHours 1h candles and keeps the
+// closed ones, oldest first.
+func (e *Exchange) fetchCandles(ctx context.Context, coin string, now time.Time) ([]exchanges.Candle, error) {
+	end := now.UnixMilli()
+	r := infoRequest{Type: "candleSnapshot", Req: &candlesReq{
+		Coin: coin, Interval: "1h", StartTime: now.Add(-candleHours * time.Hour).UnixMilli(), EndTime: end,
+	}}
+	var rows []candle
+	if err := e.info(ctx, r, &rows, func() int { return len(rows) }); err != nil {
+		return nil, err
+	}
+	list := make([]exchanges.Candle, 0, len(rows))
+	for _, k := range rows {
+		if k.Close >= end || (k.Coin != "" && k.Coin != coin) {
+			continue // still forming, or not this coin's
+		}
+		if !k.H.Set || !k.L.Set || !k.C.Set {
+			continue
+		}
+		list = append(list, exchanges.Candle{OpenTime: time.UnixMilli(k.Open), High: k.H.V, Low: k.L.V, Close: k.C.V})
+	}
+	return list, nil
+}

@@ -1,0 +1,306 @@
+package hyperliquid
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"math"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/marginwatch/marginwatch/exchanges"
+	"github.com/marginwatch/marginwatch/watcher/config"
+)
+
+// Exchange names and REST bases.
+const (
+	Name            = "hyperliquid"
+	DefaultEndpoint = "https://api.hyperliquid.xyz"
+	TestnetEndpoint = "https://api.hyperliquid-testnet.xyz"
+)
+
+// Pool is the one margin pool of a Hyperliquid perps account.
+const Pool = "USDC"
+
+// fundingInterval: Hyperliquid pays funding every hour.
+const fundingInterval = time.Hour
+
+// Options are the adapter's dependencies.
+type Options struct {
+	// Logger receives warnings about degraded data; nil discards them.
+	Logger *slog.Logger
+	// Now is the clock for caches, bans and snapshot times; time.Now when nil.
+	Now func() time.Time
+	// HTTPClient sends the requests; a client with a 30 s timeout when nil.
+	HTTPClient *http.Client
+}
+
+// Exchange is one Hyperliquid perps account (main dex), read by its public
+// address. Snapshot calls are serialized; every method is safe for
+// concurrent use.
+type Exchange struct {
+	name    string
+	address string
+	base    string // REST base, no trailing slash
+	host    string // budget and ban key
+	every   time.Duration
+	log     *slog.Logger
+	now     func() time.Time
+	httpc   *http.Client
+
+	mu    sync.Mutex // serializes Snapshot; guards cache
+	cache cache
+
+	held atomic.Int64 // coins held at the last Snapshot; -1 before one
+}
+
+var (
+	_ exchanges.Exchange  = (*Exchange)(nil)
+	_ exchanges.BanKeeper = (*Exchange)(nil)
+	_ exchanges.Coster    = (*Exchange)(nil)
+)
+
+// New returns the adapter of account cfg (exchange: hyperliquid), which
+// config has validated (a 0x address, an endpoint that is https or
+// loopback). It sends nothing.
+func New(cfg config.Account, opts Options) (*Exchange, error) {
+	if cfg.Exchange != Name {
+		return nil, fmt.Errorf("account %s: exchange %q is not %s", cfg.Name, cfg.Exchange, Name)
+	}
+	if cfg.Address == "" {
+		return nil, fmt.Errorf("account %s: a hyperliquid account needs its public address (address: \"0x…\"): %w", cfg.Name, exchanges.ErrPermanent)
+	}
+	base := strings.TrimRight(endpointOf(cfg), "/")
+	u, err := url.Parse(base)
+	if err != nil || u.Host == "" {
+		return nil, fmt.Errorf("account %s: endpoint %q is not a URL like https://api.hyperliquid.xyz: %w", cfg.Name, base, exchanges.ErrPermanent)
+	}
+	e := &Exchange{
+		name:    cfg.Name,
+		address: strings.ToLower(cfg.Address),
+		base:    base,
+		host:    u.Host,
+		every:   cfg.PollInterval,
+		log:     opts.Logger,
+		now:     opts.Now,
+		httpc:   opts.HTTPClient,
+	}
+	if e.log == nil {
+		e.log = slog.New(slog.DiscardHandler)
+	}
+	if e.now == nil {
+		e.now = time.Now
+	}
+	if e.httpc == nil {
+		e.httpc = &http.Client{Timeout: 30 * time.Second}
+	}
+	e.held.Store(-1)
+	if cfg.Stream {
+		e.log.Warn("stream: true is not supported for hyperliquid by this build; polling every poll_interval")
+	}
+	return e, nil
+}
+
+// endpointOf is the REST base of a.
+func endpointOf(a config.Account) string {
+	switch {
+	case a.Endpoint != "":
+		return a.Endpoint
+	case a.Testnet:
+		return TestnetEndpoint
+	default:
+		return DefaultEndpoint
+	}
+}
+
+// Close releases nothing: the adapter holds no connection of its own.
+func (e *Exchange) Close() error { return nil }
+
+// Snapshot reads the account: clearinghouseState and frontendOpenOrders
+// every time (22 weight), the cached reads when due (cache.go). A failure
+// of either of the two fails the Snapshot; a failed cached read keeps the
+// last known data and is logged.
+func (e *Exchange) Snapshot(ctx context.Context) (*exchanges.Snapshot, error) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	now := e.now()
+	var st clearinghouseState
+	dex := ""
+	if err := e.info(ctx, infoRequest{Type: "clearinghouseState", User: e.address, Dex: &dex}, &st, nil); err != nil {
+		return nil, err
+	}
+	var orders []order
+	if err := e.info(ctx, infoRequest{Type: "frontendOpenOrders", User: e.address, Dex: &dex}, &orders, nil); err != nil {
+		return nil, err
+	}
+	var coins []string
+	for _, ap := range st.AssetPositions {
+		if ap.Position.Szi.V != 0 {
+			coins = append(coins, ap.Position.Coin)
+		}
+	}
+	if err := e.refreshMeta(ctx, now, coins); err != nil {
+		return nil, err
+	}
+	if err := e.refreshFunding(ctx, now); err != nil {
+		return nil, err
+	}
+	if err := e.refreshCandles(ctx, now, coins); err != nil {
+		return nil, err
+	}
+	snap, err := e.build(&st, orders, now)
+	if err != nil {
+		return nil, err
+	}
+	e.held.Store(int64(len(coins)))
+	return snap, nil
+}
+
+// build maps the answers onto a Snapshot (see doc.go for each field).
+// e.mu is held.
+func (e *Exchange) build(st *clearinghouseState, orders []order, now time.Time) (*exchanges.Snapshot, error) {
+	op := "POST /info clearinghouseState"
+	if !st.MarginSummary.AccountValue.Set || !st.CrossMarginSummary.AccountValue.Set {
+		return nil, fmt.Errorf("%s: the answer has no marginSummary/crossMarginSummary accountValue: is `endpoint` Hyperliquid's REST base?", op)
+	}
+	snap := &exchanges.Snapshot{Time: now}
+	b := exchanges.Balance{
+		Asset:            Pool,
+		MarginBalance:    st.MarginSummary.AccountValue.V,
+		AvailableBalance: st.Withdrawable.or(math.NaN()),
+		FundingPaid24h:   e.fundingPaid(now),
+	}
+	var crossPnL, crossMM, isoMM float64
+	for _, ap := range st.AssetPositions {
+		q := &ap.Position
+		if !q.Szi.Set || q.Szi.V == 0 {
+			continue
+		}
+		p, err := e.position(q, orders, now)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", op, err)
+		}
+		b.UnrealizedPnL += p.UnrealizedPnL
+		if p.MarginType == exchanges.Isolated {
+			isoMM += p.MaintMargin
+		} else {
+			crossPnL += p.UnrealizedPnL
+			crossMM += p.MaintMargin
+		}
+		snap.Positions = append(snap.Positions, p)
+	}
+	b.WalletBalance = b.MarginBalance - b.UnrealizedPnL
+	// Hyperliquid's own cross maintenance margin; older answers lack it,
+	// and then the positions' sum stands in (max leverage from meta).
+	b.CrossMaintMargin = st.CrossMaintenanceMarginUsed.or(crossMM)
+	b.MaintMargin = b.CrossMaintMargin + isoMM
+	b.CrossUnPnL = crossPnL
+	b.CrossWalletBalance = st.CrossMarginSummary.AccountValue.V - crossPnL
+	snap.Balances = []exchanges.Balance{b}
+	return snap, nil
+}
+
+// position maps one asset position. Its mark is positionValue / |szi|:
+// positionValue is |szi| × mark at the moment of the same answer as
+// liquidationPx and unrealizedPnl (unrealizedPnl = szi × (mark − entryPx)
+// holds in every sample), so the mark, the liquidation price and the PnL
+// agree; metaAndAssetCtxs' markPx only stands in without a positionValue.
+func (e *Exchange) position(q *position, orders []order, now time.Time) (exchanges.Position, error) {
+	size := math.Abs(q.Szi.V)
+	side := exchanges.Long
+	if q.Szi.V < 0 {
+		side = exchanges.Short
+	}
+	ctx, inMeta := e.cache.ctx(q.Coin)
+	var mark float64
+	switch {
+	case q.PositionValue.Set && q.PositionValue.V > 0:
+		mark = q.PositionValue.V / size
+	case inMeta && ctx.mark > 0:
+		mark = ctx.mark
+	default:
+		return exchanges.Position{}, fmt.Errorf("position %s has no positionValue and metaAndAssetCtxs no markPx for it", q.Coin)
+	}
+	notional := size * mark
+	mt := exchanges.Cross
+	switch q.Leverage.Type {
+	case "isolated":
+		mt = exchanges.Isolated
+	case "cross", "":
+	default:
+		return exchanges.Position{}, fmt.Errorf("position %s: unknown leverage type %q", q.Coin, q.Leverage.Type)
+	}
+	maxLev := q.MaxLeverage.or(0)
+	if maxLev <= 0 && inMeta {
+		maxLev = ctx.maxLeverage
+	}
+	mm := math.NaN() // unknown without a max leverage
+	if maxLev > 0 {
+		mm = notional / (2 * maxLev)
+	}
+	p := exchanges.Position{
+		Symbol:           q.Coin,
+		Side:             side,
+		MarginAsset:      Pool,
+		Pool:             Pool,
+		MarginType:       mt,
+		Size:             size,
+		EntryPrice:       q.EntryPx.or(0),
+		MarkPrice:        mark,
+		LiquidationPrice: q.LiquidationPx.or(0),
+		Leverage:         q.Leverage.Value.or(0),
+		Notional:         notional,
+		UnrealizedPnL:    q.UnrealizedPnl.or(0),
+		MaintMargin:      mm,
+		FundingRate:      math.NaN(),
+		FundingInterval:  fundingInterval,
+		NextFundingTime:  now.Truncate(time.Hour).Add(time.Hour),
+		Stops:            stopsFor(q.Coin, side, orders),
+		Candles:          e.cache.candlesOf(q.Coin),
+	}
+	if p.LiquidationPrice < 0 {
+		p.LiquidationPrice = 0
+	}
+	if inMeta && ctx.fundingSet {
+		p.FundingRate = ctx.funding
+	}
+	if mt == exchanges.Isolated {
+		// marginUsed is the isolated margin with the PnL in it (rawUsd +
+		// szi × mark); the metrics add UnrealizedPnL back, so that the
+		// position's margin_ratio is maintenance margin / marginUsed.
+		p.IsolatedWallet = q.MarginUsed.or(math.NaN()) - p.UnrealizedPnL
+	}
+	return p, nil
+}
+
+// stopsFor returns the stop-losses among orders that protect coin's
+// position on side: Stop Market and Stop Limit triggers that are
+// reduce-only or position TP/SL, on the closing side (A sells and closes
+// a long, B a short). Take-profits are no stops, and TP/SL children of an
+// unfilled entry order (children) protect nothing yet: only top-level
+// orders count. A position TP/SL of size 0 closes the whole position.
+func stopsFor(coin string, side exchanges.Side, orders []order) []exchanges.Stop {
+	closing := "A"
+	if side == exchanges.Short {
+		closing = "B"
+	}
+	var out []exchanges.Stop
+	for _, o := range orders {
+		if o.Coin != coin || !o.IsTrigger || o.Side != closing || !(o.ReduceOnly || o.IsPositionTpsl) {
+			continue
+		}
+		if o.OrderType != "Stop Market" && o.OrderType != "Stop Limit" {
+			continue
+		}
+		s := exchanges.Stop{Trigger: o.TriggerPx.or(0), Quantity: o.Sz.or(0)}
+		if o.IsPositionTpsl && s.Quantity == 0 {
+			s.ClosePosition = true
+		}
+		out = append(out, s)
+	}
+	return out
+}
