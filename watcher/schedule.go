@@ -6,6 +6,7 @@ import (
 
 	"github.com/marginwatch/marginwatch/exchanges"
 	"github.com/marginwatch/marginwatch/exchanges/binance"
+	"github.com/marginwatch/marginwatch/exchanges/bybit"
 	"github.com/marginwatch/marginwatch/exchanges/hyperliquid"
 	"github.com/marginwatch/marginwatch/watcher/budget"
 	"github.com/marginwatch/marginwatch/watcher/config"
@@ -30,6 +31,8 @@ func EstimateCost(a config.Account) (exchanges.Cost, bool) {
 		return binance.Estimate(a, -1), true
 	case hyperliquid.Name:
 		return hyperliquid.Estimate(a, -1), true
+	case bybit.Name:
+		return bybit.Estimate(a, -1), true
 	}
 	return exchanges.Cost{}, false
 }
