@@ -64,6 +64,10 @@ type Exchange struct {
 	permEvery    time.Duration
 	every        time.Duration // poll interval, for Cost
 	heldSymbols  atomic.Int32  // symbols of the last Snapshot, for Cost; -1 before
+	wsBase       string        // websocket scheme+host[:port]
+	sc           streamConf
+	live         liveView
+	st           streamState
 
 	mu      sync.Mutex // serializes Snapshot and CheckKey; guards what follows
 	closed  bool
@@ -108,8 +112,10 @@ func New(cfg config.Account, opts Options) (*Exchange, error) {
 		key:          cfg.APIKey.Reveal(),
 		secret:       cfg.APISecret.Reveal(),
 		permEvery:    cfg.PermissionCheckInterval,
-		every:        cfg.PollInterval,
+		every:        snapshotEvery(cfg),
 		base:         MainnetURL,
+		wsBase:       StreamMainnetURL,
+		sc:           defaultStreamConf(),
 	}
 	e.heldSymbols.Store(-1)
 	if e.permEvery <= 0 {
@@ -128,7 +134,10 @@ func New(cfg config.Account, opts Options) (*Exchange, error) {
 		e.rsaKey = true
 	}
 	if cfg.Testnet {
-		e.base = TestnetURL
+		e.base, e.wsBase = TestnetURL, StreamTestnetURL
+	}
+	if ep := cfg.StreamEndpoint; ep != "" {
+		e.wsBase = wsBaseOf(ep) // validated by config (ws, or wss beyond loopback)
 	}
 	if ep := strings.TrimRight(cfg.Endpoint, "/"); ep != "" {
 		u, err := url.Parse(ep)
@@ -190,6 +199,7 @@ func (e *Exchange) client(ctx context.Context) *bybitapi.Client {
 
 // Close stops the adapter and releases idle connections.
 func (e *Exchange) Close() error {
+	e.stopStream()
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	e.closed = true

@@ -36,7 +36,17 @@ func Estimate(a config.Account, n int) exchanges.Cost {
 	if a.Endpoint != "" {
 		base = a.Endpoint
 	}
-	return estimate(hostOf(base), a.PollInterval, n)
+	return estimate(hostOf(base), snapshotEvery(a), n)
+}
+
+// snapshotEvery is how often the daemon reads account a over REST: every
+// poll_interval, or every reconcile_interval when it streams (the
+// streams then keep the view, and those reads reseed it).
+func snapshotEvery(a config.Account) time.Duration {
+	if a.Stream && a.ReconcileInterval > 0 {
+		return a.ReconcileInterval
+	}
+	return a.PollInterval
 }
 
 // estimate counts requests (what read sends), N held symbols in one settle

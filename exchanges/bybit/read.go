@@ -59,27 +59,30 @@ func needed(what, s string) (float64, error) {
 	return v, nil
 }
 
-// read is one Snapshot's requests: wallet-balance, position/list per settle
-// coin, conditional orders per settle coin held, tickers per symbol held,
-// and from caches account/info, instruments-info, kline and transaction-log.
-func (e *Exchange) read(ctx context.Context) (*exchanges.Snapshot, error) {
+// readREST is one Snapshot's requests: wallet-balance, position/list per
+// settle coin, conditional orders per settle coin held, tickers per symbol
+// held, and from caches account/info, instruments-info, kline and
+// transaction-log. It also returns what the live view needs beyond the
+// Snapshot: the conditional orders read and each position's positionIdx.
+// Callers hold e.mu.
+func (e *Exchange) readREST(ctx context.Context) (_ *exchanges.Snapshot, x seedExtra, _ error) {
 	now := e.now()
 	var wb *bybitapi.V5GetWalletBalanceResponse
 	if err := e.do(ctx, "GET /v5/account/wallet-balance", func(c *bybitapi.Client) (err error) {
 		wb, err = c.V5().Account().GetWalletBalance(bybitapi.AccountTypeV5UNIFIED, nil)
 		return err
 	}); err != nil {
-		return nil, err
+		return nil, x, err
 	}
 	if len(wb.Result.List) == 0 {
-		return nil, errors.New("GET /v5/account/wallet-balance: Bybit returned no UNIFIED account: marginwatch reads unified trading accounts (upgrade the account to UTA, or check that the key belongs to it)")
+		return nil, x, errors.New("GET /v5/account/wallet-balance: Bybit returned no UNIFIED account: marginwatch reads unified trading accounts (upgrade the account to UTA, or check that the key belongs to it)")
 	}
 	bal, err := balanceOf(&wb.Result.List[0])
 	if err != nil {
-		return nil, fmt.Errorf("GET /v5/account/wallet-balance: %w", err)
+		return nil, x, fmt.Errorf("GET /v5/account/wallet-balance: %w", err)
 	}
 	if err := e.refreshMode(ctx, now); err != nil {
-		return nil, err
+		return nil, x, err
 	}
 
 	var positions []exchanges.Position
@@ -87,15 +90,16 @@ func (e *Exchange) read(ctx context.Context) (*exchanges.Snapshot, error) {
 	for _, coin := range settleCoins {
 		rows, err := e.positions(ctx, coin)
 		if err != nil {
-			return nil, err
+			return nil, x, err
 		}
 		for i := range rows {
-			p, ok, err := e.positionOf(&rows[i], string(coin))
+			p, ok, err := positionOf(&rows[i], string(coin), e.cache.isolated)
 			if err != nil {
-				return nil, fmt.Errorf("GET /v5/position/list: %w", err)
+				return nil, x, fmt.Errorf("GET /v5/position/list: %w", err)
 			}
 			if ok {
 				positions = append(positions, p)
+				x.idx = append(x.idx, rows[i].PositionIdx)
 				held[coin] = true
 			}
 		}
@@ -106,8 +110,10 @@ func (e *Exchange) read(ctx context.Context) (*exchanges.Snapshot, error) {
 		}
 		orders, err := e.stopOrders(ctx, coin)
 		if err != nil {
-			return nil, err
+			return nil, x, err
 		}
+		x.orders = append(x.orders, orders...)
+		x.coins = append(x.coins, string(coin))
 		for i := range positions {
 			if positions[i].MarginAsset == string(coin) {
 				positions[i].Stops = append(positions[i].Stops, stopsFor(&positions[i], orders)...)
@@ -124,7 +130,7 @@ func (e *Exchange) read(ctx context.Context) (*exchanges.Snapshot, error) {
 	for _, s := range symbols {
 		t, err := e.ticker(ctx, s)
 		if err != nil {
-			return nil, err
+			return nil, x, err
 		}
 		iv := e.fundingInterval(ctx, s, now)
 		cs := e.klines(ctx, s, now)
@@ -142,7 +148,8 @@ func (e *Exchange) read(ctx context.Context) (*exchanges.Snapshot, error) {
 		}
 	}
 	bal.FundingPaid24h = e.fundingPaid(ctx, now)
-	return &exchanges.Snapshot{Time: now, Balances: []exchanges.Balance{bal}, Positions: positions}, nil
+	x.isolated = e.cache.isolated
+	return &exchanges.Snapshot{Time: now, Balances: []exchanges.Balance{bal}, Positions: positions}, x, nil
 }
 
 // balanceOf maps the unified account's totals onto the one USD pool:
@@ -222,8 +229,10 @@ func (e *Exchange) positions(ctx context.Context, coin bybitapi.Coin) ([]bybitap
 	return out, nil
 }
 
-// positionOf maps one position row; ok is false for a flat row.
-func (e *Exchange) positionOf(r *bybitapi.V5GetPositionInfoItem, coin string) (exchanges.Position, bool, error) {
+// positionOf maps one position row (REST, or the position stream's row
+// decoded into the same type); ok is false for a flat row. isolated is the
+// account's margin mode (account/info).
+func positionOf(r *bybitapi.V5GetPositionInfoItem, coin string, isolated bool) (exchanges.Position, bool, error) {
 	size := parse(r.Size)
 	if size == 0 || r.Side == "" || r.Side == "None" {
 		return exchanges.Position{}, false, nil
@@ -261,7 +270,7 @@ func (e *Exchange) positionOf(r *bybitapi.V5GetPositionInfoItem, coin string) (e
 		MaintMargin:      parse(r.PositionMM),
 		FundingRate:      math.NaN(),
 	}
-	if e.cache.isolated || r.TradeMode == 1 {
+	if isolated || r.TradeMode == 1 {
 		p.MarginType = exchanges.Isolated
 		p.IsolatedWallet = parse(r.PositionIM)
 	}
