@@ -106,3 +106,56 @@ func TestRunRefusesBybitWithdrawKey(t *testing.T) {
 		}
 	}
 }
+
+// TestBybitStreamE2E: with stream: true a mark pushed on the fake's public
+// websocket raises the warning without a REST read (poll_interval is long);
+// with the websockets killed the daemon says so and polls: a mark changed
+// only over REST raises the critical.
+func TestBybitStreamE2E(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs the daemon")
+	}
+	srv := bybittest.NewServer(t, bybittest.Options{})
+	srv.Hedge()
+	ws := "ws" + strings.TrimPrefix(srv.URL, "http")
+	path := filepath.Join(t.TempDir(), "config.yaml")
+	text := fmt.Sprintf(`state_dir: state
+listen: ""
+accounts:
+  - name: bb
+    exchange: bybit
+    endpoint: %s
+    stream_endpoint: %s
+    stream: true
+    reconcile_interval: 1h
+    api_key: %s
+    api_secret: %s
+    poll_interval: 20s
+    stale_after: 10m
+notifiers:
+  - {name: term, type: console}
+rules:
+  - name: liquidation-near
+    metric: liq_distance_pct
+    below: {warning: 15, critical: 7}
+`, srv.URL, ws, bybittest.Key, bybittest.Secret)
+	if err := os.WriteFile(path, []byte(text), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	d, logs := startLoggedDaemon(t, path)
+	waitLog(t, logs, 60*time.Second, 1, "streaming: evaluating every change")
+	waitUntil(t, 30*time.Second, "tickers subscribed", func() bool { return srv.Subscribers("tickers.BTCUSDT") > 0 })
+	srv.ResetCounts()
+	srv.PushMark("BTCUSDT", "45000") // (45000−40000)/45000 = 11.1%
+	d.waitFor(t, 30*time.Second, "liquidation-near", "BTCUSDT", "WARNING")
+	if n := srv.Count("/v5/position/list"); n != 0 {
+		t.Errorf("the warning came after %d REST position reads; want it from the stream alone", n)
+	}
+	srv.RefuseStreams(true)
+	waitLog(t, logs, 30*time.Second, 1, "stream interrupted; polling until it is back")
+	srv.SetMark("BTCUSDT", "42000") // REST only: 4.8%
+	d.waitFor(t, 90*time.Second, "liquidation-near", "BTCUSDT", "CRITICAL")
+	if srv.Count("/v5/position/list") == 0 {
+		t.Error("the critical came without a REST poll")
+	}
+}

@@ -83,6 +83,7 @@ type Server struct {
 	limitUntil time.Time // answer retCode 10006 until then
 	ipBan      bool      // answer HTTP 403
 	refused    int       // requests answered 10006 or 403
+	ws         wsState
 }
 
 // NewServer starts a fake on 127.0.0.1, closed when t ends.
@@ -113,6 +114,7 @@ func NewServer(t testing.TB, o Options) *Server {
 	s.srv.Start()
 	s.URL = s.srv.URL
 	t.Cleanup(s.srv.Close)
+	t.Cleanup(s.DropStreams) // first: hijacked connections outlive Close
 	return s
 }
 
@@ -263,6 +265,11 @@ func envelope(code int, msg string) []byte {
 }
 
 func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
+	switch r.URL.Path {
+	case "/v5/private", "/v5/public/linear":
+		s.serveWS(w, r, r.URL.Path == "/v5/private")
+		return
+	}
 	now := s.now()
 	s.mu.Lock()
 	s.counts[r.URL.Path]++
