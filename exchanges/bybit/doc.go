@@ -1,6 +1,6 @@
 // Package bybit is the adapter of `exchange: bybit`: a Bybit V5 unified
 // trading account (UTA), linear USDT and USDC perpetuals, polled over REST
-// (no websocket yet).
+// or, with `stream: true`, kept current by Bybit's websockets.
 //
 // # Library
 //
@@ -55,4 +55,43 @@
 // request to the host until the reset time; HTTP 403 for 10 minutes; both
 // are bans the daemon persists (BanKeeper). The gate holds requests above
 // 80% of 600 per 5 s until the next window.
+//
+// # Streams (stream: true)
+//
+// The private stream (stream_endpoint + /v5/private; wss://stream.bybit.com,
+// testnet wss://stream-testnet.bybit.com) is authenticated with
+// {"op":"auth","args":[key, expires, signature]} (hex HMAC-SHA256 of
+// "GET/realtime"+expires, base64 RSA-SHA256 for an RSA key) and subscribes
+// position, wallet and order; the rows go through the REST mapping
+// (balanceOf, positionOf, stopsFor). A refused auth ends Stream with an
+// *AuthError (ErrPermanent): the daemon polls. The public stream
+// (/v5/public/linear) carries tickers.{SYMBOL} of the held symbols on one
+// connection per host for every bybit account of the process (tickerhub.go);
+// deltas carry only changed fields and are merged into the last snapshot.
+// A tick reprices the symbol's positions (notional = size × mark, PnL =
+// size × (mark − entry), funding) and moves the USD pool's PnL and equity
+// by the same amount; maintenance margin and liqPrice stay as last pushed
+// or read. Both streams send {"op":"ping"} every 20 s and a connection
+// silent for 30 s (no pong) is closed; the view is then not trusted
+// (Live ok false) and the daemon polls. Connection attempts are paced
+// process-wide (10, then one a second) and retried with jittered backoff.
+// A new private connection (and a position on a symbol the view did not
+// hold, or a row it cannot read) makes the view wait for a REST read,
+// which the adapter runs itself; private rows that raced a read are
+// journaled and applied again on top of it.
+//
+// Websocket library: github.com/coder/websocket rather than
+// hirokisan/bybit's client. The library's V5 websocket services install a
+// SIGINT handler (signal.NotifyContext), ping and close from a second
+// goroutine on a gorilla connection that allows one writer (a data race
+// on stop), fix the read deadline at 60 s, fail the whole connection on a
+// topic they do not know, and leave no room for our reconnect and pacing.
+// coder/websocket (already ours for the fakes) has concurrent-safe writes,
+// context-bound reads (our silence deadline) and CloseNow.
+//
+// Requests: a streamed account reads REST only to reconcile
+// (reconcile_interval, the same requests as a poll: 4 + N every time,
+// account/info and transaction-log every 5 minutes, instruments-info and
+// kline hourly; 10 per reconciliation at N = 3 and 5 minutes), plus the
+// reads the view asks for after a reconnect or a new symbol.
 package bybit

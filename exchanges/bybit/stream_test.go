@@ -252,3 +252,17 @@ func TestLiveAllocs(t *testing.T) {
 		t.Errorf("Live allocates %v times", n)
 	}
 }
+
+// TestStreamedCost: a streamed account's Snapshots come every
+// reconcile_interval, and its slow reads are spread over those.
+func TestStreamedCost(t *testing.T) {
+	a := account("https://api.bybit.com", false)
+	a.Stream, a.ReconcileInterval = true, 5*time.Minute
+	if c := Estimate(a, 3); c.Poll != 10 { // 4 + 3 + 2 + 7/12, rounded up
+		t.Errorf("streamed Poll %d, want 10", c.Poll)
+	}
+	a.Stream = false
+	if c := Estimate(a, 3); c.Poll != 8 { // 7 + 2·15/300 + 7·15/3600
+		t.Errorf("polled Poll %d, want 8", c.Poll)
+	}
+}
