@@ -14,6 +14,8 @@ import (
 	"strings"
 	"time"
 	"unicode"
+
+	"golang.org/x/crypto/sha3"
 )
 
 // DataStaleRule is the name of the built-in rule raised when an account has
@@ -617,6 +619,8 @@ func validateHyperliquid(a *Account, c *collector) {
 		c.add(l.Errorf("address", "is required for a hyperliquid account: the account's public address, quoted (address: \"0x…\", 0x and 40 hex digits); no key is needed"))
 	case !hyperliquidAddress.MatchString(a.Address):
 		c.add(l.Errorf("address", "%q is not a Hyperliquid address: want 0x and 40 hex digits, quoted (YAML reads an unquoted 0x… as a number)", a.Address))
+	case !checksumOK(a.Address[2:]):
+		c.add(l.Errorf("address", "%q fails its EIP-55 checksum (the mixed upper and lower case): a digit is mistyped, and the daemon would watch an empty account; copy the address again, or write it all in lower case to skip the check", a.Address))
 	}
 	for _, k := range []string{"api_key", "api_key_file", "api_secret", "api_secret_file"} {
 		if l.written(k) {
@@ -629,4 +633,30 @@ func validateHyperliquid(a *Account, c *collector) {
 	if l.written("allow_trading_key") {
 		c.add(l.Errorf("allow_trading_key", "a hyperliquid account has no key; remove allow_trading_key"))
 	}
+}
+
+// checksumOK checks the EIP-55 checksum of a mixed-case address's 40 hex
+// digits: letter i is upper case exactly when nibble i of the Keccak-256
+// of the lower-case digits is 8 or more. An all-lower or all-upper address
+// carries no checksum.
+func checksumOK(hex string) bool {
+	lower := strings.ToLower(hex)
+	if hex == lower || hex == strings.ToUpper(hex) {
+		return true
+	}
+	h := sha3.NewLegacyKeccak256()
+	h.Write([]byte(lower))
+	sum := h.Sum(nil)
+	for i := range len(hex) {
+		if c := hex[i]; c > '9' { // a letter: its case is the checksum
+			nibble := sum[i/2] >> 4
+			if i%2 == 1 {
+				nibble = sum[i/2] & 0xf
+			}
+			if (c <= 'F') != (nibble >= 8) {
+				return false
+			}
+		}
+	}
+	return true
 }
