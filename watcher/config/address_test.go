@@ -12,8 +12,8 @@ func TestChecksumOK(t *testing.T) {
 		{"0xfB6916095ca1df60bB79Ce92cE3Ea74c37c5d359", true},
 		{"0xdbF03B407c01E7cD3CBea99509d93f8DDDC8C6FB", true},
 		{"0xD1220A0cf47c7B9Be7A2E6BA89F429762e7b9aDb", true},
-		{"0x5aaeb6053f3e94c9b9a09f33669435e7ef1beaed", true}, // all lower: no checksum
-		{"0x5AAEB6053F3E94C9B9A09F33669435E7EF1BEAED", true}, // all upper: no checksum
+		{"0x5aaeb6053f3e94c9b9a09f33669435e7ef1beaed", true},  // all lower: no checksum
+		{"0x5AAEB6053F3E94C9B9A09F33669435E7EF1BEAED", true},  // all upper: no checksum
 		{"0x5aAeb6053F3E94C9b9A09f33669435E7Ef1BeAee", false}, // last digit mistyped
 		{"0x5aAeb6053F3E94C9b9A09f33669435E7Ef1BeAeD", false}, // one letter's case flipped
 	} {
