@@ -343,10 +343,20 @@ func TestStreamUserLimit(t *testing.T) {
 		es = append(es, e)
 	}
 	eventually(t, "10 users subscribed", func() bool { return srv.WS().Users == 10 })
+	for _, e := range es {
+		if !e.StreamStatus().Up {
+			t.Errorf("%s: stream not up", e.name)
+		}
+	}
 	same := streamAdapter(t, srv, fmt.Sprintf("0x%040x", 1))
 	startStream(t, same)
 	eleventh := streamAdapter(t, srv, fmt.Sprintf("0x%040x", 11))
 	streamedCost := eleventh.Cost().Poll
+	// One reconciliation every 5 minutes, 3 coins: 22 + metaAndAssetCtxs
+	// 20 + userFunding 23 × 5/60 + candles 63 × 5/60 = 49.2.
+	if streamedCost != 50 {
+		t.Errorf("a streamed account's Cost.Poll %d, want 50 (a reconciliation)", streamedCost)
+	}
 	err := eleventh.Stream(context.Background(), func() {})
 	if !errors.Is(err, exchanges.ErrPermanent) || !strings.Contains(err.Error(), "10 unique addresses per IP") {
 		t.Fatalf("11th Stream: %v, want an ErrPermanent naming the limit", err)
