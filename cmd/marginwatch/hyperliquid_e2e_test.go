@@ -141,3 +141,67 @@ func TestHyperliquidEndToEnd(t *testing.T) {
 		t.Errorf("%d requests answered 429: one account at a 1 s poll must stay under the limit", n)
 	}
 }
+
+// TestHyperliquidStreamEndToEnd: with stream: true the real binary keeps
+// the account from the fake's websocket. A mark pushed over it (2940: 2.5%
+// from liquidation) raises the warning with no REST request between the
+// push and the alert (poll_interval 10s, reconcile_interval 10m); with the
+// websocket stopped the daemon polls, and a mark moved only in the REST
+// answers (2900: 1.2%) raises critical.
+func TestHyperliquidStreamEndToEnd(t *testing.T) {
+	if testing.Short() {
+		t.Skip("end-to-end test")
+	}
+	t.Parallel()
+	srv := hyperliquidtest.NewServer(t, hyperliquidtest.Options{})
+	hook := newReceiver(t)
+	cfg := hyperliquidConfig(t, srv.URL, "    stream: true\n    poll_interval: 10s\n    reconcile_interval: 10m\n",
+		fmt.Sprintf("  - {name: hook, type: webhook, url: %q, secret: whsec_c2VjcmV0LXNlY3JldC1zZWNyZXQ=, timeout: 2s}\n", hook.srv.URL))
+	startDaemon(t, cfg)
+	seen := func(rule, kind, severity string) func() bool {
+		return func() bool {
+			_, got := hook.snapshot()
+			for _, a := range got {
+				if a.Rule == rule && a.Symbol == "ETH" && a.Kind == kind && (severity == "" || a.Severity == severity) {
+					return true
+				}
+			}
+			return false
+		}
+	}
+	waitUntil(t, 60*time.Second, "missing-stop-loss on ETH (the seeding read)", seen("missing-stop-loss", "firing", ""))
+	waitUntil(t, 30*time.Second, "the daemon subscribed to ETH's activeAssetCtx", func() bool {
+		n, err := srv.PushMark("ETH", 2985.9)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return n == 1
+	})
+	time.Sleep(200 * time.Millisecond) // the seeding read's reseed, if any, is done
+	reqs := srv.Requests()
+	if _, err := srv.PushMark("ETH", 2940); err != nil {
+		t.Fatal(err)
+	}
+	waitUntil(t, 8*time.Second, "liquidation-near warning from the websocket", seen("liquidation-near", "firing", "warning"))
+	if n := srv.Requests() - reqs; n != 0 {
+		t.Errorf("%d REST requests between the pushed mark and its alert, want none", n)
+	}
+
+	srv.StopWS()
+	reqs = srv.Requests()
+	if err := srv.SetMark("ETH", 2900); err != nil { // REST only: no websocket
+		t.Fatal(err)
+	}
+	waitUntil(t, 60*time.Second, "liquidation-near critical from a poll", func() bool {
+		_, got := hook.snapshot()
+		for _, a := range got {
+			if a.Rule == "liquidation-near" && a.Symbol == "ETH" && a.Severity == "critical" && a.Kind != "resolved" {
+				return true
+			}
+		}
+		return false
+	})
+	if srv.Requests() == reqs {
+		t.Error("critical without a REST read: the websocket was stopped")
+	}
+}

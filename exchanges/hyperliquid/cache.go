@@ -47,20 +47,6 @@ type candleCache struct {
 	next time.Time // when a newer candle closes
 }
 
-// ctx is coin's market context from the last metaAndAssetCtxs.
-func (c *cache) ctx(coin string) (assetCtx, bool) {
-	a, ok := c.ctxs[coin]
-	return a, ok
-}
-
-// candlesOf is coin's cached closed candles (shared, read-only).
-func (c *cache) candlesOf(coin string) []exchanges.Candle {
-	if cc := c.candles[coin]; cc != nil {
-		return cc.list
-	}
-	return nil
-}
-
 // refreshMeta re-reads metaAndAssetCtxs every metaTTL, or at once for a
 // coin held that the last read did not cover. A failure keeps what was
 // known (funding_rate absent without it) and is logged, unless ctx is

@@ -15,16 +15,25 @@ const estimateCoins = 3
 
 // Cost is this account's draw on its host's weight (1,200 a minute per IP)
 // for the daemon's plan (watcher/budget); Budget is "hyperliquid <host>".
+// A streamed account's Poll is one reconciliation (a Snapshot every
+// reconcile_interval); an account past the 10 streamed addresses per IP
+// is polled, and costs a poll every poll_interval.
 func (e *Exchange) Cost() exchanges.Cost {
 	n := int(e.held.Load())
 	if n < 0 {
 		n = estimateCoins
 	}
-	return estimate(e.host, e.every, n)
+	every := e.every
+	if e.streamed.Load() && e.reconcile > 0 {
+		every = e.reconcile // streamed: a Snapshot per reconciliation
+	}
+	return estimate(e.host, every, n)
 }
 
 // Estimate is the cost of account a holding n coins (n < 0: 3), from its
-// configuration alone, for `marginwatch check`. It is what Cost reports.
+// configuration alone, for `marginwatch check`. It is what Cost reports
+// (a streamed account counted as streamed: check cannot know which
+// accounts are past the 10 streamed addresses per IP).
 func Estimate(a config.Account, n int) exchanges.Cost {
 	if n < 0 {
 		n = estimateCoins
@@ -33,7 +42,11 @@ func Estimate(a config.Account, n int) exchanges.Cost {
 	if u, err := url.Parse(host); err == nil && u.Host != "" {
 		host = u.Host
 	}
-	return estimate(host, a.PollInterval, n)
+	every := a.PollInterval
+	if a.Stream && a.ReconcileInterval > 0 {
+		every = a.ReconcileInterval
+	}
+	return estimate(host, every, n)
 }
 
 // estimate is the weight formula, from what Snapshot reads

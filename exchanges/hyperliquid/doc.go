@@ -1,6 +1,6 @@
 // Package hyperliquid watches a Hyperliquid perps account (main dex) by
-// its public address: no key, so read-only by construction. It polls;
-// streams are a later step (stream: true polls too, with a warning).
+// its public address: no key, so read-only by construction. It polls, or
+// with stream: true keeps a live view from the websocket (see Streams).
 //
 // # No client library
 //
@@ -63,4 +63,45 @@
 // a ban of 10 s, doubled while 429s recur (up to 5 minutes; a Retry-After,
 // if ever sent, is honoured), during which nothing is sent; the ban is an
 // exchanges.Ban, persisted by the daemon and restored after a restart.
+//
+// # Streams (stream: true)
+//
+// One websocket per account (endpoint with http→ws, or stream_endpoint,
+// + /ws; github.com/coder/websocket) subscribes clearinghouseState and
+// userEvents of the address and activeAssetCtx of every held coin.
+// clearinghouseState is the whole state on every push: it replaces the
+// view's balance and positions, mapped as a Snapshot maps them, with the
+// stops, max leverages, funding paid and candles of the last Snapshot; a
+// position gone from it is gone from the view, as a Snapshot reports it;
+// a coin the last Snapshot did not hold waits for one (its stops and
+// candles). activeAssetCtx gives markPx and the hourly funding: a tick
+// reprices its coin's positions (notional, szi × (mark − entryPx), the
+// maintenance margin at the same rate) and the pool; liquidationPx stays
+// as served until the next clearinghouseState. A userEvents liquidation of
+// the address is one liquidation event (it names no coin, so it is the
+// account's, and a position it closed ends as "closed").
+//
+// Marks come from activeAssetCtx per held coin, not from allMids shared
+// by every account: allMids are mid prices, and liquidation and the
+// metrics run on the mark (markPx); activeAssetCtx also brings the
+// funding rate; and one connection per account keeps each account's
+// health its own, well inside the 100 connections and 1,000 subscriptions
+// per IP (at most 10 streamed accounts, below).
+//
+// The client pings every 50 s (as the SDK does); a connection that brings
+// no frame for 60 s is half-open: it is closed, Live is not ok at once and
+// the daemon polls until a new one is up. Connection attempts are paced
+// process-wide (a burst of 10, then one a second) and retried after a
+// jittered backoff (1 s doubling to a minute). What a new connection has
+// missed is unknown, so the view is trusted again only after a Snapshot
+// that began after it (the adapter asks for one itself). A push that races
+// a Snapshot is applied on top of the read when its `time` is not older
+// than the read's answer; ticks received during the read likewise.
+//
+// Hyperliquid serves user subscriptions for 10 unique addresses per IP:
+// the first 10 addresses that stream from a host take them; the 11th
+// account's Stream fails at once (ErrPermanent, naming the limit) and it
+// is polled. A streamed account's Cost is one Snapshot per
+// reconcile_interval (about 50 weight with 3 coins at 5 minutes, 10 a
+// minute, against 96 a minute polled every 15 s).
 package hyperliquid

@@ -56,6 +56,14 @@ type Exchange struct {
 	cache cache
 
 	held atomic.Int64 // coins held at the last Snapshot; -1 before one
+
+	// The stream (stream.go, live.go, wsconn.go).
+	wsURL     string
+	reconcile time.Duration // reconcile_interval
+	streamed  atomic.Bool   // snapshots come every reconcile_interval (Cost)
+	sc        streamConf
+	st        streamState
+	live      liveView
 }
 
 var (
@@ -99,9 +107,8 @@ func New(cfg config.Account, opts Options) (*Exchange, error) {
 		e.httpc = &http.Client{Timeout: 30 * time.Second}
 	}
 	e.held.Store(-1)
-	if cfg.Stream {
-		e.log.Warn("stream: true is not supported for hyperliquid by this build; polling every poll_interval")
-	}
+	e.wsURL, e.reconcile, e.sc = wsURL(base, cfg.StreamEndpoint), cfg.ReconcileInterval, defaultStreamConf()
+	e.streamed.Store(cfg.Stream)
 	return e, nil
 }
 
@@ -123,19 +130,42 @@ func (e *Exchange) Close() error { return nil }
 // Snapshot reads the account: clearinghouseState and frontendOpenOrders
 // every time (22 weight), the cached reads when due (cache.go). A failure
 // of either of the two fails the Snapshot; a failed cached read keeps the
-// last known data and is logged.
+// last known data and is logged. It seeds the live view, and brings the
+// events the stream queued since the last Live or Snapshot.
 func (e *Exchange) Snapshot(ctx context.Context) (*exchanges.Snapshot, error) {
+	snap, err := e.read(ctx)
+	if err != nil {
+		return nil, err
+	}
+	snap.Events = e.live.takeEvents()
+	return snap, nil
+}
+
+// read is one Snapshot that seeds the live view.
+func (e *Exchange) read(ctx context.Context) (*exchanges.Snapshot, error) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
+	epoch := e.live.beginRead(e.now())
+	snap, m, orders, stateTime, err := e.readLocked(ctx)
+	if err != nil {
+		e.live.abortRead()
+		return nil, err
+	}
+	e.live.seed(snap, m, orders, stateTime, epoch)
+	return snap, nil
+}
+
+// readLocked is read's work. e.mu is held.
+func (e *Exchange) readLocked(ctx context.Context) (*exchanges.Snapshot, mapper, []order, int64, error) {
 	now := e.now()
 	var st clearinghouseState
 	dex := ""
 	if err := e.info(ctx, infoRequest{Type: "clearinghouseState", User: e.address, Dex: &dex}, &st, nil); err != nil {
-		return nil, err
+		return nil, mapper{}, nil, 0, err
 	}
 	var orders []order
 	if err := e.info(ctx, infoRequest{Type: "frontendOpenOrders", User: e.address, Dex: &dex}, &orders, nil); err != nil {
-		return nil, err
+		return nil, mapper{}, nil, 0, err
 	}
 	var coins []string
 	for _, ap := range st.AssetPositions {
@@ -144,25 +174,44 @@ func (e *Exchange) Snapshot(ctx context.Context) (*exchanges.Snapshot, error) {
 		}
 	}
 	if err := e.refreshMeta(ctx, now, coins); err != nil {
-		return nil, err
+		return nil, mapper{}, nil, 0, err
 	}
 	if err := e.refreshFunding(ctx, now); err != nil {
-		return nil, err
+		return nil, mapper{}, nil, 0, err
 	}
 	if err := e.refreshCandles(ctx, now, coins); err != nil {
-		return nil, err
+		return nil, mapper{}, nil, 0, err
 	}
-	snap, err := e.build(&st, orders, now)
+	m := e.mapperAt(now)
+	snap, err := m.build(&st, orders, now)
 	if err != nil {
-		return nil, err
+		return nil, mapper{}, nil, 0, err
 	}
 	e.held.Store(int64(len(coins)))
-	return snap, nil
+	return snap, m, orders, st.Time, nil
+}
+
+// mapper is what maps a clearinghouseState onto a Snapshot besides the
+// answer itself: the cached market contexts, candles and funding paid.
+// Its maps and lists are never written once made (a refresh replaces
+// them), so the live view keeps a copy of it between Snapshots.
+type mapper struct {
+	ctxs        map[string]assetCtx
+	candles     map[string][]exchanges.Candle
+	fundingPaid float64
+}
+
+// mapperAt is the mapper of the cache as it is. e.mu is held.
+func (e *Exchange) mapperAt(now time.Time) mapper {
+	m := mapper{ctxs: e.cache.ctxs, fundingPaid: e.fundingPaid(now), candles: make(map[string][]exchanges.Candle, len(e.cache.candles))}
+	for c, cc := range e.cache.candles {
+		m.candles[c] = cc.list
+	}
+	return m
 }
 
 // build maps the answers onto a Snapshot (see doc.go for each field).
-// e.mu is held.
-func (e *Exchange) build(st *clearinghouseState, orders []order, now time.Time) (*exchanges.Snapshot, error) {
+func (m *mapper) build(st *clearinghouseState, orders []order, now time.Time) (*exchanges.Snapshot, error) {
 	op := "POST /info clearinghouseState"
 	if !st.MarginSummary.AccountValue.Set || !st.CrossMarginSummary.AccountValue.Set {
 		return nil, fmt.Errorf("%s: the answer has no marginSummary/crossMarginSummary accountValue: is `endpoint` Hyperliquid's REST base?", op)
@@ -172,7 +221,7 @@ func (e *Exchange) build(st *clearinghouseState, orders []order, now time.Time) 
 		Asset:            Pool,
 		MarginBalance:    st.MarginSummary.AccountValue.V,
 		AvailableBalance: st.Withdrawable.or(math.NaN()),
-		FundingPaid24h:   e.fundingPaid(now),
+		FundingPaid24h:   m.fundingPaid,
 	}
 	var crossPnL, crossMM, isoMM float64
 	for _, ap := range st.AssetPositions {
@@ -180,7 +229,7 @@ func (e *Exchange) build(st *clearinghouseState, orders []order, now time.Time) 
 		if !q.Szi.Set || q.Szi.V == 0 {
 			continue
 		}
-		p, err := e.position(q, orders, now)
+		p, err := m.position(q, orders, now)
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", op, err)
 		}
@@ -209,13 +258,13 @@ func (e *Exchange) build(st *clearinghouseState, orders []order, now time.Time) 
 // liquidationPx and unrealizedPnl (unrealizedPnl = szi × (mark − entryPx)
 // holds in every sample), so the mark, the liquidation price and the PnL
 // agree; metaAndAssetCtxs' markPx only stands in without a positionValue.
-func (e *Exchange) position(q *position, orders []order, now time.Time) (exchanges.Position, error) {
+func (m *mapper) position(q *position, orders []order, now time.Time) (exchanges.Position, error) {
 	size := math.Abs(q.Szi.V)
 	side := exchanges.Long
 	if q.Szi.V < 0 {
 		side = exchanges.Short
 	}
-	ctx, inMeta := e.cache.ctx(q.Coin)
+	ctx, inMeta := m.ctxs[q.Coin]
 	var mark float64
 	switch {
 	case q.PositionValue.Set && q.PositionValue.V > 0:
@@ -260,7 +309,7 @@ func (e *Exchange) position(q *position, orders []order, now time.Time) (exchang
 		FundingInterval:  fundingInterval,
 		NextFundingTime:  now.Truncate(time.Hour).Add(time.Hour),
 		Stops:            stopsFor(q.Coin, side, orders),
-		Candles:          e.cache.candlesOf(q.Coin),
+		Candles:          m.candles[q.Coin],
 	}
 	if p.LiquidationPrice < 0 {
 		p.LiquidationPrice = 0

@@ -1,11 +1,13 @@
-// Package hyperliquidtest is a fake Hyperliquid /info endpoint for tests:
-// it answers POST /info by request type with the shared fixture bodies as
-// they are (fixtures/, byte-for-byte copies of the project's Hyperliquid
-// fixtures; see fixtures/SOURCES.md), counts request weight per clock
-// minute and answers 429 past the limit, as Hyperliquid does per IP.
+// Package hyperliquidtest is a fake Hyperliquid /info endpoint and
+// websocket for tests: it answers POST /info by request type with the
+// shared fixture bodies as they are (fixtures/, byte-for-byte copies of
+// the project's Hyperliquid fixtures; see fixtures/SOURCES.md), counts
+// request weight per clock minute and answers 429 past the limit, as
+// Hyperliquid does per IP; /ws serves the subscriptions (ws.go).
 //
 // Scenarios change the decoded bodies generically (SetMark,
-// SetLiquidationPx, AddStop): no body is written by hand.
+// SetLiquidationPx, AddStop, RemovePosition, PushMark): no body is written
+// by hand.
 package hyperliquidtest
 
 import (
@@ -78,6 +80,8 @@ type Server struct {
 	limited bool
 	counts  map[string]int
 	refused int
+
+	ws wsState // the websocket (ws.go)
 }
 
 // doc is a served body: the fixture bytes until a scenario edits it, then
@@ -141,6 +145,7 @@ func NewServer(t testing.TB, opts Options) *Server {
 	s := New(opts)
 	hs := httptest.NewServer(s.Handler())
 	t.Cleanup(hs.Close)
+	t.Cleanup(s.StopWS) // first: Close waits for the websocket handlers
 	s.URL = hs.URL
 	return s
 }
@@ -164,9 +169,13 @@ func weight(typ string, n int) int {
 	return w
 }
 
-// Handler serves POST /info.
+// Handler serves POST /info and the websocket at /ws.
 func (s *Server) Handler() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/ws" {
+			s.serveWS(w, r)
+			return
+		}
 		if r.Method != http.MethodPost || r.URL.Path != "/info" {
 			http.Error(w, "Not Found", http.StatusNotFound)
 			return
