@@ -210,12 +210,18 @@ func (e *Exchange) Close() error {
 }
 
 // do runs one library call f with a client bound to ctx, classifying its
-// error; a key problem is also queued as an event.
+// error; a key problem is also queued as an event. A panic inside the
+// library (its decoders type-assert, e.g. V5GetKlineList on a number or
+// null in a kline row) is a transient malformed-response error.
 func (e *Exchange) do(ctx context.Context, op string, f func(c *bybitapi.Client) error) error {
 	ci := &callInfo{}
-	err := f(e.client(context.WithValue(ctx, callInfoKey{}, ci)))
+	err := guarded(f, e.client(context.WithValue(ctx, callInfoKey{}, ci)))
 	if err == nil {
 		return nil
+	}
+	var pe *libraryPanic
+	if errors.As(err, &pe) {
+		return fmt.Errorf("%s: malformed response from Bybit (the client library could not decode it: %v); polling goes on", op, pe.v)
 	}
 	cerr := e.classify(op, ci.status, err)
 	var ke *KeyError
@@ -223,6 +229,21 @@ func (e *Exchange) do(ctx context.Context, op string, f func(c *bybitapi.Client)
 		e.keyProblem(ke)
 	}
 	return cerr
+}
+
+// libraryPanic is a panic recovered from a hirokisan/bybit call.
+type libraryPanic struct{ v any }
+
+func (p *libraryPanic) Error() string { return fmt.Sprint("bybit client library panicked: ", p.v) }
+
+// guarded runs f, turning a panic into a *libraryPanic.
+func guarded(f func(c *bybitapi.Client) error, c *bybitapi.Client) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = &libraryPanic{v: r}
+		}
+	}()
+	return f(c)
 }
 
 // PendingEvents returns the events noticed during failed Snapshots; see
