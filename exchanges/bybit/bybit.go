@@ -79,8 +79,9 @@ type Exchange struct {
 
 	evMu    sync.Mutex
 	pending []exchanges.Event
-	keyBad  bool
-	keyErr  error
+	keyBad  bool  // a key_problem episode is open (its event was raised)
+	keyErr  error // the key rejection of the open episode
+	keySeen bool  // a call of this Snapshot saw a key rejection
 	permErr error
 }
 
@@ -272,11 +273,12 @@ func (e *Exchange) queue(ev exchanges.Event) {
 	e.pending = append(e.pending, ev)
 }
 
-// keyProblem queues a key_problem event, once per occurrence.
+// keyProblem records a key rejection; the first of an episode queues a
+// key_problem event.
 func (e *Exchange) keyProblem(ke *KeyError) {
 	e.evMu.Lock()
 	defer e.evMu.Unlock()
-	e.keyErr = ke
+	e.keyErr, e.keySeen = ke, true
 	if e.keyBad {
 		return
 	}
@@ -290,11 +292,22 @@ func (e *Exchange) keyProblem(ke *KeyError) {
 	})
 }
 
-// keyGood clears a rejected key after a successful Snapshot.
+// keyGood ends the key_problem episode after a successful Snapshot in
+// which no call saw a key rejection (an optional read backed off after one
+// counts as seeing it again: see fundingPaid).
 func (e *Exchange) keyGood() {
 	e.evMu.Lock()
 	defer e.evMu.Unlock()
-	e.keyBad, e.keyErr = false, nil
+	if !e.keySeen {
+		e.keyBad, e.keyErr = false, nil
+	}
+}
+
+// pollStart forgets the key rejections of earlier Snapshots.
+func (e *Exchange) pollStart() {
+	e.evMu.Lock()
+	defer e.evMu.Unlock()
+	e.keySeen = false
 }
 
 // Snapshot reads the account once. See exchanges.Exchange. Until the key's
@@ -307,6 +320,7 @@ func (e *Exchange) Snapshot(ctx context.Context) (*exchanges.Snapshot, error) {
 	if e.closed {
 		return nil, ErrClosed
 	}
+	e.pollStart()
 	if !e.checked {
 		if now := e.now(); !now.Before(e.checkAt) {
 			err := e.checkKey(ctx)

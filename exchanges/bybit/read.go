@@ -26,6 +26,10 @@ const (
 	maxPages        = 10              // cursor pages read per list
 )
 
+// positionPage is position/list's page size (Bybit's maximum); tests
+// shorten it to read several pages.
+var positionPage = 200
+
 // cache holds what is not read on every poll. Guarded by Exchange.mu.
 type cache struct {
 	isolated   bool // account marginMode ISOLATED_MARGIN
@@ -36,6 +40,10 @@ type cache struct {
 	candleHr   map[string]int64
 	funding    float64 // paid over 24 h, NaN unknown
 	fundingAt  time.Time
+	// fundingRetry: after a failed read, transaction-log is not asked
+	// again before it; fundingKeyErr is the key rejection that failed it.
+	fundingRetry  time.Time
+	fundingKeyErr *KeyError
 }
 
 // parse reads a Bybit decimal string; "" is 0.
@@ -209,7 +217,7 @@ func (e *Exchange) refreshMode(ctx context.Context, now time.Time) error {
 func (e *Exchange) positions(ctx context.Context, coin bybitapi.Coin) ([]bybitapi.V5GetPositionInfoItem, error) {
 	var out []bybitapi.V5GetPositionInfoItem
 	var cursor *string
-	limit := 200
+	limit := positionPage
 	for page := 0; page < maxPages; page++ {
 		var r *bybitapi.V5GetPositionInfoResponse
 		err := e.do(ctx, "GET /v5/position/list", func(c *bybitapi.Client) (err error) {
@@ -401,6 +409,12 @@ func (e *Exchange) fundingPaid(ctx context.Context, now time.Time) float64 {
 	if !e.cache.fundingAt.IsZero() && now.Sub(e.cache.fundingAt) < fundingLogEvery {
 		return e.cache.funding
 	}
+	if now.Before(e.cache.fundingRetry) {
+		if ke := e.cache.fundingKeyErr; ke != nil {
+			e.keyProblem(ke) // still rejected as far as we know: the episode goes on
+		}
+		return e.lastFunding(now)
+	}
 	acct, cat, typ := bybitapi.AccountTypeV5UNIFIED, bybitapi.CategoryV5Linear, bybitapi.TransactionLogTypeV5("SETTLEMENT")
 	start, end := now.Add(-24*time.Hour).UnixMilli(), now.UnixMilli()
 	limit := 50
@@ -417,11 +431,15 @@ func (e *Exchange) fundingPaid(ctx context.Context, now time.Time) float64 {
 			return err
 		})
 		if err != nil {
-			e.log.Warn("funding_paid_24h not read", "err", err)
-			if now.Sub(e.cache.fundingAt) < 3*fundingLogEvery {
-				return e.cache.funding
+			// Back off: a key rejection (10005: the key lacks a
+			// permission) will not heal by the next poll.
+			var ke *KeyError
+			e.cache.fundingKeyErr, e.cache.fundingRetry = nil, now.Add(time.Minute)
+			if errors.As(err, &ke) {
+				e.cache.fundingKeyErr, e.cache.fundingRetry = ke, now.Add(fundingLogEvery)
 			}
-			return math.NaN()
+			e.log.Warn("funding_paid_24h not read; trying again later", "retry_at", e.cache.fundingRetry, "err", err)
+			return e.lastFunding(now)
 		}
 		for _, row := range r.Result.List {
 			if row.Type == typ {
@@ -435,7 +453,17 @@ func (e *Exchange) fundingPaid(ctx context.Context, now time.Time) float64 {
 		cursor = &c
 	}
 	e.cache.funding, e.cache.fundingAt = paid, now
+	e.cache.fundingKeyErr, e.cache.fundingRetry = nil, time.Time{}
 	return paid
+}
+
+// lastFunding is the last funding_paid_24h read while it is recent enough
+// to stand in, else NaN (unknown).
+func (e *Exchange) lastFunding(now time.Time) float64 {
+	if !e.cache.fundingAt.IsZero() && now.Sub(e.cache.fundingAt) < 3*fundingLogEvery {
+		return e.cache.funding
+	}
+	return math.NaN()
 }
 
 // isKeyOrCtx reports whether err must fail the Snapshot even from an
