@@ -46,13 +46,24 @@ type cache struct {
 	fundingKeyErr *KeyError
 }
 
-// parse reads a Bybit decimal string; "" is 0.
+// parse reads a Bybit decimal string where Bybit's "" means none or
+// not applicable (liqPrice, stopLoss, leverage and positionIM/MM in
+// portfolio margin): "" is 0. Fields Bybit owes use needed or optional.
 func parse(s string) float64 {
 	if s == "" {
 		return 0
 	}
 	v, err := strconv.ParseFloat(s, 64)
 	if err != nil {
+		return math.NaN()
+	}
+	return v
+}
+
+// optional parses a field that may be absent: "" (or junk) is NaN, unknown.
+func optional(s string) float64 {
+	v, err := strconv.ParseFloat(s, 64)
+	if err != nil || math.IsInf(v, 0) {
 		return math.NaN()
 	}
 	return v
@@ -147,7 +158,7 @@ func (e *Exchange) readREST(ctx context.Context) (_ *exchanges.Snapshot, x seedE
 			if p.Symbol != s {
 				continue
 			}
-			p.FundingRate = parse(t.FundingRate)
+			p.FundingRate = optional(t.FundingRate)
 			if ms, err := strconv.ParseInt(t.NextFundingTime, 10, 64); err == nil && ms > 0 {
 				p.NextFundingTime = time.UnixMilli(ms)
 			}
@@ -241,7 +252,11 @@ func (e *Exchange) positions(ctx context.Context, coin bybitapi.Coin) ([]bybitap
 // decoded into the same type); ok is false for a flat row. isolated is the
 // account's margin mode (account/info).
 func positionOf(r *bybitapi.V5GetPositionInfoItem, coin string, isolated bool) (exchanges.Position, bool, error) {
-	size := parse(r.Size)
+	// A size that is not a number is a failed read, never a closed position.
+	size, err := needed(string(r.Symbol)+" size", r.Size)
+	if err != nil {
+		return exchanges.Position{}, false, err
+	}
 	if size == 0 || r.Side == "" || r.Side == "None" {
 		return exchanges.Position{}, false, nil
 	}
@@ -262,6 +277,10 @@ func positionOf(r *bybitapi.V5GetPositionInfoItem, coin string, isolated bool) (
 	if err != nil {
 		return exchanges.Position{}, false, err
 	}
+	upnl, err := needed(string(r.Symbol)+" unrealisedPnl", r.UnrealisedPnl)
+	if err != nil {
+		return exchanges.Position{}, false, err
+	}
 	p := exchanges.Position{
 		Symbol:           string(r.Symbol),
 		Side:             side,
@@ -274,7 +293,7 @@ func positionOf(r *bybitapi.V5GetPositionInfoItem, coin string, isolated bool) (
 		LiquidationPrice: parse(r.LiqPrice),
 		Leverage:         parse(r.Leverage),
 		Notional:         math.Abs(size) * mark,
-		UnrealizedPnL:    parse(r.UnrealisedPnl),
+		UnrealizedPnL:    upnl,
 		MaintMargin:      parse(r.PositionMM),
 		FundingRate:      math.NaN(),
 	}
