@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"net/url"
 	"slices"
 	"strconv"
 	"time"
@@ -242,8 +243,7 @@ func (e *Exchange) positions(ctx context.Context, coin bybitapi.Coin) ([]bybitap
 		if r.Result.NextPageCursor == "" || len(r.Result.List) < limit {
 			break
 		}
-		c := r.Result.NextPageCursor
-		cursor = &c
+		cursor = nextCursor(r.Result.NextPageCursor)
 	}
 	return out, nil
 }
@@ -325,8 +325,7 @@ func (e *Exchange) stopOrders(ctx context.Context, coin bybitapi.Coin) ([]bybita
 		if r.Result.NextPageCursor == "" || len(r.Result.List) < limit {
 			break
 		}
-		c := r.Result.NextPageCursor
-		cursor = &c
+		cursor = nextCursor(r.Result.NextPageCursor)
 	}
 	return out, nil
 }
@@ -468,8 +467,7 @@ func (e *Exchange) fundingPaid(ctx context.Context, now time.Time) float64 {
 		if r.Result.NextPageCursor == "" || len(r.Result.List) < limit {
 			break
 		}
-		c := r.Result.NextPageCursor
-		cursor = &c
+		cursor = nextCursor(r.Result.NextPageCursor)
 	}
 	e.cache.funding, e.cache.fundingAt = paid, now
 	e.cache.fundingKeyErr, e.cache.fundingRetry = nil, time.Time{}
@@ -483,6 +481,18 @@ func (e *Exchange) lastFunding(now time.Time) float64 {
 		return e.cache.funding
 	}
 	return math.NaN()
+}
+
+// nextCursor is the cursor parameter of the page after one whose
+// nextPageCursor is next. Bybit sends the cursor percent-encoded and wants
+// it back as sent (pybit puts it in the query as is); hirokisan/bybit
+// encodes parameter values, so it gets the decoded cursor and the query
+// carries Bybit's text again.
+func nextCursor(next string) *string {
+	if c, err := url.QueryUnescape(next); err == nil {
+		return &c
+	}
+	return &next
 }
 
 // isKeyOrCtx reports whether err must fail the Snapshot even from an
