@@ -190,13 +190,18 @@ func loopback(host string) bool {
 // client is a hirokisan/bybit client whose requests carry ctx and go
 // through the adapter's transport. The library's requests have no context
 // of their own, so each call gets a client (a small struct) bound to one.
+// It follows no redirect: net/http would carry X-BAPI-API-KEY to the new
+// address, another host or plain http included (classify reports a 30x).
 func (e *Exchange) client(ctx context.Context) *bybitapi.Client {
-	c := bybitapi.NewClient().WithHTTPClient(&http.Client{Transport: ctxTransport{ctx: ctx, t: e.tr}}).WithBaseURL(e.base)
+	hc := &http.Client{Transport: ctxTransport{ctx: ctx, t: e.tr}, CheckRedirect: noRedirect}
+	c := bybitapi.NewClient().WithHTTPClient(hc).WithBaseURL(e.base)
 	if e.rsaKey {
 		return c.WithAuthRSA(e.key, e.secret)
 	}
 	return c.WithAuth(e.key, e.secret)
 }
+
+func noRedirect(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
 
 // Close stops the adapter and releases idle connections.
 func (e *Exchange) Close() error {

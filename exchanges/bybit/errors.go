@@ -126,6 +126,9 @@ func (e *Exchange) classify(op string, status int, err error) error {
 		}
 	case errors.As(err, &rle):
 		return fmt.Errorf("%s: %w", op, &APIError{Status: status, Code: codeRateLimit, Msg: "too many visits; no request until the reset time"})
+	case status >= 300 && status < 400:
+		return fmt.Errorf("%s: %w", op, &APIError{Status: status, Msg: "a redirect, not followed (the API key is sent to endpoint only)",
+			Hint: "check endpoint: it must be Bybit's API base itself (" + MainnetURL + "), not an address that redirects"})
 	case status == 401:
 		return fmt.Errorf("%s: %w", op, &KeyError{Account: e.name, Code: 401, Msg: "HTTP 401"})
 	case status >= 400:
