@@ -193,7 +193,10 @@ func New(cfg config.Account, opts Options) (*Exchange, error) {
 		base = opts.HTTPClient.Transport
 	}
 	e.tr = &transport{base: base, now: e.now, log: e.log}
-	e.httpc = &http.Client{Transport: e.tr}
+	// No redirect is followed: net/http would carry X-MBX-APIKEY to the
+	// Location, another host or plain http included (transport.go turns a
+	// 30x into an error).
+	e.httpc = &http.Client{Transport: e.tr, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 
 	endpoint := strings.TrimRight(cfg.Endpoint, "/")
 	if endpoint != "" {

@@ -139,6 +139,12 @@ func (t *transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		used = -1
 	}
 	l.settle(m, w, used, now)
+	if resp.StatusCode >= 300 && resp.StatusCode < 400 {
+		// go-binance reads any status below 400 as an answer: a
+		// redirect's body would pass for an (empty) account.
+		resp.Body.Close()
+		return nil, &APIError{Status: resp.StatusCode, Msg: "a redirect, not followed (the API key is sent to endpoint only): check endpoint; it must be Binance's API base itself, not an address that redirects"}
+	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if used >= 0 {

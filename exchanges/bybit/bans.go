@@ -21,7 +21,8 @@ func hostOf(base string) string {
 }
 
 // Bans returns the bans in force on this account's host (Status 403: IP
-// ban; 10006: Bybit's rate-limit retCode); see exchanges.BanKeeper.
+// ban; 10006 and 10018: Bybit's rate-limit retCodes); see
+// exchanges.BanKeeper.
 func (e *Exchange) Bans() []exchanges.Ban {
 	h := hostOf(e.base)
 	l := limitFor(h)
@@ -48,7 +49,7 @@ func (e *Exchange) RestoreBans(bans []exchanges.Ban) {
 			until = now.Add(maxBan)
 		}
 		status := b.Status
-		if status != http.StatusForbidden {
+		if status != http.StatusForbidden && !isRateLimitCode(status) {
 			status = codeRateLimit
 		}
 		l := limitFor(b.Host)

@@ -79,8 +79,9 @@ type Exchange struct {
 
 	evMu    sync.Mutex
 	pending []exchanges.Event
-	keyBad  bool
-	keyErr  error
+	keyBad  bool  // a key_problem episode is open (its event was raised)
+	keyErr  error // the key rejection of the open episode
+	keySeen bool  // a call of this Snapshot saw a key rejection
 	permErr error
 }
 
@@ -189,13 +190,18 @@ func loopback(host string) bool {
 // client is a hirokisan/bybit client whose requests carry ctx and go
 // through the adapter's transport. The library's requests have no context
 // of their own, so each call gets a client (a small struct) bound to one.
+// It follows no redirect: net/http would carry X-BAPI-API-KEY to the new
+// address, another host or plain http included (classify reports a 30x).
 func (e *Exchange) client(ctx context.Context) *bybitapi.Client {
-	c := bybitapi.NewClient().WithHTTPClient(&http.Client{Transport: ctxTransport{ctx: ctx, t: e.tr}}).WithBaseURL(e.base)
+	hc := &http.Client{Transport: ctxTransport{ctx: ctx, t: e.tr}, CheckRedirect: noRedirect}
+	c := bybitapi.NewClient().WithHTTPClient(hc).WithBaseURL(e.base)
 	if e.rsaKey {
 		return c.WithAuthRSA(e.key, e.secret)
 	}
 	return c.WithAuth(e.key, e.secret)
 }
+
+func noRedirect(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
 
 // Close stops the adapter and releases idle connections.
 func (e *Exchange) Close() error {
@@ -210,12 +216,18 @@ func (e *Exchange) Close() error {
 }
 
 // do runs one library call f with a client bound to ctx, classifying its
-// error; a key problem is also queued as an event.
+// error; a key problem is also queued as an event. A panic inside the
+// library (its decoders type-assert, e.g. V5GetKlineList on a number or
+// null in a kline row) is a transient malformed-response error.
 func (e *Exchange) do(ctx context.Context, op string, f func(c *bybitapi.Client) error) error {
 	ci := &callInfo{}
-	err := f(e.client(context.WithValue(ctx, callInfoKey{}, ci)))
+	err := guarded(f, e.client(context.WithValue(ctx, callInfoKey{}, ci)))
 	if err == nil {
 		return nil
+	}
+	var pe *libraryPanic
+	if errors.As(err, &pe) {
+		return fmt.Errorf("%s: malformed response from Bybit (the client library could not decode it: %v); polling goes on", op, pe.v)
 	}
 	cerr := e.classify(op, ci.status, err)
 	var ke *KeyError
@@ -223,6 +235,21 @@ func (e *Exchange) do(ctx context.Context, op string, f func(c *bybitapi.Client)
 		e.keyProblem(ke)
 	}
 	return cerr
+}
+
+// libraryPanic is a panic recovered from a hirokisan/bybit call.
+type libraryPanic struct{ v any }
+
+func (p *libraryPanic) Error() string { return fmt.Sprint("bybit client library panicked: ", p.v) }
+
+// guarded runs f, turning a panic into a *libraryPanic.
+func guarded(f func(c *bybitapi.Client) error, c *bybitapi.Client) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = &libraryPanic{v: r}
+		}
+	}()
+	return f(c)
 }
 
 // PendingEvents returns the events noticed during failed Snapshots; see
@@ -251,11 +278,12 @@ func (e *Exchange) queue(ev exchanges.Event) {
 	e.pending = append(e.pending, ev)
 }
 
-// keyProblem queues a key_problem event, once per occurrence.
+// keyProblem records a key rejection; the first of an episode queues a
+// key_problem event.
 func (e *Exchange) keyProblem(ke *KeyError) {
 	e.evMu.Lock()
 	defer e.evMu.Unlock()
-	e.keyErr = ke
+	e.keyErr, e.keySeen = ke, true
 	if e.keyBad {
 		return
 	}
@@ -269,11 +297,22 @@ func (e *Exchange) keyProblem(ke *KeyError) {
 	})
 }
 
-// keyGood clears a rejected key after a successful Snapshot.
+// keyGood ends the key_problem episode after a successful Snapshot in
+// which no call saw a key rejection (an optional read backed off after one
+// counts as seeing it again: see fundingPaid).
 func (e *Exchange) keyGood() {
 	e.evMu.Lock()
 	defer e.evMu.Unlock()
-	e.keyBad, e.keyErr = false, nil
+	if !e.keySeen {
+		e.keyBad, e.keyErr = false, nil
+	}
+}
+
+// pollStart forgets the key rejections of earlier Snapshots.
+func (e *Exchange) pollStart() {
+	e.evMu.Lock()
+	defer e.evMu.Unlock()
+	e.keySeen = false
 }
 
 // Snapshot reads the account once. See exchanges.Exchange. Until the key's
@@ -286,6 +325,7 @@ func (e *Exchange) Snapshot(ctx context.Context) (*exchanges.Snapshot, error) {
 	if e.closed {
 		return nil, ErrClosed
 	}
+	e.pollStart()
 	if !e.checked {
 		if now := e.now(); !now.Before(e.checkAt) {
 			err := e.checkKey(ctx)

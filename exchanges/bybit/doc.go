@@ -11,8 +11,14 @@
 // market/tickers, market/instruments-info with fundingInterval,
 // market/kline, user/query-api with readOnly), signs with HMAC and RSA
 // keys, takes a base URL and an *http.Client, and surfaces a non-zero
-// retCode as *ErrorResponse (10006 as *RateLimitV5Error). It pulls only
-// go-querystring besides modules we already have (uuid, gorilla/websocket).
+// retCode as *ErrorResponse (10006 and 10018 as *RateLimitV5Error). It
+// pulls only go-querystring besides modules we already have (uuid,
+// gorilla/websocket). Its gaps and how the adapter closes them: a decoder
+// that panics on odd rows (kline), recovered in Exchange.do as a transient
+// "malformed response"; query values it encodes, so Bybit's
+// already-encoded nextPageCursor is handed over decoded (nextCursor); and
+// net/http's redirects, which would carry X-BAPI-API-KEY elsewhere: none
+// is followed, a 30x is a transient error.
 // The official client returns untyped maps, has no RSA signing and adds
 // json-iterator. The library's one gap, requests without a context, is
 // closed by giving each call a client whose RoundTripper attaches it
@@ -51,9 +57,9 @@
 // and a ban of at least 10 minutes), and per UID and endpoint per second
 // (position/list, wallet-balance, order/realtime 50/s; transaction-log
 // 25/s; query-api 10/s), reported in X-Bapi-Limit-Status and
-// X-Bapi-Limit-Reset-Timestamp. retCode 10006 (with HTTP 200) stops every
-// request to the host until the reset time; HTTP 403 for 10 minutes; both
-// are bans the daemon persists (BanKeeper). The gate holds requests above
+// X-Bapi-Limit-Reset-Timestamp. retCode 10006 or 10018 (with HTTP 200)
+// stops every request to the host until the reset time, HTTP 403 for 10
+// minutes; all are bans the daemon persists (BanKeeper). The gate holds requests above
 // 80% of 600 per 5 s until the next window.
 //
 // # Streams (stream: true)

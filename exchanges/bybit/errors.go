@@ -125,7 +125,14 @@ func (e *Exchange) classify(op string, status int, err error) error {
 			return fmt.Errorf("%s: %w", op, &APIError{Status: status, Code: er.RetCode, Msg: er.RetMsg})
 		}
 	case errors.As(err, &rle):
-		return fmt.Errorf("%s: %w", op, &APIError{Status: status, Code: codeRateLimit, Msg: "too many visits; no request until the reset time"})
+		code, msg := codeRateLimit, "too many visits; no request until the reset time"
+		if rle.CommonV5Response != nil && rle.RetCode == codeIPRateLimit {
+			code, msg = codeIPRateLimit, "IP rate limit exceeded; no request until the reset time"
+		}
+		return fmt.Errorf("%s: %w", op, &APIError{Status: status, Code: code, Msg: msg})
+	case status >= 300 && status < 400:
+		return fmt.Errorf("%s: %w", op, &APIError{Status: status, Msg: "a redirect, not followed (the API key is sent to endpoint only)",
+			Hint: "check endpoint: it must be Bybit's API base itself (" + MainnetURL + "), not an address that redirects"})
 	case status == 401:
 		return fmt.Errorf("%s: %w", op, &KeyError{Account: e.name, Code: 401, Msg: "HTTP 401"})
 	case status >= 400:

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"net/url"
 	"slices"
 	"strconv"
 	"time"
@@ -26,6 +27,10 @@ const (
 	maxPages        = 10              // cursor pages read per list
 )
 
+// positionPage is position/list's page size (Bybit's maximum); tests
+// shorten it to read several pages.
+var positionPage = 200
+
 // cache holds what is not read on every poll. Guarded by Exchange.mu.
 type cache struct {
 	isolated   bool // account marginMode ISOLATED_MARGIN
@@ -36,15 +41,30 @@ type cache struct {
 	candleHr   map[string]int64
 	funding    float64 // paid over 24 h, NaN unknown
 	fundingAt  time.Time
+	// fundingRetry: after a failed read, transaction-log is not asked
+	// again before it; fundingKeyErr is the key rejection that failed it.
+	fundingRetry  time.Time
+	fundingKeyErr *KeyError
 }
 
-// parse reads a Bybit decimal string; "" is 0.
+// parse reads a Bybit decimal string where Bybit's "" means none or
+// not applicable (liqPrice, stopLoss, leverage and positionIM/MM in
+// portfolio margin): "" is 0. Fields Bybit owes use needed or optional.
 func parse(s string) float64 {
 	if s == "" {
 		return 0
 	}
 	v, err := strconv.ParseFloat(s, 64)
 	if err != nil {
+		return math.NaN()
+	}
+	return v
+}
+
+// optional parses a field that may be absent: "" (or junk) is NaN, unknown.
+func optional(s string) float64 {
+	v, err := strconv.ParseFloat(s, 64)
+	if err != nil || math.IsInf(v, 0) {
 		return math.NaN()
 	}
 	return v
@@ -139,7 +159,7 @@ func (e *Exchange) readREST(ctx context.Context) (_ *exchanges.Snapshot, x seedE
 			if p.Symbol != s {
 				continue
 			}
-			p.FundingRate = parse(t.FundingRate)
+			p.FundingRate = optional(t.FundingRate)
 			if ms, err := strconv.ParseInt(t.NextFundingTime, 10, 64); err == nil && ms > 0 {
 				p.NextFundingTime = time.UnixMilli(ms)
 			}
@@ -209,7 +229,7 @@ func (e *Exchange) refreshMode(ctx context.Context, now time.Time) error {
 func (e *Exchange) positions(ctx context.Context, coin bybitapi.Coin) ([]bybitapi.V5GetPositionInfoItem, error) {
 	var out []bybitapi.V5GetPositionInfoItem
 	var cursor *string
-	limit := 200
+	limit := positionPage
 	for page := 0; page < maxPages; page++ {
 		var r *bybitapi.V5GetPositionInfoResponse
 		err := e.do(ctx, "GET /v5/position/list", func(c *bybitapi.Client) (err error) {
@@ -223,8 +243,7 @@ func (e *Exchange) positions(ctx context.Context, coin bybitapi.Coin) ([]bybitap
 		if r.Result.NextPageCursor == "" || len(r.Result.List) < limit {
 			break
 		}
-		c := r.Result.NextPageCursor
-		cursor = &c
+		cursor = nextCursor(r.Result.NextPageCursor)
 	}
 	return out, nil
 }
@@ -233,7 +252,11 @@ func (e *Exchange) positions(ctx context.Context, coin bybitapi.Coin) ([]bybitap
 // decoded into the same type); ok is false for a flat row. isolated is the
 // account's margin mode (account/info).
 func positionOf(r *bybitapi.V5GetPositionInfoItem, coin string, isolated bool) (exchanges.Position, bool, error) {
-	size := parse(r.Size)
+	// A size that is not a number is a failed read, never a closed position.
+	size, err := needed(string(r.Symbol)+" size", r.Size)
+	if err != nil {
+		return exchanges.Position{}, false, err
+	}
 	if size == 0 || r.Side == "" || r.Side == "None" {
 		return exchanges.Position{}, false, nil
 	}
@@ -254,6 +277,10 @@ func positionOf(r *bybitapi.V5GetPositionInfoItem, coin string, isolated bool) (
 	if err != nil {
 		return exchanges.Position{}, false, err
 	}
+	upnl, err := needed(string(r.Symbol)+" unrealisedPnl", r.UnrealisedPnl)
+	if err != nil {
+		return exchanges.Position{}, false, err
+	}
 	p := exchanges.Position{
 		Symbol:           string(r.Symbol),
 		Side:             side,
@@ -266,7 +293,7 @@ func positionOf(r *bybitapi.V5GetPositionInfoItem, coin string, isolated bool) (
 		LiquidationPrice: parse(r.LiqPrice),
 		Leverage:         parse(r.Leverage),
 		Notional:         math.Abs(size) * mark,
-		UnrealizedPnL:    parse(r.UnrealisedPnl),
+		UnrealizedPnL:    upnl,
 		MaintMargin:      parse(r.PositionMM),
 		FundingRate:      math.NaN(),
 	}
@@ -298,8 +325,7 @@ func (e *Exchange) stopOrders(ctx context.Context, coin bybitapi.Coin) ([]bybita
 		if r.Result.NextPageCursor == "" || len(r.Result.List) < limit {
 			break
 		}
-		c := r.Result.NextPageCursor
-		cursor = &c
+		cursor = nextCursor(r.Result.NextPageCursor)
 	}
 	return out, nil
 }
@@ -401,6 +427,12 @@ func (e *Exchange) fundingPaid(ctx context.Context, now time.Time) float64 {
 	if !e.cache.fundingAt.IsZero() && now.Sub(e.cache.fundingAt) < fundingLogEvery {
 		return e.cache.funding
 	}
+	if now.Before(e.cache.fundingRetry) {
+		if ke := e.cache.fundingKeyErr; ke != nil {
+			e.keyProblem(ke) // still rejected as far as we know: the episode goes on
+		}
+		return e.lastFunding(now)
+	}
 	acct, cat, typ := bybitapi.AccountTypeV5UNIFIED, bybitapi.CategoryV5Linear, bybitapi.TransactionLogTypeV5("SETTLEMENT")
 	start, end := now.Add(-24*time.Hour).UnixMilli(), now.UnixMilli()
 	limit := 50
@@ -417,11 +449,15 @@ func (e *Exchange) fundingPaid(ctx context.Context, now time.Time) float64 {
 			return err
 		})
 		if err != nil {
-			e.log.Warn("funding_paid_24h not read", "err", err)
-			if now.Sub(e.cache.fundingAt) < 3*fundingLogEvery {
-				return e.cache.funding
+			// Back off: a key rejection (10005: the key lacks a
+			// permission) will not heal by the next poll.
+			var ke *KeyError
+			e.cache.fundingKeyErr, e.cache.fundingRetry = nil, now.Add(time.Minute)
+			if errors.As(err, &ke) {
+				e.cache.fundingKeyErr, e.cache.fundingRetry = ke, now.Add(fundingLogEvery)
 			}
-			return math.NaN()
+			e.log.Warn("funding_paid_24h not read; trying again later", "retry_at", e.cache.fundingRetry, "err", err)
+			return e.lastFunding(now)
 		}
 		for _, row := range r.Result.List {
 			if row.Type == typ {
@@ -431,11 +467,32 @@ func (e *Exchange) fundingPaid(ctx context.Context, now time.Time) float64 {
 		if r.Result.NextPageCursor == "" || len(r.Result.List) < limit {
 			break
 		}
-		c := r.Result.NextPageCursor
-		cursor = &c
+		cursor = nextCursor(r.Result.NextPageCursor)
 	}
 	e.cache.funding, e.cache.fundingAt = paid, now
+	e.cache.fundingKeyErr, e.cache.fundingRetry = nil, time.Time{}
 	return paid
+}
+
+// lastFunding is the last funding_paid_24h read while it is recent enough
+// to stand in, else NaN (unknown).
+func (e *Exchange) lastFunding(now time.Time) float64 {
+	if !e.cache.fundingAt.IsZero() && now.Sub(e.cache.fundingAt) < 3*fundingLogEvery {
+		return e.cache.funding
+	}
+	return math.NaN()
+}
+
+// nextCursor is the cursor parameter of the page after one whose
+// nextPageCursor is next. Bybit sends the cursor percent-encoded and wants
+// it back as sent (pybit puts it in the query as is); hirokisan/bybit
+// encodes parameter values, so it gets the decoded cursor and the query
+// carries Bybit's text again.
+func nextCursor(next string) *string {
+	if c, err := url.QueryUnescape(next); err == nil {
+		return &c
+	}
+	return &next
 }
 
 // isKeyOrCtx reports whether err must fail the Snapshot even from an

@@ -13,7 +13,9 @@ import (
 // PartialStopLoss, TrailingStop) or a reduce-only / close-on-trigger
 // conditional that fires as the price moves against p (triggerDirection 2
 // falling for a long, 1 rising for a short). Take-profits are not stops.
-// Whether they fire before liquidation is the metrics' business.
+// Only StopLoss and TrailingStop close the whole position; a partial or
+// generic stop without a quantity counts 0. Whether they fire before
+// liquidation is the metrics' business.
 func stopsFor(p *exchanges.Position, orders []bybitapi.V5GetOrder) []exchanges.Stop {
 	var out []exchanges.Stop
 	closing, idx, against := bybitapi.SideSell, 1, 2
@@ -46,8 +48,13 @@ func stopsFor(p *exchanges.Position, orders []bybitapi.V5GetOrder) []exchanges.S
 		if !typed && !((o.ReduceOnly || o.CloseOnTrigger) && o.TriggerDirection == against) {
 			continue
 		}
+		// Only StopLoss and TrailingStop close the whole position; any
+		// other stop without a quantity covers nothing.
 		qty := parse(o.Qty)
-		out = append(out, exchanges.Stop{Trigger: trigger, Quantity: qty, ClosePosition: full || !(qty > 0), Trailing: trailing})
+		if full || !(qty > 0) {
+			qty = 0
+		}
+		out = append(out, exchanges.Stop{Trigger: trigger, Quantity: qty, ClosePosition: full, Trailing: trailing})
 	}
 	return out
 }

@@ -266,3 +266,72 @@ func TestStreamedCost(t *testing.T) {
 		t.Errorf("polled Poll %d, want 8", c.Poll)
 	}
 }
+
+// TestOddFramesDoNotPanic: null, numbers, wrong shapes and missing fields
+// in every topic's frame are skipped or make the view wait for a REST
+// read; none panics, and the positions and pool stay numbers.
+func TestOddFramesDoNotPanic(t *testing.T) {
+	datas := []string{`null`, `1`, `"x"`, `{}`, `[]`, `[null]`, `[1]`, `[{}]`, `[{"symbol":null}]`, `[{"symbol":1,"size":1}]`,
+		`[{"symbol":"BTCUSDT","positionIdx":1}]`, `[{"symbol":"BTCUSDT","positionIdx":1,"side":"Buy","size":"0.5"}]`,
+		`[{"symbol":"BTCUSDT","positionIdx":1,"side":"Buy","size":"0.5","markPrice":"1","unrealisedPnl":null}]`,
+		`[{"accountType":"UNIFIED","totalEquity":null}]`, `[{"symbol":"BTCUSDT","side":"Sell","positionIdx":1,"orderId":"x","orderStatus":"New","triggerPrice":null,"qty":5}]`}
+	var frames []string
+	for _, topic := range []string{"position", "wallet", "order"} {
+		for _, d := range datas {
+			frames = append(frames, `{"topic":"`+topic+`","data":`+d+`}`)
+		}
+		frames = append(frames, `{"topic":"`+topic+`"}`, `{"topic":null,"data":[]}`, `{"topic":"`+topic+`","data":[`)
+	}
+	frames = append(frames, `null`, `1`, `[]`, `{"op":null}`, `{"op":"subscribe","success":null}`, `{"op":"auth","success":1}`)
+	var ticks []string
+	for _, d := range []string{`null`, `1`, `[]`, `{}`, `{"symbol":null,"markPrice":1}`, `{"markPrice":null,"fundingRate":1}`,
+		`{"markPrice":"NaN","fundingRate":"Inf"}`, `{"markPrice":"-1"}`, `{"markPrice":"62000","fundingRate":""}`} {
+		for _, typ := range []string{"snapshot", "delta", "null"} {
+			ticks = append(ticks, `{"topic":"tickers.BTCUSDT","type":"`+typ+`","data":`+d+`}`)
+		}
+	}
+	ticks = append(ticks, `{"topic":"tickers."}`, `{"topic":1}`, `null`, `[`)
+
+	srv, e := newFake(t)
+	srv.Hedge()
+	if _, err := e.Snapshot(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	h := &tickerHub{log: e.log, sinks: map[tickSink][]string{e: {"BTCUSDT"}}, down: map[tickSink]bool{}, state: map[string]*tickerState{}}
+	for _, f := range frames {
+		func() {
+			defer func() {
+				if r := recover(); r != nil {
+					t.Errorf("private frame %s: panic %v", f, r)
+				}
+			}()
+			if err := e.privateMsg([]byte(f), false); err != nil && !strings.Contains(f, "subscribe") {
+				t.Logf("private frame %s: %v", f, err)
+			}
+		}()
+	}
+	for _, f := range ticks {
+		func() {
+			defer func() {
+				if r := recover(); r != nil {
+					t.Errorf("ticker frame %s: panic %v", f, r)
+				}
+			}()
+			h.frame([]byte(f), time.Now())
+		}()
+	}
+	var s exchanges.Snapshot
+	e.Live(&s)
+	for _, p := range s.Positions {
+		for name, v := range map[string]float64{"size": p.Size, "mark": p.MarkPrice, "pnl": p.UnrealizedPnL, "notional": p.Notional} {
+			if math.IsNaN(v) || math.IsInf(v, 0) || (name != "pnl" && v <= 0) {
+				t.Errorf("%s %s: %s = %v", p.Symbol, p.Side, name, v)
+			}
+		}
+	}
+	for _, b := range s.Balances {
+		if math.IsNaN(b.MarginBalance) || math.IsNaN(b.UnrealizedPnL) || math.IsNaN(b.MaintMargin) {
+			t.Errorf("pool %+v holds NaN", b)
+		}
+	}
+}

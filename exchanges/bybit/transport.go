@@ -27,23 +27,30 @@ const (
 	maxLimitWait     = 10 * time.Minute
 )
 
-// codeRateLimit is Bybit's retCode for "Too many visits" (sent with HTTP 200).
-const codeRateLimit = 10006
+// Bybit's rate-limit retCodes (sent with HTTP 200): codeRateLimit "Too
+// many visits", codeIPRateLimit "Exceeded the IP Rate Limit".
+const (
+	codeRateLimit   = 10006
+	codeIPRateLimit = 10018
+)
 
 // RateLimitError is returned, without anything being sent, while a Bybit
-// rate limit (retCode 10006: Status 10006) or IP ban (HTTP 403: Status 403)
-// is in force for a host. It is transient: the adapter resumes by itself
+// rate limit (retCode 10006 or 10018: Status is the retCode) or IP ban
+// (HTTP 403: Status 403) is in force for a host. It is transient: the adapter resumes by itself
 // once Until has passed.
 type RateLimitError struct {
 	Host   string
-	Status int // 10006 or 403
+	Status int // 10006, 10018 or 403
 	Until  time.Time
 }
 
 func (e *RateLimitError) Error() string {
 	what := "rate limit (retCode 10006, X-Bapi-Limit-Reset-Timestamp)"
-	if e.Status == http.StatusForbidden {
+	switch e.Status {
+	case http.StatusForbidden:
 		what = "IP ban (HTTP 403: more than 600 requests in 5 s from this IP; Bybit bans for at least 10 minutes)"
+	case codeIPRateLimit:
+		what = "IP rate limit (retCode 10018, X-Bapi-Limit-Reset-Timestamp)"
 	}
 	return fmt.Sprintf("bybit %s: sending nothing to %s until %s", what, e.Host, e.Until.UTC().Format(time.RFC3339))
 }
@@ -89,7 +96,7 @@ type callInfoKey struct{}
 // transport is the http.RoundTripper under every hirokisan/bybit client of
 // an Exchange. It refuses to send inside a ban, holds requests that would
 // take the IP above 80% of 600 per 5 s until the next window, reads the
-// limit headers, and turns retCode 10006 and HTTP 403 into bans: the
+// limit headers, and turns retCode 10006 and 10018 and HTTP 403 into bans: the
 // library drops headers and status codes.
 type transport struct {
 	base http.RoundTripper
@@ -144,7 +151,7 @@ func (t *transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	switch {
 	case resp.StatusCode == http.StatusForbidden:
 		l.ban(now.Add(ipBanWait), http.StatusForbidden)
-	case resp.StatusCode == http.StatusOK && retCodeOf(data) == codeRateLimit:
+	case resp.StatusCode == http.StatusOK && isRateLimitCode(retCodeOf(data)):
 		until := reset
 		if !until.After(now) {
 			until = now.Add(defaultLimitWait)
@@ -152,10 +159,14 @@ func (t *transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		if until.Sub(now) > maxLimitWait {
 			until = now.Add(maxLimitWait)
 		}
-		l.ban(until, codeRateLimit)
+		l.ban(until, retCodeOf(data))
 	}
 	return resp, nil
 }
+
+// isRateLimitCode: hirokisan/bybit reports both as *RateLimitV5Error, and
+// both stop requests until the reset time.
+func isRateLimitCode(c int) bool { return c == codeRateLimit || c == codeIPRateLimit }
 
 // ban extends the ban to until. l.mu is held.
 func (l *hostLimit) ban(until time.Time, status int) {

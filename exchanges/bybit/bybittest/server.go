@@ -320,7 +320,8 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 
 // filtered is body with its list narrowed as Bybit narrows it: by symbol,
 // and for positions and orders by settle coin (the symbol's suffix: USDC
-// perpetuals are named …USDC or …PERP). s.mu is held.
+// perpetuals are named …USDC or …PERP), then cut into pages of the
+// request's limit (page). s.mu is held.
 func (s *Server) filtered(path string, body map[string]any, r *http.Request) []byte {
 	q := r.URL.Query()
 	sym, settle := q.Get("symbol"), q.Get("settleCoin")
@@ -343,16 +344,42 @@ func (s *Server) filtered(path string, body map[string]any, r *http.Request) []b
 	}
 	out := maps.Clone(body)
 	res := maps.Clone(body["result"].(map[string]any))
+	keep, next, ok := page(keep, q.Get("limit"), q.Get("cursor"))
+	if !ok {
+		return envelope(10001, "params error: cursor is invalid")
+	}
 	res["list"] = keep
 	if keep == nil {
 		res["list"] = []any{}
 	}
-	if _, ok := res["nextPageCursor"]; ok {
-		res["nextPageCursor"] = ""
+	if _, ok := res["nextPageCursor"]; ok || next != "" {
+		res["nextPageCursor"] = next
 	}
 	out["result"] = res
 	b, _ := json.Marshal(out)
 	return b
+}
+
+// page cuts rows as Bybit pages them: at most limit rows from the cursor
+// on, and while rows remain a nextPageCursor that is percent-encoded (as
+// Bybit's are: "offset%3A2%2Cbybittest") and must come back as it was sent,
+// decoding once to "offset:2,bybittest". ok is false for any other cursor.
+func page(rows []any, limit, cursor string) (_ []any, next string, ok bool) {
+	from := 0
+	if cursor != "" {
+		n, found := strings.CutPrefix(cursor, "offset:")
+		n, found2 := strings.CutSuffix(n, ",bybittest")
+		v, err := strconv.Atoi(n)
+		if !found || !found2 || err != nil || v < 0 || v > len(rows) {
+			return nil, "", false
+		}
+		from = v
+	}
+	rows = rows[from:]
+	if n, err := strconv.Atoi(limit); err == nil && n > 0 && n < len(rows) {
+		return rows[:n], fmt.Sprintf("offset%%3A%d%%2Cbybittest", from+n), true
+	}
+	return rows, "", true
 }
 
 // verify checks the V5 signature: HMAC-SHA256 hex (or RSA PKCS#1 v1.5
