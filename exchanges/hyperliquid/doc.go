@@ -60,9 +60,11 @@
 // Hyperliquid counts 1,200 weight a minute per IP. Every account of the
 // process that talks to one host shares a gate that holds requests above
 // 80% until the next minute. A 429 documents no reset time: the host gets
-// a ban of 10 s, doubled while 429s recur (up to 5 minutes; a Retry-After,
-// if ever sent, is honoured), during which nothing is sent; the ban is an
-// exchanges.Ban, persisted by the daemon and restored after a restart.
+// a ban of 10 s, doubled while 429s recur after it (up to 5 minutes; the
+// other 429s of one burst do not double it; a Retry-After, seconds or an
+// HTTP date, if ever sent, is honoured up to an hour), during which
+// nothing is sent; the ban is an exchanges.Ban, persisted by the daemon
+// and restored in full after a restart.
 //
 // # Streams (stream: true)
 //

@@ -27,6 +27,9 @@ const hotWeight = weightLimit * 8 / 10
 const (
 	firstBackoff = 10 * time.Second
 	maxBackoff   = 5 * time.Minute
+	// maxRetryAfter bounds a Retry-After, live or restored: longer is
+	// more likely a bad header or clock than a ban.
+	maxRetryAfter = time.Hour
 )
 
 // maxBody bounds a response: the largest one read (metaAndAssetCtxs, every
@@ -171,18 +174,23 @@ func (l *hostLimit) charge(now time.Time, w int) {
 
 // ban starts a ban after a 429 at now: firstBackoff, doubled when the
 // previous ban ended less than twice its length ago, at least retryAfter.
+// A 429 inside the ban in force (another request of the same burst) only
+// extends it to its retryAfter: one burst is one ban, not several doublings.
 func (l *hostLimit) ban(now time.Time, retryAfter time.Duration) time.Time {
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	if now.Before(l.bannedUntil) {
+		if until := now.Add(retryAfter); until.After(l.bannedUntil) {
+			l.bannedUntil = until
+		}
+		return l.bannedUntil
+	}
 	d := firstBackoff
 	if l.backoff > 0 && now.Sub(l.bannedUntil) < 2*l.backoff {
 		d = min(2*l.backoff, maxBackoff)
 	}
 	l.backoff = d
-	until := now.Add(max(d, retryAfter))
-	if until.After(l.bannedUntil) {
-		l.bannedUntil = until
-	}
+	l.bannedUntil = now.Add(max(d, retryAfter))
 	return l.bannedUntil
 }
 
@@ -242,11 +250,8 @@ func (e *Exchange) info(ctx context.Context, r infoRequest, out any, rows func()
 	}
 	switch {
 	case resp.StatusCode == http.StatusTooManyRequests:
-		var ra time.Duration
-		if s, err := strconv.Atoi(resp.Header.Get("Retry-After")); err == nil && s > 0 {
-			ra = time.Duration(s) * time.Second
-		}
-		until := l.ban(e.now(), ra)
+		now := e.now()
+		until := l.ban(now, retryAfter(resp.Header.Get("Retry-After"), now))
 		e.log.Warn("Hyperliquid answered 429 (rate limit): sending nothing to this host until the backoff ends", "host", e.host, "until", until)
 		return fmt.Errorf("%s: %w", op, &RateLimitError{Host: e.host, Until: until})
 	case resp.StatusCode != http.StatusOK:
@@ -259,6 +264,18 @@ func (e *Exchange) info(ctx context.Context, r infoRequest, out any, rows func()
 		l.charge(e.now(), itemWeight(r.Type, rows()))
 	}
 	return nil
+}
+
+// retryAfter parses a Retry-After header at now, delay seconds or an HTTP
+// date: 0 when absent, unusable or past, at most maxRetryAfter.
+func retryAfter(h string, now time.Time) time.Duration {
+	var d time.Duration
+	if s, err := strconv.Atoi(h); err == nil {
+		d = time.Duration(min(max(s, 0), int(maxRetryAfter/time.Second))) * time.Second
+	} else if t, err := http.ParseTime(h); err == nil {
+		d = t.Sub(now)
+	}
+	return min(max(d, 0), maxRetryAfter)
 }
 
 // snippet is the start of an error body, for a log line.
