@@ -91,6 +91,14 @@ func (e *Exchange) refreshFunding(ctx context.Context, now time.Time) error {
 	}
 	start := now.Add(-24 * time.Hour).UnixMilli()
 	var all []fundingRow
+	// Many rows share one hourly timestamp (one per coin), so a page may
+	// end inside a timestamp: the next page starts at it again, and the
+	// rows already seen are dropped.
+	type rowKey struct {
+		time       int64
+		coin, hash string
+	}
+	seen := map[rowKey]bool{}
 	for range fundingMaxPages {
 		var rows []fundingRow
 		err := e.info(ctx, infoRequest{Type: "userFunding", User: e.address, StartTime: start}, &rows, func() int { return len(rows) })
@@ -102,11 +110,23 @@ func (e *Exchange) refreshFunding(ctx context.Context, now time.Time) error {
 			e.cache.fundingNext = now.Add(time.Minute) // try again soon, not every poll
 			return nil
 		}
-		all = append(all, rows...)
+		fresh := 0
+		for _, r := range rows {
+			k := rowKey{r.Time, r.Delta.Coin, r.Hash}
+			if !seen[k] {
+				seen[k] = true
+				all = append(all, r)
+				fresh++
+			}
+		}
 		if len(rows) < fundingPageRows {
 			break
 		}
-		start = rows[len(rows)-1].Time + 1
+		if fresh == 0 {
+			e.log.Warn("a userFunding page brought no new rows (a full page of one timestamp?): funding_paid_24h may lack the rows after it", "time", rows[len(rows)-1].Time)
+			break
+		}
+		start = rows[len(rows)-1].Time
 	}
 	e.cache.funding, e.cache.fundingOK = all, true
 	e.cache.fundingNext = now.Truncate(time.Hour).Add(time.Hour + fundingSettle)
