@@ -160,6 +160,42 @@ func (e *Exchange) reserve(ctx context.Context, l *hostLimit, w int) error {
 	}
 }
 
+// errGateFull is a cached read not sent because the minute's weight has
+// no room for it (see tryReserve).
+var errGateFull = errors.New("this IP's request weight this minute leaves no room for a cached read: it waits for a poll with room")
+
+// cacheFloor is the weight cached reads may fill at any point of a
+// minute: a lone account's first poll with 4 coins (22 + 20 + 20 + 4 × 21
+// = 146) is whole even at the start of a minute.
+const cacheFloor = 150
+
+// tryReserve counts w more weight for a cached read if it fits under the
+// minute's pace: hotWeight × the part of the minute gone, at least
+// cacheFloor. It never waits: errGateFull when it does not fit, a
+// *RateLimitError inside a ban. So a cached read never holds up a poll,
+// and cached reads early in a minute never take the weight the polls'
+// own reads need later in it (the polls' reads, up to hotWeight −
+// cacheFloor a minute, are never held because of them).
+func (e *Exchange) tryReserve(l *hostLimit, w int) error {
+	now := e.now()
+	m := minuteOf(now)
+	gone := now.Sub(time.Unix(m*60, 0))
+	bar := max(int(int64(hotWeight)*int64(gone)/int64(time.Minute)), cacheFloor)
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if now.Before(l.bannedUntil) {
+		return &RateLimitError{Host: e.host, Until: l.bannedUntil}
+	}
+	if l.minute != m {
+		l.minute, l.used = m, 0
+	}
+	if l.used+w > bar {
+		return errGateFull
+	}
+	l.used += w
+	return nil
+}
+
 // charge adds weight counted after the answer (rows returned).
 func (l *hostLimit) charge(now time.Time, w int) {
 	if w <= 0 {
@@ -214,13 +250,30 @@ type candlesReq struct {
 // op names a request in errors and logs.
 func (r *infoRequest) op() string { return "POST /info " + r.Type }
 
-// info sends r through the gate and decodes the answer into out (a
-// pointer). rows, when not nil, counts the rows of the decoded answer for
-// the weight charged after it.
+// info sends r through the gate, waiting while it holds, and decodes the
+// answer into out (a pointer). rows, when not nil, counts the rows of the
+// decoded answer for the weight charged after it.
 func (e *Exchange) info(ctx context.Context, r infoRequest, out any, rows func() int) error {
+	return e.send(ctx, r, out, rows, true)
+}
+
+// infoIfRoom is info for a cached read: it fails at once with errGateFull
+// where info would wait on the gate.
+func (e *Exchange) infoIfRoom(ctx context.Context, r infoRequest, out any, rows func() int) error {
+	return e.send(ctx, r, out, rows, false)
+}
+
+// send is info (wait) or infoIfRoom.
+func (e *Exchange) send(ctx context.Context, r infoRequest, out any, rows func() int, wait bool) error {
 	op := r.op()
 	l := limitFor(e.host)
-	if err := e.reserve(ctx, l, weightOf(r.Type)); err != nil {
+	var err error
+	if wait {
+		err = e.reserve(ctx, l, weightOf(r.Type))
+	} else {
+		err = e.tryReserve(l, weightOf(r.Type))
+	}
+	if err != nil {
 		return fmt.Errorf("%s: %w", op, err)
 	}
 	body, err := json.Marshal(r)
