@@ -21,7 +21,9 @@ func (e *Exchange) Bans() []exchanges.Ban {
 
 // RestoreBans re-imposes stored bans on this account's host: nothing is
 // sent before their Until. Bans already over, or of other hosts, are
-// ignored; one longer than the adapter ever backs off is cut to that.
+// ignored. A ban longer than the adapter's own backoff came from a
+// Retry-After and is kept, up to maxRetryAfter (beyond that the stored
+// time is more likely wrong than the venue's wish).
 func (e *Exchange) RestoreBans(bans []exchanges.Ban) {
 	now := e.now()
 	l := limitFor(e.host)
@@ -30,14 +32,14 @@ func (e *Exchange) RestoreBans(bans []exchanges.Ban) {
 			continue
 		}
 		until := b.Until
-		if until.Sub(now) > maxBackoff {
-			e.log.Warn("a stored Hyperliquid ban ends later than the adapter ever backs off; honouring 5 minutes of it", "host", b.Host, "until", b.Until)
-			until = now.Add(maxBackoff)
+		if until.Sub(now) > maxRetryAfter {
+			e.log.Warn("a stored Hyperliquid ban ends more than an hour from now; honouring an hour of it", "host", b.Host, "until", b.Until)
+			until = now.Add(maxRetryAfter)
 		}
 		l.mu.Lock()
 		if until.After(l.bannedUntil) {
 			l.bannedUntil = until
-			l.backoff = max(l.backoff, until.Sub(now))
+			l.backoff = max(l.backoff, min(until.Sub(now), maxBackoff))
 		}
 		l.mu.Unlock()
 	}

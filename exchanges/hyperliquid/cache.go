@@ -2,6 +2,8 @@ package hyperliquid
 
 import (
 	"context"
+	"errors"
+	"hash/fnv"
 	"math"
 	"time"
 
@@ -12,10 +14,22 @@ import (
 // gives the funding rate and max leverage, which move slowly: every
 // metaTTL. userFunding (20+) books once an hour: read after every full
 // hour, fundingSettle late. A closed 1h candle never changes: a coin's
-// candles are read again once a newer one has closed.
+// candles are read again once a newer one has closed. The hourly reads of
+// an account (and coin) come a fixed phase late (phase), so that the
+// accounts of one IP do not all read at the full hour.
+//
+// A cached read never waits on the gate (infoIfRoom) and never fails the
+// Snapshot: when the gate is near full, the poll's ctx has ended or the
+// read fails, the last data stay and the read is tried again later.
 const (
 	metaTTL       = 5 * time.Minute
 	fundingSettle = 2 * time.Minute
+	// fundingSpread and candleSpread bound the phases of the hourly reads:
+	// funding_paid_24h books an hour's funding at most 12 minutes after
+	// it, and ATR's newest candle is at most half an hour late (a 14-hour
+	// average barely moves).
+	fundingSpread = 10 * time.Minute
+	candleSpread  = 30 * time.Minute
 	// candleHours of 1h candles are asked for (one still forming): 99
 	// closed ones feed Wilder's ATR(14) as on Binance, for 20 + 1 weight.
 	candleHours = 100
@@ -44,30 +58,52 @@ type assetCtx struct {
 
 type candleCache struct {
 	list []exchanges.Candle
-	next time.Time // when a newer candle closes
+	next time.Time // when a newer candle has closed, plus the coin's phase
+}
+
+// phase is the fixed delay, in [0, spread), of this account's hourly read
+// of key (a coin, or "" for the account's own): a hash of the account's
+// name and address and key, so that it stays put across restarts.
+func (e *Exchange) phase(key string, spread time.Duration) time.Duration {
+	h := fnv.New64a()
+	h.Write([]byte(e.name + "\x00" + e.address + "\x00" + key))
+	return time.Duration(h.Sum64() % uint64(spread))
+}
+
+// skipped logs a cached read that failed or was not sent: at debug when
+// the gate was near full or the poll's time was over (the next poll tries
+// again), else as a warning. It reports whether it was the gate.
+func (e *Exchange) skipped(ctx context.Context, msg string, err error, args ...any) (gate bool) {
+	args = append(args, "account", e.name, "err", err)
+	switch {
+	case errors.Is(err, errGateFull):
+		e.log.Debug(msg+" (the gate is near full; trying again on a later poll)", args...)
+		return true
+	case ctx.Err() != nil:
+		e.log.Debug(msg+" (the poll's time was over; trying again on the next)", args...)
+	default:
+		e.log.Warn(msg, args...)
+	}
+	return false
 }
 
 // refreshMeta re-reads metaAndAssetCtxs every metaTTL, or at once for a
 // coin held that the last read did not cover. A failure keeps what was
-// known (funding_rate absent without it) and is logged, unless ctx is
-// done.
-func (e *Exchange) refreshMeta(ctx context.Context, now time.Time, coins []string) error {
+// known (funding_rate absent without it).
+func (e *Exchange) refreshMeta(ctx context.Context, now time.Time, coins []string) {
 	due := !e.cache.metaOK || now.Sub(e.cache.metaAt) >= metaTTL
 	for _, c := range coins {
 		if _, ok := e.cache.ctxs[c]; !ok && !e.cache.metaFor[c] {
 			due = true
 		}
 	}
-	if !due {
-		return nil
+	if !due || ctx.Err() != nil {
+		return
 	}
 	var m metaAndAssetCtxs
-	if err := e.info(ctx, infoRequest{Type: "metaAndAssetCtxs"}, &m, nil); err != nil {
-		if ctx.Err() != nil {
-			return err
-		}
-		e.log.Warn("funding rates and max leverages not refreshed; using the last known", "err", err)
-		return nil
+	if err := e.infoIfRoom(ctx, infoRequest{Type: "metaAndAssetCtxs"}, &m, nil); err != nil {
+		e.skipped(ctx, "funding rates and max leverages not refreshed; using the last known", err)
+		return
 	}
 	ctxs := make(map[string]assetCtx, len(m.Universe))
 	for i, u := range m.Universe {
@@ -79,38 +115,55 @@ func (e *Exchange) refreshMeta(ctx context.Context, now time.Time, coins []strin
 		asked[c] = true
 	}
 	e.cache.ctxs, e.cache.metaAt, e.cache.metaOK, e.cache.metaFor = ctxs, now, true, asked
-	return nil
 }
 
 // refreshFunding reads the last 24 h of userFunding once after every full
-// hour (funding is booked hourly). A failure keeps the last rows, or
-// leaves funding_paid_24h unknown before any read, and is logged.
-func (e *Exchange) refreshFunding(ctx context.Context, now time.Time) error {
-	if e.cache.fundingOK && now.Before(e.cache.fundingNext) {
-		return nil
+// hour (funding is booked hourly), fundingSettle and the account's phase
+// late. A failure keeps the last rows, or leaves funding_paid_24h unknown
+// before any read.
+func (e *Exchange) refreshFunding(ctx context.Context, now time.Time) {
+	if e.cache.fundingOK && now.Before(e.cache.fundingNext) || ctx.Err() != nil {
+		return
 	}
 	start := now.Add(-24 * time.Hour).UnixMilli()
 	var all []fundingRow
+	// Many rows share one hourly timestamp (one per coin), so a page may
+	// end inside a timestamp: the next page starts at it again, and the
+	// rows already seen are dropped.
+	type rowKey struct {
+		time       int64
+		coin, hash string
+	}
+	seen := map[rowKey]bool{}
 	for range fundingMaxPages {
 		var rows []fundingRow
-		err := e.info(ctx, infoRequest{Type: "userFunding", User: e.address, StartTime: start}, &rows, func() int { return len(rows) })
+		err := e.infoIfRoom(ctx, infoRequest{Type: "userFunding", User: e.address, StartTime: start}, &rows, func() int { return len(rows) })
 		if err != nil {
-			if ctx.Err() != nil {
-				return err
+			if !e.skipped(ctx, "funding history not refreshed; funding_paid_24h uses the last known", err) && ctx.Err() == nil {
+				e.cache.fundingNext = now.Add(time.Minute) // try again soon, not every poll
 			}
-			e.log.Warn("funding history not refreshed; funding_paid_24h uses the last known", "err", err)
-			e.cache.fundingNext = now.Add(time.Minute) // try again soon, not every poll
-			return nil
+			return
 		}
-		all = append(all, rows...)
+		fresh := 0
+		for _, r := range rows {
+			k := rowKey{r.Time, r.Delta.Coin, r.Hash}
+			if !seen[k] {
+				seen[k] = true
+				all = append(all, r)
+				fresh++
+			}
+		}
 		if len(rows) < fundingPageRows {
 			break
 		}
-		start = rows[len(rows)-1].Time + 1
+		if fresh == 0 {
+			e.log.Warn("a userFunding page brought no new rows (a full page of one timestamp?): funding_paid_24h may lack the rows after it", "time", rows[len(rows)-1].Time)
+			break
+		}
+		start = rows[len(rows)-1].Time
 	}
 	e.cache.funding, e.cache.fundingOK = all, true
-	e.cache.fundingNext = now.Truncate(time.Hour).Add(time.Hour + fundingSettle)
-	return nil
+	e.cache.fundingNext = now.Truncate(time.Hour).Add(time.Hour + fundingSettle + e.phase("", fundingSpread))
 }
 
 // fundingPaid is −Σ usdc of the funding rows of the 24 h before now
@@ -130,9 +183,10 @@ func (e *Exchange) fundingPaid(now time.Time) float64 {
 }
 
 // refreshCandles reads a held coin's 1h candles when a newer one has
-// closed, and forgets coins no longer held. A failure leaves the coin with
-// its last candles (liq_distance_atr absent without) and is logged.
-func (e *Exchange) refreshCandles(ctx context.Context, now time.Time, coins []string) error {
+// closed (the coin's phase late), and forgets coins no longer held. A
+// failure leaves the coin with its last candles (liq_distance_atr absent
+// without).
+func (e *Exchange) refreshCandles(ctx context.Context, now time.Time, coins []string) {
 	if e.cache.candles == nil {
 		e.cache.candles = map[string]*candleCache{}
 	}
@@ -149,21 +203,22 @@ func (e *Exchange) refreshCandles(ctx context.Context, now time.Time, coins []st
 		if cc := e.cache.candles[coin]; cc != nil && now.Before(cc.next) {
 			continue
 		}
+		if ctx.Err() != nil {
+			return
+		}
 		list, err := e.fetchCandles(ctx, coin, now)
 		if err != nil {
-			if ctx.Err() != nil {
-				return err
+			if e.skipped(ctx, "1h candles not refreshed; liq_distance_atr uses the last known", err, "coin", coin) {
+				return // the gate is full for the other coins too
 			}
-			e.log.Warn("1h candles not refreshed; liq_distance_atr uses the last known", "coin", coin, "err", err)
 			continue
 		}
 		next := now.Truncate(time.Hour).Add(time.Hour)
 		if n := len(list); n > 0 && list[n-1].OpenTime.Add(2*time.Hour).After(now) {
 			next = list[n-1].OpenTime.Add(2 * time.Hour)
 		}
-		e.cache.candles[coin] = &candleCache{list: list, next: next}
+		e.cache.candles[coin] = &candleCache{list: list, next: next.Add(e.phase(coin, candleSpread))}
 	}
-	return nil
 }
 
 // fetchCandles reads coin's last candleHours 1h candles and keeps the
@@ -174,7 +229,7 @@ func (e *Exchange) fetchCandles(ctx context.Context, coin string, now time.Time)
 		Coin: coin, Interval: "1h", StartTime: now.Add(-candleHours * time.Hour).UnixMilli(), EndTime: end,
 	}}
 	var rows []candle
-	if err := e.info(ctx, r, &rows, func() int { return len(rows) }); err != nil {
+	if err := e.infoIfRoom(ctx, r, &rows, func() int { return len(rows) }); err != nil {
 		return nil, err
 	}
 	list := make([]exchanges.Candle, 0, len(rows))

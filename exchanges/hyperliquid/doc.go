@@ -21,9 +21,13 @@
 // Cached: metaAndAssetCtxs (20) every 5 minutes, for the hourly funding
 // rate and max leverage; userFunding (20, +1 per 20 rows) once after each
 // full hour, for funding_paid_24h; candleSnapshot (20, +1 per 60 candles)
-// per held coin when a newer 1h candle has closed, for ATR(14). A cached
-// read that fails keeps its last data (and is logged); a failure of either
-// per-poll read fails the Snapshot.
+// per held coin when a newer 1h candle has closed, for ATR(14). The hourly
+// reads come a fixed phase per account (and coin) late — funding 2 to 12
+// minutes after the hour, candles up to 30 — so that the accounts of one
+// IP do not all read at the full hour. A failure of either per-poll read
+// fails the Snapshot; a cached read never does: one that fails, would wait
+// on the gate (below) or outlasts the poll's time keeps its last data and
+// is tried again on a later poll.
 //
 // # Mapping (SPEC "Margin pools", Hyperliquid)
 //
@@ -58,11 +62,17 @@
 // # Limits
 //
 // Hyperliquid counts 1,200 weight a minute per IP. Every account of the
-// process that talks to one host shares a gate that holds requests above
-// 80% until the next minute. A 429 documents no reset time: the host gets
-// a ban of 10 s, doubled while 429s recur (up to 5 minutes; a Retry-After,
-// if ever sent, is honoured), during which nothing is sent; the ban is an
-// exchanges.Ban, persisted by the daemon and restored after a restart.
+// process that talks to one host shares a gate that holds the per-poll
+// reads above 80% until the next minute. A cached read is never held: it
+// is sent only while the minute's weight is under the minute's pace (80%
+// × the part of the minute gone, at least 150), else skipped, so that
+// cached reads early in a minute leave the per-poll reads later in it
+// their room. A 429 documents no reset time: the host gets
+// a ban of 10 s, doubled while 429s recur after it (up to 5 minutes; the
+// other 429s of one burst do not double it; a Retry-After, seconds or an
+// HTTP date, if ever sent, is honoured up to an hour), during which
+// nothing is sent; the ban is an exchanges.Ban, persisted by the daemon
+// and restored in full after a restart.
 //
 // # Streams (stream: true)
 //
@@ -88,9 +98,13 @@
 // health its own, well inside the 100 connections and 1,000 subscriptions
 // per IP (at most 10 streamed accounts, below).
 //
-// The client pings every 50 s (as the SDK does); a connection that brings
-// no frame for 60 s is half-open: it is closed, Live is not ok at once and
-// the daemon polls until a new one is up. Connection attempts are paced
+// The client pings every 20 s (Hyperliquid closes a connection idle for a
+// minute; the SDK pings every 50 s; 3 messages a minute is far under the
+// 2,000 a minute per IP): a quiet account's view is current as
+// of its last pong, so its data age stays near 20 s, well under the
+// default stale_after of 60 s. A connection that brings no frame for 45 s
+// (two pings missed) is half-open: it is closed, Live is not ok at once
+// and the daemon polls until a new one is up. Connection attempts are paced
 // process-wide (a burst of 10, then one a second) and retried after a
 // jittered backoff (1 s doubling to a minute). What a new connection has
 // missed is unknown, so the view is trusted again only after a Snapshot

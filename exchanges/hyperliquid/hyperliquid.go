@@ -128,9 +128,9 @@ func endpointOf(a config.Account) string {
 func (e *Exchange) Close() error { return nil }
 
 // Snapshot reads the account: clearinghouseState and frontendOpenOrders
-// every time (22 weight), the cached reads when due (cache.go). A failure
-// of either of the two fails the Snapshot; a failed cached read keeps the
-// last known data and is logged. It seeds the live view, and brings the
+// every time (22 weight), the cached reads when due and the gate has room
+// (cache.go). A failure of either of the two fails the Snapshot; a failed
+// or skipped cached read keeps the last known data. It seeds the live view, and brings the
 // events the stream queued since the last Live or Snapshot.
 func (e *Exchange) Snapshot(ctx context.Context) (*exchanges.Snapshot, error) {
 	snap, err := e.read(ctx)
@@ -173,15 +173,10 @@ func (e *Exchange) readLocked(ctx context.Context) (*exchanges.Snapshot, mapper,
 			coins = append(coins, ap.Position.Coin)
 		}
 	}
-	if err := e.refreshMeta(ctx, now, coins); err != nil {
-		return nil, mapper{}, nil, 0, err
-	}
-	if err := e.refreshFunding(ctx, now); err != nil {
-		return nil, mapper{}, nil, 0, err
-	}
-	if err := e.refreshCandles(ctx, now, coins); err != nil {
-		return nil, mapper{}, nil, 0, err
-	}
+	// The cached reads never fail the Snapshot: the required reads are in.
+	e.refreshMeta(ctx, now, coins)
+	e.refreshFunding(ctx, now)
+	e.refreshCandles(ctx, now, coins)
 	m := e.mapperAt(now)
 	snap, err := m.build(&st, orders, now)
 	if err != nil {

@@ -134,3 +134,84 @@ func TestWeightPerPoll(t *testing.T) {
 			1200/(4*c.Poll), 960/(4*c.Poll))
 	})
 }
+
+// TestOneBurstOneBan: two requests in flight at once both get a 429; the
+// second answer, inside the ban the first started, does not double it.
+// A 429 after the ban has ended does.
+func TestOneBurstOneBan(t *testing.T) {
+	l := &hostLimit{}
+	now := time.Unix(1e9, 0)
+	l.ban(now, 0)
+	if until := l.ban(now.Add(50*time.Millisecond), 0); until.Sub(now) != 10*time.Second {
+		t.Errorf("two 429s of one burst: ban %v, want 10 s", until.Sub(now))
+	}
+	after := now.Add(12 * time.Second)
+	if until := l.ban(after, 0); until.Sub(after) != 20*time.Second {
+		t.Errorf("a 429 recurring after the ban: ban %v, want 20 s", until.Sub(after))
+	}
+}
+
+// TestRetryAfterRestored: a 429 with Retry-After: 600 is honoured live and
+// persisted; after a restart RestoreBans keeps all 10 minutes of it (not
+// the 5 the adapter backs off at most by itself). A ban beyond an hour is
+// cut to one.
+func TestRetryAfterRestored(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		srv := hyperliquidtest.New(hyperliquidtest.Options{RetryAfter: 600 * time.Second})
+		e := inprocAdapter(t, srv)
+		srv.SetRateLimited(true)
+		_, err := e.Snapshot(context.Background())
+		var rl *RateLimitError
+		if !errors.As(err, &rl) || time.Until(rl.Until) != 600*time.Second {
+			t.Fatalf("err %v, want a 600 s ban", err)
+		}
+		stored := e.Bans()
+		// Restart: the process-wide state is gone; the stored ban comes back.
+		limitsMu.Lock()
+		delete(limits, e.host)
+		limitsMu.Unlock()
+		e2 := inprocAdapter(t, srv)
+		e2.host, e2.base = e.host, e.base
+		e2.RestoreBans(stored)
+		time.Sleep(5*time.Minute + time.Second)
+		before := srv.Refused()
+		if _, err := e2.Snapshot(context.Background()); !errors.As(err, &rl) || srv.Refused() != before {
+			t.Errorf("a request went out %v before the stored ban (Retry-After 600 s) ends: %v", time.Until(stored[0].Until), err)
+		}
+		time.Sleep(time.Until(stored[0].Until))
+		srv.SetRateLimited(false)
+		if _, err := e2.Snapshot(context.Background()); err != nil {
+			t.Errorf("after the restored ban: %v", err)
+		}
+
+		e3 := inprocAdapter(t, srv)
+		e3.RestoreBans([]exchanges.Ban{{Host: e3.host, Status: 429, Until: time.Now().Add(48 * time.Hour)}})
+		if b := e3.Bans(); len(b) != 1 || time.Until(b[0].Until) != maxRetryAfter {
+			t.Errorf("a 48 h stored ban restored as %+v, want %v", b, maxRetryAfter)
+		}
+	})
+}
+
+// TestRetryAfterHeader: Retry-After is delay seconds or an HTTP date;
+// anything else, or a time past, is no Retry-After; beyond maxRetryAfter
+// it is cut.
+func TestRetryAfterHeader(t *testing.T) {
+	now := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+	for _, tc := range []struct {
+		h    string
+		want time.Duration
+	}{
+		{"", 0},
+		{"120", 2 * time.Minute},
+		{"0", 0},
+		{"-5", 0},
+		{"soon", 0},
+		{now.Add(90 * time.Second).Format(http.TimeFormat), 90 * time.Second},
+		{now.Add(-time.Minute).Format(http.TimeFormat), 0},
+		{"86400", maxRetryAfter},
+	} {
+		if got := retryAfter(tc.h, now); got != tc.want {
+			t.Errorf("Retry-After %q: %v, want %v", tc.h, got, tc.want)
+		}
+	}
+}

@@ -390,7 +390,7 @@ func (v *liveView) needsSeed() bool {
 
 // Live copies the live view into snap; see exchanges.Streamer. It is not
 // ok before a Snapshot seeded the view, while the websocket is down or
-// silent for longer than silenceMax (a ping every 50 s gets a pong), or
+// silent for longer than silenceMax (a ping every 20 s gets a pong), or
 // while the view waits for a Snapshot. snap.Time is the newest frame of a
 // connection that is up. Steady state allocates nothing.
 func (e *Exchange) Live(snap *exchanges.Snapshot) (tickAt time.Time, ok bool) {

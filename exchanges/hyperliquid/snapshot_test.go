@@ -3,8 +3,11 @@ package hyperliquid
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"math"
 	"net/http"
+	"net/http/httptest"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -257,5 +260,69 @@ func TestCandles(t *testing.T) {
 	}
 	if list, _ := e.fetchCandles(context.Background(), "ETH", now); len(list) != 0 {
 		t.Errorf("%d candles of another coin kept, want 0", len(list))
+	}
+}
+
+// TestFundingPageBoundary: 21 coins held all day are 504 funding rows in
+// 24 h, 21 per hourly timestamp. userFunding answers at most 500 rows from
+// startTime; the 500th row's timestamp has 4 more rows on the next page,
+// which must neither be lost nor counted twice.
+func TestFundingPageBoundary(t *testing.T) {
+	now := time.Date(2026, 1, 2, 0, 30, 0, 0, time.UTC)
+	type row struct {
+		Delta map[string]any `json:"delta"`
+		Hash  string         `json:"hash"`
+		Time  int64          `json:"time"`
+	}
+	var all []row
+	for h := 23; h >= 0; h-- {
+		at := now.Truncate(time.Hour).Add(-time.Duration(h) * time.Hour).UnixMilli()
+		for c := range 21 {
+			// Funding rows carry no transaction: every hash the same.
+			all = append(all, row{Delta: map[string]any{"coin": fmt.Sprint("C", c), "type": "funding", "usdc": "-1.0"}, Hash: "0x0", Time: at})
+		}
+	}
+	var pages atomic.Int64
+	hs := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var q struct {
+			Type      string
+			StartTime int64
+		}
+		if err := json.NewDecoder(r.Body).Decode(&q); err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		switch q.Type {
+		case "clearinghouseState":
+			w.Write(hyperliquidtest.Fixture(hyperliquidtest.Empty))
+		case "frontendOpenOrders":
+			w.Write([]byte("[]"))
+		case "metaAndAssetCtxs":
+			w.Write(hyperliquidtest.Fixture("info_metaAndAssetCtxs_excerpt.json"))
+		case "userFunding":
+			pages.Add(1)
+			page := []row{}
+			for _, r := range all {
+				if r.Time >= q.StartTime && len(page) < 500 {
+					page = append(page, r)
+				}
+			}
+			json.NewEncoder(w).Encode(page)
+		}
+	}))
+	defer hs.Close()
+	e, err := New(config.Account{Name: "hl", Exchange: Name, Address: hyperliquidtest.Address, Endpoint: hs.URL, PollInterval: 15 * time.Second}, Options{Now: func() time.Time { return now }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	snap, err := e.Snapshot(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := snap.Balances[0].FundingPaid24h; math.Abs(got-504) > 1e-9 {
+		t.Errorf("funding_paid_24h = %v, want 504 (21 coins × 24 h × 1 USDC)", got)
+	}
+	if p := pages.Load(); p != 2 {
+		t.Errorf("%d userFunding pages read, want 2", p)
 	}
 }

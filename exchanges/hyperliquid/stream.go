@@ -16,12 +16,15 @@ var _ exchanges.Streamer = (*Exchange)(nil)
 
 // Stream timing; the fields of streamConf, which tests shorten.
 const (
-	// pingEvery: the official SDK pings every 50 s; Hyperliquid closes a
-	// connection that sends nothing for a minute.
-	pingEvery = 50 * time.Second
-	// silenceMax: a connection that brings no frame for this long (the
-	// ping interval and 10 s for its pong) is dead or half-open.
-	silenceMax = pingEvery + 10*time.Second
+	// pingEvery: Hyperliquid closes a connection that sends nothing for a
+	// minute (the official SDK pings every 50 s). A pong is what keeps a
+	// quiet account's data current, so its data age runs up to this: 20 s
+	// keeps it well under the default stale_after of 60 s.
+	pingEvery = 20 * time.Second
+	// silenceMax: a connection that brings no frame for this long (two
+	// pings and 5 s for the pong) is dead or half-open; it is replaced
+	// before a quiet account's data reach the default stale_after.
+	silenceMax = 2*pingEvery + 5*time.Second
 	// reseedGap: a Snapshot the stream asks for itself runs at most once
 	// per this, coalesced.
 	reseedGap = 5 * time.Second

@@ -417,3 +417,18 @@ func TestWSFixtureMapping(t *testing.T) {
 		}
 	}
 }
+
+// TestStreamTimingDefaults: a quiet streamed account is kept current by
+// the pongs alone, so its data age runs up to the ping interval plus a
+// pong's way: well under the default stale_after, or a slow pong raises a
+// false data-stale. The silence limit lets one pong be missed and still
+// ends a half-open connection before the data go stale.
+func TestStreamTimingDefaults(t *testing.T) {
+	sc := defaultStreamConf()
+	if sc.ping > config.DefaultStaleAfter/3 {
+		t.Errorf("ping every %v: a quiet account's data age nears stale_after %v", sc.ping, config.DefaultStaleAfter)
+	}
+	if sc.silence < 2*sc.ping || sc.silence >= config.DefaultStaleAfter {
+		t.Errorf("silence limit %v: want at least two pings (%v) and under stale_after %v", sc.silence, 2*sc.ping, config.DefaultStaleAfter)
+	}
+}

@@ -27,6 +27,9 @@ const hotWeight = weightLimit * 8 / 10
 const (
 	firstBackoff = 10 * time.Second
 	maxBackoff   = 5 * time.Minute
+	// maxRetryAfter bounds a Retry-After, live or restored: longer is
+	// more likely a bad header or clock than a ban.
+	maxRetryAfter = time.Hour
 )
 
 // maxBody bounds a response: the largest one read (metaAndAssetCtxs, every
@@ -157,6 +160,42 @@ func (e *Exchange) reserve(ctx context.Context, l *hostLimit, w int) error {
 	}
 }
 
+// errGateFull is a cached read not sent because the minute's weight has
+// no room for it (see tryReserve).
+var errGateFull = errors.New("this IP's request weight this minute leaves no room for a cached read: it waits for a poll with room")
+
+// cacheFloor is the weight cached reads may fill at any point of a
+// minute: a lone account's first poll with 4 coins (22 + 20 + 20 + 4 × 21
+// = 146) is whole even at the start of a minute.
+const cacheFloor = 150
+
+// tryReserve counts w more weight for a cached read if it fits under the
+// minute's pace: hotWeight × the part of the minute gone, at least
+// cacheFloor. It never waits: errGateFull when it does not fit, a
+// *RateLimitError inside a ban. So a cached read never holds up a poll,
+// and cached reads early in a minute never take the weight the polls'
+// own reads need later in it (the polls' reads, up to hotWeight −
+// cacheFloor a minute, are never held because of them).
+func (e *Exchange) tryReserve(l *hostLimit, w int) error {
+	now := e.now()
+	m := minuteOf(now)
+	gone := now.Sub(time.Unix(m*60, 0))
+	bar := max(int(int64(hotWeight)*int64(gone)/int64(time.Minute)), cacheFloor)
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if now.Before(l.bannedUntil) {
+		return &RateLimitError{Host: e.host, Until: l.bannedUntil}
+	}
+	if l.minute != m {
+		l.minute, l.used = m, 0
+	}
+	if l.used+w > bar {
+		return errGateFull
+	}
+	l.used += w
+	return nil
+}
+
 // charge adds weight counted after the answer (rows returned).
 func (l *hostLimit) charge(now time.Time, w int) {
 	if w <= 0 {
@@ -171,18 +210,23 @@ func (l *hostLimit) charge(now time.Time, w int) {
 
 // ban starts a ban after a 429 at now: firstBackoff, doubled when the
 // previous ban ended less than twice its length ago, at least retryAfter.
+// A 429 inside the ban in force (another request of the same burst) only
+// extends it to its retryAfter: one burst is one ban, not several doublings.
 func (l *hostLimit) ban(now time.Time, retryAfter time.Duration) time.Time {
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	if now.Before(l.bannedUntil) {
+		if until := now.Add(retryAfter); until.After(l.bannedUntil) {
+			l.bannedUntil = until
+		}
+		return l.bannedUntil
+	}
 	d := firstBackoff
 	if l.backoff > 0 && now.Sub(l.bannedUntil) < 2*l.backoff {
 		d = min(2*l.backoff, maxBackoff)
 	}
 	l.backoff = d
-	until := now.Add(max(d, retryAfter))
-	if until.After(l.bannedUntil) {
-		l.bannedUntil = until
-	}
+	l.bannedUntil = now.Add(max(d, retryAfter))
 	return l.bannedUntil
 }
 
@@ -206,13 +250,30 @@ type candlesReq struct {
 // op names a request in errors and logs.
 func (r *infoRequest) op() string { return "POST /info " + r.Type }
 
-// info sends r through the gate and decodes the answer into out (a
-// pointer). rows, when not nil, counts the rows of the decoded answer for
-// the weight charged after it.
+// info sends r through the gate, waiting while it holds, and decodes the
+// answer into out (a pointer). rows, when not nil, counts the rows of the
+// decoded answer for the weight charged after it.
 func (e *Exchange) info(ctx context.Context, r infoRequest, out any, rows func() int) error {
+	return e.send(ctx, r, out, rows, true)
+}
+
+// infoIfRoom is info for a cached read: it fails at once with errGateFull
+// where info would wait on the gate.
+func (e *Exchange) infoIfRoom(ctx context.Context, r infoRequest, out any, rows func() int) error {
+	return e.send(ctx, r, out, rows, false)
+}
+
+// send is info (wait) or infoIfRoom.
+func (e *Exchange) send(ctx context.Context, r infoRequest, out any, rows func() int, wait bool) error {
 	op := r.op()
 	l := limitFor(e.host)
-	if err := e.reserve(ctx, l, weightOf(r.Type)); err != nil {
+	var err error
+	if wait {
+		err = e.reserve(ctx, l, weightOf(r.Type))
+	} else {
+		err = e.tryReserve(l, weightOf(r.Type))
+	}
+	if err != nil {
 		return fmt.Errorf("%s: %w", op, err)
 	}
 	body, err := json.Marshal(r)
@@ -242,11 +303,8 @@ func (e *Exchange) info(ctx context.Context, r infoRequest, out any, rows func()
 	}
 	switch {
 	case resp.StatusCode == http.StatusTooManyRequests:
-		var ra time.Duration
-		if s, err := strconv.Atoi(resp.Header.Get("Retry-After")); err == nil && s > 0 {
-			ra = time.Duration(s) * time.Second
-		}
-		until := l.ban(e.now(), ra)
+		now := e.now()
+		until := l.ban(now, retryAfter(resp.Header.Get("Retry-After"), now))
 		e.log.Warn("Hyperliquid answered 429 (rate limit): sending nothing to this host until the backoff ends", "host", e.host, "until", until)
 		return fmt.Errorf("%s: %w", op, &RateLimitError{Host: e.host, Until: until})
 	case resp.StatusCode != http.StatusOK:
@@ -259,6 +317,18 @@ func (e *Exchange) info(ctx context.Context, r infoRequest, out any, rows func()
 		l.charge(e.now(), itemWeight(r.Type, rows()))
 	}
 	return nil
+}
+
+// retryAfter parses a Retry-After header at now, delay seconds or an HTTP
+// date: 0 when absent, unusable or past, at most maxRetryAfter.
+func retryAfter(h string, now time.Time) time.Duration {
+	var d time.Duration
+	if s, err := strconv.Atoi(h); err == nil {
+		d = time.Duration(min(max(s, 0), int(maxRetryAfter/time.Second))) * time.Second
+	} else if t, err := http.ParseTime(h); err == nil {
+		d = t.Sub(now)
+	}
+	return min(max(d, 0), maxRetryAfter)
 }
 
 // snippet is the start of an error body, for a log line.
