@@ -288,7 +288,9 @@ func isLoopbackHost(host string) bool {
 func validateAccount(a *Account, c *collector) {
 	l := a.At
 	checkName(l, "account", a.Name, "main", c)
-	if a.Exchange != "hyperliquid" && l.written("address") {
+	// (An unknown exchange gets its own error; a second about address would
+	// only be noise.)
+	if a.Exchange != "hyperliquid" && slices.Contains(exchangeNames, a.Exchange) && l.written("address") {
 		c.add(l.Errorf("address", "only a hyperliquid account is read by its address; remove it, or set exchange: hyperliquid"))
 	}
 	switch a.Exchange {
@@ -609,6 +611,9 @@ func validateDigest(d *Digest, c *collector) {
 // hyperliquidAddress is a Hyperliquid (EVM) account address.
 var hyperliquidAddress = regexp.MustCompile(`^0x[0-9a-fA-F]{40}$`)
 
+// hexKey is what an EVM private key looks like.
+var hexKey = regexp.MustCompile(`^(0x)?[0-9a-fA-F]{64}$`)
+
 // validateHyperliquid checks a hyperliquid account: a public address and
 // nothing secret (the account is read by its address alone, so it is
 // read-only by construction).
@@ -617,8 +622,11 @@ func validateHyperliquid(a *Account, c *collector) {
 	switch {
 	case !l.written("address") || a.Address == "":
 		c.add(l.Errorf("address", "is required for a hyperliquid account: the account's public address, quoted (address: \"0x…\", 0x and 40 hex digits); no key is needed"))
+	case hexKey.MatchString(a.Address):
+		// Not echoed: it may be a private key.
+		c.add(l.Errorf("address", "is 64 hex digits, the length of a private key (or a transaction hash), not an address; never give marginwatch a private key: use the account's public address, 0x and 40 hex digits"))
 	case !hyperliquidAddress.MatchString(a.Address):
-		c.add(l.Errorf("address", "%q is not a Hyperliquid address: want 0x and 40 hex digits, quoted (YAML reads an unquoted 0x… as a number)", a.Address))
+		c.add(l.Errorf("address", "%q is not a Hyperliquid address: want the account's public address, 0x and 40 hex digits", a.Address))
 	case !checksumOK(a.Address[2:]):
 		c.add(l.Errorf("address", "%q fails its EIP-55 checksum (the mixed upper and lower case): a digit is mistyped, and the daemon would watch an empty account; copy the address again, or write it all in lower case to skip the check", a.Address))
 	}
