@@ -319,8 +319,12 @@ func moneyMetrics(s *Set, b *exchanges.Balance, k int, positions []Position) {
 		n := math.Abs(p.Notional)
 		gross += n
 		net += p.Side.Sign() * n
+		// One position's unknown cost makes the pool's unknown, not
+		// smaller than it is.
 		if v, ok := positions[i].Metrics.Get(FundingNextCost); ok {
 			funding += v
+		} else {
+			funding = math.NaN()
 		}
 		if p.MarginType != exchanges.Isolated && p.MaintMargin > 0 && !math.IsInf(p.MaintMargin, 0) {
 			crossMaint += p.MaintMargin

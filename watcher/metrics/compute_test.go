@@ -520,3 +520,24 @@ func TestComputeIntoAllocatesNothing(t *testing.T) {
 		}
 	}
 }
+
+// TestUnknownFundingCostIsUnknown: a position whose funding rate the venue
+// could not tell (NaN) leaves the pool's funding_next_cost absent rather
+// than smaller than it is.
+func TestUnknownFundingCostIsUnknown(t *testing.T) {
+	snap := &exchanges.Snapshot{
+		Time:     t0,
+		Balances: []exchanges.Balance{{Asset: "USDC", WalletBalance: 1000, MarginBalance: 1000, FundingPaid24h: math.NaN()}},
+		Positions: []exchanges.Position{
+			{Symbol: "BTC", Side: exchanges.Long, Pool: "USDC", MarginType: exchanges.Cross, Size: 0.01, EntryPrice: 60000, MarkPrice: 60000, Leverage: 5, Notional: 600, FundingRate: 0.0001, FundingInterval: time.Hour},
+			{Symbol: "ETH", Side: exchanges.Long, Pool: "USDC", MarginType: exchanges.Cross, Size: 0.1, EntryPrice: 3000, MarkPrice: 3000, Leverage: 5, Notional: 300, FundingRate: math.NaN(), FundingInterval: time.Hour},
+		},
+	}
+	a := Compute("hl", "hyperliquid", nil, snap, nil, t0)
+	if v, ok := a.Positions[0].Metrics.Get(FundingNextCost); !ok || math.Abs(v-0.06) > 1e-12 {
+		t.Errorf("BTC funding_next_cost %v %v, want 0.06", v, ok)
+	}
+	if v, ok := a.Metrics.Get(FundingNextCost); ok {
+		t.Errorf("account funding_next_cost %v with ETH's unknown, want absent", v)
+	}
+}
