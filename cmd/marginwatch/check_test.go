@@ -31,7 +31,7 @@ rules:
 		t.Fatalf("exit %d, stderr %q; want 0 and nothing on stderr", code, errOut)
 	}
 	want := path + `:6:46: warning: rules[0].event: margin_call is never reported for account demo (the simulated exchange has no user-data stream), so this rule can never fire; only Binance accounts with stream: true report margin_call (margin_ratio and liq_distance_pct rules see one coming while polling): stream the account, or remove the rule
-` + path + `:7:45: warning: rules[1].event: liquidation is never reported for account demo (the simulated exchange never liquidates a position), so this rule can never fire; only Binance accounts (binance-usdm, binance-coinm) report liquidation: remove the rule, or apply it to a Binance account
+` + path + `:7:45: warning: rules[1].event: liquidation is never reported for account demo (the simulated exchange never liquidates a position), so this rule can never fire; only Binance accounts and streamed Hyperliquid accounts report liquidation: remove the rule, or apply it to such an account
 ` + path + `: ok: 1 accounts, 1 notifiers, 3 rules (1 built in), 1 files read, 2 warnings
 `
 	if out != want {

@@ -114,6 +114,28 @@ func neverReports(kind string, a *Account) string {
 		}
 		return ""
 	}
+	switch a.Exchange {
+	case "hyperliquid":
+		switch kind {
+		case "margin_call":
+			return "Hyperliquid sends no margin call"
+		case "liquidation":
+			if !a.Stream {
+				return "on Hyperliquid only the stream reports liquidations: set stream: true"
+			}
+		case "key_problem":
+			return "a hyperliquid account has no API key to go bad"
+		}
+		return ""
+	case "bybit":
+		switch kind {
+		case "margin_call":
+			return "Bybit sends no margin call"
+		case "liquidation":
+			return "this build cannot yet tell a Bybit liquidation from a close (the closing notice says closed)"
+		}
+		return ""
+	}
 	// Binance: liquidation from the stream or forceOrders, key_problem from
 	// the key checks, margin_call from the user-data stream only.
 	if kind == "margin_call" && !a.Stream {
@@ -152,7 +174,14 @@ func eventRuleWarning(r *Rule, accounts []Account) (Warning, bool) {
 		if r.Event == "margin_call" {
 			return r.At.warnf("event", "%s, so this rule can never fire; only Binance accounts with stream: true report margin_call (margin_ratio and liq_distance_pct rules see one coming while polling): stream the account, or remove the rule", never), true
 		}
-		return r.At.warnf("event", "%s, so this rule can never fire; only Binance accounts (binance-usdm, binance-coinm) report %s: remove the rule, or apply it to a Binance account", never, r.Event), true
+		who := map[string]string{
+			"liquidation": "Binance accounts and streamed Hyperliquid accounts",
+			"key_problem": "Binance and Bybit accounts",
+		}[r.Event]
+		if who == "" {
+			who = "Binance accounts"
+		}
+		return r.At.warnf("event", "%s, so this rule can never fire; only %s report %s: remove the rule, or apply it to such an account", never, who, r.Event), true
 	}
 	fix := "limit it to those with accounts:"
 	if len(live) <= maxListedNames {
