@@ -381,11 +381,13 @@ func (v *liveView) takeEvents() []exchanges.Event {
 	return evs
 }
 
-// needsSeed reports whether a Snapshot is wanted to make the view current.
+// needsSeed reports whether a Snapshot is wanted to make a seeded view
+// current again. The first seed is the daemon's own Snapshot: a read of
+// the reseeder's beside it would cost the weight twice.
 func (v *liveView) needsSeed() bool {
 	v.mu.Lock()
 	defer v.mu.Unlock()
-	return !v.seeded || v.stale
+	return v.seeded && v.stale
 }
 
 // Live copies the live view into snap; see exchanges.Streamer. It is not

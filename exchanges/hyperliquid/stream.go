@@ -146,10 +146,12 @@ func (e *Exchange) notify() {
 	}
 }
 
-// reseeder runs the Snapshots the view asks for (a new connection, a coin
-// the last Snapshot did not hold, a push it could not read), at most once
-// per reseedGap, coalesced, until the view no longer needs one. Its reads
-// leave the queued events for the next Live or Snapshot.
+// reseeder runs the Snapshots a seeded view asks for (a new connection, a
+// coin the last Snapshot did not hold, a push it could not read, an order
+// change), at most once per reseedGap, coalesced, until the view no longer
+// needs one. An unseeded view waits for the daemon's first Snapshot (whose
+// seed pokes again if it began before the connection). Its reads leave the
+// queued events for the next Live or Snapshot.
 func (e *Exchange) reseeder(ctx context.Context, kick chan struct{}) {
 	var last time.Time
 	for {
