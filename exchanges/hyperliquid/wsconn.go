@@ -171,12 +171,12 @@ func (e *Exchange) frame(msg []byte) error {
 	return nil
 }
 
-// invalidate makes the view wait for a Snapshot (a push it cannot read).
+// invalidate makes the view wait for a Snapshot that begins after now (a
+// push it cannot read, an order change).
 func (v *liveView) invalidate(received time.Time) {
 	v.mu.Lock()
 	defer v.mu.Unlock()
-	v.stale = true
-	poke(v.kick)
+	v.gap()
 	v.note(received)
 }
 
