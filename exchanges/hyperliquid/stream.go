@@ -89,8 +89,9 @@ func dropSlot(host, address string) {
 	}
 }
 
-// Stream keeps the account's websocket (clearinghouseState and userEvents
-// of the address, activeAssetCtx of each held coin) connected and the
+// Stream keeps the account's websocket (clearinghouseState, userEvents
+// and orderUpdates of the address, activeAssetCtx of each held coin)
+// connected and the
 // live view current until ctx is done; see exchanges.Streamer. Hyperliquid
 // serves user subscriptions for 10 unique addresses per IP: past them,
 // Stream returns an error wrapping ErrPermanent at once and the account is
@@ -265,7 +266,7 @@ func (e *Exchange) connect(ctx context.Context, subs chan struct{}) {
 // pings every sc.ping, follows the held coins and hands every frame to
 // frame. A connection silent for sc.silence has failed.
 func (e *Exchange) serve(ctx context.Context, c *wsConn, subs chan struct{}) error {
-	for _, typ := range []string{"clearinghouseState", "userEvents"} {
+	for _, typ := range []string{"clearinghouseState", "userEvents", "orderUpdates"} {
 		if err := c.send(ctx, wsMessage{Method: "subscribe", Subscription: &subscription{Type: typ, User: e.address}}); err != nil {
 			return err
 		}

@@ -162,6 +162,13 @@ func (e *Exchange) frame(msg []byte) error {
 		if l := d.Liquidation; l != nil && sameAddress(l.LiquidatedUser, e.address) {
 			changed = e.liquidation(l, received)
 		}
+	case "orderUpdates":
+		// Its orders carry no trigger, order type or reduce-only flag (the
+		// SDKs' WsBasicOrder), so a stop cannot be told from a limit order:
+		// any order change makes the view wait for a Snapshot, whose
+		// frontendOpenOrders classifies as every poll does (doc.go).
+		e.live.invalidate(received)
+		changed = true
 	case "error":
 		return fmt.Errorf("hyperliquid refused: %s", snippet(f.Data))
 	}
