@@ -77,8 +77,9 @@
 // # Streams (stream: true)
 //
 // One websocket per account (endpoint with http→ws, or stream_endpoint,
-// + /ws; github.com/coder/websocket) subscribes clearinghouseState and
-// userEvents of the address and activeAssetCtx of every held coin.
+// + /ws; github.com/coder/websocket) subscribes clearinghouseState,
+// userEvents and orderUpdates of the address (one user: one of the 10
+// slots below) and activeAssetCtx of every held coin.
 // clearinghouseState is the whole state on every push: it replaces the
 // view's balance and positions, mapped as a Snapshot maps them, with the
 // stops, max leverages, funding paid and candles of the last Snapshot; a
@@ -90,6 +91,19 @@
 // as served until the next clearinghouseState. A userEvents liquidation of
 // the address is one liquidation event (it names no coin, so it is the
 // account's, and a position it closed ends as "closed").
+//
+// Stops change without a clearinghouseState push. An orderUpdates frame
+// (an order opened, cancelled, triggered, filled…) makes the view wait
+// for a Snapshot at once, and the reseeder reads one (its
+// frontendOpenOrders classified as every poll's): until then Live is not
+// ok and the daemon polls, so a stop placed is never reported missing and
+// a stop cancelled never counted from a trusted view. The frame is not
+// applied itself: its orders (the official SDKs' WsBasicOrder: coin, side,
+// limitPx, sz, oid, timestamp, origSz) carry no isTrigger, orderType,
+// triggerPx or reduceOnly, so a stop cannot be told from a limit order or
+// a take-profit. The price: 22 weight per order change, coalesced to one
+// read per 5 s (an account whose bot churns orders costs up to 264 a
+// minute, polled-like).
 //
 // Marks come from activeAssetCtx per held coin, not from allMids shared
 // by every account: allMids are mid prices, and liquidation and the
@@ -108,9 +122,11 @@
 // process-wide (a burst of 10, then one a second) and retried after a
 // jittered backoff (1 s doubling to a minute). What a new connection has
 // missed is unknown, so the view is trusted again only after a Snapshot
-// that began after it (the adapter asks for one itself). A push that races
-// a Snapshot is applied on top of the read when its `time` is not older
-// than the read's answer; ticks received during the read likewise.
+// that began after it (the adapter asks for one itself; the first seed is
+// the daemon's own Snapshot); an order change or an unreadable push during
+// a read likewise. A push that races a Snapshot is applied on top of the
+// read when its `time` is not older than the read's answer; ticks received
+// during the read likewise when they are newer than that push.
 //
 // Hyperliquid serves user subscriptions for 10 unique addresses per IP:
 // the first 10 addresses that stream from a host take them; the 11th

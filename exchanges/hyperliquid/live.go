@@ -42,9 +42,10 @@ type liveView struct {
 	crossBase float64
 	coins     []string // held coins, sorted
 
-	// epoch numbers the websocket connections; gapEpoch is the one of the
-	// last connection opened: a read that began before it cannot make the
-	// view current (what was pushed before the connection is unknown).
+	// epoch numbers the gaps: websocket connections opened and pushes
+	// that make the view wait for a Snapshot (unreadable, an order
+	// change); gapEpoch is the last one's: a read that began before it
+	// cannot make the view current (what it missed is unknown).
 	epoch, gapEpoch uint64
 	// reading counts the reads under way; readEpoch and readStart are the
 	// epoch and time when the oldest began. pending is the newest push
@@ -120,8 +121,9 @@ func (v *liveView) abortRead() {
 
 // seed replaces the view with a Snapshot's data (snap is not kept: the
 // view copies it), then applies again the push and ticks that arrived
-// while the read was under way and are newer than it. A read that began
-// before the last connection opened leaves the view stale. It reports
+// while the read was under way and are newer than it (ticks: than the
+// push too). A read that began before the last gap (a connection opened,
+// an invalidating push) leaves the view stale. It reports
 // whether the held coins changed.
 func (v *liveView) seed(snap *exchanges.Snapshot, m mapper, orders []order, stateTime int64, epoch uint64) bool {
 	v.mu.Lock()
@@ -142,11 +144,17 @@ func (v *liveView) seed(snap *exchanges.Snapshot, m mapper, orders []order, stat
 	}
 	v.lastTick = snap.Time
 	changed := v.recoin()
+	// A tick is applied again when it came after the read began and after
+	// the push applied again: a push's marks are those of its own moment.
+	after := v.readStart
 	if p := v.pending; p != nil && (p.Time == 0 || stateTime == 0 || p.Time >= stateTime) {
 		v.applyLocked(p, v.pendingAt)
+		if v.pendingAt.After(after) {
+			after = v.pendingAt
+		}
 	}
 	for coin, t := range v.ticks {
-		if !t.at.Before(v.readStart) {
+		if !t.at.Before(after) {
 			v.tickLocked(coin, t)
 		}
 	}
@@ -228,8 +236,7 @@ func (v *liveView) applyLocked(st *clearinghouseState, received time.Time) bool 
 	}
 	snap, err := v.m.build(st, v.orders, received)
 	if err != nil {
-		v.stale = true
-		poke(v.kick)
+		v.gap()
 		v.note(received)
 		return false
 	}
@@ -381,11 +388,13 @@ func (v *liveView) takeEvents() []exchanges.Event {
 	return evs
 }
 
-// needsSeed reports whether a Snapshot is wanted to make the view current.
+// needsSeed reports whether a Snapshot is wanted to make a seeded view
+// current again. The first seed is the daemon's own Snapshot: a read of
+// the reseeder's beside it would cost the weight twice.
 func (v *liveView) needsSeed() bool {
 	v.mu.Lock()
 	defer v.mu.Unlock()
-	return !v.seeded || v.stale
+	return v.seeded && v.stale
 }
 
 // Live copies the live view into snap; see exchanges.Streamer. It is not
@@ -455,6 +464,15 @@ func (e *Exchange) setUp(up bool, reason string, reconnect bool) {
 	if (flip || reconnect) && cb != nil {
 		cb()
 	}
+}
+
+// gap makes the view wait for a Snapshot that begins after now: a read
+// under way cannot make it current. Callers hold mu.
+func (v *liveView) gap() {
+	v.epoch++
+	v.gapEpoch = v.epoch
+	v.stale = true
+	poke(v.kick)
 }
 
 // connected notes a new connection: what was pushed before it is

@@ -89,8 +89,9 @@ func dropSlot(host, address string) {
 	}
 }
 
-// Stream keeps the account's websocket (clearinghouseState and userEvents
-// of the address, activeAssetCtx of each held coin) connected and the
+// Stream keeps the account's websocket (clearinghouseState, userEvents
+// and orderUpdates of the address, activeAssetCtx of each held coin)
+// connected and the
 // live view current until ctx is done; see exchanges.Streamer. Hyperliquid
 // serves user subscriptions for 10 unique addresses per IP: past them,
 // Stream returns an error wrapping ErrPermanent at once and the account is
@@ -146,10 +147,12 @@ func (e *Exchange) notify() {
 	}
 }
 
-// reseeder runs the Snapshots the view asks for (a new connection, a coin
-// the last Snapshot did not hold, a push it could not read), at most once
-// per reseedGap, coalesced, until the view no longer needs one. Its reads
-// leave the queued events for the next Live or Snapshot.
+// reseeder runs the Snapshots a seeded view asks for (a new connection, a
+// coin the last Snapshot did not hold, a push it could not read, an order
+// change), at most once per reseedGap, coalesced, until the view no longer
+// needs one. An unseeded view waits for the daemon's first Snapshot (whose
+// seed pokes again if it began before the connection). Its reads leave the
+// queued events for the next Live or Snapshot.
 func (e *Exchange) reseeder(ctx context.Context, kick chan struct{}) {
 	var last time.Time
 	for {
@@ -263,7 +266,7 @@ func (e *Exchange) connect(ctx context.Context, subs chan struct{}) {
 // pings every sc.ping, follows the held coins and hands every frame to
 // frame. A connection silent for sc.silence has failed.
 func (e *Exchange) serve(ctx context.Context, c *wsConn, subs chan struct{}) error {
-	for _, typ := range []string{"clearinghouseState", "userEvents"} {
+	for _, typ := range []string{"clearinghouseState", "userEvents", "orderUpdates"} {
 		if err := c.send(ctx, wsMessage{Method: "subscribe", Subscription: &subscription{Type: typ, User: e.address}}); err != nil {
 			return err
 		}

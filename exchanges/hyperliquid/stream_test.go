@@ -432,3 +432,127 @@ func TestStreamTimingDefaults(t *testing.T) {
 		t.Errorf("silence limit %v: want at least two pings (%v) and under stale_after %v", sc.silence, 2*sc.ping, config.DefaultStaleAfter)
 	}
 }
+
+// TestStreamPlacedStopSeen: a stop placed after the view was seeded shows
+// in the trusted live view without waiting for the reconciliation (a
+// missing-stop-loss alert would fire although the stop rests).
+func TestStreamPlacedStopSeen(t *testing.T) {
+	srv := hyperliquidtest.NewServer(t, hyperliquidtest.Options{})
+	e, _ := streaming(t, srv)
+	if err := srv.AddStop("ETH", "A", 2900, 0.0335); err != nil {
+		t.Fatal(err)
+	}
+	srv.PushState()
+	if _, err := srv.PushMark("ETH", 2950); err != nil {
+		t.Fatal(err)
+	}
+	// Frames arrive in order: once the tick shows in a trusted view, the
+	// order update before it has been handled.
+	var s exchanges.Snapshot
+	eventually(t, "the tick in a trusted view", func() bool {
+		_, ok := e.Live(&s)
+		return ok && len(s.Positions) == 1 && s.Positions[0].MarkPrice == 2950
+	})
+	if len(s.Positions[0].Stops) == 0 {
+		t.Errorf("trusted live view shows no stop although one rests (REST has it)")
+	}
+}
+
+// TestStreamCancelledStopGone: a stop cancelled after the view was seeded
+// is gone from the trusted live view at once, not at the reconciliation.
+func TestStreamCancelledStopGone(t *testing.T) {
+	srv := hyperliquidtest.NewServer(t, hyperliquidtest.Options{})
+	if err := srv.AddStop("ETH", "A", 2900, 0.0335); err != nil {
+		t.Fatal(err)
+	}
+	e, _ := streaming(t, srv)
+	var s exchanges.Snapshot
+	e.Live(&s)
+	if len(s.Positions) != 1 || len(s.Positions[0].Stops) == 0 {
+		t.Fatalf("stops %+v before the cancel, want the 2900 stop", s.Positions)
+	}
+	srv.CancelStops("ETH")
+	srv.PushState()
+	if _, err := srv.PushMark("ETH", 2950); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "the tick in a trusted view", func() bool {
+		_, ok := e.Live(&s)
+		return ok && len(s.Positions) == 1 && s.Positions[0].MarkPrice == 2950
+	})
+	if len(s.Positions[0].Stops) != 0 {
+		t.Errorf("trusted live view still shows stops %+v after the stop was cancelled (REST has none)", s.Positions[0].Stops)
+	}
+}
+
+// TestTickOlderThanRacingPush: during a read, a tick and then a newer
+// clearinghouseState push arrive; the seed applies the push and not the
+// older tick over it.
+func TestTickOlderThanRacingPush(t *testing.T) {
+	srv := hyperliquidtest.NewServer(t, hyperliquidtest.Options{})
+	e := streamAdapter(t, srv, hyperliquidtest.Address)
+	snap, err := e.Snapshot(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.setUp(true, "", false)
+	var push clearinghouseState
+	if err := json.Unmarshal(hyperliquidtest.Fixture(hyperliquidtest.Isolated), &push); err != nil {
+		t.Fatal(err)
+	}
+	restTime := push.Time
+	push.Time++
+	q := &push.AssetPositions[0].Position
+	q.PositionValue.V = math.Abs(q.Szi.V) * 3000 // the push's mark: 3000
+	base := time.Now()
+	epoch := e.live.beginRead(base)
+	e.live.applyTick("ETH", tick{mark: 2950, at: base.Add(time.Millisecond)})
+	e.applyState(&push, base.Add(2*time.Millisecond))
+	e.live.seed(snap, e.mapperAt(base), nil, restTime, epoch)
+	var s exchanges.Snapshot
+	if _, ok := e.Live(&s); !ok {
+		t.Fatal("Live not ok")
+	}
+	if got := s.Positions[0].MarkPrice; math.Abs(got-3000) > 1e-9 {
+		t.Errorf("mark %v after the seed, want the push's 3000 (the tick of 2950 is older)", got)
+	}
+}
+
+// TestInvalidationDuringRead: a push that makes the view wait for a
+// Snapshot (here an order update) while a read is under way is not undone
+// by that read: the view stays untrusted and asks for a newer one.
+func TestInvalidationDuringRead(t *testing.T) {
+	srv := hyperliquidtest.NewServer(t, hyperliquidtest.Options{})
+	e := streamAdapter(t, srv, hyperliquidtest.Address)
+	snap, err := e.Snapshot(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.setUp(true, "", false)
+	epoch := e.live.beginRead(time.Now())                    // a read starts…
+	e.live.invalidate(time.Now())                            // …an order changes…
+	e.live.seed(snap, e.mapperAt(time.Now()), nil, 0, epoch) // …the read ends
+	if liveOK(e) {
+		t.Fatal("trusted after a read that began before the invalidating push")
+	}
+	if _, err := e.Snapshot(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if !liveOK(e) {
+		t.Fatal("not trusted after a read that began after the invalidating push")
+	}
+}
+
+// TestStreamLeavesFirstSeedToDaemon: a connection opening before any
+// Snapshot sends no REST read of its own (the daemon's first Snapshot
+// seeds the view; a second read at once would cost its weight twice).
+func TestStreamLeavesFirstSeedToDaemon(t *testing.T) {
+	srv := hyperliquidtest.NewServer(t, hyperliquidtest.Options{})
+	e := streamAdapter(t, srv, hyperliquidtest.Address)
+	startStream(t, e)
+	eventually(t, "the websocket up", func() bool { return e.StreamStatus().Up })
+	time.Sleep(20 * testStreamConf.reseedGap) // a reseed would have run by now
+	if n := srv.Requests(); n != 0 {
+		t.Errorf("%d REST requests before the first Snapshot, want none", n)
+	}
+}

@@ -162,6 +162,13 @@ func (e *Exchange) frame(msg []byte) error {
 		if l := d.Liquidation; l != nil && sameAddress(l.LiquidatedUser, e.address) {
 			changed = e.liquidation(l, received)
 		}
+	case "orderUpdates":
+		// Its orders carry no trigger, order type or reduce-only flag (the
+		// SDKs' WsBasicOrder), so a stop cannot be told from a limit order:
+		// any order change makes the view wait for a Snapshot, whose
+		// frontendOpenOrders classifies as every poll does (doc.go).
+		e.live.invalidate(received)
+		changed = true
 	case "error":
 		return fmt.Errorf("hyperliquid refused: %s", snippet(f.Data))
 	}
@@ -171,12 +178,12 @@ func (e *Exchange) frame(msg []byte) error {
 	return nil
 }
 
-// invalidate makes the view wait for a Snapshot (a push it cannot read).
+// invalidate makes the view wait for a Snapshot that begins after now (a
+// push it cannot read, an order change).
 func (v *liveView) invalidate(received time.Time) {
 	v.mu.Lock()
 	defer v.mu.Unlock()
-	v.stale = true
-	poke(v.kick)
+	v.gap()
 	v.note(received)
 }
 

@@ -93,8 +93,19 @@ func (s *Server) SetLiquidationPx(coin string, px float64) error {
 }
 
 // AddStop rests a copy of the fixture's reduce-only "Stop Market" order
-// for coin: side "A" (sell, closes a long) or "B", at trigger, for sz.
+// for coin: side "A" (sell, closes a long) or "B", at trigger, for sz, and
+// pushes its orderUpdates frame (status "open") to every orderUpdates
+// subscriber.
 func (s *Server) AddStop(coin, side string, trigger, sz float64) error {
+	row, err := s.addStop(coin, side, trigger, sz)
+	if err != nil {
+		return err
+	}
+	s.pushOrders([]map[string]any{row}, "open")
+	return nil
+}
+
+func (s *Server) addStop(coin, side string, trigger, sz float64) (map[string]any, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	d := s.docs["frontendOpenOrders"]
@@ -107,14 +118,14 @@ func (s *Server) AddStop(coin, side string, trigger, sz float64) error {
 		}
 	}
 	if model == nil {
-		return fmt.Errorf("hyperliquidtest: the orders hold no Stop Market to copy")
+		return nil, fmt.Errorf("hyperliquidtest: the orders hold no Stop Market to copy")
 	}
 	b, _ := json.Marshal(model)
 	var row map[string]any
 	dec := json.NewDecoder(bytes.NewReader(b))
 	dec.UseNumber()
 	if err := dec.Decode(&row); err != nil {
-		return err
+		return nil, err
 	}
 	row["coin"], row["side"] = coin, side
 	row["triggerPx"], row["sz"], row["origSz"] = num(trigger), num(sz), num(sz)
@@ -125,24 +136,30 @@ func (s *Server) AddStop(coin, side string, trigger, sz float64) error {
 	}
 	row["triggerCondition"] = "Price " + cond + " " + num(trigger)
 	d.tree = append(rows, row)
-	return nil
+	return row, nil
 }
 
-// CancelStops removes the stops AddStop rested on coin.
+// CancelStops removes the stops AddStop rested on coin and pushes their
+// orderUpdates frame (status "canceled") to every orderUpdates subscriber.
 func (s *Server) CancelStops(coin string) {
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	d := s.docs["frontendOpenOrders"]
 	rows, _ := d.decoded().([]any)
 	kept := rows[:0:0]
+	var gone []map[string]any
 	for _, r := range rows {
 		m, _ := r.(map[string]any)
 		if m != nil && m["coin"] == coin {
 			if oid, ok := float(m["oid"]); ok && oid >= 9000000000 {
+				gone = append(gone, m)
 				continue
 			}
 		}
 		kept = append(kept, r)
 	}
 	d.tree = kept
+	s.mu.Unlock()
+	if len(gone) > 0 {
+		s.pushOrders(gone, "canceled")
+	}
 }

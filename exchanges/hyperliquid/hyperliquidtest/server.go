@@ -7,7 +7,8 @@
 //
 // Scenarios change the decoded bodies generically (SetMark,
 // SetLiquidationPx, AddStop, RemovePosition, PushMark): no body is written
-// by hand.
+// by hand. The one frame without a recorded sample, orderUpdates, is the
+// official SDKs' shape around frontendOpenOrders fixture rows (ws.go).
 package hyperliquidtest
 
 import (

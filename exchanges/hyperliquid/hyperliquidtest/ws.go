@@ -22,6 +22,7 @@ import (
 // Data frames are the ws_ fixtures with their data taken from the fake's
 // account (so REST and websocket agree): clearinghouseState's state is the
 // one POST /info serves, activeAssetCtx's markPx the position's mark.
+// orderUpdates frames follow AddStop and CancelStops (see pushOrders).
 // Tests push with PushMark, PushState and PushLiquidation, and break the
 // websocket with DropWS, StopWS and MuteWS.
 
@@ -38,11 +39,12 @@ type wsState struct {
 
 // wsClient is one connection and its subscriptions.
 type wsClient struct {
-	c     *websocket.Conn
-	wmu   sync.Mutex
-	users map[string]bool // clearinghouseState subscriptions
-	user  map[string]bool // userEvents subscriptions
-	coins map[string]bool // activeAssetCtx subscriptions
+	c      *websocket.Conn
+	wmu    sync.Mutex
+	users  map[string]bool // clearinghouseState subscriptions
+	user   map[string]bool // userEvents subscriptions
+	orders map[string]bool // orderUpdates subscriptions
+	coins  map[string]bool // activeAssetCtx subscriptions
 }
 
 type wsReq struct {
@@ -81,7 +83,7 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		return
 	}
-	cl := &wsClient{c: c, users: map[string]bool{}, user: map[string]bool{}, coins: map[string]bool{}}
+	cl := &wsClient{c: c, users: map[string]bool{}, user: map[string]bool{}, orders: map[string]bool{}, coins: map[string]bool{}}
 	st.mu.Lock()
 	if st.clients == nil {
 		st.clients = map[*wsClient]bool{}
@@ -123,6 +125,8 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 				setKey(cl.users, strings.ToLower(sub.User), on)
 			case "userEvents", "user":
 				setKey(cl.user, strings.ToLower(sub.User), on)
+			case "orderUpdates":
+				setKey(cl.orders, strings.ToLower(sub.User), on)
 			case "activeAssetCtx":
 				setKey(cl.coins, sub.Coin, on)
 			}
@@ -316,6 +320,43 @@ func (s *Server) PushLiquidation(user string) int {
 		}
 	})
 	return n
+}
+
+// orderFields are the fields of an orderUpdates order (the official SDKs'
+// WsBasicOrder / BasicOrder): no trigger, order type or reduce-only flag.
+var orderFields = []string{"coin", "side", "limitPx", "sz", "oid", "timestamp", "origSz", "cloid"}
+
+// pushOrders pushes one orderUpdates frame with rows (frontendOpenOrders
+// rows of the fake) at status to every orderUpdates subscriber. There is
+// no recorded orderUpdates frame: its shape is the official SDKs'
+// ({"channel":"orderUpdates","data":[{"order":{…},"status","statusTimestamp"}]}),
+// its orders the rows cut to the fields those SDKs name.
+func (s *Server) pushOrders(rows []map[string]any, status string) {
+	s.mu.Lock()
+	at := s.opts.Now().UnixMilli()
+	var data []any
+	for _, r := range rows {
+		o := map[string]any{}
+		for _, k := range orderFields {
+			if v, ok := r[k]; ok && v != nil {
+				o[k] = v
+			}
+		}
+		data = append(data, map[string]any{"order": o, "status": status, "statusTimestamp": at})
+	}
+	s.mu.Unlock()
+	b, err := json.Marshal(map[string]any{"channel": "orderUpdates", "data": data})
+	if err != nil {
+		panic(err)
+	}
+	s.each(func(cl *wsClient) {
+		s.ws.mu.Lock()
+		on := len(cl.orders) > 0
+		s.ws.mu.Unlock()
+		if on {
+			s.write(cl, b)
+		}
+	})
 }
 
 // RemovePosition takes coin's position out of the account (closed), as
