@@ -85,10 +85,16 @@ func (h *tickerHub) watch(s tickSink, symbols []string) {
 		return
 	}
 	h.mu.Lock()
+	_, known := h.sinks[s]
 	h.sinks[s] = slices.Clone(symbols)
-	if h.lostErr != nil && !h.down[s] {
+	switch {
+	case h.lostErr != nil && !h.down[s]:
 		h.down[s] = true
 		s.marksDown(h.lostErr)
+	case h.lostErr == nil && !known:
+		// A sink forgotten during an outage missed back(): it may still
+		// hold the loss.
+		s.marksDown(nil)
 	}
 	if !h.started {
 		h.started = true
