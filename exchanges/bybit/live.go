@@ -18,6 +18,7 @@ type seedExtra struct {
 	orders   []bybitapi.V5GetOrder // open conditional orders read
 	coins    []string              // the settle coins whose orders were read
 	idx      []int                 // positionIdx, parallel to the positions
+	sl       []float64             // each position's own stopLoss (0 none), parallel
 	isolated bool                  // account marginMode ISOLATED_MARGIN
 }
 
@@ -141,12 +142,8 @@ func (v *liveView) seed(e *Exchange, s *exchanges.Snapshot, x seedExtra, gen uin
 		if i < len(x.idx) {
 			a.idx = x.idx[i]
 		}
-		for _, st := range p.Stops {
-			if st.ClosePosition && st.Quantity == 0 && !st.Trailing {
-				// positionOf's own stopLoss comes first.
-				a.sl = st.Trigger
-				break
-			}
+		if i < len(x.sl) {
+			a.sl = x.sl[i]
 		}
 		v.aux = append(v.aux, a)
 	}
@@ -396,10 +393,7 @@ func (e *Exchange) applyPosition(r *bybitapi.V5GetPositionInfoItem) {
 		}
 		return
 	}
-	a := posAux{idx: r.PositionIdx}
-	if len(p.Stops) > 0 {
-		a.sl = p.Stops[0].Trigger
-	}
+	a := posAux{idx: r.PositionIdx, sl: ownStopLoss(r)}
 	// What only a read or a tick brings: funding and candles, from a
 	// position on the same symbol; the newest tick's mark.
 	known := false

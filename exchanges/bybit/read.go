@@ -120,6 +120,7 @@ func (e *Exchange) readREST(ctx context.Context) (_ *exchanges.Snapshot, x seedE
 			if ok {
 				positions = append(positions, p)
 				x.idx = append(x.idx, rows[i].PositionIdx)
+				x.sl = append(x.sl, ownStopLoss(&rows[i]))
 				held[coin] = true
 			}
 		}
@@ -301,10 +302,19 @@ func positionOf(r *bybitapi.V5GetPositionInfoItem, coin string, isolated bool) (
 		p.MarginType = exchanges.Isolated
 		p.IsolatedWallet = parse(r.PositionIM)
 	}
-	if sl := parse(r.StopLoss); sl > 0 {
+	if sl := ownStopLoss(r); sl > 0 {
 		p.Stops = append(p.Stops, exchanges.Stop{Trigger: sl, ClosePosition: true})
 	}
 	return p, true, nil
+}
+
+// ownStopLoss is the position's own stopLoss trigger (0 none). The live
+// view keeps it apart from the conditional orders, which come and go.
+func ownStopLoss(r *bybitapi.V5GetPositionInfoItem) float64 {
+	if sl := parse(r.StopLoss); sl > 0 {
+		return sl
+	}
+	return 0
 }
 
 func (e *Exchange) stopOrders(ctx context.Context, coin bybitapi.Coin) ([]bybitapi.V5GetOrder, error) {
