@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"log/slog"
 	"maps"
 	"runtime"
 	"strings"
@@ -182,3 +183,20 @@ func TestCloseStopsHubAndConnections(t *testing.T) {
 	t.Errorf("left running after Close:\n%s", strings.Join(left, "\n\n"))
 }
 
+// TestHubLogsWithoutAccount: the hub is every account's, so its lines go
+// to the SetHubLogger logger, not to the first account's.
+func TestHubLogsWithoutAccount(t *testing.T) {
+	var accountLog, hubLines strings.Builder
+	SetHubLogger(slog.New(slog.NewTextHandler(&hubLines, nil)))
+	t.Cleanup(func() { SetHubLogger(nil) })
+	base := "ws://127.0.0.1:1"
+	h := tickerHubFor(base, slog.New(slog.NewTextHandler(&accountLog, nil)).With("account", "first"))
+	t.Cleanup(h.Close)
+	h.frame([]byte("not json"), time.Now())
+	if !strings.Contains(hubLines.String(), "stream_host=127.0.0.1:1") || strings.Contains(hubLines.String(), "account=") {
+		t.Errorf("hub log %q, want the host and no account", hubLines.String())
+	}
+	if accountLog.Len() != 0 {
+		t.Errorf("the first account's log got the hub's lines: %q", accountLog.String())
+	}
+}
