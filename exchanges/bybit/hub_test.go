@@ -200,3 +200,54 @@ func TestHubLogsWithoutAccount(t *testing.T) {
 		t.Errorf("the first account's log got the hub's lines: %q", accountLog.String())
 	}
 }
+
+// TestCoinOf: a symbol's settle coin by name, as Bybit names contracts.
+func TestCoinOf(t *testing.T) {
+	for sym, want := range map[string]string{
+		"BTCUSDT": "USDT", "1000PEPEUSDT": "USDT", "BTCUSDT-26DEC25": "USDT",
+		"ETHUSDC": "USDC", "BTCPERP": "USDC", "BTC-26DEC25": "USDC", "ETH-27MAR26": "USDC",
+	} {
+		if got := coinOf(sym); got != want {
+			t.Errorf("coinOf(%q) = %s, want %s", sym, got, want)
+		}
+	}
+}
+
+// TestStreamUSDCFutureKeepsCoin: a USDC dated future REST lists under
+// USDC stays USDC when its position row comes over the stream.
+func TestStreamUSDCFutureKeepsCoin(t *testing.T) {
+	srv, e, _ := streamed(t, "")
+	fut := map[string]any{"symbol": "BTC-26DEC25", "side": "Buy", "positionIdx": 0, "size": "0.1", "avgPrice": "62000", "markPrice": "63000",
+		"liqPrice": "30000", "leverage": "5", "unrealisedPnl": "100", "positionMM": "10", "positionIM": "1260", "stopLoss": ""}
+	srv.Edit("/v5/position/list", func(b map[string]any) {
+		rows := b["result"].(map[string]any)["list"].([]any)
+		row := maps.Clone(rows[0].(map[string]any))
+		maps.Copy(row, fut)
+		b["result"].(map[string]any)["list"] = append(rows, row)
+	})
+	srv.Edit("/v5/market/tickers", func(b map[string]any) {
+		rows := b["result"].(map[string]any)["list"].([]any)
+		row := maps.Clone(rows[0].(map[string]any))
+		maps.Copy(row, map[string]any{"symbol": "BTC-26DEC25", "markPrice": "63000", "fundingRate": "", "nextFundingTime": ""})
+		b["result"].(map[string]any)["list"] = append(rows, row)
+	})
+	s, err := e.Snapshot(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p := position(s, "BTC-26DEC25", exchanges.Long); p == nil || p.MarginAsset != "USDC" {
+		t.Fatalf("REST: %+v, want the future in USDC", p)
+	}
+	row := maps.Clone(fut)
+	row["size"], row["entryPrice"] = "0.3", "62000"
+	srv.PushPosition(row)
+	var live exchanges.Snapshot
+	waitFor(t, "the streamed row applied", func() bool {
+		e.Live(&live)
+		p := position(&live, "BTC-26DEC25", exchanges.Long)
+		return p != nil && p.Size == 0.3
+	})
+	if p := position(&live, "BTC-26DEC25", exchanges.Long); p.MarginAsset != "USDC" {
+		t.Errorf("streamed: margin asset %s, want USDC as REST said", p.MarginAsset)
+	}
+}
