@@ -17,6 +17,7 @@ import (
 	"github.com/marginwatch/marginwatch/control/telegramctl"
 	"github.com/marginwatch/marginwatch/exchanges"
 	"github.com/marginwatch/marginwatch/exchanges/binance"
+	"github.com/marginwatch/marginwatch/exchanges/bybit"
 	"github.com/marginwatch/marginwatch/watcher"
 	"github.com/marginwatch/marginwatch/watcher/config"
 	"github.com/marginwatch/marginwatch/watcher/service"
@@ -52,6 +53,7 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 	}
 	logWarnings(logger, cfg, underSystemd())
 	binance.SetHubLogger(logger.With("component", "binance mark prices"))
+	bybit.SetHubLogger(logger.With("component", "bybit tickers"))
 	st, err := store.Open(cfg.StateDir, store.Options{})
 	if err != nil {
 		logger.Error("cannot open the state database", "err", err)

@@ -72,8 +72,10 @@
 // (balanceOf, positionOf, stopsFor). A refused auth ends Stream with an
 // *AuthError (ErrPermanent): the daemon polls. The public stream
 // (/v5/public/linear) carries tickers.{SYMBOL} of the held symbols on one
-// connection per host for every bybit account of the process (tickerhub.go);
-// deltas carry only changed fields and are merged into the last snapshot.
+// connection per host for every bybit account of the process (tickerhub.go),
+// open while some account holds a position, logging to SetHubLogger's
+// logger; deltas carry only changed fields and are merged into the last
+// snapshot.
 // A tick reprices the symbol's positions (notional = size × mark, PnL =
 // size × (mark − entry), funding) and moves the USD pool's PnL and equity
 // by the same amount; maintenance margin and liqPrice stay as last pushed

@@ -2,6 +2,7 @@ package bybit
 
 import (
 	"context"
+	"maps"
 	"math"
 	"slices"
 	"strings"
@@ -17,7 +18,9 @@ import (
 type seedExtra struct {
 	orders   []bybitapi.V5GetOrder // open conditional orders read
 	coins    []string              // the settle coins whose orders were read
+	coinOf   map[string]string     // symbol → the settle coin REST listed it under
 	idx      []int                 // positionIdx, parallel to the positions
+	sl       []float64             // each position's own stopLoss (0 none), parallel
 	isolated bool                  // account marginMode ISOLATED_MARGIN
 }
 
@@ -36,7 +39,8 @@ type liveView struct {
 	ps       []exchanges.Position
 	aux      []posAux // parallel to ps
 	orders   map[string]bybitapi.V5GetOrder
-	ticks    map[string]tick // newest mark tick per symbol
+	ticks    map[string]tick   // newest mark tick per symbol
+	coins    map[string]string // symbol → settle coin, as REST listed it
 
 	// gen counts applied private updates; a read that began at gen
 	// replays the journal of those that raced it. gapGen is the gen of
@@ -141,21 +145,21 @@ func (v *liveView) seed(e *Exchange, s *exchanges.Snapshot, x seedExtra, gen uin
 		if i < len(x.idx) {
 			a.idx = x.idx[i]
 		}
-		for _, st := range p.Stops {
-			if st.ClosePosition && st.Quantity == 0 && !st.Trailing {
-				// positionOf's own stopLoss comes first.
-				a.sl = st.Trigger
-				break
-			}
+		if i < len(x.sl) {
+			a.sl = x.sl[i]
 		}
 		v.aux = append(v.aux, a)
 	}
+	if v.coins == nil {
+		v.coins = map[string]string{}
+	}
+	maps.Copy(v.coins, x.coinOf)
 	// Orders of the coins read are REST's; the others stay as streamed.
 	if v.orders == nil {
 		v.orders = map[string]bybitapi.V5GetOrder{}
 	}
 	for id, o := range v.orders {
-		if slices.Contains(x.coins, coinOf(string(o.Symbol))) {
+		if slices.Contains(x.coins, v.coin(string(o.Symbol))) {
 			delete(v.orders, id)
 		}
 	}
@@ -382,7 +386,7 @@ func (e *Exchange) applyPosition(r *bybitapi.V5GetPositionInfoItem) {
 			break
 		}
 	}
-	p, ok, err := positionOf(r, coinOf(sym), v.isolated)
+	p, ok, err := positionOf(r, v.coin(sym), v.isolated)
 	if err != nil {
 		e.log.Warn("private stream: a position row could not be read; waiting for a REST snapshot", "err", err)
 		v.stale = true
@@ -396,10 +400,7 @@ func (e *Exchange) applyPosition(r *bybitapi.V5GetPositionInfoItem) {
 		}
 		return
 	}
-	a := posAux{idx: r.PositionIdx}
-	if len(p.Stops) > 0 {
-		a.sl = p.Stops[0].Trigger
-	}
+	a := posAux{idx: r.PositionIdx, sl: ownStopLoss(r)}
 	// What only a read or a tick brings: funding and candles, from a
 	// position on the same symbol; the newest tick's mark.
 	known := false
@@ -452,13 +453,14 @@ func (v *liveView) restop(symbol string) {
 	}
 }
 
-// coinOf is the settle coin of a linear perpetual: USDC for …USDC and
-// …PERP, USDT otherwise.
-func coinOf(symbol string) string {
-	if strings.HasSuffix(symbol, "USDC") || strings.HasSuffix(symbol, "PERP") {
-		return "USDC"
+// coin is symbol's settle coin: as REST listed it, else by its name (a
+// symbol REST has not listed yet makes the view wait for a read anyway).
+// Callers hold mu.
+func (v *liveView) coin(symbol string) string {
+	if c, ok := v.coins[symbol]; ok {
+		return c
 	}
-	return "USDT"
+	return coinOf(symbol)
 }
 
 // heldSymbols appends the distinct symbols of ps, sorted, to dst.

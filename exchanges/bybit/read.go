@@ -8,6 +8,7 @@ import (
 	"net/url"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	bybitapi "github.com/hirokisan/bybit/v2"
@@ -18,6 +19,21 @@ import (
 // settleCoins are the linear perpetuals' settle coins read: Bybit lists
 // positions and orders per settle coin.
 var settleCoins = []bybitapi.Coin{"USDT", "USDC"}
+
+// coinOf is the settle coin of a linear contract by its name, for a
+// symbol no position/list answer has named yet: USDT for …USDT perpetuals
+// and …USDT-26DEC25 futures; USDC for …USDC and …PERP perpetuals and
+// BTC-26DEC25 futures.
+func coinOf(symbol string) string {
+	base, _, dated := strings.Cut(symbol, "-")
+	switch {
+	case strings.HasSuffix(base, "USDT"):
+		return "USDT"
+	case dated, strings.HasSuffix(base, "USDC"), strings.HasSuffix(base, "PERP"):
+		return "USDC"
+	}
+	return "USDT"
+}
 
 // Refresh periods of what changes slowly.
 const (
@@ -107,6 +123,7 @@ func (e *Exchange) readREST(ctx context.Context) (_ *exchanges.Snapshot, x seedE
 
 	var positions []exchanges.Position
 	held := map[bybitapi.Coin]bool{}
+	x.coinOf = map[string]string{}
 	for _, coin := range settleCoins {
 		rows, err := e.positions(ctx, coin)
 		if err != nil {
@@ -120,6 +137,8 @@ func (e *Exchange) readREST(ctx context.Context) (_ *exchanges.Snapshot, x seedE
 			if ok {
 				positions = append(positions, p)
 				x.idx = append(x.idx, rows[i].PositionIdx)
+				x.coinOf[p.Symbol] = string(coin)
+				x.sl = append(x.sl, ownStopLoss(&rows[i]))
 				held[coin] = true
 			}
 		}
@@ -133,6 +152,9 @@ func (e *Exchange) readREST(ctx context.Context) (_ *exchanges.Snapshot, x seedE
 			return nil, x, err
 		}
 		x.orders = append(x.orders, orders...)
+		for _, o := range orders {
+			x.coinOf[string(o.Symbol)] = string(coin)
+		}
 		x.coins = append(x.coins, string(coin))
 		for i := range positions {
 			if positions[i].MarginAsset == string(coin) {
@@ -301,10 +323,19 @@ func positionOf(r *bybitapi.V5GetPositionInfoItem, coin string, isolated bool) (
 		p.MarginType = exchanges.Isolated
 		p.IsolatedWallet = parse(r.PositionIM)
 	}
-	if sl := parse(r.StopLoss); sl > 0 {
+	if sl := ownStopLoss(r); sl > 0 {
 		p.Stops = append(p.Stops, exchanges.Stop{Trigger: sl, ClosePosition: true})
 	}
 	return p, true, nil
+}
+
+// ownStopLoss is the position's own stopLoss trigger (0 none). The live
+// view keeps it apart from the conditional orders, which come and go.
+func ownStopLoss(r *bybitapi.V5GetPositionInfoItem) float64 {
+	if sl := parse(r.StopLoss); sl > 0 {
+		return sl
+	}
+	return 0
 }
 
 func (e *Exchange) stopOrders(ctx context.Context, coin bybitapi.Coin) ([]bybitapi.V5GetOrder, error) {

@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -31,11 +32,16 @@ var tickerHubs = struct {
 // hubConf is the timing of hubs created from now on (tests shorten it).
 var hubConf = defaultStreamConf()
 
+// tickerHubFor returns the hub of the stream host base. It logs to the
+// SetHubLogger logger, else to log (the first account's) or nowhere.
 func tickerHubFor(base string, log *slog.Logger) *tickerHub {
 	tickerHubs.Lock()
 	defer tickerHubs.Unlock()
 	if h := tickerHubs.m[base]; h != nil {
 		return h
+	}
+	if l := hubLog.Load(); l != nil {
+		log = l
 	}
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
@@ -48,10 +54,19 @@ func tickerHubFor(base string, log *slog.Logger) *tickerHub {
 	return h
 }
 
+// hubLog is the logger of the process-wide hubs (SetHubLogger).
+var hubLog atomic.Pointer[slog.Logger]
+
+// SetHubLogger sets the logger of the public tickers hubs, which every
+// streamed account on a stream host shares (their lines name the host,
+// not an account). The daemon sets it once at start; until then a hub logs
+// to the logger of the account that created it.
+func SetHubLogger(l *slog.Logger) { hubLog.Store(l) }
+
 // tickerHub keeps the public tickers.{SYMBOL} subscriptions of every
 // account of the process on one connection per host: subscribed and
 // unsubscribed as the held symbols change, pinged, reconnected with
-// jittered backoff. Bybit's delta messages carry only the changed fields;
+// jittered backoff; its goroutine runs while some sink watches. Bybit's delta messages carry only the changed fields;
 // the hub merges them into each symbol's last snapshot.
 type tickerHub struct {
 	url  string
@@ -85,10 +100,16 @@ func (h *tickerHub) watch(s tickSink, symbols []string) {
 		return
 	}
 	h.mu.Lock()
+	_, known := h.sinks[s]
 	h.sinks[s] = slices.Clone(symbols)
-	if h.lostErr != nil && !h.down[s] {
+	switch {
+	case h.lostErr != nil && !h.down[s]:
 		h.down[s] = true
 		s.marksDown(h.lostErr)
+	case h.lostErr == nil && !known:
+		// A sink forgotten during an outage missed back(): it may still
+		// hold the loss.
+		s.marksDown(nil)
 	}
 	if !h.started {
 		h.started = true
@@ -144,13 +165,8 @@ func (h *tickerHub) run() {
 	defer h.wg.Done()
 	bo := backoff{min: h.conf.backoffMin, max: h.conf.backoffMax}
 	for {
-		if len(h.wanted()) == 0 {
-			select {
-			case <-h.ctx.Done():
-				return
-			case <-h.kick:
-			}
-			continue
+		if h.idle() {
+			return
 		}
 		born := time.Now()
 		err := h.serve()
@@ -168,6 +184,18 @@ func (h *tickerHub) run() {
 			return
 		}
 	}
+}
+
+// idle reports whether no sink is left; then the goroutine ends and the
+// next watch starts another.
+func (h *tickerHub) idle() bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if len(h.sinks) > 0 {
+		return false
+	}
+	h.started = false
+	return true
 }
 
 type wsRead struct {

@@ -336,8 +336,7 @@ func (s *Server) filtered(path string, body map[string]any, r *http.Request) []b
 		name, _ := m["symbol"].(string)
 		switch {
 		case sym != "" && name != sym:
-		case sym == "" && settle == "USDC" && !(strings.HasSuffix(name, "USDC") || strings.HasSuffix(name, "PERP")):
-		case sym == "" && settle != "" && settle != "USDC" && !strings.HasSuffix(name, settle):
+		case sym == "" && settle != "" && settleOf(name) != settle:
 		default:
 			keep = append(keep, row)
 		}
@@ -358,6 +357,17 @@ func (s *Server) filtered(path string, body map[string]any, r *http.Request) []b
 	out["result"] = res
 	b, _ := json.Marshal(out)
 	return b
+}
+
+// settleOf is the settle coin of a linear contract as Bybit names them:
+// …USDT perpetuals and …USDT-26DEC25 futures settle in USDT; …USDC and
+// …PERP perpetuals and BTC-26DEC25 futures in USDC.
+func settleOf(symbol string) string {
+	base, _, dated := strings.Cut(symbol, "-")
+	if !strings.HasSuffix(base, "USDT") && (dated || strings.HasSuffix(base, "USDC") || strings.HasSuffix(base, "PERP")) {
+		return "USDC"
+	}
+	return "USDT"
 }
 
 // page cuts rows as Bybit pages them: at most limit rows from the cursor

@@ -126,14 +126,24 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request, private bool) {
 		case "subscribe", "unsubscribe":
 			p.mu.Lock()
 			ok := !private || p.authed
-			if ok {
+			p.mu.Unlock()
+			// A public topic counts as subscribed (Subscribers, Push…)
+			// only once its snapshot is on the wire: a delta pushed before
+			// would reach the client first, which Bybit never does. A
+			// private one counts before its ack (the client trusts the
+			// stream from the ack on).
+			setTopics := func() {
+				p.mu.Lock()
+				defer p.mu.Unlock()
 				for _, a := range req.Args {
 					if t, _ := a.(string); t != "" {
 						p.topics[t] = req.Op == "subscribe"
 					}
 				}
 			}
-			p.mu.Unlock()
+			if ok && (private || req.Op == "unsubscribe") {
+				setTopics()
+			}
 			ack := decode("ws_auth_ok.json")
 			ack["op"], ack["success"] = req.Op, ok
 			if !ok {
@@ -146,6 +156,9 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request, private bool) {
 						send(ctx, c, s.tickerSnapshot(strings.TrimPrefix(t, "tickers.")))
 					}
 				}
+			}
+			if ok && !private && req.Op == "subscribe" {
+				setTopics()
 			}
 		}
 	}
@@ -281,7 +294,8 @@ func (s *Server) PushMark(symbol, mark string) int {
 	return s.PushTicker(symbol, map[string]any{"markPrice": mark})
 }
 
-// Subscribers is the number of connections subscribed to topic.
+// Subscribers is the number of connections subscribed to topic (for a
+// public topic: whose snapshot was sent, so a Push… now follows it).
 func (s *Server) Subscribers(topic string) int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
