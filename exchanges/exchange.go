@@ -149,7 +149,9 @@ type Position struct {
 	// IsolatedWallet is the margin held by an isolated position (0 for cross).
 	IsolatedWallet float64
 	// FundingRate is the current predicted funding rate per interval;
-	// FundingInterval is the funding interval (usually 8h).
+	// FundingInterval is the funding interval (usually 8h); 0 means 8h,
+	// a negative one that the venue could not tell (the annualised
+	// funding is then unknown).
 	FundingRate     float64
 	FundingInterval time.Duration
 	NextFundingTime time.Time

@@ -310,3 +310,27 @@ func TestRequestsPerPoll(t *testing.T) {
 	t.Logf("first poll %d requests (key check included), steady %d; Cost %+v; at a 15 s poll %.0f requests/min per account: %d accounts per IP under 80%% of 600 requests/5 s",
 		first, steady, c, perMin, accounts)
 }
+
+// TestUnknownFundingInterval: without instruments-info, the interval is
+// unknown, so funding_apr_pct is absent rather than computed for 8 h (Bybit
+// symbols fund every 1 to 8 hours); the rate itself is still shown.
+func TestUnknownFundingInterval(t *testing.T) {
+	srv, e := newFake(t)
+	srv.Hedge()
+	srv.Edit("/v5/market/instruments-info", func(b map[string]any) {
+		b["retCode"], b["retMsg"], b["result"] = 10001, "params error", map[string]any{}
+	})
+	snap, err := e.Snapshot(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := metrics.Compute("bb", Name, nil, snap, nil, time.Now())
+	for _, p := range a.Positions {
+		if v, ok := p.Metrics.Get(metrics.FundingAPRPct); ok {
+			t.Errorf("%s %s funding_apr_pct %v with the interval unknown, want absent", p.Symbol, p.Side, v)
+		}
+		if _, ok := p.Metrics.Get(metrics.FundingRate); !ok {
+			t.Errorf("%s %s funding_rate absent, want the ticker's", p.Symbol, p.Side)
+		}
+	}
+}

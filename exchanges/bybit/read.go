@@ -382,8 +382,9 @@ func (e *Exchange) ticker(ctx context.Context, symbol string) (*bybitapi.V5GetTi
 }
 
 // fundingInterval is the symbol's funding interval from instruments-info
-// (fundingInterval, minutes), read hourly; 0 (the metrics' 8 h default)
-// when it cannot be read.
+// (fundingInterval, minutes), read hourly; -1 (unknown: no
+// funding_apr_pct) when it has never been read. Bybit's intervals vary by
+// symbol (1 h to 8 h), so guessing 8 h would understate the APR.
 func (e *Exchange) fundingInterval(ctx context.Context, symbol string, now time.Time) time.Duration {
 	if at, ok := e.cache.intervalAt[symbol]; ok && now.Sub(at) < instrumentEvery {
 		return e.cache.interval[symbol]
@@ -396,12 +397,15 @@ func (e *Exchange) fundingInterval(ctx context.Context, symbol string, now time.
 	})
 	if err != nil {
 		e.log.Warn("funding interval not read; using the last one", "symbol", symbol, "err", err)
-		return e.cache.interval[symbol]
+		if iv, ok := e.cache.interval[symbol]; ok {
+			return iv
+		}
+		return -1
 	}
 	if e.cache.interval == nil {
 		e.cache.interval, e.cache.intervalAt = map[string]time.Duration{}, map[string]time.Time{}
 	}
-	var iv time.Duration
+	iv := time.Duration(-1)
 	if li := r.Result.LinearInverse; li != nil {
 		for _, it := range li.List {
 			if string(it.Symbol) == symbol && it.FundingInterval > 0 {

@@ -406,11 +406,13 @@ func positionMetrics(s *Set, p *exchanges.Position, inverse bool, liqSide, eq fl
 
 	// A positive rate means longs pay shorts: a cost to a long, income to a short.
 	interval := p.FundingInterval
-	if interval <= 0 {
+	if interval == 0 {
 		interval = defaultFundingInterval
 	}
 	putFinite(s, FundingRate, p.FundingRate)
-	putFinite(s, FundingAPRPct, p.FundingRate*(float64(year)/float64(interval))*100*sign)
+	if interval > 0 { // else unknown: no APR
+		putFinite(s, FundingAPRPct, p.FundingRate*(float64(year)/float64(interval))*100*sign)
+	}
 	putFinite(s, FundingNextCost, notional*p.FundingRate*sign)
 
 	if im := initialMargin(p, inverse); im > 0 {
