@@ -89,9 +89,7 @@ func BenchmarkMarkStreamLoopback(b *testing.B) {
 		}
 	}))
 	defer srv.Close()
-	wsTokens.Lock()
-	wsTokens.n = wsDialBurst
-	wsTokens.Unlock()
+	wsPace.Fill()
 	h := newMarkHub(USDM, wsBase(srv.URL), false, nil)
 	h.debounce = time.Millisecond
 	h.silence = time.Hour // the server sends only when asked

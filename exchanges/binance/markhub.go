@@ -8,7 +8,6 @@ import (
 	"io"
 	"log/slog"
 	"math"
-	"math/rand/v2"
 	"net/url"
 	"slices"
 	"strconv"
@@ -19,6 +18,8 @@ import (
 
 	"github.com/adshao/go-binance/v2/delivery"
 	"github.com/adshao/go-binance/v2/futures"
+
+	"github.com/marginwatch/marginwatch/exchanges/internal/pace"
 )
 
 // markSink receives the mark prices of the symbols it watches.
@@ -611,7 +612,7 @@ func (l *markLink) run() {
 		h.mu.Unlock()
 		h.notify()
 	}()
-	bo := backoff{min: h.backoffMin, max: h.backoffMax}
+	bo := pace.Backoff{Min: h.backoffMin, Max: h.backoffMax}
 	reconnect := l.resub
 	for {
 		c, err := l.dial()
@@ -623,7 +624,7 @@ func (l *markLink) run() {
 		}
 		if err != nil {
 			l.lost(fmt.Errorf("connect: %w", err))
-			if !l.sleep(bo.next()) {
+			if !l.sleep(bo.Next()) {
 				return
 			}
 			continue
@@ -639,9 +640,9 @@ func (l *markLink) run() {
 		}
 		l.lost(err)
 		if time.Since(born) > h.stable {
-			bo.reset()
+			bo.Reset()
 		}
-		if !l.sleep(bo.next()) {
+		if !l.sleep(bo.Next()) {
 			return
 		}
 	}
@@ -654,7 +655,7 @@ type dialResult struct {
 
 // serve runs connection c until it is lost (the error) or the link stops
 // (nil), replacing it make before break every h.rotate.
-func (l *markLink) serve(c *markConn, bo *backoff) (err error) {
+func (l *markLink) serve(c *markConn, bo *pace.Backoff) (err error) {
 	h := l.h
 	check := time.NewTicker(h.period)
 	defer check.Stop()
@@ -684,7 +685,7 @@ func (l *markLink) serve(c *markConn, bo *backoff) (err error) {
 	abandon := func() {
 		next.close()
 		next, nextWait = nil, nil
-		rotate.Reset(bo.next())
+		rotate.Reset(bo.Next())
 	}
 	for {
 		var first, nextFirst, nextDone <-chan struct{}
@@ -729,7 +730,7 @@ func (l *markLink) serve(c *markConn, bo *backoff) (err error) {
 			dialing = nil
 			if r.err != nil {
 				h.log.Info("binance mark-price stream: early reconnect failed, keeping the connection", "err", r.err)
-				rotate.Reset(bo.next())
+				rotate.Reset(bo.Next())
 				continue
 			}
 			next, nextWait = r.c, time.After(h.firstFrame)
@@ -936,20 +937,3 @@ func (c *markConn) lossErr() error {
 	}
 	return c.err
 }
-
-// backoff is jittered exponential: each wait is between half and all of
-// min, 2·min, 4·min, … up to max.
-type backoff struct {
-	min, max, cur time.Duration
-}
-
-func (b *backoff) next() time.Duration {
-	if b.cur == 0 {
-		b.cur = b.min
-	} else {
-		b.cur = min(2*b.cur, b.max)
-	}
-	return b.cur/2 + rand.N(b.cur/2+1)
-}
-
-func (b *backoff) reset() { b.cur = 0 }

@@ -154,9 +154,7 @@ func (s *syncBuf) String() string {
 // each other's dials.
 func newTestMarkHub(t *testing.T, srv *binancetest.Server, kind string) (*markHub, *syncBuf) {
 	t.Helper()
-	wsTokens.Lock()
-	wsTokens.n = wsDialBurst
-	wsTokens.Unlock()
+	wsPace.Fill()
 	logs := &syncBuf{}
 	h := newMarkHub(kind, wsBase(srv.URL), false, slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})))
 	h.debounce = 50 * time.Millisecond
@@ -165,11 +163,9 @@ func newTestMarkHub(t *testing.T, srv *binancetest.Server, kind string) (*markHu
 }
 
 // drainDialTokens empties wsDial's connection-attempt bucket, so that the
-// next dial waits about wsDialEvery, as under load.
+// next dial waits about 1.2 s, as under load.
 func drainDialTokens() {
-	wsTokens.Lock()
-	wsTokens.n = 0
-	wsTokens.Unlock()
+	wsPace.Drain()
 }
 
 func markSubs(srv *binancetest.Server) string { return strings.Join(srv.MarketSubscriptions(), " ") }
@@ -343,9 +339,7 @@ func TestMarkHubBacksOffWhileServerDead(t *testing.T) {
 	// kept out of the way: the count is the backoff's alone.
 	deadline := time.Now().Add(2 * time.Second)
 	for time.Now().Before(deadline) {
-		wsTokens.Lock()
-		wsTokens.n = wsDialBurst
-		wsTokens.Unlock()
+		wsPace.Fill()
 		time.Sleep(10 * time.Millisecond)
 	}
 	tries := srv.MarketAttempts() - before

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/marginwatch/marginwatch/exchanges"
+	"github.com/marginwatch/marginwatch/exchanges/internal/pace"
 )
 
 var _ exchanges.Streamer = (*Exchange)(nil)
@@ -209,7 +210,7 @@ func (e *Exchange) reseeder(ctx context.Context, kick chan struct{}) {
 			return
 		case <-kick:
 		}
-		if wait := e.sc.reseedGap - time.Since(last); wait > 0 && !last.IsZero() && !sleepCtx(ctx, wait) {
+		if wait := e.sc.reseedGap - time.Since(last); wait > 0 && !last.IsZero() && !pace.Sleep(ctx, wait) {
 			return
 		}
 		if !e.live.needsSeed() {

@@ -115,9 +115,7 @@ func TestWsDialHonoursCtx(t *testing.T) {
 	if _, _, err := wsDial(context.Background(), func() (chan struct{}, chan struct{}, error) { return nil, nil, nil }); err != nil || time.Since(start) > time.Second {
 		t.Errorf("a dial beside a hanging handshake returned %v after %v, want at once", err, time.Since(start))
 	}
-	wsTokens.Lock()
-	wsTokens.n, wsTokens.last = 0, time.Now()
-	wsTokens.Unlock()
+	wsPace.Drain()
 	defer refillDialTokens()
 	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
 	defer cancel()

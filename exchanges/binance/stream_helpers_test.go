@@ -35,9 +35,7 @@ func fastStream(sc *streamConf) {
 // refillDialTokens gives the process-wide connection pacing a full burst,
 // so that the tests' many connections do not wait on it.
 func refillDialTokens() {
-	wsTokens.Lock()
-	wsTokens.n, wsTokens.last = wsDialBurst, time.Time{}
-	wsTokens.Unlock()
+	wsPace.Fill()
 }
 
 // startStream starts Stream (after conf changes its timing), seeds the

@@ -13,6 +13,7 @@ import (
 	"github.com/adshao/go-binance/v2/futures"
 
 	"github.com/marginwatch/marginwatch/exchanges"
+	"github.com/marginwatch/marginwatch/exchanges/internal/pace"
 )
 
 // codeNoListenKey is Binance's answer to a keepalive of a listen key that
@@ -102,7 +103,7 @@ func (e *Exchange) userStream(ctx context.Context) error {
 					return err
 				}
 				e.userState(false, "user-data stream: cannot create a listen key: "+err.Error(), false)
-				if !sleepCtx(ctx, e.backoff(failures)) {
+				if !pace.Sleep(ctx, e.backoff(failures)) {
 					return nil
 				}
 				failures++
@@ -120,7 +121,7 @@ func (e *Exchange) userStream(ctx context.Context) error {
 			// POST again: Binance hands back the same key while it lives,
 			// a new one when it lapsed.
 			key = ""
-			if !sleepCtx(ctx, e.backoff(failures)) {
+			if !pace.Sleep(ctx, e.backoff(failures)) {
 				return nil
 			}
 			failures++
@@ -153,7 +154,7 @@ func (e *Exchange) userStream(ctx context.Context) error {
 		if time.Since(start) > e.sc.backoffReset {
 			failures = 0
 		}
-		if !sleepCtx(ctx, e.backoff(failures)) {
+		if !pace.Sleep(ctx, e.backoff(failures)) {
 			return nil
 		}
 		failures++
@@ -371,16 +372,4 @@ func (e *Exchange) backoff(n int) time.Duration {
 		d = min(e.sc.backoffMin<<n, e.sc.backoffMax)
 	}
 	return d/2 + rand.N(d/2+1)
-}
-
-// sleepCtx waits d or until ctx is done; false when ctx is.
-func sleepCtx(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return false
-	case <-t.C:
-		return true
-	}
 }

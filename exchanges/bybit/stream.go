@@ -13,6 +13,7 @@ import (
 	bybitapi "github.com/hirokisan/bybit/v2"
 
 	"github.com/marginwatch/marginwatch/exchanges"
+	"github.com/marginwatch/marginwatch/exchanges/internal/pace"
 )
 
 var _ exchanges.Streamer = (*Exchange)(nil)
@@ -148,7 +149,7 @@ func (e *Exchange) StreamStatus() exchanges.StreamStatus {
 // privateLoop keeps the private stream connected until ctx ends (nil) or
 // the key is refused (an *AuthError).
 func (e *Exchange) privateLoop(ctx context.Context) error {
-	bo := backoff{min: e.sc.backoffMin, max: e.sc.backoffMax}
+	bo := pace.Backoff{Min: e.sc.backoffMin, Max: e.sc.backoffMax}
 	reconnect := false
 	for {
 		born := time.Now()
@@ -165,9 +166,9 @@ func (e *Exchange) privateLoop(ctx context.Context) error {
 		e.privDown("private stream reconnecting after: " + err.Error())
 		e.log.Info("bybit private stream lost, reconnecting (the account is polled meanwhile)", "err", err)
 		if time.Since(born) > e.sc.stable {
-			bo.reset()
+			bo.Reset()
 		}
-		if !sleepCtx(ctx, bo.next()) {
+		if !pace.Sleep(ctx, bo.Next()) {
 			return nil
 		}
 	}
@@ -386,7 +387,7 @@ func (e *Exchange) reseeder(ctx context.Context, kick chan struct{}) {
 			return
 		case <-kick:
 		}
-		if wait := e.sc.reseedGap - time.Since(last); !last.IsZero() && wait > 0 && !sleepCtx(ctx, wait) {
+		if wait := e.sc.reseedGap - time.Since(last); !last.IsZero() && wait > 0 && !pace.Sleep(ctx, wait) {
 			return
 		}
 		if !e.live.needsSeed() {

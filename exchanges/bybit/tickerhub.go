@@ -12,6 +12,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/marginwatch/marginwatch/exchanges/internal/pace"
 )
 
 // tickSink receives the tickers of the symbols it watches.
@@ -163,7 +165,7 @@ func (h *tickerHub) wanted() []string {
 
 func (h *tickerHub) run() {
 	defer h.wg.Done()
-	bo := backoff{min: h.conf.backoffMin, max: h.conf.backoffMax}
+	bo := pace.Backoff{Min: h.conf.backoffMin, Max: h.conf.backoffMax}
 	for {
 		if h.idle() {
 			return
@@ -178,9 +180,9 @@ func (h *tickerHub) run() {
 		}
 		h.lost(err)
 		if time.Since(born) > h.conf.stable {
-			bo.reset()
+			bo.Reset()
 		}
-		if !sleepCtx(h.ctx, bo.next()) {
+		if !pace.Sleep(h.ctx, bo.Next()) {
 			return
 		}
 	}

@@ -14,13 +14,13 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
-	mrand "math/rand/v2"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/coder/websocket"
+
+	"github.com/marginwatch/marginwatch/exchanges/internal/pace"
 )
 
 // Websocket bases (stream_endpoint overrides them); the daemon appends
@@ -30,49 +30,20 @@ const (
 	StreamTestnetURL = "wss://stream-testnet.bybit.com"
 )
 
-// Connection-attempt pacing, process-wide: a burst of wsDialBurst, then
-// one every wsDialEvery, so that hundreds of accounts starting or
-// reconnecting together stay well inside Bybit's 500 connections per 5
-// minutes per IP.
+// wsPace paces connection attempts process-wide: a burst of 10, then one
+// a second, so that hundreds of accounts starting or reconnecting together
+// stay well inside Bybit's 500 connections per 5 minutes per IP.
+var wsPace = pace.New(10, time.Second)
+
 const (
-	wsDialBurst = 10
-	wsDialEvery = time.Second
 	wsDialWait  = 10 * time.Second // one dial, handshake included
 	wsWriteWait = 10 * time.Second
 	wsReadLimit = 1 << 20
 )
 
-var wsTokens = struct {
-	sync.Mutex
-	n    float64
-	last time.Time
-}{n: wsDialBurst}
-
-// wsToken takes one connection-attempt token, waiting for it.
-func wsToken(ctx context.Context) error {
-	for {
-		wsTokens.Lock()
-		now := time.Now()
-		if !wsTokens.last.IsZero() {
-			wsTokens.n = min(wsDialBurst, wsTokens.n+float64(now.Sub(wsTokens.last))/float64(wsDialEvery))
-		}
-		wsTokens.last = now
-		if wsTokens.n >= 1 {
-			wsTokens.n--
-			wsTokens.Unlock()
-			return nil
-		}
-		wait := time.Duration((1 - wsTokens.n) * float64(wsDialEvery))
-		wsTokens.Unlock()
-		if !sleepCtx(ctx, wait) {
-			return ctx.Err()
-		}
-	}
-}
-
 // dialWS opens one connection to url once a token allows it.
 func dialWS(ctx context.Context, url string) (*websocket.Conn, error) {
-	if err := wsToken(ctx); err != nil {
+	if err := wsPace.Wait(ctx); err != nil {
 		return nil, err
 	}
 	dctx, cancel := context.WithTimeout(ctx, wsDialWait)
@@ -207,33 +178,4 @@ func wsBaseOf(base string) string {
 		return "wss://" + b
 	}
 	return base
-}
-
-// backoff is jittered exponential: each wait is between half and all of
-// min, 2·min, 4·min, … up to max.
-type backoff struct {
-	min, max, cur time.Duration
-}
-
-func (b *backoff) next() time.Duration {
-	if b.cur == 0 {
-		b.cur = b.min
-	} else {
-		b.cur = min(2*b.cur, b.max)
-	}
-	return b.cur/2 + mrand.N(b.cur/2+1)
-}
-
-func (b *backoff) reset() { b.cur = 0 }
-
-// sleepCtx waits d, and reports false when ctx ended first.
-func sleepCtx(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return false
-	case <-t.C:
-		return true
-	}
 }

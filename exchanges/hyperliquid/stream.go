@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/marginwatch/marginwatch/exchanges"
+	"github.com/marginwatch/marginwatch/exchanges/internal/pace"
 )
 
 var _ exchanges.Streamer = (*Exchange)(nil)
@@ -161,7 +162,7 @@ func (e *Exchange) reseeder(ctx context.Context, kick chan struct{}) {
 			return
 		case <-kick:
 		}
-		if wait := e.sc.reseedGap - time.Since(last); !last.IsZero() && wait > 0 && !sleepCtx(ctx, wait) {
+		if wait := e.sc.reseedGap - time.Since(last); !last.IsZero() && wait > 0 && !pace.Sleep(ctx, wait) {
 			return
 		}
 		if !e.live.needsSeed() {
@@ -193,18 +194,6 @@ func (e *Exchange) backoff(failures int) time.Duration {
 	return d/2 + rand.N(d/2+1)
 }
 
-// sleepCtx waits d, and reports false when ctx ended first.
-func sleepCtx(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return false
-	case <-t.C:
-		return true
-	}
-}
-
 // wsURL is the websocket of the account: stream_endpoint, else the REST
 // base with http→ws, and Hyperliquid's path /ws.
 func wsURL(base, streamEndpoint string) string {
@@ -215,12 +204,12 @@ func wsURL(base, streamEndpoint string) string {
 }
 
 // connect keeps the websocket connected until ctx is done: a connection
-// attempt paced process-wide (wsToken), subscriptions, pings, and after a
+// attempt paced process-wide (wsPace), subscriptions, pings, and after a
 // failure a new attempt after a jittered backoff.
 func (e *Exchange) connect(ctx context.Context, subs chan struct{}) {
 	failures, first := 0, true
 	for ctx.Err() == nil {
-		if wsToken(ctx) != nil {
+		if wsPace.Wait(ctx) != nil {
 			return
 		}
 		c, err := e.dial(ctx)
@@ -230,7 +219,7 @@ func (e *Exchange) connect(ctx context.Context, subs chan struct{}) {
 			}
 			e.setUp(false, "websocket reconnecting after: "+err.Error(), false)
 			e.log.Info("hyperliquid websocket: connection failed; polling meanwhile and trying again", "err", err)
-			if !sleepCtx(ctx, e.backoff(failures)) {
+			if !pace.Sleep(ctx, e.backoff(failures)) {
 				return
 			}
 			failures++
@@ -255,7 +244,7 @@ func (e *Exchange) connect(ctx context.Context, subs chan struct{}) {
 		}
 		e.setUp(false, "websocket reconnecting after: "+err.Error(), false)
 		e.log.Info("hyperliquid websocket lost; polling meanwhile and reconnecting", "err", err)
-		if !sleepCtx(ctx, e.backoff(failures)) {
+		if !pace.Sleep(ctx, e.backoff(failures)) {
 			return
 		}
 		failures++

@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/coder/websocket"
+
+	"github.com/marginwatch/marginwatch/exchanges/internal/pace"
 )
 
 // wsMessage is a message to Hyperliquid's websocket.
@@ -187,38 +189,7 @@ func (v *liveView) invalidate(received time.Time) {
 	v.note(received)
 }
 
-// Every connection attempt goes through wsToken, which spaces them so that
-// many accounts starting (or reconnecting) together do not hammer the
-// venue: a burst of wsDialBurst, then one every wsDialEvery.
-var (
-	wsDialBurst = 10.0
-	wsDialEvery = time.Second
-)
-
-var wsTokens = struct {
-	sync.Mutex
-	n    float64
-	last time.Time
-}{n: wsDialBurst}
-
-// wsToken takes one connection-attempt token, waiting for it (or ctx).
-func wsToken(ctx context.Context) error {
-	for {
-		wsTokens.Lock()
-		now := time.Now()
-		if !wsTokens.last.IsZero() {
-			wsTokens.n = min(wsDialBurst, wsTokens.n+float64(now.Sub(wsTokens.last))/float64(wsDialEvery))
-		}
-		wsTokens.last = now
-		if wsTokens.n >= 1 {
-			wsTokens.n--
-			wsTokens.Unlock()
-			return nil
-		}
-		wait := time.Duration((1 - wsTokens.n) * float64(wsDialEvery))
-		wsTokens.Unlock()
-		if !sleepCtx(ctx, wait) {
-			return ctx.Err()
-		}
-	}
-}
+// wsPace spaces connection attempts process-wide so that many accounts
+// starting (or reconnecting) together do not hammer the venue: a burst of
+// 10, then one a second.
+var wsPace = pace.New(10, time.Second)
