@@ -124,3 +124,36 @@ func TestStreamedFallbackCapped(t *testing.T) {
 		t.Errorf("polling every %s while the streams are down, want 15s (half of stale_after)", got)
 	}
 }
+
+// TestPlanConfigHyperliquidStreamSlots: 25 streamed Hyperliquid accounts
+// ask for 10 streamed and 15 polled accounts' weight, not 25 streamed
+// ones' (Hyperliquid serves 10 streamed addresses per IP).
+func TestPlanConfigHyperliquidStreamSlots(t *testing.T) {
+	var b strings.Builder
+	b.WriteString("state_dir: state\nlisten: \"\"\naccounts:\n")
+	for i := range 25 {
+		fmt.Fprintf(&b, "  - {name: h%02d, exchange: hyperliquid, address: \"0x%040x\", stream: true}\n", i, i+1)
+	}
+	b.WriteString("notifiers:\n  - {name: term, type: console}\n")
+	cfg, err := config.Load(writeConfig(t, b.String()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := PlanConfig(cfg, time.Date(2026, 1, 1, 4, 30, 0, 0, time.UTC))
+	var streamed, polled int
+	for _, d := range p.Schedules {
+		if d.Every >= cfg.Accounts[0].ReconcileInterval { // stretched or not
+			streamed++
+		} else {
+			polled++
+		}
+	}
+	if streamed != 10 || polled != 15 {
+		t.Errorf("planned %d streamed and %d polled, want 10 and 15:\n%s", streamed, polled, p.Budgets[0])
+	}
+	// 10 × ~10 + 15 × ~96 weight a minute: over the 960 allowed, so
+	// stretched (with 25 streamed it was 250, and no stretch).
+	if got := p.Budgets[0].String(); !strings.Contains(got, "1,540 weight/min") || !strings.Contains(got, "stretched") {
+		t.Errorf("budget: %s", got)
+	}
+}

@@ -11,6 +11,7 @@ import (
 
 	"github.com/marginwatch/marginwatch/exchanges"
 	"github.com/marginwatch/marginwatch/exchanges/internal/pace"
+	"github.com/marginwatch/marginwatch/watcher/config"
 )
 
 var _ exchanges.Streamer = (*Exchange)(nil)
@@ -39,7 +40,7 @@ const (
 
 // maxStreamedUsers is Hyperliquid's limit of unique users in websocket
 // user subscriptions per IP.
-const maxStreamedUsers = 10
+const maxStreamedUsers = config.HyperliquidStreamUsers
 
 // streamConf is the timing of one Exchange's stream.
 type streamConf struct {

@@ -214,6 +214,9 @@ func (c *Config) trapWarnings() []Warning {
 		ws = append(ws, w)
 	}
 	ws = append(ws, c.muteWindowWarnings()...)
+	if w, ok := c.hyperliquidStreamWarning(); ok {
+		ws = append(ws, w)
+	}
 	return ws
 }
 
