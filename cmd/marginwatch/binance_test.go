@@ -121,6 +121,11 @@ func TestStatusAgainstBinanceFake(t *testing.T) {
 // a relative error below 1e-9; NaN wants null.
 func checkMetrics(t *testing.T, what string, got map[string]*float64, want map[string]float64) {
 	t.Helper()
+	for name := range want {
+		if _, ok := got[name]; !ok {
+			t.Errorf("%s: %s is missing from the output", what, name)
+		}
+	}
 	for name, g := range got {
 		if name == "data_age_seconds" {
 			continue
