@@ -334,3 +334,33 @@ func TestUnknownFundingInterval(t *testing.T) {
 		}
 	}
 }
+
+// TestKeyBudgetExhausted: an answer saying the key has no request left
+// (X-Bapi-Limit-Status 0) holds its next request until the reset time
+// rather than drawing a 10006 ban.
+func TestKeyBudgetExhausted(t *testing.T) {
+	srv, e := newFake(t)
+	srv.Hedge()
+	until := time.Now().Add(time.Second)
+	srv.ExhaustUID(until)
+	done := make(chan error, 1)
+	go func() { _, err := e.Snapshot(context.Background()); done <- err }()
+	time.Sleep(500 * time.Millisecond)
+	if n := srv.Requests(); n > 1 {
+		t.Errorf("%d requests before the key's budget reset, want at most the first", n)
+	}
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("Snapshot: %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("Snapshot still waiting 10 s after the reset")
+	}
+	if time.Now().Before(until) {
+		t.Error("Snapshot ended before the reset time")
+	}
+	if b := e.Bans(); len(b) != 0 {
+		t.Errorf("Bans() = %+v: an exhausted key budget is a wait, not a ban", b)
+	}
+}

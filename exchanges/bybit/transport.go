@@ -65,10 +65,6 @@ type hostLimit struct {
 	window      int64 // the 5 s window counted (unix time / 5 s)
 	count       int   // requests sent in it
 	heldAt      int64 // the window a hold was last logged
-	// remaining and resetAt are the last X-Bapi-Limit-Status and
-	// X-Bapi-Limit-Reset-Timestamp (the endpoint's per-UID budget).
-	remaining int
-	resetAt   time.Time
 }
 
 var (
@@ -82,7 +78,7 @@ func limitFor(host string) *hostLimit {
 	defer limitsMu.Unlock()
 	l, ok := limits[host]
 	if !ok {
-		l = &hostLimit{remaining: -1}
+		l = &hostLimit{}
 		limits[host] = l
 	}
 	return l
@@ -102,7 +98,18 @@ type transport struct {
 	base http.RoundTripper
 	now  func() time.Time
 	log  *slog.Logger
+
+	// The key's own budget (Bybit limits each UID per endpoint a second):
+	// after an answer whose X-Bapi-Limit-Status says none is left, the
+	// next request waits for X-Bapi-Limit-Reset-Timestamp (at most
+	// maxUIDWait) instead of drawing a 10006.
+	uidMu   sync.Mutex
+	uidZero time.Time // when the exhausted budget resets; zero: not exhausted
 }
+
+// maxUIDWait caps the wait for a key's per-endpoint budget (its windows
+// are a second long).
+const maxUIDWait = 5 * time.Second
 
 // ctxTransport gives requests the context of the call: hirokisan/bybit
 // builds its requests without one.
@@ -143,11 +150,17 @@ func (t *transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	}
 	now := t.now()
 	reset := resetTime(resp.Header.Get("X-Bapi-Limit-Reset-Timestamp"))
+	if n, err := strconv.Atoi(resp.Header.Get("X-Bapi-Limit-Status")); err == nil && resp.StatusCode == http.StatusOK && !isRateLimitCode(retCodeOf(data)) {
+		// (A 10006 or a 403 is a ban, below: no waiting inside it.)
+		t.uidMu.Lock()
+		t.uidZero = time.Time{}
+		if n <= 0 && reset.After(now) {
+			t.uidZero = reset
+		}
+		t.uidMu.Unlock()
+	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if n, err := strconv.Atoi(resp.Header.Get("X-Bapi-Limit-Status")); err == nil {
-		l.remaining, l.resetAt = n, reset
-	}
 	switch {
 	case resp.StatusCode == http.StatusForbidden:
 		l.ban(now.Add(ipBanWait), http.StatusForbidden)
@@ -179,6 +192,18 @@ func (l *hostLimit) ban(until time.Time, status int) {
 // of the IP's limit and counts it. It fails with ctx's error when ctx ends
 // first, and with a *RateLimitError while a ban is in force.
 func (t *transport) reserve(ctx context.Context, host string, l *hostLimit) error {
+	t.uidMu.Lock()
+	until := t.uidZero
+	t.uidMu.Unlock()
+	if wait := until.Sub(t.now()); wait > 0 {
+		timer := time.NewTimer(min(wait, maxUIDWait))
+		select {
+		case <-ctx.Done():
+			timer.Stop()
+			return ctx.Err()
+		case <-timer.C:
+		}
+	}
 	for {
 		now := t.now()
 		w := now.UnixNano() / int64(ipWindow)

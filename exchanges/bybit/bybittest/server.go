@@ -81,6 +81,7 @@ type Server struct {
 	counts     map[string]int
 	total      int
 	limitUntil time.Time // answer retCode 10006 until then
+	uidUntil   time.Time // answer with X-Bapi-Limit-Status 0 and this reset until then
 	ipBan      bool      // answer HTTP 403
 	refused    int       // requests answered 10006 or 403
 	ws         wsState
@@ -224,6 +225,14 @@ func (s *Server) RateLimit(until time.Time) {
 	s.limitUntil = until
 }
 
+// ExhaustUID answers normally, but says in X-Bapi-Limit-Status that the
+// key's budget is used up until the reset time until.
+func (s *Server) ExhaustUID(until time.Time) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.uidUntil = until
+}
+
 // IPBan answers every request with HTTP 403 while on.
 func (s *Server) IPBan(on bool) {
 	s.mu.Lock()
@@ -274,7 +283,7 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	s.mu.Lock()
 	s.counts[r.URL.Path]++
 	s.total++
-	limitUntil, ipBan := s.limitUntil, s.ipBan
+	limitUntil, ipBan, uidUntil := s.limitUntil, s.ipBan, s.uidUntil
 	if ipBan || now.Before(limitUntil) {
 		s.refused++
 	}
@@ -287,6 +296,10 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	}
 	h.Set("X-Bapi-Limit", "50")
 	h.Set("X-Bapi-Limit-Status", "49")
+	if now.Before(uidUntil) {
+		h.Set("X-Bapi-Limit-Status", "0")
+		reset = uidUntil
+	}
 	h.Set("X-Bapi-Limit-Reset-Timestamp", strconv.FormatInt(reset.UnixMilli(), 10))
 	switch {
 	case ipBan:
