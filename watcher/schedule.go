@@ -45,11 +45,7 @@ func EstimateCost(a config.Account) (exchanges.Cost, bool) {
 func PlanConfig(cfg *config.Config, start time.Time) budget.Plan {
 	start = start.Truncate(time.Minute)
 	ds := make([]budget.Demand, len(cfg.Accounts))
-	streams := cfg.HyperliquidStreamers()
 	for i, a := range cfg.Accounts {
-		if a.Exchange == hyperliquid.Name && !streams[a.Name] {
-			a.Stream = false // past Hyperliquid's addresses per IP: polled
-		}
 		c, _ := EstimateCost(a)
 		ds[i] = demand(a, c, a.Stream)
 	}
@@ -66,19 +62,12 @@ func PlanConfig(cfg *config.Config, start time.Time) budget.Plan {
 func planAccounts(s *setup, fresh map[*account]bool, start time.Time) budget.Plan {
 	ds := make([]budget.Demand, len(s.accounts))
 	now := time.Now() // the poll loops' clock
-	streams := s.cfg.HyperliquidStreamers()
 	for i, a := range s.accounts {
 		var c exchanges.Cost
 		if cs, ok := a.ex.(exchanges.Coster); ok {
 			c = cs.Cost()
 		}
 		streamed := a.streamed()
-		if streamed && a.cfg.Exchange == hyperliquid.Name && !streams[a.cfg.Name] {
-			// Past Hyperliquid's addresses per IP: one of them polls.
-			polled := a.cfg
-			polled.Stream = false
-			c, streamed = hyperliquid.Estimate(polled, -1), false
-		}
 		if !fresh[a] {
 			c.First = c.Poll
 		}

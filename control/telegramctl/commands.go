@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/marginwatch/marginwatch/watcher"
+	"github.com/marginwatch/marginwatch/watcher/rules"
 	"github.com/marginwatch/marginwatch/watcher/silence"
 )
 
@@ -96,6 +97,9 @@ func mute(ctl Control, args []string, author string, now time.Time) []string {
 	n := 0
 	for _, a := range ctl.Status(now) {
 		for _, st := range a.Alerts {
+			if st.Key.Rule == rules.DataStale {
+				continue // never silenced: "monitoring is blind" always speaks
+			}
 			if s.Matches(&silence.Target{Account: st.Key.Account, Rule: st.Key.Rule, Symbol: st.Key.Symbol, Side: st.Key.Side, Severity: st.Severity.String()}) {
 				n++
 			}

@@ -2,7 +2,6 @@ package hyperliquid
 
 import (
 	"math"
-	"net/url"
 	"time"
 
 	"github.com/marginwatch/marginwatch/exchanges"
@@ -32,16 +31,13 @@ func (e *Exchange) Cost() exchanges.Cost {
 
 // Estimate is the cost of account a holding n coins (n < 0: 3), from its
 // configuration alone, for `marginwatch check`. It is what Cost reports
-// (a streamed account counted as streamed: check cannot know which
-// accounts are past the 10 streamed addresses per IP).
+// (config.Load turns stream: true off for accounts past the 10 streamed
+// addresses per IP).
 func Estimate(a config.Account, n int) exchanges.Cost {
 	if n < 0 {
 		n = estimateCoins
 	}
-	host := endpointOf(a)
-	if u, err := url.Parse(host); err == nil && u.Host != "" {
-		host = u.Host
-	}
+	host := config.HyperliquidHost(a)
 	every := a.PollInterval
 	if a.Stream && a.ReconcileInterval > 0 {
 		every = a.ReconcileInterval

@@ -19,8 +19,8 @@ import (
 // Exchange names and REST bases.
 const (
 	Name            = "hyperliquid"
-	DefaultEndpoint = "https://api.hyperliquid.xyz"
-	TestnetEndpoint = "https://api.hyperliquid-testnet.xyz"
+	DefaultEndpoint = config.HyperliquidMainnet
+	TestnetEndpoint = config.HyperliquidTestnet
 )
 
 // Pool is the one margin pool of a Hyperliquid perps account.
@@ -91,7 +91,7 @@ func New(cfg config.Account, opts Options) (*Exchange, error) {
 		name:    cfg.Name,
 		address: strings.ToLower(cfg.Address),
 		base:    base,
-		host:    u.Host,
+		host:    config.HyperliquidHost(cfg),
 		every:   cfg.PollInterval,
 		log:     opts.Logger,
 		now:     opts.Now,
@@ -113,16 +113,7 @@ func New(cfg config.Account, opts Options) (*Exchange, error) {
 }
 
 // endpointOf is the REST base of a.
-func endpointOf(a config.Account) string {
-	switch {
-	case a.Endpoint != "":
-		return a.Endpoint
-	case a.Testnet:
-		return TestnetEndpoint
-	default:
-		return DefaultEndpoint
-	}
-}
+func endpointOf(a config.Account) string { return config.HyperliquidEndpoint(a) }
 
 // Close releases nothing: the adapter holds no connection of its own.
 func (e *Exchange) Close() error { return nil }

@@ -160,6 +160,7 @@ func parse(name string, data []byte, env func(string) (string, bool), fsys files
 
 	checkUnmatchedRuleFiles(cfg, missed, c)
 	finishConfig(cfg)
+	limitHyperliquidStreams(cfg)
 	validate(cfg, c)
 	validateAdmin(&cfg.Admin, c)
 	checkListen(cfg, c)

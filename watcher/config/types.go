@@ -38,6 +38,9 @@ type Config struct {
 	// warned holds the warnings found while loading (a rule_files glob
 	// matching nothing, a secret file others can read); Warnings adds them.
 	warned []Warning
+	// hlPolled are the hyperliquid accounts whose stream: true was turned
+	// off at load (limitHyperliquidStreams).
+	hlPolled []string
 }
 
 // Defaults apply to every account that does not set its own value.
