@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"io"
+	mrand "math/rand/v2"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -21,15 +22,25 @@ import (
 )
 
 // freeAddr returns a loopback address nobody listens on right now.
+//
+// The port comes from below the kernel's ephemeral range (32768 and up on
+// Linux): a port the kernel handed out for 127.0.0.1:0 and that was closed
+// again is soon reused as some parallel test's client-side port, and the
+// daemon then fails to bind it (seen under load as "the admin server
+// failed to start").
 func freeAddr(t *testing.T) string {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	for range 100 {
+		addr := fmt.Sprintf("127.0.0.1:%d", 20000+mrand.IntN(12000))
+		l, err := net.Listen("tcp", addr)
+		if err != nil {
+			continue // taken: another one
+		}
+		l.Close()
+		return addr
 	}
-	addr := l.Addr().String()
-	l.Close()
-	return addr
+	t.Fatal("no free port in 20000–31999 on 127.0.0.1")
+	return ""
 }
 
 func get(url string) (int, string, error) {
